@@ -1,0 +1,88 @@
+"""The ``framebank`` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _speech_batch(batch: int, seconds: float, sample_rate: int) -> tuple:
+    """``batch`` chunks of real speech from the shipped corpus, one language each in turn."""
+    import numpy as np
+
+    from framebank.audio import load_audio, read_manifest
+
+    clips = read_manifest()
+    length = int(seconds * sample_rate)
+    chunks, sources = [], []
+    for clip in clips:
+        samples, _ = load_audio(clip.path, sample_rate)
+        if len(samples) >= length:
+            chunks.append(samples[:length])
+            sources.append(clip.path.name)
+        if len(chunks) == batch:
+            break
+    if not chunks:
+        raise SystemExit(f"no clip in the corpus is {seconds} s long; use --seconds with less")
+    return np.stack(chunks), sources
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    import keras
+
+    from framebank.check import run_methods
+
+    signal, sources = _speech_batch(args.batch, args.seconds, args.sample_rate)
+    print(
+        f"framebank: every method on real speech [{signal.shape[0]}, {signal.shape[1]}] "
+        f"({args.sample_rate} Hz), frame_len={args.frame_len} hop={args.hop} "
+        f"num_basis={args.num_basis}, backend {keras.backend.backend()}"
+    )
+    runs = run_methods(signal, args.num_basis, args.frame_len, args.hop, repeats=args.repeats)
+    print(f"{'method':<16}{'output shape':<18}{'max |diff|':>12}{'relative':>12}{'median ms':>12}")
+    for run in runs:
+        print(
+            f"{run.method:<16}{str(run.shape):<18}{run.max_abs_diff:>12.2e}"
+            f"{run.rel_diff:>12.2e}{run.median_ms:>12.2f}"
+        )
+    worst = max(run.rel_diff for run in runs)
+    agree = worst <= args.rtol
+    verdict = "agree" if agree else "DISAGREE"
+    print(
+        f"all methods {verdict}: largest difference {worst:.2e} of the output scale "
+        f"(tolerance {args.rtol:g}) against matmul, from one shared basis."
+    )
+    return 0 if agree else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="framebank", description="Learnable audio filterbank front ends for Keras 3."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    methods = sub.add_parser(
+        "methods", help="run every execution method on real speech: equal outputs, their times"
+    )
+    methods.add_argument("--frame-len", type=int, default=80)
+    methods.add_argument("--hop", type=int, default=80)
+    methods.add_argument("--num-basis", type=int, default=256)
+    methods.add_argument("--batch", type=int, default=16)
+    methods.add_argument("--seconds", type=float, default=4.0)
+    methods.add_argument("--sample-rate", type=int, default=8000)
+    methods.add_argument("--repeats", type=int, default=10)
+    methods.add_argument("--rtol", type=float, default=1e-5)
+    methods.set_defaults(func=cmd_methods)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,405 @@
+"""Framing: which samples form frame *f*, and the inverse overlap-add.
+
+Everything here is written with ``keras.ops`` so that it runs, with gradients,
+on every Keras backend. The rules (frame count, padding) live in this module
+only; the strided-convolution method imports them instead of restating them.
+
+Conventions (as ``tf.signal.frame``):
+
+* ``pad_end=False``: ``1 + (time - frame_len) // hop`` frames; a signal shorter
+  than one frame is an error (``tf.signal.frame`` would silently return zero
+  frames).
+* ``pad_end=True``: ``ceil(time / hop)`` frames, the end padded with
+  ``pad_value``.
+* ``center=True``: ``frame_len // 2`` zeros on both sides first, as
+  ``librosa.stft(center=True)`` does, so frame *f* is centred on sample
+  ``f * hop``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+__all__ = [
+    "frame",
+    "overlap_add",
+    "num_frames",
+    "pad_signal",
+    "check_framing_args",
+    "Framing",
+    "OverlapAdd",
+]
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+    if value < 1:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_framing_args(frame_len: Any, hop: Any) -> tuple[int, int]:
+    """Validate ``frame_len`` and ``hop``; return them as Python ints."""
+    return _check_positive_int("frame_len", frame_len), _check_positive_int("hop", hop)
+
+
+def num_frames(time: int, frame_len: int, hop: int, pad_end: bool = False) -> int:
+    """Number of frames for a signal of ``time`` samples (after any centring).
+
+    ``tf.signal.frame``'s rule: ``1 + (time - frame_len) // hop`` without end
+    padding, ``ceil(time / hop)`` with it.
+    """
+    if pad_end:
+        return -(-time // hop)
+    return max(0, 1 + (time - frame_len) // hop)
+
+
+def as_batch_time(signal: Any, name: str = "signal") -> tuple[Any, int]:
+    """Return ``signal`` as a float ``[batch, time]`` tensor and its original rank.
+
+    Accepts ``[time]``, ``[batch, time]`` and ``[batch, time, 1]``.
+    """
+    x = ops.convert_to_tensor(signal) if not _is_tensor(signal) else signal
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype.startswith(("complex", "string")) or dtype == "object":
+        raise ValueError(
+            f"`{name}` must hold real numbers (a float dtype, or an int/bool dtype that is "
+            f"cast to float). Received: {name}.dtype={dtype}"
+        )
+    if not dtype.startswith(("float", "bfloat")):
+        x = ops.cast(x, keras.backend.floatx())
+    rank = len(x.shape)
+    if rank == 1:
+        x = ops.expand_dims(x, 0)
+    elif rank == 3:
+        if x.shape[-1] != 1:
+            raise ValueError(
+                f"`{name}` of rank 3 must be mono, [batch, time, 1]. "
+                f"Received: {name}.shape={tuple(x.shape)}"
+            )
+        x = ops.squeeze(x, -1)
+    elif rank != 2:
+        raise ValueError(
+            f"`{name}` must be [time], [batch, time] or [batch, time, 1]. "
+            f"Received: {name}.shape={tuple(x.shape)} (rank {rank})"
+        )
+    return x, rank
+
+
+def _is_tensor(x: Any) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, np.ndarray)
+
+
+def _time_len(x: Any) -> Any:
+    """The time axis length of a ``[batch, time]`` tensor: a Python int when static."""
+    static = x.shape[1]
+    return static if static is not None else ops.shape(x)[1]
+
+
+def pad_signal(
+    signal: Any,
+    frame_len: int,
+    hop: int,
+    pad_end: bool = False,
+    center: bool = False,
+    pad_value: float = 0.0,
+) -> Any:
+    """Pad a ``[batch, time]`` signal so that valid framing gives the requested frames.
+
+    After this, frames are exactly ``signal[:, f*hop : f*hop + frame_len]`` for
+    ``f < num_frames(padded_time, frame_len, hop)``. This is the single padding
+    rule shared by :func:`frame` and the ``strided_conv`` method.
+
+    Returns:
+        ``[batch, padded_time]``.
+    """
+    x = signal
+    if center:
+        half = frame_len // 2
+        x = ops.pad(x, [[0, 0], [half, half]], constant_values=0.0)
+    if pad_end:
+        time = _time_len(x)
+        if isinstance(time, int):
+            frames = num_frames(time, frame_len, hop, pad_end=True)
+            extra = max(0, (frames - 1) * hop + frame_len - time)
+            if extra:
+                x = ops.pad(x, [[0, 0], [0, extra]], constant_values=pad_value)
+        else:
+            frames = (time + hop - 1) // hop
+            extra = ops.maximum(0, (frames - 1) * hop + frame_len - time)
+            x = ops.pad(x, [[0, 0], [0, extra]], constant_values=pad_value)
+    return x
+
+
+def check_long_enough(x: Any, frame_len: int, name: str = "signal") -> None:
+    time = x.shape[1]
+    if time is not None and time < frame_len:
+        raise ValueError(
+            f"`{name}` is shorter than one frame: {time} samples < frame_len={frame_len}. "
+            "Pass pad_end=True (or center=True) to pad it, or use a shorter frame_len."
+        )
+
+
+def frame(
+    signal: Any,
+    frame_len: int,
+    hop: int,
+    pad_end: bool = False,
+    pad_value: float = 0.0,
+    center: bool = False,
+) -> Any:
+    """Slice a waveform into (possibly overlapping) frames.
+
+    Equal to ``tf.signal.frame(signal, frame_len, hop, pad_end, pad_value)``
+    on the last axis, written with ``keras.ops`` only.
+
+    Args:
+        signal: ``[time]``, ``[batch, time]`` or ``[batch, time, 1]``; float, or an
+            int/bool dtype (cast to ``keras.backend.floatx()``).
+        frame_len: samples per frame, >= 1.
+        hop: samples between frame starts, >= 1.
+        pad_end: pad the end with ``pad_value`` to ``ceil(time / hop)`` frames.
+        pad_value: value used by ``pad_end``.
+        center: pad ``frame_len // 2`` zeros on both sides first (librosa's
+            ``center=True``).
+
+    Returns:
+        ``[batch, frames, frame_len]`` (``[frames, frame_len]`` for a 1-D input).
+
+    Raises:
+        TypeError, ValueError: non-integer or non-positive ``frame_len``/``hop``,
+            an unreadable rank or dtype, or (``pad_end=False``) a signal shorter
+            than one frame.
+
+    Example:
+        >>> frame(np.arange(10.0), frame_len=4, hop=3).shape
+        (3, 4)
+    """
+    frame_len, hop = check_framing_args(frame_len, hop)
+    x, rank = as_batch_time(signal)
+    if x.shape[1] == 0:
+        raise ValueError("`signal` is empty (0 samples); there is nothing to frame.")
+    x = pad_signal(x, frame_len, hop, pad_end=pad_end, center=center, pad_value=pad_value)
+    check_long_enough(x, frame_len)
+    frames = frame_padded(x, frame_len, hop)
+    return frames[0] if rank == 1 else frames
+
+
+def frame_padded(x: Any, frame_len: int, hop: int) -> Any:
+    """Frames of a ``[batch, time]`` signal, no padding: ``[batch, frames, frame_len]``.
+
+    Why this shape of computation: split the signal into sub-frames of
+    ``g = gcd(frame_len, hop)`` samples (a free reshape); every frame is then
+    ``frame_len / g`` consecutive sub-frames, so one gather of whole sub-frames
+    (indices ``frames x frame_len/g``, ``g`` times fewer than gathering samples)
+    builds all frames. ``tf.signal.frame`` does the same.
+    """
+    time = _time_len(x)
+    if isinstance(time, int):
+        n = num_frames(time, frame_len, hop)
+    else:
+        n = ops.maximum(0, 1 + (time - frame_len) // hop)
+    used = (n - 1) * hop + frame_len
+    if hop == frame_len:
+        # Non-overlapping frames are a reshape.
+        return ops.reshape(x[:, : n * hop], (-1, n, frame_len))
+    g = math.gcd(frame_len, hop)
+    sub_per_frame, sub_per_hop = frame_len // g, hop // g
+    subframes = ops.reshape(x[:, :used], (-1, used // g, g))
+    index = ops.expand_dims(ops.arange(n) * sub_per_hop, 1) + ops.expand_dims(
+        ops.arange(sub_per_frame), 0
+    )
+    gathered = ops.take(subframes, index, axis=1)  # [batch, n, sub_per_frame, g]
+    return ops.reshape(gathered, (-1, n, frame_len))
+
+
+def overlap_add(frames: Any, hop: int, window: Any = None) -> Any:
+    """Join frames by overlap-add: the inverse of :func:`frame`.
+
+    Without ``window`` it equals ``tf.signal.overlap_and_add(frames, hop)`` (no
+    normalisation). With ``window`` (``[frame_len]``) each frame is multiplied
+    by the window again (synthesis window) and the sum is divided by the
+    overlapped squared window wherever that is non-zero, so
+    ``overlap_add(frame(x, L, hop) * w, hop, window=w)`` returns ``x`` exactly
+    where the frames cover it (weighted overlap-add with a squared-window
+    normaliser, as ``istft`` does).
+
+    Args:
+        frames: ``[batch, frames, frame_len]`` or ``[frames, frame_len]``.
+        hop: samples between frame starts, >= 1.
+        window: optional ``[frame_len]`` analysis window.
+
+    Returns:
+        ``[batch, (frames - 1) * hop + frame_len]`` (``[time]`` for 2-D input).
+    """
+    hop = _check_positive_int("hop", hop)
+    y = ops.convert_to_tensor(frames) if not _is_tensor(frames) else frames
+    rank = len(y.shape)
+    if rank == 2:
+        y = ops.expand_dims(y, 0)
+    elif rank != 3:
+        raise ValueError(
+            "`frames` must be [batch, frames, frame_len] or [frames, frame_len]. "
+            f"Received: frames.shape={tuple(y.shape)} (rank {rank})"
+        )
+    dtype = keras.backend.standardize_dtype(y.dtype)
+    if not dtype.startswith(("float", "bfloat")):
+        y = ops.cast(y, keras.backend.floatx())
+    frame_len = y.shape[-1]
+    if frame_len is None:
+        raise ValueError("`frames` must have a known frame_len (last axis). Received: None")
+    if window is None:
+        out = _overlap_add_raw(y, hop)
+    else:
+        w = ops.cast(ops.convert_to_tensor(window), y.dtype)
+        if tuple(w.shape) != (frame_len,):
+            raise ValueError(
+                f"`window` must have shape [frame_len]=({frame_len},). "
+                f"Received: window.shape={tuple(w.shape)}"
+            )
+        # Weighted overlap-add: the window is applied again as synthesis window,
+        # then the sum is normalised by the overlapped squared window.
+        out = _overlap_add_raw(y * w, hop)
+        count = y.shape[1] if y.shape[1] is not None else ops.shape(y)[1]
+        w2 = ops.broadcast_to(ops.square(w), (1, count, frame_len))
+        norm = _overlap_add_raw(w2, hop)
+        # Tiny normalisers would amplify rounding; treat them as uncovered.
+        tiny = ops.cast(1e-8 if y.dtype != "float16" else 1e-4, y.dtype)
+        safe = ops.where(norm > tiny, norm, ops.ones_like(norm))
+        out = ops.where(norm > tiny, out / safe, ops.zeros_like(out))
+    return out[0] if rank == 2 else out
+
+
+def _overlap_add_raw(y: Any, hop: int) -> Any:
+    """Plain overlap-add of ``[batch, frames, frame_len]``.
+
+    Why: split each frame into ``ceil(frame_len / hop)`` hop-sized segments;
+    segment *k* of frame *f* lands in output block ``f + k``. Summing the
+    segments after shifting them by ``k`` blocks is one pad and one reshape per
+    segment, with no scatter (scatter gradients are slow on some backends).
+    """
+    frame_len = y.shape[-1]
+    count = y.shape[1] if y.shape[1] is not None else ops.shape(y)[1]
+    segments = -(-frame_len // hop)
+    pad_len = segments * hop - frame_len
+    if pad_len:
+        y = ops.pad(y, [[0, 0], [0, 0], [0, pad_len]])
+    # [batch, frames, segments, hop]
+    y = ops.reshape(y, (-1, count, segments, hop))
+    out_blocks = count + segments - 1
+    total = None
+    for k in range(segments):
+        part = y[:, :, k, :]  # [batch, frames, hop] lands in blocks k .. k+frames-1
+        part = ops.pad(part, [[0, 0], [k, segments - 1 - k], [0, 0]])
+        total = part if total is None else total + part
+    out = ops.reshape(total, (-1, out_blocks * hop))
+    # Trim the zero tail that came from padding the last frame to whole segments.
+    length = (count - 1) * hop + frame_len
+    return out[:, :length]
+
+
+@keras.saving.register_keras_serializable(package="framebank")
+class Framing(keras.layers.Layer):
+    """Keras layer around :func:`frame`.
+
+    Args:
+        frame_len: samples per frame.
+        hop: samples between frame starts.
+        pad_end, pad_value, center: as in :func:`frame`.
+
+    Input shape:
+        ``[batch, time]`` or ``[batch, time, 1]``.
+
+    Output shape:
+        ``[batch, frames, frame_len]``.
+    """
+
+    def __init__(
+        self,
+        frame_len: int,
+        hop: int,
+        pad_end: bool = False,
+        pad_value: float = 0.0,
+        center: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.frame_len, self.hop = check_framing_args(frame_len, hop)
+        self.pad_end = bool(pad_end)
+        self.pad_value = float(pad_value)
+        self.center = bool(center)
+
+    def call(self, signal: Any) -> Any:
+        return frame(signal, self.frame_len, self.hop, self.pad_end, self.pad_value, self.center)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], frames_for_shape(input_shape, self), self.frame_len)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            frame_len=self.frame_len,
+            hop=self.hop,
+            pad_end=self.pad_end,
+            pad_value=self.pad_value,
+            center=self.center,
+        )
+        return config
+
+
+def frames_for_shape(input_shape: tuple, spec: Any) -> int | None:
+    """Static frame count for a ``[batch, time(, 1)]`` input shape, or None if unknown.
+
+    ``spec`` is anything with ``frame_len``, ``hop``, ``pad_end`` and ``center``.
+    """
+    time = input_shape[1] if len(input_shape) >= 2 else input_shape[0]
+    if time is None:
+        return None
+    if spec.center:
+        time += 2 * (spec.frame_len // 2)
+    return num_frames(time, spec.frame_len, spec.hop, spec.pad_end)
+
+
+@keras.saving.register_keras_serializable(package="framebank")
+class OverlapAdd(keras.layers.Layer):
+    """Keras layer around :func:`overlap_add`.
+
+    Args:
+        hop: samples between frame starts.
+        window: optional ``[frame_len]`` window (list or array) for the
+            normalised, exactly invertible overlap-add.
+
+    Input shape:
+        ``[batch, frames, frame_len]``.
+
+    Output shape:
+        ``[batch, (frames - 1) * hop + frame_len]``.
+    """
+
+    def __init__(self, hop: int, window: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hop = _check_positive_int("hop", hop)
+        self.window = None if window is None else np.asarray(window, dtype="float64")
+        if self.window is not None and self.window.ndim != 1:
+            raise ValueError(
+                f"`window` must be 1-D [frame_len]. Received: window.shape={self.window.shape}"
+            )
+
+    def call(self, frames: Any) -> Any:
+        return overlap_add(frames, self.hop, window=self.window)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        count, frame_len = input_shape[1], input_shape[2]
+        time = None if count is None else (count - 1) * self.hop + frame_len
+        return (input_shape[0], time)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(hop=self.hop, window=None if self.window is None else self.window.tolist())
+        return config

@@ -1,0 +1,296 @@
+"""The Keras layers users import: :class:`FrameProjection` and :class:`Encoder`.
+
+They compose the three independent concerns: framing (which samples form a
+frame), a filterbank (what the basis is) and a method (how ``frames @ basis``
+is executed). Swapping the method changes speed and memory, never the
+numbers beyond float rounding, and never the weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from framebank import framing
+from framebank.filterbanks import Filterbank, get_filterbank
+from framebank.methods import Method, get_method
+
+__all__ = ["FrameProjection", "Encoder"]
+
+
+@keras.saving.register_keras_serializable(package="framebank")
+class _Bias(keras.layers.Layer):
+    """A ``[num_basis]`` bias; a sub-layer only to fix the weights' order."""
+
+    def __init__(self, num_basis: int, initializer: Any = "zeros", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.num_basis = num_basis
+        self.initializer = keras.initializers.get(initializer)
+
+    def build(self, input_shape: Any = None) -> None:
+        self.bias = self.add_weight(
+            name="bias", shape=(self.num_basis,), initializer=self.initializer
+        )
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            num_basis=self.num_basis, initializer=keras.initializers.serialize(self.initializer)
+        )
+        return config
+
+
+def _method_name(method: Any) -> str:
+    resolved = get_method(method)
+    return resolved.name
+
+
+class _BasisLayer(keras.layers.Layer):
+    """Shared plumbing: a filterbank sub-layer, a method, an optional bias."""
+
+    def __init__(
+        self,
+        num_basis: int,
+        method: str | Method,
+        filterbank: str | Filterbank | dict,
+        use_bias: bool,
+        bias_initializer: Any,
+        family_options: dict,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(num_basis, bool) or not isinstance(num_basis, int) or num_basis < 1:
+            raise ValueError(
+                f"`num_basis` must be a positive integer. Received: num_basis={num_basis!r}"
+            )
+        self.num_basis = num_basis
+        self.method = get_method(method)
+        if isinstance(filterbank, dict):  # a serialised filterbank, from get_config
+            filterbank = keras.saving.deserialize_keras_object(filterbank)
+        self.filterbank = get_filterbank(filterbank, **family_options)
+        if self.filterbank.num_basis != num_basis:
+            raise ValueError(
+                f"The filterbank makes {self.filterbank.num_basis} basis vectors but the layer "
+                f"was asked for num_basis={num_basis}"
+            )
+        self.filterbank.bind_method(self.method.name)
+        self.use_bias = bool(use_bias)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.bias_layer: _Bias | None = None
+
+    def _build_basis(self, frame_len: int) -> None:
+        self.filterbank.build(frame_len)
+        # The bias lives in a sub-layer made after the filterbank so that
+        # get_weights() lists [kernel, bias], as keras.layers.Dense does.
+        self.bias_layer = _Bias(self.num_basis, self.bias_initializer) if self.use_bias else None
+        if self.bias_layer is not None:
+            self.bias_layer.build()
+
+    @property
+    def bias(self) -> Any:
+        return None if self.bias_layer is None else self.bias_layer.bias
+
+    def _basis(self, dtype: Any) -> Any:
+        return ops.cast(self.filterbank.filters(), dtype)
+
+    def _finish(self, coefficients: Any) -> Any:
+        if self.bias_layer is not None:
+            coefficients = coefficients + ops.cast(self.bias_layer.bias, coefficients.dtype)
+        return coefficients
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            num_basis=self.num_basis,
+            method=self.method.name,
+            filterbank=keras.saving.serialize_keras_object(self.filterbank),
+            use_bias=self.use_bias,
+            bias_initializer=keras.initializers.serialize(self.bias_initializer),
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="framebank")
+class FrameProjection(_BasisLayer):
+    """Project frames onto a learned basis: the layer the seed question is about.
+
+    ``reshape_conv`` (Method 1), ``pointwise_conv`` (Method 2), ``dense`` and
+    ``matmul`` all compute ``frames @ kernel`` with one ``[frame_len,
+    num_basis]`` kernel; they differ only in the op that runs.
+
+    Args:
+        num_basis: basis vectors (outputs per frame).
+        method: a name from :data:`framebank.METHODS` (not ``strided_conv``,
+            which needs the waveform: use :class:`Encoder`).
+        use_bias: add a ``[num_basis]`` bias.
+        kernel_initializer: ``basis_glorot_uniform`` (default), ``keras_default``
+            or any Keras initializer.
+        filterbank: ``"free"`` (default) or a :class:`Filterbank`.
+
+    Input shape:
+        ``[batch, frames, frame_len]``.
+
+    Output shape:
+        ``[batch, frames, num_basis]``.
+
+    Example:
+        >>> layer = FrameProjection(64, method="reshape_conv")
+        >>> layer(np.zeros((2, 10, 80), "float32")).shape
+        (2, 10, 64)
+    """
+
+    def __init__(
+        self,
+        num_basis: int,
+        method: str | Method = "dense",
+        use_bias: bool = False,
+        kernel_initializer: Any = "basis_glorot_uniform",
+        bias_initializer: Any = "zeros",
+        filterbank: str | Filterbank | dict = "free",
+        **kwargs: Any,
+    ) -> None:
+        if not get_method(method).needs_frames:
+            raise ValueError(
+                f"FrameProjection receives frames, but method={_method_name(method)!r} reads the "
+                "waveform. Use framebank.Encoder(..., method='strided_conv') for it, or one of "
+                "'reshape_conv', 'pointwise_conv', 'dense', 'matmul' here."
+            )
+        options = _free_options(filterbank, num_basis, kernel_initializer)
+        super().__init__(
+            num_basis, method, filterbank, use_bias, bias_initializer, options, **kwargs
+        )
+
+    def build(self, input_shape: tuple) -> None:
+        if len(input_shape) != 3 or input_shape[-1] is None:
+            raise ValueError(
+                "FrameProjection expects frames [batch, frames, frame_len] with a known "
+                f"frame_len. Received: input_shape={tuple(input_shape)}"
+            )
+        self._build_basis(int(input_shape[-1]))
+
+    def call(self, frames: Any) -> Any:
+        if len(frames.shape) != 3:
+            raise ValueError(
+                "FrameProjection expects frames [batch, frames, frame_len]. "
+                f"Received: shape={tuple(frames.shape)}"
+            )
+        basis = self._basis(frames.dtype)
+        return self._finish(self.method.project(frames, basis))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (*input_shape[:-1], self.num_basis)
+
+
+@keras.saving.register_keras_serializable(package="framebank")
+class Encoder(_BasisLayer):
+    """Waveform to coefficients: framing, then a basis executed by ``method``.
+
+    Args:
+        num_basis: basis vectors (coefficients per frame).
+        frame_len: samples per frame.
+        hop: samples between frame starts.
+        method: a name from :data:`framebank.METHODS`. ``strided_conv`` never
+            materialises frames.
+        use_bias: add a ``[num_basis]`` bias.
+        kernel_initializer: for the free filterbank: ``basis_glorot_uniform``
+            (default), ``keras_default`` or any Keras initializer.
+        pad_end: pad the end to ``ceil(time / hop)`` frames (``tf.signal.frame``).
+        center: pad ``frame_len // 2`` on both sides (librosa's ``center=True``).
+        pad_value: value used by ``pad_end``.
+        filterbank: family name (``"free"``) or a :class:`Filterbank` instance.
+
+    Input shape:
+        ``[batch, time]`` or ``[batch, time, 1]``; ``time`` may be unknown.
+
+    Output shape:
+        ``[batch, frames, num_basis]``; no activation (add one yourself).
+
+    Raises:
+        ValueError, TypeError: bad sizes or names at construction; a signal
+            shorter than one frame (without padding) at the first call.
+
+    Example:
+        >>> enc = Encoder(64, frame_len=16, hop=8, method="strided_conv")
+        >>> enc(np.zeros((2, 800), "float32")).shape
+        (2, 99, 64)
+    """
+
+    def __init__(
+        self,
+        num_basis: int,
+        frame_len: int,
+        hop: int,
+        method: str | Method = "dense",
+        use_bias: bool = False,
+        kernel_initializer: Any = "basis_glorot_uniform",
+        bias_initializer: Any = "zeros",
+        pad_end: bool = False,
+        center: bool = False,
+        pad_value: float = 0.0,
+        filterbank: str | Filterbank | dict = "free",
+        **kwargs: Any,
+    ) -> None:
+        self.frame_len, self.hop = framing.check_framing_args(frame_len, hop)
+        options = _free_options(filterbank, num_basis, kernel_initializer)
+        if isinstance(filterbank, str):
+            options.setdefault("frame_len", self.frame_len)
+        super().__init__(
+            num_basis, method, filterbank, use_bias, bias_initializer, options, **kwargs
+        )
+        self.pad_end = bool(pad_end)
+        self.center = bool(center)
+        self.pad_value = float(pad_value)
+
+    def build(self, input_shape: tuple) -> None:
+        if len(input_shape) not in (2, 3) or (len(input_shape) == 3 and input_shape[-1] != 1):
+            raise ValueError(
+                "Encoder expects a mono waveform [batch, time] or [batch, time, 1]. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self._build_basis(self.frame_len)
+
+    def call(self, signal: Any) -> Any:
+        x, _ = framing.as_batch_time(signal)
+        if x.shape[1] == 0:
+            raise ValueError("Encoder received an empty signal (0 samples).")
+        x = framing.pad_signal(
+            x, self.frame_len, self.hop, self.pad_end, self.center, self.pad_value
+        )
+        framing.check_long_enough(x, self.frame_len)
+        basis = self._basis(x.dtype)
+        if self.method.needs_frames:
+            frames = framing.frame_padded(x, self.frame_len, self.hop)
+            coefficients = self.method.project(frames, basis)
+        else:
+            coefficients = self.method.project_signal(x, basis, self.hop)
+        return self._finish(coefficients)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (
+            input_shape[0],
+            framing.frames_for_shape(input_shape, self),
+            self.num_basis,
+        )
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            frame_len=self.frame_len,
+            hop=self.hop,
+            pad_end=self.pad_end,
+            center=self.center,
+            pad_value=self.pad_value,
+        )
+        return config
+
+
+def _free_options(filterbank: Any, num_basis: int, kernel_initializer: Any) -> dict:
+    """Constructor options for a filterbank given by name."""
+    if not isinstance(filterbank, str):
+        return {}
+    options: dict[str, Any] = {"num_basis": num_basis}
+    if filterbank == "free":
+        options["kernel_initializer"] = kernel_initializer
+    return options

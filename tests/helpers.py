@@ -1,0 +1,89 @@
+"""Test helpers: float64 numpy references and backend-agnostic gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+
+
+def np_frame(
+    x: np.ndarray, frame_len: int, hop: int, pad_end: bool = False, pad_value: float = 0.0
+) -> np.ndarray:
+    """Reference framing with tf.signal.frame's rules, on [batch, time]."""
+    time = x.shape[-1]
+    if pad_end:
+        n = -(-time // hop)
+        need = (n - 1) * hop + frame_len
+        if need > time:
+            pad = np.full(x.shape[:-1] + (need - time,), pad_value, dtype=x.dtype)
+            x = np.concatenate([x, pad], axis=-1)
+    else:
+        n = max(0, 1 + (time - frame_len) // hop)
+    return np.stack([x[..., f * hop : f * hop + frame_len] for f in range(n)], axis=-2)
+
+
+def np_overlap_add(frames: np.ndarray, hop: int) -> np.ndarray:
+    """Reference overlap-add on [batch, frames, frame_len]."""
+    count, frame_len = frames.shape[-2:]
+    out = np.zeros(frames.shape[:-2] + ((count - 1) * hop + frame_len,), frames.dtype)
+    for f in range(count):
+        out[..., f * hop : f * hop + frame_len] += frames[..., f, :]
+    return out
+
+
+def value_and_grads(fn: Callable, args: Sequence[np.ndarray], variables: Sequence = ()):
+    """Evaluate ``fn(*args)`` (a scalar) and its gradients w.r.t. args and variables.
+
+    Written per backend because Keras 3 has no backend-neutral gradient API.
+    Returns (value, [grad per arg], [grad per variable]) as numpy arrays.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tensors = [tf.convert_to_tensor(a) for a in args]
+        with tf.GradientTape() as tape:
+            for t in tensors:
+                tape.watch(t)
+            value = fn(*tensors)
+        grads = tape.gradient(value, tensors + [v.value for v in variables])
+        grads = [np.asarray(g) if g is not None else None for g in grads]
+        return float(value), grads[: len(args)], grads[len(args) :]
+    if backend == "jax":
+        import jax
+
+        def pure(arg_values, var_values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, var_values, strict=True))):
+                return fn(*arg_values)
+
+        var_values = [v.value for v in variables]
+        value, (g_args, g_vars) = jax.value_and_grad(pure, argnums=(0, 1))(
+            [jax.numpy.asarray(a) for a in args], var_values
+        )
+        return (float(value), [np.asarray(g) for g in g_args], [np.asarray(g) for g in g_vars])
+    if backend == "torch":
+        import torch
+
+        tensors = [torch.tensor(a, requires_grad=True) for a in args]
+        for v in variables:
+            v.value.grad = None
+        value = fn(*tensors)
+        value.backward()
+        return (
+            float(value.detach()),
+            [t.grad.numpy() for t in tensors],
+            [v.value.grad.detach().cpu().numpy() for v in variables],
+        )
+    raise NotImplementedError(backend)
+
+
+def assert_close_rel(actual: np.ndarray, expected: np.ndarray, rtol: float, what: str = ""):
+    """Max abs error within ``rtol`` times the reference's largest magnitude."""
+    actual = np.asarray(actual, dtype="float64")
+    expected = np.asarray(expected, dtype="float64")
+    assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
+    scale = max(float(np.max(np.abs(expected))) if expected.size else 0.0, 1e-30)
+    err = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
+    assert err <= rtol * scale, f"{what}: max error {err:.3g} > {rtol:g} x {scale:.3g}"

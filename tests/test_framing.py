@@ -1,0 +1,167 @@
+"""Framing: equal to tf.signal's frame / overlap_and_add, exact windowed inverse, clear errors."""
+
+import keras
+import numpy as np
+import pytest
+from helpers import np_frame, np_overlap_add, value_and_grads
+from hypothesis import given
+from hypothesis import strategies as st
+from keras import ops
+
+import framebank as fb
+
+
+@st.composite
+def framing_case(draw):
+    frame_len = draw(st.integers(1, 64))
+    hop = draw(st.integers(1, 2 * frame_len))
+    pad_end = draw(st.booleans())
+    low = 1 if pad_end else frame_len
+    time = draw(st.integers(low, frame_len + 6 * hop))
+    batch = draw(st.integers(1, 3))
+    return batch, time, frame_len, hop, pad_end
+
+
+@given(framing_case(), st.sampled_from([0.0, -1.5]))
+def test_frame_equals_reference(case, pad_value):
+    batch, time, frame_len, hop, pad_end = case
+    x = np.random.default_rng(time).standard_normal((batch, time)).astype("float32")
+    got = ops.convert_to_numpy(fb.frame(x, frame_len, hop, pad_end=pad_end, pad_value=pad_value))
+    np.testing.assert_array_equal(got, np_frame(x, frame_len, hop, pad_end, pad_value))
+
+
+@given(framing_case())
+def test_frame_equals_tf_signal_frame(case):
+    tf = pytest.importorskip("tensorflow")
+    batch, time, frame_len, hop, pad_end = case
+    x = np.random.default_rng(time).standard_normal((batch, time)).astype("float32")
+    got = ops.convert_to_numpy(fb.frame(x, frame_len, hop, pad_end=pad_end))
+    want = tf.signal.frame(x, frame_len, hop, pad_end=pad_end).numpy()
+    np.testing.assert_array_equal(got, want)
+
+
+@given(st.integers(1, 64), st.integers(1, 8), st.data())
+def test_overlap_add_equals_tf_signal(frame_len, count, data):
+    tf = pytest.importorskip("tensorflow")
+    hop = data.draw(st.integers(1, 2 * frame_len))
+    frames = np.random.default_rng(frame_len).standard_normal((2, count, frame_len))
+    frames = frames.astype("float32")
+    got = ops.convert_to_numpy(fb.overlap_add(frames, hop))
+    want = tf.signal.overlap_and_add(frames, hop).numpy()
+    assert got.shape == (2, (count - 1) * hop + frame_len)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got, np_overlap_add(frames, hop), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "frame_len,hop,window",
+    [
+        (256, 64, "hann"),
+        (400, 160, "hamming"),
+        (32, 16, "hann"),
+        (80, 80, "boxcar"),
+        (64, 48, "hann"),
+        (16, 5, "blackman"),
+    ],
+)
+def test_windowed_overlap_add_inverts_frame(frame_len, hop, window):
+    import scipy.signal
+
+    w = scipy.signal.get_window(window, frame_len).astype("float32")
+    x = np.random.default_rng(0).standard_normal((2, 4000)).astype("float32")
+    frames = fb.frame(x, frame_len, hop) * w
+    y = ops.convert_to_numpy(fb.overlap_add(frames, hop, window=w))
+    # Fully covered region: from the first frame's first non-zero window sample
+    # to the end of the last frame.
+    end = y.shape[-1]
+    start = int(np.argmax(w > 0))
+    err = np.max(np.abs(y[:, start:end] - x[:, start:end]))
+    assert err < 1e-5, err
+
+
+def test_overlap_add_layer_with_window_round_trips_config():
+    w = np.hanning(32)
+    layer = fb.OverlapAdd(8, window=w)
+    again = fb.OverlapAdd.from_config(layer.get_config())
+    frames = np.random.default_rng(1).standard_normal((1, 10, 32)).astype("float32")
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(layer(frames)), ops.convert_to_numpy(again(frames)), atol=0
+    )
+
+
+def test_center_matches_librosa_frames():
+    librosa = pytest.importorskip("librosa")
+    x = np.random.default_rng(3).standard_normal(1000).astype("float32")
+    frame_len, hop = 64, 16
+    padded = np.pad(x, frame_len // 2)  # librosa.stft(center=True, pad_mode="constant")
+    want = librosa.util.frame(padded, frame_length=frame_len, hop_length=hop).T
+    got = ops.convert_to_numpy(fb.frame(x, frame_len, hop, center=True))
+    np.testing.assert_array_equal(got, want)
+
+
+def test_ranks_and_dtypes():
+    x = np.arange(20, dtype="int32")
+    one = ops.convert_to_numpy(fb.frame(x, 4, 2))
+    assert one.shape == (9, 4) and one.dtype == np.float32
+    batched = ops.convert_to_numpy(fb.frame(x[None, :, None], 4, 2))
+    np.testing.assert_array_equal(batched[0], one)
+    assert ops.convert_to_numpy(fb.frame(np.ones(8, bool), 4, 4)).shape == (2, 4)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"signal": np.zeros(10), "frame_len": 16, "hop": 4}, ValueError, "shorter than one frame"),
+        ({"signal": np.zeros(10), "frame_len": 4, "hop": 0}, ValueError, "hop=0"),
+        ({"signal": np.zeros(10), "frame_len": 0, "hop": 1}, ValueError, "frame_len=0"),
+        ({"signal": np.zeros(10), "frame_len": 4.0, "hop": 1}, TypeError, "frame_len=4.0"),
+        ({"signal": np.zeros(10), "frame_len": 4, "hop": -2}, ValueError, "hop=-2"),
+        ({"signal": np.zeros((2, 3, 10)), "frame_len": 4, "hop": 1}, ValueError, "mono"),
+        ({"signal": np.zeros((1, 2, 3, 4)), "frame_len": 4, "hop": 1}, ValueError, "rank 4"),
+        ({"signal": np.zeros(10, complex), "frame_len": 4, "hop": 1}, ValueError, "complex"),
+        (
+            {"signal": np.zeros((2, 0)), "frame_len": 4, "hop": 1, "pad_end": True},
+            ValueError,
+            "empty",
+        ),
+    ],
+)
+def test_bad_input_raises(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fb.frame(**kwargs)
+
+
+def test_overlap_add_bad_input():
+    with pytest.raises(ValueError, match="rank 4"):
+        fb.overlap_add(np.zeros((1, 2, 3, 4)), 2)
+    with pytest.raises(ValueError, match="hop=0"):
+        fb.overlap_add(np.zeros((1, 2, 3)), 0)
+    with pytest.raises(ValueError, match="window.shape"):
+        fb.overlap_add(np.zeros((1, 2, 8)), 2, window=np.ones(7))
+
+
+def test_frame_gradient_is_overlap_add():
+    x = np.random.default_rng(0).standard_normal((2, 100)).astype("float32")
+    weights = np.random.default_rng(1).standard_normal((2, 13, 24)).astype("float32")
+
+    def loss(signal):
+        return ops.sum(fb.frame(signal, 24, 6) * weights)
+
+    _, (grad,), _ = value_and_grads(loss, [x])
+    want = np.zeros_like(x)
+    want[:, :96] = np_overlap_add(weights, 6)  # samples 96..99 are in no frame
+    np.testing.assert_allclose(grad, want, rtol=1e-5, atol=1e-5)
+
+
+def test_framing_layer_in_functional_model_with_unknown_length():
+    inputs = keras.Input((None,))
+    outputs = fb.Framing(16, 8, pad_end=True)(inputs)
+    assert tuple(outputs.shape) == (None, None, 16)
+    model = keras.Model(inputs, outputs)
+    for time in (100, 37):
+        x = np.random.default_rng(time).standard_normal((3, time)).astype("float32")
+        got = ops.convert_to_numpy(model(x))
+        np.testing.assert_array_equal(got, np_frame(x, 16, 8, pad_end=True))
+    assert fb.Framing(16, 8).compute_output_shape((4, 100)) == (4, 11, 16)
+    again = fb.Framing.from_config(fb.Framing(16, 8, center=True).get_config())
+    assert again.center and again.frame_len == 16

@@ -1,0 +1,139 @@
+"""Every method computes the same map: outputs and gradients equal a float64 reference."""
+
+import numpy as np
+import pytest
+from helpers import assert_close_rel, np_frame, np_overlap_add, value_and_grads
+from hypothesis import given
+from hypothesis import strategies as st
+from keras import ops
+
+import framebank as fb
+
+FRAME_METHODS = [name for name, cls in fb.METHODS.items() if cls.needs_frames]
+ALL_METHODS = sorted(fb.METHODS)
+RTOL = 1e-5
+
+
+@st.composite
+def projection_case(draw):
+    frame_len = draw(st.integers(1, 512))
+    hop = draw(st.integers(1, 2 * frame_len))
+    num_basis = draw(st.integers(1, 512))
+    batch = draw(st.integers(1, 4))
+    count = draw(st.integers(1, 6))
+    extra = draw(st.integers(0, hop - 1))
+    pad_end = draw(st.booleans())
+    time = (count - 1) * hop + frame_len + extra
+    return batch, time, frame_len, hop, num_basis, pad_end
+
+
+def _data(batch, time, frame_len, num_basis, seed):
+    rng = np.random.default_rng(seed)
+    signal = rng.standard_normal((batch, time)).astype("float32")
+    basis = rng.standard_normal((frame_len, num_basis)).astype("float32") / np.sqrt(frame_len)
+    return signal, basis
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+@given(case=projection_case())
+def test_encoder_matches_float64_reference(method, case):
+    batch, time, frame_len, hop, num_basis, pad_end = case
+    signal, basis = _data(batch, time, frame_len, num_basis, seed=time + num_basis)
+    encoder = fb.Encoder(num_basis, frame_len, hop, method=method, pad_end=pad_end)
+    encoder.build((batch, time))
+    encoder.set_weights([basis])
+
+    frames64 = np_frame(signal.astype("float64"), frame_len, hop, pad_end=pad_end)
+    want = frames64 @ basis.astype("float64")
+    upstream = np.random.default_rng(1).standard_normal(want.shape).astype("float32")
+
+    def loss(x):
+        return ops.sum(encoder(x) * upstream)
+
+    got = ops.convert_to_numpy(encoder(signal))
+    assert_close_rel(got, want, RTOL, f"{method} output")
+
+    _, (grad_x,), (grad_basis,) = value_and_grads(loss, [signal], encoder.trainable_variables)
+    want_basis = np.einsum("bfl,bfn->ln", frames64, upstream.astype("float64"))
+    assert_close_rel(grad_basis, want_basis, RTOL, f"{method} kernel gradient")
+    grad_frames = upstream.astype("float64") @ basis.astype("float64").T
+    want_x = np_overlap_add(grad_frames, hop)
+    full = np.zeros(signal.shape, "float64")
+    n = min(full.shape[1], want_x.shape[1])  # pad_end frames reach past the signal
+    full[:, :n] = want_x[:, :n]
+    assert_close_rel(grad_x, full, RTOL, f"{method} input gradient")
+
+
+@pytest.mark.parametrize("method", FRAME_METHODS)
+@given(
+    frame_len=st.integers(1, 512),
+    num_basis=st.integers(1, 512),
+    batch=st.integers(1, 4),
+    count=st.integers(1, 8),
+)
+def test_frame_projection_matches_float64_reference(method, frame_len, num_basis, batch, count):
+    rng = np.random.default_rng(frame_len * 1000 + num_basis)
+    frames = rng.standard_normal((batch, count, frame_len)).astype("float32")
+    basis = rng.standard_normal((frame_len, num_basis)).astype("float32")
+    bias = rng.standard_normal(num_basis).astype("float32")
+    layer = fb.FrameProjection(num_basis, method=method, use_bias=True)
+    layer.build(frames.shape)
+    layer.set_weights([basis, bias])
+    want = frames.astype("float64") @ basis.astype("float64") + bias
+    assert_close_rel(ops.convert_to_numpy(layer(frames)), want, RTOL, f"{method} output")
+
+    upstream = rng.standard_normal(want.shape).astype("float32")
+
+    def loss(x):
+        return ops.sum(layer(x) * upstream)
+
+    _, (grad_frames,), (grad_basis, grad_bias) = value_and_grads(
+        loss, [frames], layer.trainable_variables
+    )
+    up64 = upstream.astype("float64")
+    assert_close_rel(grad_frames, up64 @ basis.astype("float64").T, RTOL, "frames gradient")
+    assert_close_rel(
+        grad_basis, np.einsum("bfl,bfn->ln", frames.astype("float64"), up64), RTOL, "kernel grad"
+    )
+    assert_close_rel(grad_bias, up64.sum(axis=(0, 1)), RTOL, "bias gradient")
+
+
+def test_methods_really_run_their_own_op():
+    """Conv methods must call a convolution, the others a matmul: the point is to compare them."""
+    calls = []
+    real_conv, real_matmul = ops.conv, ops.matmul
+
+    def conv(*args, **kwargs):
+        calls.append("conv")
+        return real_conv(*args, **kwargs)
+
+    def matmul(*args, **kwargs):
+        calls.append("matmul")
+        return real_matmul(*args, **kwargs)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(fb.methods.ops, "conv", conv)
+    mp.setattr(fb.methods.ops, "matmul", matmul)
+    try:
+        ops_used = {}
+        for method in ALL_METHODS:
+            calls.clear()
+            fb.Encoder(8, 16, 8, method=method)(np.zeros((1, 64), "float32"))
+            ops_used[method] = list(calls)
+    finally:
+        mp.undo()
+    assert ops_used == {
+        "reshape_conv": ["conv"],
+        "pointwise_conv": ["conv"],
+        "strided_conv": ["conv"],
+        "dense": ["matmul"],
+        "matmul": ["matmul"],
+    }
+
+
+def test_registry_and_errors():
+    assert set(fb.METHODS) >= {"reshape_conv", "pointwise_conv", "dense", "matmul", "strided_conv"}
+    with pytest.raises(ValueError, match="Unknown method 'conv2d'.*dense"):
+        fb.get_method("conv2d")
+    with pytest.raises(TypeError, match="method=3"):
+        fb.get_method(3)
