@@ -6,8 +6,14 @@ The basis is the model; the method is only how it is executed.
 from framebank import initializers
 from framebank.filterbanks import (
     FILTERBANKS,
+    AnalyticFilterbank,
     Filterbank,
+    FourierFilterbank,
     FreeFilterbank,
+    GaborFilterbank,
+    MelFilterbank,
+    MelSpectrum,
+    SincFilterbank,
     get_filterbank,
     register_filterbank,
 )
@@ -20,11 +26,17 @@ __version__ = "0.1.0"
 __all__ = [
     "FILTERBANKS",
     "METHODS",
+    "AnalyticFilterbank",
     "Encoder",
     "Filterbank",
+    "FourierFilterbank",
     "FrameProjection",
     "Framing",
     "FreeFilterbank",
+    "GaborFilterbank",
+    "MelFilterbank",
+    "MelSpectrum",
+    "SincFilterbank",
     "Method",
     "OverlapAdd",
     "frame",

@@ -14,7 +14,7 @@ import keras
 from keras import ops
 
 from framebank import framing
-from framebank.filterbanks import Filterbank, get_filterbank
+from framebank.filterbanks import FILTERBANKS, Filterbank, family_options, get_filterbank
 from framebank.methods import Method, get_method
 
 __all__ = ["FrameProjection", "Encoder"]
@@ -199,7 +199,12 @@ class Encoder(_BasisLayer):
         pad_end: pad the end to ``ceil(time / hop)`` frames (``tf.signal.frame``).
         center: pad ``frame_len // 2`` on both sides (librosa's ``center=True``).
         pad_value: value used by ``pad_end``.
-        filterbank: family name (``"free"``) or a :class:`Filterbank` instance.
+        filterbank: family name (``"free"``, ``"fourier"``, ``"analytic"``,
+            ``"sinc"``, ``"gabor"``, ``"mel"``, or a registered one) or a
+            :class:`Filterbank` instance.
+        sample_rate: Hz, given to the family (sinc, gabor and mel need it).
+        **kwargs: Keras layer keywords (``name``, ``dtype``, ``trainable``);
+            any other keyword is an option of the family (``window="hann"``).
 
     Input shape:
         ``[batch, time]`` or ``[batch, time, 1]``; ``time`` may be unknown.
@@ -230,10 +235,16 @@ class Encoder(_BasisLayer):
         center: bool = False,
         pad_value: float = 0.0,
         filterbank: str | Filterbank | dict = "free",
+        sample_rate: float | None = None,
         **kwargs: Any,
     ) -> None:
         self.frame_len, self.hop = framing.check_framing_args(frame_len, hop)
-        options = _free_options(filterbank, num_basis, kernel_initializer)
+        # Keras's own keywords (name, dtype, trainable, ...) stay with the layer;
+        # everything else is an option of the filterbank family.
+        family = {k: kwargs.pop(k) for k in list(kwargs) if k not in _LAYER_KWARGS}
+        options = _free_options(
+            filterbank, num_basis, kernel_initializer, sample_rate=sample_rate, family=family
+        )
         if isinstance(filterbank, str):
             options.setdefault("frame_len", self.frame_len)
         super().__init__(
@@ -286,11 +297,43 @@ class Encoder(_BasisLayer):
         return config
 
 
-def _free_options(filterbank: Any, num_basis: int, kernel_initializer: Any) -> dict:
-    """Constructor options for a filterbank given by name."""
+_LAYER_KWARGS = ("name", "dtype", "trainable", "autocast", "activity_regularizer")
+_DEFAULT_INITIALIZER = "basis_glorot_uniform"
+
+
+def _free_options(
+    filterbank: Any,
+    num_basis: int,
+    kernel_initializer: Any,
+    sample_rate: float | None = None,
+    family: dict | None = None,
+) -> dict:
+    """Constructor options for a filterbank given by name.
+
+    ``kernel_initializer`` goes to families that take one (free, analytic);
+    for an instance (or a serialised one) the family options must be empty
+    and ``sample_rate`` must agree with the instance's.
+    """
+    family = dict(family or {})
     if not isinstance(filterbank, str):
-        return {}
-    options: dict[str, Any] = {"num_basis": num_basis}
-    if filterbank == "free":
-        options["kernel_initializer"] = kernel_initializer
+        if isinstance(filterbank, Filterbank) and sample_rate is not None:
+            if filterbank.sample_rate != sample_rate:
+                raise ValueError(
+                    f"sample_rate={sample_rate} disagrees with the filterbank instance's "
+                    f"sample_rate={filterbank.sample_rate}"
+                )
+        return family  # get_filterbank rejects options given with an instance
+    options: dict[str, Any] = {"num_basis": num_basis, **family}
+    if sample_rate is not None:
+        options["sample_rate"] = sample_rate
+    cls = FILTERBANKS.get(filterbank)
+    if cls is not None and "kernel_initializer" in family_options(cls):
+        options.setdefault("kernel_initializer", kernel_initializer)
+    elif cls is not None and not (
+        isinstance(kernel_initializer, str) and kernel_initializer == _DEFAULT_INITIALIZER
+    ):
+        raise ValueError(
+            f"The {filterbank!r} filterbank takes no kernel_initializer (its basis is made "
+            f"from its own parameters). Received: kernel_initializer={kernel_initializer!r}"
+        )
     return options

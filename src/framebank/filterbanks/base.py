@@ -9,13 +9,35 @@ serialisation. It never knows which method executes the basis.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import keras
+import numpy as np
 
 from framebank.framing import check_framing_args
 
-__all__ = ["Filterbank", "FILTERBANKS", "register_filterbank", "get_filterbank"]
+__all__ = [
+    "Filterbank",
+    "FILTERBANKS",
+    "WINDOWS",
+    "InRange",
+    "register_filterbank",
+    "get_filterbank",
+    "family_options",
+    "make_window",
+]
+
+# Keyword arguments every Keras layer accepts (with defaults); a family gets them too.
+LAYER_KWARGS = {
+    "name": None,
+    "dtype": None,
+    "trainable": True,
+    "autocast": True,
+    "activity_regularizer": None,
+}
+
+WINDOWS = ("hann", "hamming", "sqrt_hann", "rectangular")
 
 FILTERBANKS: dict[str, type[Filterbank]] = {}
 
@@ -65,7 +87,103 @@ def get_filterbank(filterbank: str | Filterbank, **options: Any) -> Filterbank:
         raise ValueError(
             f"Unknown filterbank {filterbank!r}. Expected one of: {', '.join(sorted(FILTERBANKS))}"
         ) from None
+    accepted = family_options(cls)
+    unknown = sorted(set(options) - set(accepted) - {"num_basis", "frame_len", "sample_rate"})
+    if unknown:
+        raise ValueError(
+            f"Unknown option(s) {unknown} for filterbank {filterbank!r}. Accepted: "
+            f"num_basis, frame_len, sample_rate, {', '.join(accepted)}"
+        )
     return cls(**options)
+
+
+def family_options(cls: type[Filterbank]) -> dict[str, Any]:
+    """The options a family's constructor accepts beyond ``num_basis``, ``frame_len``,
+    ``sample_rate``, with their defaults (``inspect.Parameter.empty`` when required).
+
+    Keras layer keywords (``name``, ``trainable``, ``dtype``, ...) are included.
+    """
+    options: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if klass is Filterbank:
+            break
+        if "__init__" not in vars(klass):
+            continue
+        for param in inspect.signature(klass.__init__).parameters.values():
+            if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL) or param.name == "self":
+                continue
+            if param.name in ("num_basis", "frame_len", "sample_rate"):
+                continue
+            options.setdefault(param.name, param.default)
+    for name, default in LAYER_KWARGS.items():
+        options.setdefault(name, default)
+    return options
+
+
+def make_window(window: str, frame_len: int) -> np.ndarray:
+    """A ``[frame_len]`` float64 analysis window by name (see :data:`WINDOWS`).
+
+    ``hann`` and ``hamming`` are periodic (``fftbins=True``), as
+    ``tf.signal.hann_window`` and ``librosa.stft`` use them; ``sqrt_hann`` is
+    the square root of the periodic Hann window, whose square satisfies the
+    overlap-add condition at hop ``frame_len / 2``.
+    """
+    import scipy.signal
+
+    if window == "hann":
+        return scipy.signal.get_window("hann", frame_len, fftbins=True)
+    if window == "hamming":
+        return scipy.signal.get_window("hamming", frame_len, fftbins=True)
+    if window == "sqrt_hann":
+        return np.sqrt(scipy.signal.get_window("hann", frame_len, fftbins=True))
+    if window == "rectangular":
+        return np.ones(frame_len)
+    raise ValueError(f"Unknown window {window!r}. Expected one of: {', '.join(WINDOWS)}")
+
+
+def check_window(window: Any) -> str:
+    if not isinstance(window, str) or window not in WINDOWS:
+        raise ValueError(
+            f"`window` must be one of {', '.join(WINDOWS)}. Received: window={window!r}"
+        )
+    return window
+
+
+def constant_initializer(values: np.ndarray):
+    """An initialiser returning fixed values (computed by the family from its config).
+
+    Not serialised: a family recomputes it from its own config, and trained
+    values are restored from the weights file.
+    """
+
+    def initializer(shape: Any, dtype: Any = None) -> Any:
+        if tuple(shape) != values.shape:
+            raise ValueError(f"Expected shape {values.shape}. Received: shape={tuple(shape)}")
+        return keras.ops.convert_to_tensor(values, dtype=dtype)
+
+    return initializer
+
+
+@keras.saving.register_keras_serializable(package="framebank")
+class InRange(keras.constraints.Constraint):
+    """Clip every value into ``[low, high]`` after each optimizer step.
+
+    Parametric families (sinc, gabor) use it so that their frequencies and
+    bandwidths stay valid; their ``filters()`` clips as well, so values set
+    by hand are safe too.
+    """
+
+    def __init__(self, low: float, high: float) -> None:
+        if not low <= high:
+            raise ValueError(f"InRange needs low <= high. Received: low={low}, high={high}")
+        self.low = float(low)
+        self.high = float(high)
+
+    def __call__(self, w: Any) -> Any:
+        return keras.ops.clip(w, self.low, self.high)
+
+    def get_config(self) -> dict:
+        return {"low": self.low, "high": self.high}
 
 
 class Filterbank(keras.layers.Layer):
@@ -106,6 +224,22 @@ class Filterbank(keras.layers.Layer):
         self.num_basis = num_basis
         self.frame_len = frame_len
         self.sample_rate = sample_rate
+
+    def _require_sample_rate(self) -> float:
+        if self.sample_rate is None:
+            raise ValueError(
+                f"The {self.family!r} filterbank's parameters are frequencies, so it needs "
+                "`sample_rate` (Hz). Received: sample_rate=None"
+            )
+        return float(self.sample_rate)
+
+    def _require_frame_len(self, frame_len: Any) -> int:
+        if frame_len is None:
+            raise ValueError(
+                f"The {self.family!r} filterbank derives num_basis from frame_len, so it needs "
+                "`frame_len` at construction. Received: frame_len=None"
+            )
+        return check_framing_args(frame_len, 1)[0]
 
     def bind_method(self, method: str) -> None:
         """Hook: the owning layer says which method will execute the basis.

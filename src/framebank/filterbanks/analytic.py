@@ -1,0 +1,99 @@
+"""The analytic filterbank: a learned half and its Hilbert transform."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from framebank import initializers
+from framebank.filterbanks.base import Filterbank, register_filterbank
+
+__all__ = ["AnalyticFilterbank", "hilbert_matrix"]
+
+
+def hilbert_matrix(frame_len: int) -> np.ndarray:
+    """``[frame_len, frame_len]`` matrix ``H`` with ``H @ h`` = the Hilbert transform of ``h``.
+
+    The Hilbert transform (scipy's, by FFT over the frame) is linear, so it is
+    one fixed matrix: column ``j`` is the transform of a unit impulse at ``j``.
+    Applying it as a matmul keeps ``filters()`` to plain ``keras.ops`` with
+    exact gradients on every backend.
+    """
+    import scipy.signal
+
+    return np.imag(scipy.signal.hilbert(np.eye(frame_len), axis=0))
+
+
+@register_filterbank("analytic")
+class AnalyticFilterbank(Filterbank):
+    """Free filters plus their Hilbert transforms: ``num_basis / 2`` analytic filters.
+
+    Only ``frame_len x num_basis / 2`` values are learned; the other half of
+    the basis is their Hilbert transform, so each pair (``k``, ``num_basis/2 +
+    k``) is the real and imaginary part of an analytic filter, and
+    ``sqrt(c_k^2 + c_{k+n}^2)`` is a shift-robust magnitude. The layout (real
+    half, then imaginary half) is the ``fourier`` family's.
+
+    Args:
+        num_basis: even number of basis vectors.
+        frame_len, sample_rate: see :class:`Filterbank`.
+        kernel_initializer: for the learned ``[frame_len, num_basis / 2]`` half.
+        kernel_regularizer, kernel_constraint: as in Keras layers.
+
+    Attributes:
+        kernel: the learned ``[frame_len, num_basis / 2]`` half.
+
+    References:
+        asteroid-filterbanks ``AnalyticFreeFB``; Pariente et al., "Filterbank
+        design for end-to-end speech separation", ICASSP 2020.
+    """
+
+    def __init__(
+        self,
+        num_basis: int,
+        frame_len: int | None = None,
+        sample_rate: float | None = None,
+        kernel_initializer: Any = "basis_glorot_uniform",
+        kernel_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(num_basis, frame_len, sample_rate, **kwargs)
+        if num_basis % 2:
+            raise ValueError(
+                "The 'analytic' filterbank pairs every filter with its Hilbert transform, so "
+                f"num_basis must be even. Received: num_basis={num_basis}"
+            )
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+
+    def bind_method(self, method: str) -> None:
+        self.kernel_initializer = initializers.get(self.kernel_initializer, method=method)
+
+    def make_weights(self) -> None:
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.frame_len, self.num_basis // 2),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self._hilbert = hilbert_matrix(self.frame_len)
+
+    def filters(self) -> Any:
+        real = self.kernel
+        imag = ops.matmul(ops.cast(self._hilbert, real.dtype), real)
+        return ops.concatenate([real, imag], axis=1)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
+            kernel_constraint=keras.constraints.serialize(self.kernel_constraint),
+        )
+        return config
