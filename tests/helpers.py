@@ -87,3 +87,39 @@ def assert_close_rel(actual: np.ndarray, expected: np.ndarray, rtol: float, what
     scale = max(float(np.max(np.abs(expected))) if expected.size else 0.0, 1e-30)
     err = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
     assert err <= rtol * scale, f"{what}: max error {err:.3g} > {rtol:g} x {scale:.3g}"
+
+
+# Constructor options per filterbank family at frame_len 32, sample rate 8 kHz, for tests that
+# must cover every registered family (export, backends). A family missing here is tried with
+# DEFAULT_FAMILY_CASE; if it cannot be built that way the test fails and names it, so a new
+# family is either covered or reported, never silently left out.
+FAMILY_CASES: dict[str, tuple[int, dict]] = {
+    "free": (12, {}),
+    "fourier": (34, {"window": "hann"}),
+    "analytic": (12, {}),
+    "sinc": (6, {"sample_rate": 8000}),
+    "gabor": (12, {"sample_rate": 8000}),
+    "mel": (34, {"sample_rate": 8000, "n_mels": 8}),
+}
+DEFAULT_FAMILY_CASE: tuple[int, dict] = (12, {"sample_rate": 8000})
+
+
+def family_case(family: str) -> tuple[int, dict]:
+    """``(num_basis, options)``: ``Encoder(num_basis, 32, hop, filterbank=family, **options)``."""
+    return FAMILY_CASES.get(family, DEFAULT_FAMILY_CASE)
+
+
+def perturbed_weights(weights: Sequence[np.ndarray], seed: int = 0) -> list[np.ndarray]:
+    """Weights moved off their initial values, as training would move them.
+
+    Basis-shaped kernels get additive noise; 1-D parameters (frequencies, widths) a 2 %
+    relative nudge, which keeps them inside their families' valid ranges.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for w in weights:
+        if w.ndim == 2:
+            out.append((w + 0.05 * rng.standard_normal(w.shape)).astype(w.dtype))
+        else:
+            out.append((w * (1 + 0.02 * rng.standard_normal(w.shape))).astype(w.dtype))
+    return out
