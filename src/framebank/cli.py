@@ -59,6 +59,24 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0 if agree else 1
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from framebank.training.compare import load_config, run_compare
+
+    config = load_config(args.config, quick=args.quick)
+    out = args.out or ("runs/compare-quick" if args.quick else "runs/compare")
+    run_compare(config, out, source=args.source, resume=args.resume, quiet=args.quiet)
+    return 0
+
+
+def _default_recipe(name: str) -> str | None:
+    from pathlib import Path
+
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (root / "recipes" / name).is_file():
+            return str(root / "recipes" / name)
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="framebank", description="Learnable audio filterbank front ends for Keras 3."
@@ -76,6 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
     methods.add_argument("--repeats", type=int, default=10)
     methods.add_argument("--rtol", type=float, default=1e-5)
     methods.set_defaults(func=cmd_methods)
+
+    compare = sub.add_parser(
+        "compare",
+        help="train one encoder-decoder per method on real speech: convergence and memory",
+    )
+    compare.add_argument(
+        "--config", default=_default_recipe("compare_methods.yaml"),
+        help="YAML config (default: recipes/compare_methods.yaml)",
+    )
+    compare.add_argument("--source", help="a folder of audio to train on instead of data/")
+    compare.add_argument("--out", help="results folder (default: runs/compare)")
+    compare.add_argument("--quick", action="store_true", help="the config's quick settings")
+    compare.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    compare.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -1,0 +1,4 @@
+"""Training support for the recipes: losses, checkpoints, memory, reports.
+
+This package sits above :mod:`framebank.layers` and is never imported by it.
+"""

@@ -1,0 +1,421 @@
+"""Recipe 1: train one encoder-decoder per execution method and compare them.
+
+The task: recover clean speech from speech with white noise added at a set
+SNR; the loss is minus the SI-SNR. The model: ``Encoder`` (the method under
+test) -> ReLU -> a decoder basis (``FrameProjection``, always ``matmul``) ->
+overlap-add back to the waveform. Every (method, initialisation, seed) run
+sees the same batches in the same order, so any difference between methods
+comes from the method or its initialisation, nothing else.
+
+Each run checkpoints after every epoch (weights, optimizer state and the
+records so far, written atomically); ``resume=True`` skips finished runs and
+continues unfinished ones from their last epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from framebank.training import io
+from framebank.training.config import from_dict, load_yaml
+
+__all__ = ["CompareConfig", "CompareData", "prepare_data", "run_compare", "load_config"]
+
+INITS = ("basis_glorot_uniform", "keras_default")
+DEFAULT_METHODS = ["reshape_conv", "pointwise_conv", "dense", "matmul", "strided_conv"]
+
+
+@dataclass
+class CompareConfig:
+    """What ``framebank compare`` trains (``recipes/compare_methods.yaml``)."""
+
+    sample_rate: int = 8000
+    chunk_seconds: float = 1.0
+    frame_len: int = 40
+    hop: int = 20
+    num_basis: int = 64
+    snr_db: float = 5.0
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
+    inits: list[str] = field(default_factory=lambda: list(INITS))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    epochs: int = 3
+    batch_size: int = 16
+    steps_per_epoch: int | None = None
+    learning_rate: float = 1e-3
+    max_train_chunks: int | None = None
+    max_valid_chunks: int = 64
+    memory_steps: int = 5
+    memory_batch_size: int = 32
+    memory_seconds: float = 4.0
+    jit_compile: bool | str = "auto"
+    quick: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from framebank.methods import METHODS
+
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ValueError(
+                f"config `methods`: unknown {unknown or 'empty list'}. "
+                f"Accepted: {', '.join(sorted(METHODS))}"
+            )
+        bad_inits = [i for i in self.inits if i not in INITS]
+        if bad_inits or not self.inits:
+            raise ValueError(
+                f"config `inits`: unknown {bad_inits or 'empty list'}. Accepted: {', '.join(INITS)}"
+            )
+        if not self.seeds:
+            raise ValueError("config `seeds` must list at least one seed. Received: []")
+        if self.memory_steps < 0:
+            raise ValueError(f"config `memory_steps` must be >= 0. Received: {self.memory_steps}")
+        for name in ("sample_rate", "frame_len", "hop", "num_basis", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"config `{name}` must be >= 1. Received: {getattr(self, name)}")
+        if self.chunk_samples < self.frame_len:
+            raise ValueError(
+                f"config `chunk_seconds`={self.chunk_seconds} gives fewer samples than one frame "
+                f"(frame_len={self.frame_len})"
+            )
+        if self.jit_compile not in (True, False, "auto"):
+            raise ValueError(
+                f"config `jit_compile` must be true, false or auto. Received: {self.jit_compile!r}"
+            )
+
+    @property
+    def chunk_samples(self) -> int:
+        """Chunk length, trimmed so whole frames tile it exactly (no padding needed)."""
+        n = int(round(self.chunk_seconds * self.sample_rate))
+        if n < self.frame_len:
+            return n
+        return n - (n - self.frame_len) % self.hop
+
+
+def load_config(path: str | Path | None, quick: bool = False) -> CompareConfig:
+    """Read a compare config; ``quick`` applies its ``quick:`` overrides."""
+    data = load_yaml(path) if path else {}
+    config = from_dict(CompareConfig, data, where=str(path or "compare config"))
+    if quick:
+        overrides = dict(config.quick)
+        merged = {**{k: v for k, v in asdict(config).items() if k != "quick"}, **overrides}
+        config = from_dict(CompareConfig, merged, where=f"{path}: quick")
+    return config
+
+
+@dataclass
+class CompareData:
+    """Clean speech chunks ``[n, chunk_samples]`` for training and validation."""
+
+    train: np.ndarray
+    valid_clean: np.ndarray
+    valid_noisy: np.ndarray
+    summary: dict
+
+
+def mix_noise(clean: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Add white Gaussian noise to every row of ``clean`` at ``snr_db``."""
+    noise = rng.standard_normal(clean.shape).astype("float32")
+    power_clean = np.mean(clean.astype("float64") ** 2, axis=-1, keepdims=True)
+    power_noise = np.mean(noise.astype("float64") ** 2, axis=-1, keepdims=True)
+    scale = np.sqrt(power_clean / (power_noise * 10 ** (snr_db / 10)))
+    return (clean + noise * scale).astype("float32")
+
+
+def prepare_data(config: CompareConfig, source: str | Path | None = None) -> CompareData:
+    """Read, split (by prompt), chunk and mix the validation set; skip bad files."""
+    from framebank.audio import (
+        LoadReport,
+        chunk_clips,
+        load_clips,
+        read_manifest,
+        scan_folder,
+        split_clips,
+    )
+
+    clips = scan_folder(source) if source else read_manifest()
+    if not clips:
+        raise ValueError(f"no audio files found in {source or 'the corpus manifest'}")
+    splits = split_clips(clips)
+    report = LoadReport()
+    length = config.chunk_samples
+    chunks = {}
+    for name in ("train", "valid"):
+        loaded = load_clips(splits[name], config.sample_rate, report)
+        data, _ = chunk_clips(loaded, length)
+        # Near-silent chunks have no defined SI-SNR; leave them out.
+        rms = np.sqrt(np.mean(data.astype("float64") ** 2, axis=-1)) if len(data) else data
+        chunks[name] = data[rms > 1e-3] if len(data) else data
+    if report.loaded == 0:
+        raise ValueError(
+            f"no usable audio: {len(report.skipped)} file(s) skipped as unreadable, empty or "
+            f"non-finite in {source or 'the corpus'}"
+        )
+    if len(chunks["train"]) < config.batch_size or len(chunks["valid"]) == 0:
+        raise ValueError(
+            f"too little audio for a batch: {len(chunks['train'])} training and "
+            f"{len(chunks['valid'])} validation chunks of {config.chunk_seconds} s "
+            f"(batch_size={config.batch_size})"
+        )
+    train = chunks["train"]
+    if config.max_train_chunks:
+        pick = np.random.default_rng(0).permutation(len(train))[: config.max_train_chunks]
+        train = train[np.sort(pick)]
+    valid = chunks["valid"][: config.max_valid_chunks]
+    valid_noisy = mix_noise(valid, config.snr_db, np.random.default_rng(10_000))
+    summary = {
+        "files_loaded": report.loaded,
+        "files_skipped": len(report.skipped),
+        "skipped": report.skipped,
+        "seconds_loaded": round(report.seconds, 1),
+        "train_chunks": int(len(train)),
+        "valid_chunks": int(len(valid)),
+        "chunk_samples": length,
+        "source": str(source) if source else "data/ (shipped corpus)",
+    }
+    return CompareData(train, valid, valid_noisy, summary)
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, steps: int | None) -> list:
+    """The batch indices of one epoch: a function of (seed, epoch) only."""
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    count = n // batch_size if steps is None else min(steps, n // batch_size)
+    return [order[i * batch_size : (i + 1) * batch_size] for i in range(count)]
+
+
+def build_model(config: CompareConfig, method: str, init: str, seed: int) -> Any:
+    """Encoder (method under test) -> ReLU -> decoder basis -> overlap-add."""
+    import keras
+
+    import framebank as fb
+    from framebank.initializers import BasisGlorotUniform, KerasDefault
+    from framebank.training.losses import neg_si_snr
+
+    keras.utils.set_random_seed(seed)
+    encoder_init = (
+        BasisGlorotUniform(seed) if init == "basis_glorot_uniform" else KerasDefault(seed=seed)
+    )
+    inputs = keras.Input((config.chunk_samples,), name="noisy")
+    coefficients = fb.Encoder(
+        config.num_basis,
+        config.frame_len,
+        config.hop,
+        method=method,
+        kernel_initializer=encoder_init,
+        name="encoder",
+    )(inputs)
+    hidden = keras.layers.ReLU(name="relu")(coefficients)
+    # The decoder is the same for every run (same method, same seeded draw) so
+    # that only the encoder's method and initialisation vary.
+    frames = fb.FrameProjection(
+        config.frame_len,
+        method="matmul",
+        kernel_initializer=BasisGlorotUniform(seed + 1000),
+        name="decoder",
+    )(hidden)
+    outputs = fb.OverlapAdd(config.hop, name="overlap_add")(frames)
+    model = keras.Model(inputs, outputs, name=f"compare_{method}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=neg_si_snr,
+        jit_compile=config.jit_compile,
+    )
+    return model
+
+
+def evaluate(model: Any, data: CompareData, batch_size: int) -> float:
+    """Mean validation SI-SNR (dB) of the model's output."""
+    from keras import ops
+
+    from framebank.training.losses import si_snr_numpy
+
+    scores = []
+    for start in range(0, len(data.valid_noisy), batch_size):
+        batch = data.valid_noisy[start : start + batch_size]
+        estimate = ops.convert_to_numpy(model(batch, training=False))
+        scores.append(si_snr_numpy(data.valid_clean[start : start + batch_size], estimate))
+    return float(np.mean(np.concatenate(scores)))
+
+
+def _save_checkpoint(run_dir: Path, model: Any, state: dict) -> None:
+    """One file holds weights, optimizer state and records: one atomic rename."""
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(model.optimizer.variables)})
+    arrays["state"] = np.array(json.dumps(state))
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    io.atomic_write(run_dir / "checkpoint.npz", write)
+
+
+def _load_checkpoint(run_dir: Path, model: Any) -> dict | None:
+    path = run_dir / "checkpoint.npz"
+    if not path.exists():
+        return None
+    with np.load(path) as arrays:
+        model.set_weights([arrays[f"w{i}"] for i in range(len(model.get_weights()))])
+        model.optimizer.build(model.trainable_variables)
+        for i, variable in enumerate(model.optimizer.variables):
+            variable.assign(arrays[f"o{i}"])
+        return json.loads(str(arrays["state"]))
+
+
+def train_run(
+    config: CompareConfig,
+    data: CompareData,
+    method: str,
+    init: str,
+    seed: int,
+    run_dir: Path,
+    log: Any,
+) -> dict:
+    """Train one (method, init, seed); checkpoint every epoch; resume if a checkpoint exists."""
+    result_path = run_dir / "result.json"
+    if result_path.exists():
+        log(f"  already finished, kept: {run_dir.name}")
+        return io.read_json(result_path)
+    model = build_model(config, method, init, seed)
+    initial_std = float(np.std(model.get_layer("encoder").get_weights()[0]))
+    state = _load_checkpoint(run_dir, model)
+    if state is None:
+        state = {"epochs_done": 0, "step_loss": [], "step_seconds": [], "valid_si_snr": []}
+    else:
+        log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
+    n = len(data.train)
+    for epoch in range(state["epochs_done"], config.epochs):
+        noise_rng = np.random.default_rng([seed, epoch, 7])
+        for index in epoch_batches(n, config.batch_size, seed, epoch, config.steps_per_epoch):
+            clean = data.train[index]
+            noisy = mix_noise(clean, config.snr_db, noise_rng)
+            start = time.perf_counter()
+            loss = model.train_on_batch(noisy, clean)
+            state["step_seconds"].append(time.perf_counter() - start)
+            state["step_loss"].append(float(np.asarray(loss)))
+            if not math.isfinite(state["step_loss"][-1]):
+                raise FloatingPointError(
+                    f"{run_dir.name}: loss became {state['step_loss'][-1]} at step "
+                    f"{len(state['step_loss'])}"
+                )
+        state["valid_si_snr"].append(evaluate(model, data, config.batch_size))
+        state["epochs_done"] = epoch + 1
+        _save_checkpoint(run_dir, model, state)
+        log(
+            f"  {run_dir.name}: epoch {epoch + 1}/{config.epochs} "
+            f"loss {state['step_loss'][-1]:.3f} valid SI-SNR {state['valid_si_snr'][-1]:.2f} dB "
+            f"({sum(state['step_seconds']):.1f} s training)"
+        )
+    result = {
+        "method": method,
+        "init": init,
+        "seed": seed,
+        "initial_kernel_std": initial_std,
+        **{k: state[k] for k in ("step_loss", "step_seconds", "valid_si_snr")},
+    }
+    io.write_json(result_path, result)
+    return result
+
+
+def measure_memory(config: CompareConfig, method: str, log: Any) -> dict:
+    """Peak memory of training steps for ``method``, in a fresh process."""
+    command = [
+        sys.executable,
+        "-m",
+        "framebank.training.memory",
+        "--config-json",
+        json.dumps({k: v for k, v in asdict(config).items() if k != "quick"}),
+        "--method",
+        method,
+    ]
+    # Large buffers mapped, not kept in malloc's heap: freed setup memory then
+    # cannot hide the steps' peak (glibc reads this at start).
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", MALLOC_MMAP_THRESHOLD_="65536")
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"memory measurement for {method} failed:\n{done.stderr[-2000:]}")
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    log(f"  memory {method}: {measured['peak_mb']:.1f} MB on {measured['device']}")
+    return measured
+
+
+def run_compare(
+    config: CompareConfig,
+    out: str | Path,
+    source: str | Path | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+) -> dict:
+    """Run every (method, init, seed), measure memory, write the results folder."""
+    import keras
+
+    from framebank.training import report
+
+    out = Path(out)
+
+    def log(message: str) -> None:
+        if not quiet:
+            print(message, flush=True)
+
+    config_record = {k: v for k, v in asdict(config).items() if k != "quick"}
+    config_record["source"] = str(source) if source else None
+    config_path = out / "config.json"
+    if config_path.exists():
+        if not resume:
+            raise FileExistsError(
+                f"{out} already holds a compare run. Pass --resume to continue it, or choose "
+                "another --out (nothing was overwritten)."
+            )
+        previous = io.read_json(config_path)
+        if previous != config_record:
+            changed = sorted(k for k in config_record if previous.get(k) != config_record[k])
+            raise ValueError(
+                f"--resume: the config differs from the one {out} was started with "
+                f"(fields: {', '.join(changed)}). Use another --out for a new config."
+            )
+    started = time.perf_counter()
+    data = prepare_data(config, source)
+    io.write_json(config_path, config_record)
+    log(
+        f"framebank compare: {data.summary['files_loaded']} files "
+        f"({data.summary['seconds_loaded']} s; {data.summary['files_skipped']} skipped), "
+        f"{data.summary['train_chunks']} training / {data.summary['valid_chunks']} validation "
+        f"chunks of {config.chunk_samples} samples; backend {keras.backend.backend()}"
+    )
+    runs = [(m, i, s) for i in config.inits for s in config.seeds for m in config.methods]
+    results = []
+    for number, (method, init, seed) in enumerate(runs, 1):
+        log(f"[{number}/{len(runs)}] method={method} init={init} seed={seed}")
+        run_dir = out / "runs" / f"{method}__{init}__seed{seed}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        results.append(train_run(config, data, method, init, seed, run_dir, log))
+        io.write_json(out / "results.json", {"config": config_record, "runs": results})
+
+    memory_path = out / "memory.json"
+    memory = io.read_json(memory_path) if memory_path.exists() else {}
+    for method in config.methods if config.memory_steps > 0 else []:
+        if method not in memory:
+            memory[method] = measure_memory(config, method, log)
+            io.write_json(memory_path, memory)
+
+    summary = {
+        "config": config_record,
+        "data": data.summary,
+        "backend": keras.backend.backend(),
+        "memory": memory,
+        "runs": results,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+    io.write_json(out / "results.json", summary)
+    report.write_all(summary, out)
+    log(report.summary_text(summary))
+    log(f"results in {out}: REPORT.md, results.csv, results.json, convergence.png, memory.png")
+    return summary

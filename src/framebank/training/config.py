@@ -1,0 +1,83 @@
+"""Recipe configs: YAML or dict in, a checked dataclass out.
+
+Every field is typed; an unknown or wrong-typed field is one clear error that
+names it and lists what is accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+__all__ = ["load_yaml", "from_dict"]
+
+T = TypeVar("T")
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping from ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    with open(path) as handle:
+        data = yaml.safe_load(handle) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config must be a mapping of fields. Received: {type(data)}")
+    return data
+
+
+def _check(name: str, value: Any, annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            try:
+                return _check(name, value, option)
+            except (TypeError, ValueError):
+                continue
+        raise TypeError(f"config field `{name}` must be {annotation}. Received: {value!r}")
+    if annotation is type(None):
+        if value is None:
+            return None
+        raise TypeError(f"config field `{name}` must be null. Received: {value!r}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"config field `{name}` must be a list. Received: {value!r}")
+        return [_check(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value)]
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            raise TypeError(f"config field `{name}` must be a mapping. Received: {value!r}")
+        return dict(value)
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"config field `{name}` must be a number. Received: {value!r}")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"config field `{name}` must be an integer. Received: {value!r}")
+        return value
+    if annotation in (str, bool):
+        if not isinstance(value, annotation):
+            raise TypeError(
+                f"config field `{name}` must be a {annotation.__name__}. Received: {value!r}"
+            )
+        return value
+    return value
+
+
+def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
+    """Build dataclass ``cls`` from ``data``, checking names and types."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown field(s) {', '.join(unknown)}. Accepted: {', '.join(sorted(fields))}"
+        )
+    hints = typing.get_type_hints(cls)
+    values = {name: _check(name, value, hints[name]) for name, value in data.items()}
+    return cls(**values)

@@ -1,0 +1,172 @@
+"""Recipe 1, `framebank compare`: results folder, equal curves, resume after a kill, bad data."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from framebank import cli
+from framebank.audio import read_manifest, split_of
+from framebank.training.compare import CompareConfig, load_config, run_compare
+from framebank.training.config import from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "methods": ["dense", "reshape_conv"],
+    "inits": ["basis_glorot_uniform"],
+    "seeds": [0],
+    "epochs": 3,
+    "steps_per_epoch": 3,
+    "batch_size": 4,
+    "chunk_seconds": 0.5,
+    "max_train_chunks": 64,
+    "max_valid_chunks": 8,
+    "memory_steps": 0,
+}
+
+
+def _tiny_config(tmp_path: Path, **changes) -> Path:
+    import yaml
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump({**TINY, **changes}))
+    return path
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_result_and_methods_coincide(tmp_path):
+    out = tmp_path / "quick"
+    assert cli.main(["compare", "--quick", "--out", str(out), "--quiet"]) == 0
+    for name in ("results.csv", "results.json", "convergence.png", "memory.png", "REPORT.md"):
+        assert (out / name).stat().st_size > 0, name
+    summary = json.loads((out / "results.json").read_text())
+    config = load_config(ROOT / "recipes" / "compare_methods.yaml", quick=True)
+    assert len(summary["runs"]) == len(config.methods) * len(config.inits) * len(config.seeds)
+    # Under the shared initialisation every method follows the same curve.
+    shared = [r for r in summary["runs"] if r["init"] == "basis_glorot_uniform"]
+    losses = np.array([r["step_loss"] for r in shared])
+    assert np.max(losses.max(0) - losses.min(0)) < 1e-3
+    # Under keras_default Method 1 starts smaller, by Keras's fan-out rule.
+    std = {r["method"]: r["initial_kernel_std"] for r in summary["runs"]
+           if r["init"] == "keras_default"}
+    expected = np.sqrt((40 + 64) / (40 + 40 * 64))
+    assert abs(std["reshape_conv"] / std["dense"] - expected) < 0.1 * expected
+    memory = summary["memory"]
+    assert set(memory) == set(config.methods)
+    assert all(m["peak_mb"] > 0 and m["device"] for m in memory.values())
+    report = (out / "REPORT.md").read_text()
+    assert "coincide" in report and "keras_default" in report
+    rows = (out / "results.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + len(summary["runs"]) * config.epochs
+
+
+def test_killed_run_resumes_to_the_same_numbers(tmp_path):
+    config_path = _tiny_config(tmp_path)
+    whole = tmp_path / "whole"
+    run_compare(load_config(config_path), whole, quiet=True)
+
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "framebank.cli", "compare", "--config", str(config_path),
+               "--out", str(killed), "--quiet"]
+    process = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ))
+    first = killed / "runs" / "dense__basis_glorot_uniform__seed0" / "checkpoint.npz"
+    deadline = time.time() + 120
+    while not first.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert first.exists()
+    assert not (killed / "runs" / "reshape_conv__basis_glorot_uniform__seed0" / "result.json"
+                ).exists(), "the run finished before it could be killed"
+
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_compare(load_config(config_path), killed, quiet=True)
+    run_compare(load_config(config_path), killed, resume=True, quiet=True)
+
+    a = json.loads((whole / "results.json").read_text())["runs"]
+    b = json.loads((killed / "results.json").read_text())["runs"]
+    for run_a, run_b in zip(a, b, strict=True):
+        assert run_a["method"] == run_b["method"]
+        np.testing.assert_array_equal(run_a["step_loss"], run_b["step_loss"])
+        np.testing.assert_array_equal(run_a["valid_si_snr"], run_b["valid_si_snr"])
+    leftovers = list(killed.rglob("*.tmp"))
+    assert not leftovers, leftovers
+
+
+def test_resume_refuses_a_changed_config(tmp_path):
+    out = tmp_path / "out"
+    run_compare(load_config(_tiny_config(tmp_path, epochs=1, methods=["dense"])), out, quiet=True)
+    changed = load_config(_tiny_config(tmp_path, epochs=2, methods=["dense"]))
+    with pytest.raises(ValueError, match="epochs"):
+        run_compare(changed, out, resume=True, quiet=True)
+
+
+def test_source_folder_resampled_stereo_and_bad_files_skipped(tmp_path):
+    source = tmp_path / "audio"
+    clips = [c for c in read_manifest() if c.language in ("en", "fr")]
+    written = 0  # files in the train and valid splits (the test split is not read)
+    for clip in clips:
+        samples, rate = sf.read(clip.path, dtype="float32")
+        # Another rate and two channels: framebank must resample and mix down.
+        stereo = np.stack([samples, 0.5 * samples], axis=1)
+        target = source / clip.language / f"{clip.prompt.replace('/', '_')}.wav"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(target, np.repeat(stereo, 2, axis=0), rate * 2)
+        written += split_of(target.stem) != "test"
+    # Bad files, named so that they fall in the splits that are read.
+    bad = [name for name in (f"bad{i}" for i in range(100)) if split_of(name) != "test"][:3]
+    (source / "en" / f"{bad[0]}.wav").write_bytes(b"RIFF not really audio")
+    sf.write(source / "en" / f"{bad[1]}.wav", np.zeros((0,), "float32"), 16000)
+    sf.write(source / "fr" / f"{bad[2]}.wav", np.full(800, np.nan, "float32"), 16000,
+             subtype="FLOAT")
+
+    config = from_dict(CompareConfig, {**TINY, "epochs": 1, "methods": ["dense"]})
+    with pytest.warns(UserWarning, match="skipping"):
+        summary = run_compare(config, tmp_path / "out", source=source, quiet=True)
+    assert summary["data"]["files_skipped"] == 3
+    assert summary["data"]["files_loaded"] == written
+    reasons = sorted(reason.split(" ")[0] for _, reason in summary["data"]["skipped"])
+    assert reasons == ["empty", "non-finite", "unreadable"]
+
+
+def test_no_usable_audio_is_a_clear_error(tmp_path):
+    source = tmp_path / "audio"
+    source.mkdir()
+    (source / "a.wav").write_bytes(b"nothing")
+    config = from_dict(CompareConfig, {**TINY, "methods": ["dense"]})
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="no usable audio"):
+        run_compare(config, tmp_path / "out", source=source, quiet=True)
+
+
+@pytest.mark.parametrize(
+    "data,error,match",
+    [
+        ({"methods": ["dense", "fft"]}, ValueError, "fft"),
+        ({"inits": ["he"]}, ValueError, "keras_default"),
+        ({"epochs": "3"}, TypeError, "epochs"),
+        ({"learning_rate": "fast"}, TypeError, "learning_rate"),
+        ({"unknown_field": 1}, ValueError, "unknown field.*Accepted"),
+        ({"seeds": []}, ValueError, "seeds"),
+        ({"chunk_seconds": 0.001}, ValueError, "chunk_seconds"),
+    ],
+)
+def test_bad_config_is_one_clear_error(data, error, match):
+    with pytest.raises(error, match=match):
+        from_dict(CompareConfig, data)
+
+
+def test_split_is_by_prompt_and_never_leaks():
+    clips = read_manifest()
+    splits = {c.prompt: split_of(c.prompt) for c in clips}
+    for clip in clips:
+        assert split_of(clip.prompt) == splits[clip.prompt]
+    names = set(splits.values())
+    assert names == {"train", "valid", "test"}
