@@ -68,6 +68,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from framebank.corpus import default_cache, fetch_corpus
+
+    cache = Path(args.cache) if args.cache else default_cache()
+    counts = fetch_corpus(
+        cache, args.languages, debs=Path(args.debs) if args.debs else None
+    )
+    print(f"{sum(counts.values())} files in {cache}; train on them with "
+          f"`framebank compare --source {cache}`")
+    return 0
+
+
 def _default_recipe(name: str) -> str | None:
     from pathlib import Path
 
@@ -109,6 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--resume", action="store_true", help="continue a killed run in --out")
     compare.add_argument("--quiet", action="store_true", help="print nothing but errors")
     compare.set_defaults(func=cmd_compare)
+
+    data = sub.add_parser("data", help="the speech corpus")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_sub.add_parser(
+        "fetch", help="fetch the five full Asterisk prompt sets (verified) into a cache folder"
+    )
+    fetch.add_argument("--cache", help="where to put them (default: ~/.cache/framebank/asterisk)")
+    fetch.add_argument("--languages", nargs="+", help="a subset of: en es fr it ru")
+    fetch.add_argument("--debs", help="a folder that already holds the .deb files")
+    fetch.set_defaults(func=cmd_data_fetch)
     return parser
 
 
