@@ -4,6 +4,7 @@ The basis is the model; the method is only how it is executed.
 """
 
 from framebank import initializers
+from framebank.decoder import Decoder
 from framebank.filterbanks import (
     FILTERBANKS,
     AnalyticFilterbank,
@@ -27,6 +28,7 @@ __all__ = [
     "FILTERBANKS",
     "METHODS",
     "AnalyticFilterbank",
+    "Decoder",
     "Encoder",
     "Filterbank",
     "FourierFilterbank",
