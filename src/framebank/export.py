@@ -1,0 +1,177 @@
+"""Export a trained front end for serving: TensorFlow SavedModel, TFLite and ONNX.
+
+Every path rides on an existing engine: Keras 3's ``model.export`` (its
+``ExportArchive``) writes the SavedModel and the ONNX file, TensorFlow's
+``TFLiteConverter`` turns the SavedModel into a ``.tflite`` flat buffer. The
+exported signature takes a waveform ``[batch, time]`` float32 with both batch
+and time dynamic and returns what the model returns (``[batch, frames,
+num_basis]`` for an :class:`~framebank.Encoder`).
+
+What each path supports (see docs/DEPLOY.md; each line is tested in
+tests/test_export.py):
+
+* SavedModel and TFLite: ``KERAS_BACKEND=tensorflow``; every family, every
+  method, dynamic batch and time; TFLite needs only builtin ops.
+* ONNX: ``KERAS_BACKEND=tensorflow`` (through ``tf2onnx``) for every family and
+  method with dynamic batch and time; ``KERAS_BACKEND=torch`` (through
+  ``torch.onnx``) only for ``method="strided_conv"``, because the frame gather of
+  the other methods lowers to an op the TorchScript exporter lacks.
+
+TensorFlow is imported inside the functions, never at ``import framebank``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+__all__ = [
+    "serving_model",
+    "export_saved_model",
+    "export_tflite",
+    "export_onnx",
+    "load_saved_model",
+    "run_tflite",
+    "run_onnx",
+]
+
+INPUT_NAME = "waveform"
+
+
+def serving_model(model: keras.Layer | keras.Model, name: str = "frontend") -> keras.Model:
+    """A functional model ``waveform [batch, time] -> model(waveform)`` with dynamic dims.
+
+    A bare layer (an :class:`~framebank.Encoder`) is wrapped in a one-input
+    functional model; a model is returned unchanged. The layer must be built
+    (trained) already: wrapping it does not create new weights.
+    """
+    if isinstance(model, keras.Model):
+        return model
+    if not isinstance(model, keras.Layer):
+        raise TypeError(
+            f"Expected a Keras layer or model to export. Received: model={model!r} "
+            f"of type {type(model).__name__}"
+        )
+    if not model.built:
+        raise ValueError(
+            f"The layer {model.name!r} is not built, so it has no trained weights to export. "
+            "Call it on a waveform (or train it) first."
+        )
+    inputs = keras.Input((None,), name=INPUT_NAME)
+    return keras.Model(inputs, model(inputs), name=name)
+
+
+def _input_signature() -> list[keras.InputSpec]:
+    return [keras.InputSpec(shape=(None, None), dtype="float32", name=INPUT_NAME)]
+
+
+def _require_backend(allowed: tuple[str, ...], what: str) -> None:
+    backend = keras.backend.backend()
+    if backend not in allowed:
+        raise ValueError(
+            f"{what} needs KERAS_BACKEND in {allowed}. Received: backend={backend!r}. "
+            "Weights are the same on every backend: save the model (`model.save('x.keras')`) "
+            f"and export it from a process started with KERAS_BACKEND={allowed[0]}."
+        )
+
+
+def export_saved_model(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Path:
+    """Write a TensorFlow SavedModel with a dynamic ``[batch, time]`` waveform input.
+
+    Uses ``model.export(format="tf_saved_model")`` (Keras's ``ExportArchive``):
+    the endpoint ``serve`` (also the ``serving_default`` signature) takes
+    ``waveform`` float32 ``[None, None]``.
+
+    Returns:
+        The SavedModel folder.
+    """
+    _require_backend(("tensorflow",), "SavedModel export")
+    path = Path(path)
+    serving_model(model).export(
+        str(path), format="tf_saved_model", input_signature=_input_signature(), verbose=False
+    )
+    return path
+
+
+def export_tflite(
+    model: keras.Layer | keras.Model | str | os.PathLike,
+    path: str | os.PathLike,
+) -> Path:
+    """Write a TFLite flat buffer with dynamic batch and time.
+
+    Args:
+        model: a built layer or model (exported to a SavedModel beside ``path``
+            first), or the folder of a SavedModel written by
+            :func:`export_saved_model`.
+        path: the ``.tflite`` file to write.
+
+    Returns:
+        The ``.tflite`` file. Run it with :func:`run_tflite` (or any TFLite
+        interpreter: resize the input to ``[batch, time]`` before allocating).
+    """
+    import tensorflow as tf
+
+    path = Path(path)
+    if isinstance(model, (str, os.PathLike)):
+        saved = Path(model)
+    else:
+        saved = export_saved_model(model, path.with_suffix(".saved_model"))
+    # Builtin ops only: every family and method lowers to them, so the file
+    # runs on any TFLite runtime without the Flex (TF ops) delegate.
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    path.write_bytes(converter.convert())
+    return path
+
+
+def export_onnx(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Path:
+    """Write an ONNX file through ``model.export(format="onnx")``.
+
+    Under TensorFlow (``tf2onnx``) batch and time stay dynamic for every family
+    and method. Under torch (``torch.onnx``) only ``method="strided_conv"``
+    exports; the framed methods stop at the frame gather. JAX needs the
+    ``jax2onnx`` package, which framebank does not install.
+    """
+    _require_backend(("tensorflow", "torch"), "ONNX export")
+    path = Path(path)
+    serving_model(model).export(
+        str(path), format="onnx", input_signature=_input_signature(), verbose=False
+    )
+    return path
+
+
+def load_saved_model(path: str | os.PathLike) -> Any:
+    """Load an exported SavedModel; returns a callable ``waveform -> numpy array``."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+
+    def serve(waveform: Any) -> np.ndarray:
+        return np.asarray(loaded.serve(tf.constant(np.asarray(waveform, "float32"))))
+
+    serve.loaded = loaded  # keep the trackable alive with the function
+    return serve
+
+
+def run_tflite(path: str | os.PathLike, waveform: Any) -> np.ndarray:
+    """Run a ``.tflite`` file from :func:`export_tflite` on ``waveform [batch, time]``."""
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner()  # the one (serving_default) signature
+    outputs = runner(**{INPUT_NAME: np.asarray(waveform, "float32")})
+    (result,) = outputs.values()
+    return np.asarray(result)
+
+
+def run_onnx(path: str | os.PathLike, waveform: Any) -> np.ndarray:
+    """Run an ONNX file from :func:`export_onnx` with ``onnxruntime``."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (name,) = [i.name for i in session.get_inputs()]
+    return np.asarray(session.run(None, {name: np.asarray(waveform, "float32")})[0])

@@ -1,0 +1,167 @@
+"""Export: every registered family under every method to SavedModel, TFLite and ONNX.
+
+The exported artifact must give the Keras outputs (within 1e-4 relative) for
+inputs of two different batch sizes and lengths, so batch and time are really
+dynamic. The TensorFlow paths run in this process (the suite's default
+backend); the torch ONNX path runs in a subprocess with ``KERAS_BACKEND=torch``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from helpers import assert_close_rel, family_case, perturbed_weights
+from keras import ops
+
+import framebank as fb
+from framebank import export
+
+FRAME_LEN, HOP = 32, 12
+RTOL = 1e-4
+HERE = Path(__file__).resolve().parent
+CASES = [(f, m) for f in sorted(fb.FILTERBANKS) for m in sorted(fb.METHODS)]
+TF_ONLY = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="SavedModel/TFLite/tf2onnx export runs under KERAS_BACKEND=tensorflow (CI's default)",
+)
+
+
+def _signals() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    # Two batch sizes and two lengths (neither a multiple of the hop).
+    return [rng.standard_normal(s).astype("float32") for s in ((3, 257), (1, 1001))]
+
+
+def _trained_encoder(family: str, method: str, seed: int = 0) -> fb.Encoder:
+    num_basis, options = family_case(family)
+    enc = fb.Encoder(
+        num_basis,
+        FRAME_LEN,
+        HOP,
+        method=method,
+        filterbank=family,
+        use_bias=True,
+        center=True,
+        **options,
+    )
+    enc.build((None, None))
+    enc.set_weights(perturbed_weights(enc.get_weights(), seed=seed))
+    return enc
+
+
+def _max_rel(got: np.ndarray, want: np.ndarray) -> float:
+    return float(np.abs(got.astype("float64") - want).max() / np.abs(want).max())
+
+
+@TF_ONLY
+@pytest.mark.parametrize(("family", "method"), CASES)
+def test_saved_model_tflite_and_onnx_match_keras(family, method, tmp_path):
+    enc = _trained_encoder(family, method)
+    saved = export.export_saved_model(enc, tmp_path / "saved")
+    tflite = export.export_tflite(saved, tmp_path / "model.tflite")
+    onnx_file = export.export_onnx(enc, tmp_path / "model.onnx")
+    serve = export.load_saved_model(saved)
+    for x in _signals():
+        want = ops.convert_to_numpy(enc(x))
+        assert np.all(np.isfinite(want)) and np.abs(want).max() > 0
+        for what, got in (
+            ("SavedModel", serve(x)),
+            ("TFLite", export.run_tflite(tflite, x)),
+            ("ONNX", export.run_onnx(onnx_file, x)),
+        ):
+            assert_close_rel(got, want, RTOL, f"{family}/{method} {what} {x.shape}")
+
+
+@TF_ONLY
+def test_a_fitted_model_exports_with_its_trained_weights(tmp_path):
+    """Train for real (not perturbed weights), then export the whole model and the encoder."""
+    enc = fb.Encoder(16, FRAME_LEN, HOP, method="strided_conv", filterbank="free", name="enc")
+    inputs = keras.Input((None,), name="waveform")
+    outputs = keras.layers.Dense(4)(keras.ops.abs(enc(inputs)))
+    model = keras.Model(inputs, outputs)
+    x = np.random.default_rng(1).standard_normal((8, 200)).astype("float32")
+    y = np.random.default_rng(2).standard_normal((8, 15, 4)).astype("float32")
+    before = enc.get_weights()[0].copy()
+    model.compile(keras.optimizers.Adam(0.05), "mse")
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    assert not np.allclose(enc.get_weights()[0], before)
+
+    for what, target in (("model", model), ("encoder", enc)):
+        tflite = export.export_tflite(target, tmp_path / f"{what}.tflite")
+        assert (tmp_path / f"{what}.saved_model").is_dir()
+        for sig in _signals():
+            want = ops.convert_to_numpy(target(sig))
+            assert_close_rel(export.run_tflite(tflite, sig), want, RTOL, f"{what} TFLite")
+
+
+@TF_ONLY
+def test_keras_model_export_round_trip_through_tfsm_layer(tmp_path):
+    """The SavedModel loads back into Keras (``TFSMLayer``) with dynamic shapes."""
+    enc = _trained_encoder("free", "dense")
+    saved = export.export_saved_model(enc, tmp_path / "saved")
+    reloaded = keras.layers.TFSMLayer(str(saved), call_endpoint="serve")
+    for x in _signals():
+        got = ops.convert_to_numpy(reloaded(x))
+        assert_close_rel(got, ops.convert_to_numpy(enc(x)), RTOL, f"TFSMLayer {x.shape}")
+
+
+def test_export_errors_are_clear():
+    with pytest.raises(ValueError, match="not built"):
+        export.serving_model(fb.Encoder(8, 16, 8))
+    with pytest.raises(TypeError, match="Received: model=3"):
+        export.serving_model(3)
+
+
+_TORCH_WORKER = """
+import sys
+import numpy as np
+import keras
+sys.path.insert(0, sys.argv[2])
+from test_export import _signals, _trained_encoder, RTOL
+from helpers import assert_close_rel
+import framebank as fb
+from framebank import export
+
+assert keras.backend.backend() == "torch"
+worst = 0.0
+for family in sorted(fb.FILTERBANKS):
+    enc = _trained_encoder(family, "strided_conv")
+    path = export.export_onnx(enc, f"{sys.argv[1]}/{family}.onnx")
+    for x in _signals():
+        want = keras.ops.convert_to_numpy(enc(x))
+        got = export.run_onnx(path, x)
+        assert_close_rel(got, want, RTOL, f"torch ONNX {family} {x.shape}")
+        worst = max(worst, float(np.abs(got - want).max() / np.abs(want).max()))
+try:
+    export.export_saved_model(enc, f"{sys.argv[1]}/saved")
+except ValueError as err:
+    assert "KERAS_BACKEND" in str(err), err
+else:
+    raise AssertionError("SavedModel export under torch must raise ValueError")
+print("torch onnx max relative difference", worst)
+"""
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None or importlib.util.find_spec("onnx") is None,
+    reason="torch and onnx are installed by CI (extras torch, export); not here",
+)
+def test_torch_backend_onnx_export_of_strided_conv(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    run = subprocess.run(
+        [sys.executable, "-c", _TORCH_WORKER, str(tmp_path), str(HERE)],
+        env={**env, "KERAS_BACKEND": "torch"},
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "torch onnx max relative difference" in run.stdout
