@@ -68,17 +68,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from framebank.training.language_id import load_config, run_language_id
+
+    config = load_config(args.config, quick=args.quick)
+    out = args.out or ("runs/language_id-quick" if args.quick else "runs/language_id")
+    run_language_id(config, out, source=args.source, resume=args.resume, quiet=args.quiet)
+    return 0
+
+
 def cmd_data_fetch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from framebank.corpus import default_cache, fetch_corpus
 
     cache = Path(args.cache) if args.cache else default_cache()
-    counts = fetch_corpus(
-        cache, args.languages, debs=Path(args.debs) if args.debs else None
+    counts = fetch_corpus(cache, args.languages, debs=Path(args.debs) if args.debs else None)
+    print(
+        f"{sum(counts.values())} files in {cache}; train on them with "
+        f"`framebank compare --source {cache}`"
     )
-    print(f"{sum(counts.values())} files in {cache}; train on them with "
-          f"`framebank compare --source {cache}`")
     return 0
 
 
@@ -114,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="train one encoder-decoder per method on real speech: convergence and memory",
     )
     compare.add_argument(
-        "--config", default=_default_recipe("compare_methods.yaml"),
+        "--config",
+        default=_default_recipe("compare_methods.yaml"),
         help="YAML config (default: recipes/compare_methods.yaml)",
     )
     compare.add_argument("--source", help="a folder of audio to train on instead of data/")
@@ -123,6 +133,21 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--resume", action="store_true", help="continue a killed run in --out")
     compare.add_argument("--quiet", action="store_true", help="print nothing but errors")
     compare.set_defaults(func=cmd_compare)
+
+    train = sub.add_parser(
+        "train", help="spoken-language identification: learnable vs fixed mel front ends"
+    )
+    train.add_argument(
+        "--config",
+        default=_default_recipe("language_id.yaml"),
+        help="YAML config (default: recipes/language_id.yaml)",
+    )
+    train.add_argument("--source", help="a folder <language>/<files> to train on instead")
+    train.add_argument("--out", help="results folder (default: runs/language_id)")
+    train.add_argument("--quick", action="store_true", help="the config's quick settings")
+    train.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    train.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    train.set_defaults(func=cmd_train)
 
     data = sub.add_parser("data", help="the speech corpus")
     data_sub = data.add_subparsers(dest="data_command", required=True)

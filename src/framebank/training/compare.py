@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from framebank.training import io
+from framebank.training.checkpoint import load_checkpoint, save_checkpoint
 from framebank.training.config import from_dict, load_yaml
 
 __all__ = ["CompareConfig", "CompareData", "prepare_data", "run_compare", "load_config"]
@@ -171,7 +172,11 @@ def prepare_data(config: CompareConfig, source: str | Path | None = None) -> Com
         train = train[np.sort(pick)]
     valid = chunks["valid"][: config.max_valid_chunks]
     valid_noisy = mix_noise(valid, config.snr_db, np.random.default_rng(10_000))
+    from framebank.training.losses import si_snr_numpy
+
     summary = {
+        # What doing nothing scores: the noisy input's own SI-SNR.
+        "valid_input_si_snr_db": round(float(np.mean(si_snr_numpy(valid, valid_noisy))), 3),
         "files_loaded": report.loaded,
         "files_skipped": len(report.skipped),
         "skipped": report.skipped,
@@ -245,31 +250,6 @@ def evaluate(model: Any, data: CompareData, batch_size: int) -> float:
     return float(np.mean(np.concatenate(scores)))
 
 
-def _save_checkpoint(run_dir: Path, model: Any, state: dict) -> None:
-    """One file holds weights, optimizer state and records: one atomic rename."""
-    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
-    arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(model.optimizer.variables)})
-    arrays["state"] = np.array(json.dumps(state))
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-
-    io.atomic_write(run_dir / "checkpoint.npz", write)
-
-
-def _load_checkpoint(run_dir: Path, model: Any) -> dict | None:
-    path = run_dir / "checkpoint.npz"
-    if not path.exists():
-        return None
-    with np.load(path) as arrays:
-        model.set_weights([arrays[f"w{i}"] for i in range(len(model.get_weights()))])
-        model.optimizer.build(model.trainable_variables)
-        for i, variable in enumerate(model.optimizer.variables):
-            variable.assign(arrays[f"o{i}"])
-        return json.loads(str(arrays["state"]))
-
-
 def train_run(
     config: CompareConfig,
     data: CompareData,
@@ -286,7 +266,7 @@ def train_run(
         return io.read_json(result_path)
     model = build_model(config, method, init, seed)
     initial_std = float(np.std(model.get_layer("encoder").get_weights()[0]))
-    state = _load_checkpoint(run_dir, model)
+    state = load_checkpoint(run_dir, model)
     if state is None:
         state = {"epochs_done": 0, "step_loss": [], "step_seconds": [], "valid_si_snr": []}
     else:
@@ -308,7 +288,7 @@ def train_run(
                 )
         state["valid_si_snr"].append(evaluate(model, data, config.batch_size))
         state["epochs_done"] = epoch + 1
-        _save_checkpoint(run_dir, model, state)
+        save_checkpoint(run_dir, model, state)
         log(
             f"  {run_dir.name}: epoch {epoch + 1}/{config.epochs} "
             f"loss {state['step_loss'][-1]:.3f} valid SI-SNR {state['valid_si_snr'][-1]:.2f} dB "

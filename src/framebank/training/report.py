@@ -226,7 +226,9 @@ def write_report(summary: dict, path: Path) -> None:
         f"{summary['data']['files_skipped']} skipped) from {summary['data']['source']}, "
         f"{summary['data']['train_chunks']} training and {summary['data']['valid_chunks']} "
         f"validation chunks of {summary['data']['chunk_samples']} samples at "
-        f"{config['sample_rate']} Hz, white noise at {config['snr_db']} dB SNR.",
+        f"{config['sample_rate']} Hz, white noise at {config['snr_db']} dB SNR (the noisy "
+        f"input itself scores {summary['data'].get('valid_input_si_snr_db', float('nan')):.2f} "
+        "dB SI-SNR on the validation chunks: a model must beat that to help).",
         f"Model: Encoder(num_basis={config['num_basis']}, frame_len={config['frame_len']}, "
         f"hop={config['hop']}, method=...) -> ReLU -> decoder basis (matmul) -> overlap-add; "
         f"loss -SI-SNR; Adam {config['learning_rate']}, batch {config['batch_size']}, "

@@ -1,0 +1,42 @@
+"""Per-epoch checkpoints of a Keras model: weights, optimizer state and records in one file.
+
+One ``.npz`` written by an atomic rename, so a kill at any moment leaves either
+the previous epoch's checkpoint or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from framebank.training import io
+
+__all__ = ["save_checkpoint", "load_checkpoint"]
+
+
+def save_checkpoint(run_dir: Path, model: Any, state: dict) -> None:
+    """One file holds weights, optimizer state and records: one atomic rename."""
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(model.optimizer.variables)})
+    arrays["state"] = np.array(json.dumps(state))
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    io.atomic_write(run_dir / "checkpoint.npz", write)
+
+
+def load_checkpoint(run_dir: Path, model: Any) -> dict | None:
+    path = run_dir / "checkpoint.npz"
+    if not path.exists():
+        return None
+    with np.load(path) as arrays:
+        model.set_weights([arrays[f"w{i}"] for i in range(len(model.get_weights()))])
+        model.optimizer.build(model.trainable_variables)
+        for i, variable in enumerate(model.optimizer.variables):
+            variable.assign(arrays[f"o{i}"])
+        return json.loads(str(arrays["state"]))

@@ -1,0 +1,402 @@
+"""Recipe 2: spoken-language identification with a learnable or a fixed front end.
+
+Five languages of the shipped corpus (en, es, fr, it, ru), short chunks with
+white noise added, a small classifier (two Conv1D of 64, global average
+pooling) behind each front end, the same epochs for all. Splits are by prompt
+name hashed, so the same prompt is in the same split in every language and no
+sentence is both trained on and tested. en and es are read by the same voice
+artist, so their two-way accuracy is reported apart: the five-way score is
+partly speaker identification.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from framebank.training import io
+from framebank.training.checkpoint import load_checkpoint, save_checkpoint
+from framebank.training.compare import mix_noise
+from framebank.training.config import from_dict, load_yaml
+
+__all__ = ["LanguageIdConfig", "load_config", "run_language_id", "build_classifier"]
+
+FRONTENDS = ("mel", "free", "sinc", "gabor")
+
+
+@dataclass
+class LanguageIdConfig:
+    """What ``framebank train --config recipes/language_id.yaml`` trains."""
+
+    languages: list[str] = field(default_factory=lambda: ["en", "es", "fr", "it", "ru"])
+    sample_rate: int = 8000
+    chunk_seconds: float = 0.25
+    snr_db: float = 0.0
+    eval_snr_db: list[float] = field(default_factory=lambda: [0.0, -5.0])
+    frontends: list[str] = field(default_factory=lambda: list(FRONTENDS))
+    method: str = "dense"
+    frame_len: int = 256
+    hop: int = 80
+    num_filters: int = 40
+    epochs: int = 5
+    batch_size: int = 32
+    learning_rate: float = 0.001
+    seeds: list[int] = field(default_factory=lambda: [0])
+    max_train_chunks: int | None = None
+    quick: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from framebank.methods import METHODS
+
+        bad = [f for f in self.frontends if f not in FRONTENDS]
+        if bad or not self.frontends:
+            raise ValueError(
+                f"config `frontends`: unknown {bad or 'empty list'}. "
+                f"Accepted: {', '.join(FRONTENDS)}"
+            )
+        if self.method not in METHODS and self.method != "auto":
+            raise ValueError(
+                f"config `method`: unknown {self.method!r}. Accepted: auto, "
+                f"{', '.join(sorted(METHODS))}"
+            )
+        if len(set(self.languages)) < 2:
+            raise ValueError(f"config `languages` needs two or more. Received: {self.languages}")
+        for name in ("sample_rate", "frame_len", "hop", "num_filters", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"config `{name}` must be >= 1. Received: {getattr(self, name)}")
+        if self.chunk_samples < self.frame_len:
+            raise ValueError(
+                f"config `chunk_seconds`={self.chunk_seconds} is shorter than one frame "
+                f"(frame_len={self.frame_len})"
+            )
+
+    @property
+    def chunk_samples(self) -> int:
+        return int(round(self.chunk_seconds * self.sample_rate))
+
+
+def load_config(path: str | Path | None, quick: bool = False) -> LanguageIdConfig:
+    data = load_yaml(path) if path else {}
+    config = from_dict(LanguageIdConfig, data, where=str(path or "language_id config"))
+    if quick:
+        merged = {**{k: v for k, v in asdict(config).items() if k != "quick"}, **config.quick}
+        config = from_dict(LanguageIdConfig, merged, where=f"{path}: quick")
+    return config
+
+
+@keras.saving.register_keras_serializable(package="framebank")
+class LogPower(keras.layers.Layer):
+    """Coefficients to log energies: ``log(eps + x^2)``, or ``log(eps + re^2 + im^2)``.
+
+    ``square=False`` takes ``x`` as energies already (a mel spectrogram).
+    With ``pairs=True`` the last axis holds real parts then imaginary parts (the
+    ``fourier``/``gabor`` layout) and each pair gives one energy.
+    """
+
+    def __init__(
+        self, pairs: bool = False, square: bool = True, eps: float = 1e-6, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.pairs = bool(pairs)
+        self.square = bool(square)
+        self.eps = float(eps)
+
+    def call(self, x: Any) -> Any:
+        power = ops.square(x) if self.square else x
+        if self.pairs:
+            half = x.shape[-1] // 2
+            power = power[..., :half] + power[..., half:]
+        return ops.log(power + self.eps)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        last = input_shape[-1] // 2 if self.pairs else input_shape[-1]
+        return (*input_shape[:-1], last)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        return {**config, "pairs": self.pairs, "square": self.square, "eps": self.eps}
+
+
+def build_frontend(config: LanguageIdConfig, name: str) -> tuple[Any, list]:
+    """``(encoder, layers after it)`` giving ``[batch, frames, num_filters]`` log energies."""
+    import framebank as fb
+
+    common = dict(method=config.method, name=f"{name}_encoder")
+    if name == "mel":
+        fft_bins = 2 * (config.frame_len // 2 + 1)
+        encoder = fb.Encoder(
+            fft_bins,
+            config.frame_len,
+            config.hop,
+            filterbank="mel",
+            sample_rate=config.sample_rate,
+            n_mels=config.num_filters,
+            power=2.0,
+            **common,
+        )
+        spectrum = encoder.filterbank.spectrum()
+        return encoder, [spectrum, LogPower(square=False, name="log")]
+    if name == "gabor":
+        encoder = fb.Encoder(
+            2 * config.num_filters,
+            config.frame_len,
+            config.hop,
+            filterbank="gabor",
+            sample_rate=config.sample_rate,
+            **common,
+        )
+        return encoder, [LogPower(pairs=True, name="log_power")]
+    options = {"sample_rate": config.sample_rate} if name == "sinc" else {}
+    encoder = fb.Encoder(
+        config.num_filters, config.frame_len, config.hop, filterbank=name, **options, **common
+    )
+    return encoder, [LogPower(name="log_power")]
+
+
+def build_classifier(config: LanguageIdConfig, frontend: str, seed: int) -> Any:
+    """Front end -> per-filter normalisation -> two Conv1D(64) -> pooling -> softmax."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((config.chunk_samples,), name="audio")
+    encoder, after = build_frontend(config, frontend)
+    x = encoder(inputs)
+    for layer in after:
+        x = layer(x)
+    x = keras.layers.BatchNormalization(name="feature_norm")(x)
+    x = keras.layers.Conv1D(64, 3, padding="same", activation="relu", name="conv1")(x)
+    x = keras.layers.Conv1D(64, 3, padding="same", activation="relu", name="conv2")(x)
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    outputs = keras.layers.Dense(len(config.languages), name="logits")(x)
+    model = keras.Model(inputs, outputs, name=f"language_id_{frontend}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+@dataclass
+class LanguageData:
+    train: np.ndarray
+    train_labels: np.ndarray
+    test: np.ndarray
+    test_labels: np.ndarray
+    summary: dict
+
+
+def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> LanguageData:
+    from framebank.audio import (
+        LoadReport,
+        chunk_clips,
+        load_clips,
+        read_manifest,
+        scan_folder,
+        split_of,
+    )
+
+    clips = scan_folder(source) if source else read_manifest()
+    clips = [c for c in clips if c.language in config.languages and "silence" not in c.prompt]
+    if not clips:
+        raise ValueError(
+            f"no audio of languages {config.languages} in {source or 'the corpus'} "
+            "(a --source folder needs one sub-folder per language)"
+        )
+    report = LoadReport()
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    # No early stopping or tuning here, so the held-out set is valid + test.
+    for split in ("train", "test"):
+        chosen = [c for c in clips if (split_of(c.prompt) == "train") == (split == "train")]
+        loaded = load_clips(chosen, config.sample_rate, report)
+        chunks, owners = chunk_clips(loaded, config.chunk_samples)
+        labels = np.array([config.languages.index(c.language) for c in owners], "int32")
+        if len(chunks):
+            keep = np.sqrt(np.mean(chunks.astype("float64") ** 2, axis=-1)) > 1e-3
+            chunks, labels = chunks[keep], labels[keep]
+        out[split] = (chunks, labels)
+    if report.loaded == 0:
+        raise ValueError(f"no usable audio: {len(report.skipped)} file(s) skipped")
+    train, train_labels = out["train"]
+    if config.max_train_chunks and len(train) > config.max_train_chunks:
+        pick = np.sort(np.random.default_rng(0).permutation(len(train))[: config.max_train_chunks])
+        train, train_labels = train[pick], train_labels[pick]
+    test, test_labels = out["test"]
+    if len(train) < config.batch_size or len(test) == 0:
+        raise ValueError(
+            f"too little audio: {len(train)} training and {len(test)} test chunks of "
+            f"{config.chunk_seconds} s"
+        )
+    summary = {
+        "files_loaded": report.loaded,
+        "files_skipped": len(report.skipped),
+        "skipped": report.skipped,
+        "train_chunks": int(len(train)),
+        "test_chunks": int(len(test)),
+        "test_per_language": {
+            lang: int(np.sum(test_labels == i)) for i, lang in enumerate(config.languages)
+        },
+        "source": str(source) if source else "data/ (shipped corpus)",
+    }
+    return LanguageData(train, train_labels, test, test_labels, summary)
+
+
+def _interval(correct: int, total: int) -> float:
+    """Half-width of the 95% normal-approximation interval of an accuracy."""
+    if total == 0:
+        return float("nan")
+    p = correct / total
+    return 1.96 * math.sqrt(max(p * (1 - p), 1e-12) / total)
+
+
+def evaluate(model: Any, config: LanguageIdConfig, data: LanguageData) -> dict:
+    """Accuracy with its interval, confusion matrix and en-vs-es, at each ``eval_snr_db``."""
+    results = {}
+    for snr in config.eval_snr_db:
+        noisy = mix_noise(data.test, snr, np.random.default_rng(20_000))
+        logits = np.concatenate(
+            [
+                ops.convert_to_numpy(model(noisy[i : i + 256], training=False))
+                for i in range(0, len(noisy), 256)
+            ]
+        )
+        predicted = logits.argmax(-1)
+        correct = int(np.sum(predicted == data.test_labels))
+        confusion = np.zeros((len(config.languages),) * 2, "int64")
+        np.add.at(confusion, (data.test_labels, predicted), 1)
+        entry = {
+            "accuracy": correct / len(predicted),
+            "interval95": _interval(correct, len(predicted)),
+            "confusion": confusion.tolist(),
+        }
+        if "en" in config.languages and "es" in config.languages:
+            en, es = config.languages.index("en"), config.languages.index("es")
+            mask = np.isin(data.test_labels, [en, es])
+            pair = np.where(logits[mask][:, en] >= logits[mask][:, es], en, es)
+            hits = int(np.sum(pair == data.test_labels[mask]))
+            entry["en_vs_es_accuracy"] = hits / max(1, int(mask.sum()))
+            entry["en_vs_es_interval95"] = _interval(hits, int(mask.sum()))
+        results[f"{snr:g}"] = entry
+    return results
+
+
+def filter_centres_hz(model: Any, frontend: str, config: LanguageIdConfig) -> list[float]:
+    """Each filter's centre frequency (Hz): parametric where the family has one, else the
+    peak of its magnitude response."""
+    filterbank = model.get_layer(f"{frontend}_encoder").filterbank
+    if frontend == "sinc":
+        low = ops.convert_to_numpy(filterbank.low_hz)
+        band = ops.convert_to_numpy(filterbank.band_hz)
+        return (low + band / 2).tolist()
+    if frontend == "gabor":
+        return np.asarray(ops.convert_to_numpy(filterbank.centre_hz())).tolist()
+    basis = ops.convert_to_numpy(filterbank.filters())
+    if frontend == "mel":
+        return []  # fixed, and its basis is the DFT's, not one filter per band
+    spectrum = np.abs(np.fft.rfft(basis, n=1024, axis=0))
+    return (spectrum.argmax(0) * config.sample_rate / 1024).tolist()
+
+
+def train_run(
+    config: LanguageIdConfig, data: LanguageData, frontend: str, seed: int, run_dir: Path, log: Any
+) -> dict:
+    result_path = run_dir / "result.json"
+    if result_path.exists():
+        log(f"  already finished, kept: {run_dir.name}")
+        return io.read_json(result_path)
+    model = build_classifier(config, frontend, seed)
+    initial = filter_centres_hz(model, frontend, config)
+    state = load_checkpoint(run_dir, model)
+    if state is None:
+        state = {"epochs_done": 0, "step_loss": [], "epoch_seconds": []}
+    else:
+        log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
+    for epoch in range(state["epochs_done"], config.epochs):
+        rng = np.random.default_rng([seed, epoch])
+        order = rng.permutation(len(data.train))
+        started = time.perf_counter()
+        for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
+            index = order[start : start + config.batch_size]
+            noisy = mix_noise(data.train[index], config.snr_db, rng)
+            loss = model.train_on_batch(noisy, data.train_labels[index])
+            value = float(np.asarray(loss[0] if isinstance(loss, (list, tuple)) else loss))
+            state["step_loss"].append(value)
+        state["epoch_seconds"].append(time.perf_counter() - started)
+        state["epochs_done"] = epoch + 1
+        save_checkpoint(run_dir, model, state)
+        log(
+            f"  {run_dir.name}: epoch {epoch + 1}/{config.epochs} loss {state['step_loss'][-1]:.3f}"
+        )
+    result = {
+        "frontend": frontend,
+        "seed": seed,
+        "parameters": int(model.get_layer(f"{frontend}_encoder").count_params()),
+        "initial_centres_hz": initial,
+        "learned_centres_hz": filter_centres_hz(model, frontend, config),
+        "evaluation": evaluate(model, config, data),
+        **state,
+    }
+    io.write_json(result_path, result)
+    return result
+
+
+def run_language_id(
+    config: LanguageIdConfig,
+    out: str | Path,
+    source: str | Path | None = None,
+    resume: bool = False,
+    quiet: bool = False,
+) -> dict:
+    """Train every front end (x seed), evaluate, write results, plots and REPORT.md."""
+    from framebank.training import report_language_id as report
+
+    out = Path(out)
+
+    def log(message: str) -> None:
+        if not quiet:
+            print(message, flush=True)
+
+    record = {k: v for k, v in asdict(config).items() if k != "quick"}
+    record["source"] = str(source) if source else None
+    config_path = out / "config.json"
+    if config_path.exists():
+        if not resume:
+            raise FileExistsError(
+                f"{out} already holds a language-id run. Pass --resume to continue it, or "
+                "choose another --out (nothing was overwritten)."
+            )
+        if io.read_json(config_path) != record:
+            raise ValueError(f"--resume: the config differs from the one {out} was started with")
+    started = time.perf_counter()
+    data = prepare_data(config, source)
+    io.write_json(config_path, record)
+    log(
+        f"framebank train (language id): {data.summary['train_chunks']} training / "
+        f"{data.summary['test_chunks']} test chunks of {config.chunk_seconds} s, "
+        f"{len(config.languages)} languages, noise {config.snr_db} dB; "
+        f"backend {keras.backend.backend()}"
+    )
+    results = []
+    runs = [(f, s) for s in config.seeds for f in config.frontends]
+    for number, (frontend, seed) in enumerate(runs, 1):
+        log(f"[{number}/{len(runs)}] frontend={frontend} seed={seed}")
+        run_dir = out / "runs" / f"{frontend}__seed{seed}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        results.append(train_run(config, data, frontend, seed, run_dir, log))
+    summary = {
+        "config": record,
+        "data": data.summary,
+        "backend": keras.backend.backend(),
+        "runs": results,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+    io.write_json(out / "results.json", summary)
+    report.write_all(summary, out)
+    log(report.summary_text(summary))
+    log(f"results in {out}: REPORT.md, results.csv, results.json, confusion.png, centres.png")
+    return summary

@@ -1,0 +1,80 @@
+"""Recipe 2, `framebank train`: language identification results, splits, config errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from framebank import cli
+from framebank.audio import read_manifest, split_of
+from framebank.training.config import from_dict
+from framebank.training.language_id import (
+    LanguageIdConfig,
+    LogPower,
+    build_classifier,
+    prepare_data,
+)
+
+
+@pytest.mark.slow
+def test_quick_run_writes_results_and_learns_something(tmp_path):
+    out = tmp_path / "lid"
+    assert cli.main(["train", "--quick", "--out", str(out), "--quiet"]) == 0
+    for name in ("results.csv", "results.json", "confusion.png", "centres.png", "REPORT.md"):
+        assert (out / name).stat().st_size > 0, name
+    summary = json.loads((out / "results.json").read_text())
+    for run in summary["runs"]:
+        for entry in run["evaluation"].values():
+            confusion = np.asarray(entry["confusion"])
+            assert confusion.sum() == summary["data"]["test_chunks"]
+            assert np.isclose(np.trace(confusion) / confusion.sum(), entry["accuracy"])
+            assert 0 < entry["interval95"] < 0.1
+    sinc = next(r for r in summary["runs"] if r["frontend"] == "sinc")
+    assert len(sinc["learned_centres_hz"]) == summary["config"]["num_filters"]
+    assert all(0 < f < 4000 for f in sinc["learned_centres_hz"])
+    assert sinc["learned_centres_hz"] != sinc["initial_centres_hz"]  # the filters trained
+    assert "en vs es" in (out / "REPORT.md").read_text()
+
+
+def test_held_out_prompts_never_in_training():
+    config = from_dict(LanguageIdConfig, {"languages": ["en", "fr"]})
+    data = prepare_data(config)
+    assert data.summary["train_chunks"] > 0 and data.summary["test_chunks"] > 0
+    train_prompts = {c.prompt for c in read_manifest() if split_of(c.prompt) == "train"}
+    held_out = {c.prompt for c in read_manifest() if split_of(c.prompt) != "train"}
+    assert train_prompts and held_out and not train_prompts & held_out
+    assert set(np.unique(data.test_labels)) == {0, 1}
+
+
+@pytest.mark.parametrize("frontend", ["mel", "free", "sinc", "gabor"])
+def test_every_frontend_builds_and_gives_finite_logits(frontend):
+    config = from_dict(LanguageIdConfig, {"num_filters": 8, "frame_len": 64, "hop": 32})
+    model = build_classifier(config, frontend, seed=0)
+    x = np.random.default_rng(0).standard_normal((3, config.chunk_samples)).astype("float32")
+    logits = np.asarray(model(x))
+    assert logits.shape == (3, 5) and np.all(np.isfinite(logits))
+    loss = model.train_on_batch(x, np.array([0, 1, 2]))
+    assert np.all(np.isfinite(np.asarray(loss[0] if isinstance(loss, list) else loss)))
+
+
+def test_log_power_pairs():
+    x = np.array([[[3.0, 0.0, 4.0, 1.0]]], "float32")
+    got = np.asarray(LogPower(pairs=True, eps=0.0)(x))
+    np.testing.assert_allclose(got, np.log([[[25.0, 1.0]]]), rtol=1e-6)
+    assert LogPower(pairs=True).compute_output_shape((2, 7, 4)) == (2, 7, 2)
+
+
+@pytest.mark.parametrize(
+    "data,error,match",
+    [
+        ({"frontends": ["cqt"]}, ValueError, "cqt.*Accepted"),
+        ({"method": "fft"}, ValueError, "fft"),
+        ({"languages": ["en"]}, ValueError, "two or more"),
+        ({"epochs": 0}, ValueError, "epochs"),
+        ({"chunk_seconds": 0.001}, ValueError, "chunk_seconds"),
+        ({"snr": 3}, ValueError, "unknown field"),
+    ],
+)
+def test_bad_config(data, error, match):
+    with pytest.raises(error, match=match):
+        from_dict(LanguageIdConfig, data)
