@@ -4,6 +4,7 @@ The basis is the model; the method is only how it is executed.
 """
 
 from framebank import initializers
+from framebank.config import Frontend, FrontendConfigError, build_frontend
 from framebank.decoder import Decoder
 from framebank.filterbanks import (
     FILTERBANKS,
@@ -33,6 +34,8 @@ __all__ = [
     "Filterbank",
     "FourierFilterbank",
     "FrameProjection",
+    "Frontend",
+    "FrontendConfigError",
     "Framing",
     "FreeFilterbank",
     "GaborFilterbank",
@@ -41,6 +44,7 @@ __all__ = [
     "SincFilterbank",
     "Method",
     "OverlapAdd",
+    "build_frontend",
     "frame",
     "get_filterbank",
     "get_method",
