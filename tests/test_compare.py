@@ -170,3 +170,30 @@ def test_split_is_by_prompt_and_never_leaks():
         assert split_of(clip.prompt) == splits[clip.prompt]
     names = set(splits.values())
     assert names == {"train", "valid", "test"}
+
+
+BLOCK_TENSORFLOW = '''
+import sys
+class _NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError("tensorflow is not installed (blocked by the test)")
+sys.meta_path.insert(0, _NoTensorFlow())
+'''
+
+
+@pytest.mark.slow
+def test_recipe_runs_under_jax_without_tensorflow(tmp_path):
+    pytest.importorskip("jax")
+    config_path = _tiny_config(tmp_path, epochs=1, methods=["dense", "strided_conv"])
+    script = BLOCK_TENSORFLOW + f"""
+from framebank.training.compare import load_config, run_compare
+summary = run_compare(load_config({str(config_path)!r}), {str(tmp_path / "out")!r}, quiet=True)
+assert summary["backend"] == "jax", summary["backend"]
+assert "tensorflow" not in sys.modules
+print("ok", len(summary["runs"]))
+"""
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "ok 2"

@@ -268,16 +268,24 @@ def train_run(
     initial_std = float(np.std(model.get_layer("encoder").get_weights()[0]))
     state = load_checkpoint(run_dir, model)
     if state is None:
-        state = {"epochs_done": 0, "step_loss": [], "step_seconds": [], "valid_si_snr": []}
+        state = {
+            "epochs_done": 0,
+            "step_loss": [],
+            "step_seconds": [],
+            "step_data_seconds": [],  # making the batch: indexing and mixing the noise
+            "valid_si_snr": [],
+        }
     else:
         log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
     n = len(data.train)
     for epoch in range(state["epochs_done"], config.epochs):
         noise_rng = np.random.default_rng([seed, epoch, 7])
         for index in epoch_batches(n, config.batch_size, seed, epoch, config.steps_per_epoch):
+            loading = time.perf_counter()
             clean = data.train[index]
             noisy = mix_noise(clean, config.snr_db, noise_rng)
             start = time.perf_counter()
+            state["step_data_seconds"].append(start - loading)
             loss = model.train_on_batch(noisy, clean)
             state["step_seconds"].append(time.perf_counter() - start)
             state["step_loss"].append(float(np.asarray(loss)))
@@ -299,7 +307,7 @@ def train_run(
         "init": init,
         "seed": seed,
         "initial_kernel_std": initial_std,
-        **{k: state[k] for k in ("step_loss", "step_seconds", "valid_si_snr")},
+        **{k: state[k] for k in ("step_loss", "step_seconds", "step_data_seconds", "valid_si_snr")},
     }
     io.write_json(result_path, result)
     return result

@@ -38,8 +38,7 @@ class LanguageIdConfig:
     languages: list[str] = field(default_factory=lambda: ["en", "es", "fr", "it", "ru"])
     sample_rate: int = 8000
     chunk_seconds: float = 0.25
-    snr_db: float = 0.0
-    eval_snr_db: list[float] = field(default_factory=lambda: [0.0, -5.0])
+    snr_db: list[float] = field(default_factory=lambda: [0.0, -5.0])
     frontends: list[str] = field(default_factory=lambda: list(FRONTENDS))
     method: str = "dense"
     frame_len: int = 256
@@ -66,6 +65,8 @@ class LanguageIdConfig:
                 f"config `method`: unknown {self.method!r}. Accepted: auto, "
                 f"{', '.join(sorted(METHODS))}"
             )
+        if not self.snr_db:
+            raise ValueError("config `snr_db` must list at least one SNR. Received: []")
         if len(set(self.languages)) < 2:
             raise ValueError(f"config `languages` needs two or more. Received: {self.languages}")
         for name in ("sample_rate", "frame_len", "hop", "num_filters", "epochs", "batch_size"):
@@ -254,35 +255,32 @@ def _interval(correct: int, total: int) -> float:
     return 1.96 * math.sqrt(max(p * (1 - p), 1e-12) / total)
 
 
-def evaluate(model: Any, config: LanguageIdConfig, data: LanguageData) -> dict:
-    """Accuracy with its interval, confusion matrix and en-vs-es, at each ``eval_snr_db``."""
-    results = {}
-    for snr in config.eval_snr_db:
-        noisy = mix_noise(data.test, snr, np.random.default_rng(20_000))
-        logits = np.concatenate(
-            [
-                ops.convert_to_numpy(model(noisy[i : i + 256], training=False))
-                for i in range(0, len(noisy), 256)
-            ]
-        )
-        predicted = logits.argmax(-1)
-        correct = int(np.sum(predicted == data.test_labels))
-        confusion = np.zeros((len(config.languages),) * 2, "int64")
-        np.add.at(confusion, (data.test_labels, predicted), 1)
-        entry = {
-            "accuracy": correct / len(predicted),
-            "interval95": _interval(correct, len(predicted)),
-            "confusion": confusion.tolist(),
-        }
-        if "en" in config.languages and "es" in config.languages:
-            en, es = config.languages.index("en"), config.languages.index("es")
-            mask = np.isin(data.test_labels, [en, es])
-            pair = np.where(logits[mask][:, en] >= logits[mask][:, es], en, es)
-            hits = int(np.sum(pair == data.test_labels[mask]))
-            entry["en_vs_es_accuracy"] = hits / max(1, int(mask.sum()))
-            entry["en_vs_es_interval95"] = _interval(hits, int(mask.sum()))
-        results[f"{snr:g}"] = entry
-    return results
+def evaluate(model: Any, config: LanguageIdConfig, data: LanguageData, snr: float) -> dict:
+    """Accuracy with its interval, confusion matrix and en-vs-es, with noise at ``snr`` dB."""
+    noisy = mix_noise(data.test, snr, np.random.default_rng(20_000))
+    logits = np.concatenate(
+        [
+            ops.convert_to_numpy(model(noisy[i : i + 256], training=False))
+            for i in range(0, len(noisy), 256)
+        ]
+    )
+    predicted = logits.argmax(-1)
+    correct = int(np.sum(predicted == data.test_labels))
+    confusion = np.zeros((len(config.languages),) * 2, "int64")
+    np.add.at(confusion, (data.test_labels, predicted), 1)
+    entry = {
+        "accuracy": correct / len(predicted),
+        "interval95": _interval(correct, len(predicted)),
+        "confusion": confusion.tolist(),
+    }
+    if "en" in config.languages and "es" in config.languages:
+        en, es = config.languages.index("en"), config.languages.index("es")
+        mask = np.isin(data.test_labels, [en, es])
+        pair = np.where(logits[mask][:, en] >= logits[mask][:, es], en, es)
+        hits = int(np.sum(pair == data.test_labels[mask]))
+        entry["en_vs_es_accuracy"] = hits / max(1, int(mask.sum()))
+        entry["en_vs_es_interval95"] = _interval(hits, int(mask.sum()))
+    return {f"{snr:g}": entry}
 
 
 def filter_centres_hz(model: Any, frontend: str, config: LanguageIdConfig) -> list[float]:
@@ -303,8 +301,15 @@ def filter_centres_hz(model: Any, frontend: str, config: LanguageIdConfig) -> li
 
 
 def train_run(
-    config: LanguageIdConfig, data: LanguageData, frontend: str, seed: int, run_dir: Path, log: Any
+    config: LanguageIdConfig,
+    data: LanguageData,
+    frontend: str,
+    seed: int,
+    snr: float,
+    run_dir: Path,
+    log: Any,
 ) -> dict:
+    """Train one (SNR, front end, seed) with noise at ``snr`` dB; test at the same SNR."""
     result_path = run_dir / "result.json"
     if result_path.exists():
         log(f"  already finished, kept: {run_dir.name}")
@@ -322,7 +327,7 @@ def train_run(
         started = time.perf_counter()
         for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
             index = order[start : start + config.batch_size]
-            noisy = mix_noise(data.train[index], config.snr_db, rng)
+            noisy = mix_noise(data.train[index], snr, rng)
             loss = model.train_on_batch(noisy, data.train_labels[index])
             value = float(np.asarray(loss[0] if isinstance(loss, (list, tuple)) else loss))
             state["step_loss"].append(value)
@@ -335,10 +340,11 @@ def train_run(
     result = {
         "frontend": frontend,
         "seed": seed,
+        "snr_db": snr,
         "parameters": int(model.get_layer(f"{frontend}_encoder").count_params()),
         "initial_centres_hz": initial,
         "learned_centres_hz": filter_centres_hz(model, frontend, config),
-        "evaluation": evaluate(model, config, data),
+        "evaluation": evaluate(model, config, data, snr),
         **state,
     }
     io.write_json(result_path, result)
@@ -378,16 +384,16 @@ def run_language_id(
     log(
         f"framebank train (language id): {data.summary['train_chunks']} training / "
         f"{data.summary['test_chunks']} test chunks of {config.chunk_seconds} s, "
-        f"{len(config.languages)} languages, noise {config.snr_db} dB; "
+        f"{len(config.languages)} languages, noise at {config.snr_db} dB; "
         f"backend {keras.backend.backend()}"
     )
     results = []
-    runs = [(f, s) for s in config.seeds for f in config.frontends]
-    for number, (frontend, seed) in enumerate(runs, 1):
-        log(f"[{number}/{len(runs)}] frontend={frontend} seed={seed}")
-        run_dir = out / "runs" / f"{frontend}__seed{seed}"
+    runs = [(f, s, n) for n in config.snr_db for s in config.seeds for f in config.frontends]
+    for number, (frontend, seed, snr) in enumerate(runs, 1):
+        log(f"[{number}/{len(runs)}] snr={snr:g} dB frontend={frontend} seed={seed}")
+        run_dir = out / "runs" / f"snr{snr:g}__{frontend}__seed{seed}"
         run_dir.mkdir(parents=True, exist_ok=True)
-        results.append(train_run(config, data, frontend, seed, run_dir, log))
+        results.append(train_run(config, data, frontend, seed, snr, run_dir, log))
     summary = {
         "config": record,
         "data": data.summary,

@@ -51,10 +51,21 @@ def plot_confusion(summary: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     languages = summary["config"]["languages"]
-    snr = f"{summary['config']['snr_db']:g}"
-    runs = [r for r in summary["runs"] if r["seed"] == summary["runs"][0]["seed"]]
-    fig, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs), 3.6), squeeze=False)
-    for ax, run in zip(axes[0], runs, strict=True):
+    first_seed = summary["runs"][0]["seed"]
+    snrs = list(dict.fromkeys(r["snr_db"] for r in summary["runs"]))
+    frontends = list(dict.fromkeys(r["frontend"] for r in summary["runs"]))
+    fig, axes = plt.subplots(
+        len(snrs),
+        len(frontends),
+        figsize=(3.4 * len(frontends), 3.4 * len(snrs)),
+        squeeze=False,
+        layout="constrained",
+    )
+    for run in summary["runs"]:
+        if run["seed"] != first_seed:
+            continue
+        ax = axes[snrs.index(run["snr_db"])][frontends.index(run["frontend"])]
+        snr = f"{run['snr_db']:g}"
         confusion = np.asarray(run["evaluation"][snr]["confusion"], "float64")
         share = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
         ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
@@ -73,8 +84,8 @@ def plot_confusion(summary: dict, path: Path) -> None:
         ax.set_yticks(range(len(languages)), languages)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
-        ax.set_title(f"{run['frontend']}: {run['evaluation'][snr]['accuracy']:.1%}")
-    fig.suptitle(f"held-out confusion at {snr} dB SNR (rows sum to 1)")
+        ax.set_title(f"{run['frontend']}, {snr} dB: {run['evaluation'][snr]['accuracy']:.1%}")
+    fig.suptitle("held-out confusion, trained and tested at each SNR (rows sum to 1)")
     _save_figure(fig, path)
     plt.close(fig)
 
@@ -101,7 +112,7 @@ def plot_centres(summary: dict, path: Path) -> None:
         ax.plot(learned[order], "x", ms=4, label="learned", color="tab:red")
         ax.set_xlabel("filter (sorted by initial centre)")
         ax.set_ylabel("centre frequency (Hz)")
-        ax.set_title(run["frontend"])
+        ax.set_title(f"{run['frontend']} (trained at {run['snr_db']:g} dB)")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle("learned filters' centre frequencies against their initial placement")
@@ -130,7 +141,8 @@ def write_report(summary: dict, path: Path) -> None:
         f"Backend **{summary['backend']}**. {data['train_chunks']} training and "
         f"{data['test_chunks']} held-out chunks of {config['chunk_seconds']} s at "
         f"{config['sample_rate']} Hz ({', '.join(config['languages'])}; chance "
-        f"{chance:.0%}), white noise at {config['snr_db']} dB SNR in training; split by prompt "
+        f"{chance:.0%}), white noise at each SNR in {config['snr_db']} dB, in training and "
+        "test alike; split by prompt "
         f"name, so no prompt is in two splits. Front ends: {config['frame_len']}-sample frames, "
         f"hop {config['hop']}, {config['num_filters']} filters, method `{config['method']}`; "
         f"classifier: two Conv1D(64) + global average pooling; {config['epochs']} epochs, "
