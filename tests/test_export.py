@@ -112,6 +112,49 @@ def test_keras_model_export_round_trip_through_tfsm_layer(tmp_path):
         assert_close_rel(got, ops.convert_to_numpy(enc(x)), RTOL, f"TFSMLayer {x.shape}")
 
 
+_JAX_TRAINER = """
+import sys
+import numpy as np
+import keras
+import framebank as fb
+
+assert keras.backend.backend() == "jax"
+keras.utils.set_random_seed(0)
+inputs = keras.Input((None,), name="waveform")
+enc = fb.Encoder(6, 32, 12, method="matmul", filterbank="sinc", sample_rate=8000, center=True)
+model = keras.Model(inputs, enc(inputs))
+x = np.random.default_rng(1).standard_normal((8, 200)).astype("float32")
+y = np.random.default_rng(2).standard_normal((8, 17, 6)).astype("float32")
+model.compile(keras.optimizers.Adam(0.01), "mse")
+model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+model.save(sys.argv[1] + "/trained.keras")
+probe = np.random.default_rng(3).standard_normal((2, 500)).astype("float32")
+np.save(sys.argv[1] + "/probe.npy", probe)
+np.save(sys.argv[1] + "/jax_out.npy", keras.ops.convert_to_numpy(model(probe)))
+"""
+
+
+@TF_ONLY
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is installed by CI")
+def test_a_model_trained_under_jax_exports_from_tensorflow(tmp_path):
+    """SavedModel export needs TensorFlow; a model trained on another backend is saved as
+    ``.keras`` and exported from a TensorFlow process, giving the JAX outputs."""
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    run = subprocess.run(
+        [sys.executable, "-c", _JAX_TRAINER, str(tmp_path)],
+        env={**env, "KERAS_BACKEND": "jax"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    model = keras.models.load_model(tmp_path / "trained.keras")
+    tflite = export.export_tflite(model, tmp_path / "from_jax.tflite")
+    probe, want = np.load(tmp_path / "probe.npy"), np.load(tmp_path / "jax_out.npy")
+    assert_close_rel(ops.convert_to_numpy(model(probe)), want, 1e-5, "reloaded under TF")
+    assert_close_rel(export.run_tflite(tflite, probe), want, RTOL, "TFLite of a JAX-trained model")
+
+
 def test_export_errors_are_clear():
     with pytest.raises(ValueError, match="not built"):
         export.serving_model(fb.Encoder(8, 16, 8))

@@ -16,6 +16,9 @@ tests/test_export.py):
   method with dynamic batch and time; ``KERAS_BACKEND=torch`` (through
   ``torch.onnx``) only for ``method="strided_conv"``, because the frame gather of
   the other methods lowers to an op the TorchScript exporter lacks.
+* A model trained under JAX or torch: ``model.save("x.keras")``, then load and
+  export it in a process started with ``KERAS_BACKEND=tensorflow``
+  (Keras's own JAX route, ``jax2tf``, fails on the dynamic frame count).
 
 TensorFlow is imported inside the functions, never at ``import framebank``.
 """
