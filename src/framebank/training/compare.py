@@ -2,8 +2,8 @@
 
 The task: recover clean speech from speech with white noise added at a set
 SNR; the loss is minus the SI-SNR. The model: ``Encoder`` (the method under
-test) -> ReLU -> a decoder basis (``FrameProjection``, always ``matmul``) ->
-overlap-add back to the waveform. Every (method, initialisation, seed) run
+test) -> ReLU -> ``Decoder(kind="free", method="matmul")``: a basis of its
+own, then overlap-add back to the waveform. Every (method, initialisation, seed) run
 sees the same batches in the same order, so any difference between methods
 comes from the method or its initialisation, nothing else.
 
@@ -197,7 +197,7 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, steps: int | N
 
 
 def build_model(config: CompareConfig, method: str, init: str, seed: int) -> Any:
-    """Encoder (method under test) -> ReLU -> decoder basis -> overlap-add."""
+    """Encoder (method under test) -> ReLU -> free Decoder (matmul, then overlap-add)."""
     import keras
 
     import framebank as fb
@@ -209,24 +209,25 @@ def build_model(config: CompareConfig, method: str, init: str, seed: int) -> Any
         BasisGlorotUniform(seed) if init == "basis_glorot_uniform" else KerasDefault(seed=seed)
     )
     inputs = keras.Input((config.chunk_samples,), name="noisy")
-    coefficients = fb.Encoder(
+    encoder = fb.Encoder(
         config.num_basis,
         config.frame_len,
         config.hop,
         method=method,
         kernel_initializer=encoder_init,
         name="encoder",
-    )(inputs)
-    hidden = keras.layers.ReLU(name="relu")(coefficients)
+    )
+    hidden = keras.layers.ReLU(name="relu")(encoder(inputs))
     # The decoder is the same for every run (same method, same seeded draw) so
     # that only the encoder's method and initialisation vary.
-    frames = fb.FrameProjection(
-        config.frame_len,
+    decoder = fb.Decoder(
+        encoder,
+        kind="free",
         method="matmul",
         kernel_initializer=BasisGlorotUniform(seed + 1000),
         name="decoder",
-    )(hidden)
-    outputs = fb.OverlapAdd(config.hop, name="overlap_add")(frames)
+    )
+    outputs = decoder(hidden, length=config.chunk_samples)
     model = keras.Model(inputs, outputs, name=f"compare_{method}")
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),

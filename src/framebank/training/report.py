@@ -232,7 +232,7 @@ def write_report(summary: dict, path: Path) -> None:
         f"input itself scores {summary['data'].get('valid_input_si_snr_db', float('nan')):.2f} "
         "dB SI-SNR on the validation chunks: a model must beat that to help).",
         f"Model: Encoder(num_basis={config['num_basis']}, frame_len={config['frame_len']}, "
-        f"hop={config['hop']}, method=...) -> ReLU -> decoder basis (matmul) -> overlap-add; "
+        f"hop={config['hop']}, method=...) -> ReLU -> Decoder(kind='free', method='matmul'); "
         f"loss -SI-SNR; Adam {config['learning_rate']}, batch {config['batch_size']}, "
         f"{config['epochs']} epochs, seeds {config['seeds']}. Wall time "
         f"{summary.get('wall_seconds', 0):.0f} s.",
