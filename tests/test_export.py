@@ -68,6 +68,7 @@ def test_saved_model_tflite_and_onnx_match_keras(family, method, tmp_path):
     tflite = export.export_tflite(saved, tmp_path / "model.tflite")
     onnx_file = export.export_onnx(enc, tmp_path / "model.onnx")
     serve = export.load_saved_model(saved)
+    worst: dict[str, float] = {}
     for x in _signals():
         want = ops.convert_to_numpy(enc(x))
         assert np.all(np.isfinite(want)) and np.abs(want).max() > 0
@@ -77,6 +78,9 @@ def test_saved_model_tflite_and_onnx_match_keras(family, method, tmp_path):
             ("ONNX", export.run_onnx(onnx_file, x)),
         ):
             assert_close_rel(got, want, RTOL, f"{family}/{method} {what} {x.shape}")
+            worst[what] = max(worst.get(what, 0.0), _max_rel(got, want))
+    # Shown with -s: the measured differences to Keras.
+    print(f"export max relative difference {family}/{method}:", worst)
 
 
 @TF_ONLY
