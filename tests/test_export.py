@@ -212,3 +212,4 @@ def test_torch_backend_onnx_export_of_strided_conv(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-4000:]
     assert "torch onnx max relative difference" in run.stdout
+    print(run.stdout.strip().splitlines()[-1])  # the measured difference, shown with -s
