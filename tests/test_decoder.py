@@ -124,6 +124,46 @@ def test_free_pinv_reconstructs_real_speech(frame_len, hop, num_basis, method):
     assert snr >= 90, f"L={frame_len} hop={hop} N={num_basis} {method}: {snr:.1f} dB"
 
 
+def test_free_pinv_is_limited_only_by_the_basis_conditioning():
+    """An ill-conditioned square basis loses SNR in float32, but no more than the float32
+    coefficients force: within 4 dB of a float64 pseudo-inverse of the same coefficients."""
+    speech, _ = _speech(2.0)
+    frame_len, hop = 256, 128
+    encoder = fb.Encoder(frame_len, frame_len, hop, center=True, pad_end=True)
+    encoder.build((None, None))
+    # A square basis with condition number 3000 (random square bases reach that).
+    rng = np.random.default_rng(0)
+    u, _ = np.linalg.qr(rng.standard_normal((frame_len, frame_len)))
+    v, _ = np.linalg.qr(rng.standard_normal((frame_len, frame_len)))
+    singular = np.geomspace(1.0, 1 / 3000, frame_len) / np.sqrt(frame_len)
+    encoder.set_weights([((u * singular) @ v.T).astype("float32")])
+    x = speech[None]
+    coefficients = encoder(x)
+    got = ops.convert_to_numpy(fb.Decoder(encoder, kind="pinv")(coefficients, length=x.shape[1]))
+    basis = encoder.get_weights()[0].astype("float64")
+    frames = ops.convert_to_numpy(coefficients).astype("float64") @ np.linalg.pinv(basis)
+    count = np_overlap_add(np.ones_like(frames), hop)
+    best = (np_overlap_add(frames, hop) / count)[:, frame_len // 2 : frame_len // 2 + x.shape[1]]
+    assert np.linalg.cond(basis) > 1000  # the hard case
+    assert _snr(got, x) >= _snr(best, x) - 4
+
+
+def test_free_decoder_keras_default_imitates_the_layer_of_its_method():
+    encoder = fb.Encoder(24, 16, 8)
+    for method, layout in (("dense", (16, 24)), ("conv_transpose", (16, 1, 24))):
+        decoder = fb.Decoder(
+            encoder,
+            kind="free",
+            method=method,
+            kernel_initializer=fb.initializers.KerasDefault(seed=11),
+        )
+        decoder.build((None, None, 24))
+        want = keras.initializers.GlorotUniform(seed=11)(layout)
+        np.testing.assert_allclose(
+            decoder.get_weights()[0], np.reshape(ops.convert_to_numpy(want), (16, 24))
+        )
+
+
 def test_pinv_weighting_is_what_makes_hann_exact():
     """The plain pseudo-inverse scaled by hop / frame_len misses the zero of the periodic Hann."""
     speech, _ = _speech(1.0)

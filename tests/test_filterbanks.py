@@ -12,6 +12,8 @@ import framebank as fb
 from framebank.audio import load_audio, read_manifest
 
 ALL_METHODS = sorted(fb.METHODS)
+# Every method is exercised on purpose, reshape_conv included (it warns under TensorFlow).
+pytestmark = pytest.mark.filterwarnings("ignore:method='reshape_conv':UserWarning")
 FRAME_LEN, HOP, SR = 32, 12, 8000
 
 # family -> (num_basis, options) at frame_len 32; small so the full grid stays fast.

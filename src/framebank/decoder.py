@@ -20,6 +20,14 @@ the frame, and the overlap-added result is divided by the overlap-added
 this is exactly the weighted overlap-add with the dual window that
 ``istft`` performs; for a full-rank free basis it is exact for any positive
 ``g``. Samples no frame sees (``g`` summed to 0) come back as 0.
+
+Precision: in float32 the coefficients themselves are rounded, and the
+inverse amplifies that by the basis's condition number, so the SNR is
+bounded near ``-20 log10(eps * cond(B))``: about 130 dB for a windowed DFT,
+110 dB for a random square free basis with cond ~ 300, but 88-90 dB for an
+unlucky one with cond ~ 5000 (measured on real speech; the decoder is within
+2-4 dB of a float64 pseudo-inverse of the same float32 coefficients). Extra
+basis vectors (``num_basis > frame_len``) make a free basis well conditioned.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from framebank.layers import Encoder
 __all__ = ["Decoder", "DECODER_KINDS", "DECODER_METHODS"]
 
 DECODER_KINDS = ("tied", "free", "pinv")
+_ENCODER_METHOD = {"conv_transpose": "strided_conv"}
 _EPS = {"float64": 2.2e-16, "float32": 1.2e-7}  # machine epsilon; 1e-3 for 16-bit floats
 
 
@@ -182,6 +191,9 @@ class Decoder(keras.layers.Layer):
             self.filterbank = filterbank or FreeFilterbank(
                 self.num_basis, self.frame_len, kernel_initializer=self.kernel_initializer
             )
+            # keras_default imitates the Keras layer that would do this product;
+            # a transposed Conv1D's kernel has the strided Conv1D's layout.
+            self.filterbank.bind_method(_ENCODER_METHOD.get(self.method, self.method))
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) != 3 or input_shape[-1] != self.num_basis:
