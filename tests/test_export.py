@@ -60,27 +60,43 @@ def _max_rel(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.abs(got.astype("float64") - want).max() / np.abs(want).max())
 
 
-@TF_ONLY
-@pytest.mark.parametrize(("family", "method"), CASES)
-def test_saved_model_tflite_and_onnx_match_keras(family, method, tmp_path):
-    enc = _trained_encoder(family, method)
-    saved = export.export_saved_model(enc, tmp_path / "saved")
-    tflite = export.export_tflite(saved, tmp_path / "model.tflite")
-    onnx_file = export.export_onnx(enc, tmp_path / "model.onnx")
-    serve = export.load_saved_model(saved)
+def _check(family: str, method: str, enc: fb.Encoder, paths: dict) -> None:
+    """Every exported artifact in ``paths`` (name -> callable) gives the Keras outputs."""
     worst: dict[str, float] = {}
     for x in _signals():
         want = ops.convert_to_numpy(enc(x))
         assert np.all(np.isfinite(want)) and np.abs(want).max() > 0
-        for what, got in (
-            ("SavedModel", serve(x)),
-            ("TFLite", export.run_tflite(tflite, x)),
-            ("ONNX", export.run_onnx(onnx_file, x)),
-        ):
+        for what, run in paths.items():
+            got = run(x)
             assert_close_rel(got, want, RTOL, f"{family}/{method} {what} {x.shape}")
             worst[what] = max(worst.get(what, 0.0), _max_rel(got, want))
     # Shown with -s: the measured differences to Keras.
     print(f"export max relative difference {family}/{method}:", worst)
+
+
+@TF_ONLY
+@pytest.mark.parametrize(("family", "method"), CASES)
+def test_saved_model_and_tflite_match_keras(family, method, tmp_path):
+    enc = _trained_encoder(family, method)
+    saved = export.export_saved_model(enc, tmp_path / "saved")
+    tflite = export.export_tflite(saved, tmp_path / "model.tflite")
+    paths = {
+        "SavedModel": export.load_saved_model(saved),
+        "TFLite": lambda x: export.run_tflite(tflite, x),
+    }
+    _check(family, method, enc, paths)
+
+
+@TF_ONLY
+@pytest.mark.skipif(
+    importlib.util.find_spec("tf2onnx") is None or importlib.util.find_spec("onnxruntime") is None,
+    reason="ONNX export needs the 'export' extra (tf2onnx, onnx, onnxruntime); CI installs it",
+)
+@pytest.mark.parametrize(("family", "method"), CASES)
+def test_onnx_through_tf2onnx_matches_keras(family, method, tmp_path):
+    enc = _trained_encoder(family, method)
+    onnx_file = export.export_onnx(enc, tmp_path / "model.onnx")
+    _check(family, method, enc, {"ONNX": lambda x: export.run_onnx(onnx_file, x)})
 
 
 @TF_ONLY
@@ -197,8 +213,8 @@ print("torch onnx max relative difference", worst)
 
 
 @pytest.mark.skipif(
-    importlib.util.find_spec("torch") is None or importlib.util.find_spec("onnx") is None,
-    reason="torch and onnx are installed by CI (extras torch, export); not here",
+    any(importlib.util.find_spec(p) is None for p in ("torch", "onnx", "onnxruntime")),
+    reason="torch, onnx and onnxruntime are installed by CI (extras torch, export); not here",
 )
 def test_torch_backend_onnx_export_of_strided_conv(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
