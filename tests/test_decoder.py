@@ -5,6 +5,8 @@ import keras
 import numpy as np
 import pytest
 from helpers import assert_close_rel, np_overlap_add, value_and_grads
+from hypothesis import given
+from hypothesis import strategies as st
 from keras import ops
 
 import framebank as fb
@@ -289,3 +291,26 @@ def test_bad_arguments_raise_clear_errors(build, error, match):
     encoder = fb.Encoder(24, 16, 6)
     with pytest.raises(error, match=match):
         build(encoder)
+
+
+@st.composite
+def _geometry(draw):
+    frame_len = draw(st.integers(1, 40))
+    hop = draw(st.integers(1, 2 * frame_len))
+    num_basis = draw(st.integers(1, 48))
+    frames = draw(st.integers(1, 6))
+    batch = draw(st.integers(1, 3))
+    return frame_len, hop, num_basis, frames, batch
+
+
+@given(case=_geometry())
+def test_tied_methods_match_float64_overlap_add(case):
+    frame_len, hop, num_basis, frames, batch = case
+    encoder = fb.Encoder(num_basis, frame_len, hop)
+    encoder.build((None, None))
+    basis = encoder.get_weights()[0].astype("float64")
+    c = _coefficients(batch, frames, num_basis, seed=frame_len + hop)
+    want = np_overlap_add(c.astype("float64") @ basis.T, hop)
+    for method in METHODS:
+        got = ops.convert_to_numpy(fb.Decoder(encoder, kind="tied", method=method)(c))
+        assert_close_rel(got, want, 1e-5, f"{method} {case}")

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import scipy.signal
 from helpers import assert_close_rel, value_and_grads
+from hypothesis import given
+from hypothesis import strategies as st
 from keras import ops
 
 import framebank as fb
@@ -317,6 +319,39 @@ def test_fourier_equals_tf_signal_stft(window, frame_len, hop, fft_length):
     assert got.shape == (*want.shape[:2], 2 * n_freq)
     assert_close_rel(got[..., :n_freq], want.real, 1e-4, f"{window} real part")
     assert_close_rel(got[..., n_freq:], want.imag, 1e-4, f"{window} imaginary part")
+
+
+@given(
+    frame_len=st.integers(1, 80),
+    extra=st.integers(0, 40),
+    window=st.sampled_from(fb.filterbanks.WINDOWS),
+)
+def test_fourier_basis_is_the_windowed_rfft(frame_len, extra, window):
+    """Any frame_len (odd, even, 1) and any fft_length >= frame_len, against np.fft.rfft."""
+    fft_length = frame_len + extra
+    fbank = fb.FourierFilterbank(frame_len=frame_len, window=window, fft_length=fft_length)
+    fbank.build()
+    frames = np.random.default_rng(frame_len).standard_normal((5, frame_len))
+    got = frames @ ops.convert_to_numpy(fbank.filters()).astype("float64")
+    want = np.fft.rfft(frames * fb.filterbanks.make_window(window, frame_len), n=fft_length)
+    n_freq = fft_length // 2 + 1
+    assert got.shape == (5, 2 * n_freq) == (5, fbank.num_basis)
+    assert_close_rel(got[:, :n_freq], want.real, 1e-5, "real")
+    assert_close_rel(got[:, n_freq:], want.imag + 0.0, 1e-5, "imaginary")
+
+
+def test_mel_spectrum_saves_and_loads_in_a_model(tmp_path):
+    enc = fb.Encoder(66, 64, 32, filterbank="mel", sample_rate=SR, n_mels=10, name="enc")
+    inputs = keras.Input((None,))
+    model = keras.Model(inputs, enc.filterbank.spectrum(power=1.0, name="mel")(enc(inputs)))
+    x = _signal(time=400)
+    model.save(tmp_path / "mel.keras")
+    loaded = keras.models.load_model(tmp_path / "mel.keras")
+    assert loaded.get_layer("mel").power == 1.0 and loaded.get_layer("mel").n_mels == 10
+    assert loaded.get_layer("enc").filterbank.trainable is False
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(loaded(x)), ops.convert_to_numpy(model(x)), rtol=1e-6, atol=1e-7
+    )
 
 
 @pytest.mark.parametrize("power", [1.0, 2.0])
