@@ -68,7 +68,21 @@ def _train(name: str | None, out: Path, devices: list[str] | None = None) -> Non
     tag = name or "single"
     weights = model.get_weights()
     np.savez(out / f"{tag}.npz", **{f"w{i}": w for i, w in enumerate(weights)})
-    (out / f"{tag}.json").write_text(json.dumps({"replicas": replicas}))
+    info = {"replicas": replicas, "copies": _copies(model.trainable_variables[0])}
+    (out / f"{tag}.json").write_text(json.dumps(info))
+
+
+def _copies(variable) -> int:
+    """On how many devices the engine really placed a variable (this process's devices).
+
+    Equal weights alone would also pass if the scope silently did nothing; this
+    shows the engine did replicate the model.
+    """
+    value = variable.value
+    if keras.backend.backend() == "jax":
+        return len(value.sharding.device_set)
+    values = getattr(value, "values", None)  # a tf.distribute DistributedVariable
+    return len(values) if isinstance(values, tuple) else 0
 
 
 def _worker(argv: list[str]) -> None:
@@ -157,8 +171,8 @@ def _free_port() -> int:
 
 def test_mirrored_two_logical_cpus_match_one_replica(tmp_path):
     _wait(_run(["mirrored", str(tmp_path)], {"KERAS_BACKEND": "tensorflow"}))
-    assert json.loads((tmp_path / "mirrored.json").read_text())["replicas"] == 2
-    assert json.loads((tmp_path / "single.json").read_text())["replicas"] == 1
+    assert json.loads((tmp_path / "mirrored.json").read_text()) == {"replicas": 2, "copies": 2}
+    assert json.loads((tmp_path / "single.json").read_text()) == {"replicas": 1, "copies": 0}
     worst = _assert_same_weights(
         tmp_path / "mirrored.npz", tmp_path / "single.npz", tmp_path / "initial.npz"
     )
@@ -183,7 +197,7 @@ def test_two_workers_on_loopback_match_one_replica(tmp_path):
         _wait(proc)
     for folder in (tmp_path, tmp_path / "worker1"):
         info = json.loads((folder / "multi_worker_mirrored.json").read_text())
-        assert info["replicas"] == 2
+        assert info == {"replicas": 2, "copies": 1}  # one local copy on each worker
         worst = _assert_same_weights(
             folder / "multi_worker_mirrored.npz", tmp_path / "single.npz", tmp_path / "initial.npz"
         )
@@ -198,7 +212,8 @@ def test_jax_data_parallel_two_cpu_devices_match_one_replica(tmp_path):
             {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
         )
     )
-    assert json.loads((tmp_path / "data_parallel.json").read_text())["replicas"] == 2
+    assert json.loads((tmp_path / "data_parallel.json").read_text()) == {"replicas": 2, "copies": 2}
+    assert json.loads((tmp_path / "single.json").read_text()) == {"replicas": 1, "copies": 1}
     worst = _assert_same_weights(
         tmp_path / "data_parallel.npz", tmp_path / "single.npz", tmp_path / "initial.npz"
     )
@@ -225,6 +240,27 @@ def test_bad_names_and_configs_are_clear(monkeypatch):
         monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
         with pytest.raises(ValueError, match="Received: TF_CONFIG="):
             distribute.get_distribution("multi_worker_mirrored")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed")
+def test_distribute_and_export_import_without_tensorflow():
+    """TensorFlow is imported only when a TF engine is asked for, never at import."""
+    code = (
+        "import sys, framebank, framebank.distribute as d, framebank.export\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
+        "with d.distribution_scope(None):\n"
+        "    pass\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported by the scope'\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "KERAS_BACKEND": "jax"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, _errors(run.stderr)
 
 
 if __name__ == "__main__":
