@@ -166,6 +166,27 @@ def test_mel_is_fixed_by_default_and_others_train():
             assert len(enc.trainable_weights) == len(enc.filterbank.weights) > 0
 
 
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_mixed_precision_computes_the_basis_in_float32(family):
+    """Under mixed_float16 only the product runs in float16: the output is float32's up to
+    float16 rounding (sinc's sin(2 pi f n / sr) computed in float16 would be 20x worse)."""
+    num_basis, options = FAMILIES[family]
+    frame_len, hop = 200, 80
+    if family in ("fourier", "mel"):
+        num_basis = 2 * (frame_len // 2 + 1)
+    x = _signal(time=1000)
+    reference = fb.Encoder(num_basis, frame_len, hop, filterbank=family, **options)
+    want = ops.convert_to_numpy(reference(x))
+    mixed = fb.Encoder(
+        num_basis, frame_len, hop, filterbank=family, dtype="mixed_float16", **options
+    )
+    mixed.build(x.shape)
+    mixed.set_weights(reference.get_weights())
+    got = mixed(x)
+    assert keras.backend.standardize_dtype(got.dtype) == "float16"
+    assert_close_rel(ops.convert_to_numpy(got), want, 1e-3, family)
+
+
 @pytest.mark.parametrize("family", PARAMETRIC)
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_optimizer_steps_keep_parameters_finite_and_in_range(family, optimizer):

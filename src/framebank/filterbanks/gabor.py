@@ -105,6 +105,7 @@ class GaborFilterbank(Filterbank):
         return np.clip(centre, *self.centre_range), np.clip(sigma, *self.sigma_range)
 
     def make_weights(self) -> None:
+        # autocast=False: filters are computed in float32 under mixed precision too.
         centre, sigma = self.initial_parameters()
         count = self.num_basis // 2
         self.centre = self.add_weight(
@@ -112,12 +113,14 @@ class GaborFilterbank(Filterbank):
             shape=(count,),
             initializer=constant_initializer(centre),
             constraint=InRange(*self.centre_range),
+            autocast=False,
         )
         self.sigma = self.add_weight(
             name="sigma",
             shape=(count,),
             initializer=constant_initializer(sigma),
             constraint=InRange(*self.sigma_range),
+            autocast=False,
         )
         self._t = (np.arange(self.frame_len) - (self.frame_len - 1) / 2)[:, None]
 

@@ -93,6 +93,8 @@ class SincFilterbank(Filterbank):
         return self.min_band_hz, self.sample_rate / 2 - self.min_low_hz
 
     def make_weights(self) -> None:
+        # autocast=False: under mixed precision the filters are still computed in
+        # float32 (sin(2 pi f n / sr) needs it) and only the basis is cast.
         # SincNet's initialisation: bands tiling the mel scale up to Nyquist.
         high_hz = self.sample_rate / 2 - (self.min_low_hz + self.min_band_hz)
         edges = mel_band_edges(self.num_basis, min(self.init_low_hz, high_hz / 2), high_hz)
@@ -103,12 +105,14 @@ class SincFilterbank(Filterbank):
             shape=(self.num_basis,),
             initializer=constant_initializer(low),
             constraint=InRange(*self.low_range),
+            autocast=False,
         )
         self.band_hz = self.add_weight(
             name="band_hz",
             shape=(self.num_basis,),
             initializer=constant_initializer(band),
             constraint=InRange(*self.band_range),
+            autocast=False,
         )
         n = np.arange(self.frame_len) - (self.frame_len - 1) / 2  # centred sample index
         self._n = n[:, None]
