@@ -182,6 +182,22 @@ def test_pinv_weighting_is_what_makes_hann_exact():
     assert _snr(naive, x) < 60 < 90 <= _snr(weighted, x)
 
 
+@pytest.mark.parametrize("kind", DECODER_KINDS)
+def test_mixed_precision(kind):
+    encoder = fb.Encoder(66, 64, 16, filterbank="fourier", center=True, name="enc")
+    x = np.random.default_rng(0).standard_normal((2, 500)).astype("float32")
+    keras.utils.set_random_seed(0)
+    want = ops.convert_to_numpy(fb.Decoder(encoder, kind=kind)(encoder(x), length=500))
+    mixed = fb.Encoder(66, 64, 16, filterbank="fourier", center=True, dtype="mixed_float16")
+    keras.utils.set_random_seed(0)
+    decoder = fb.Decoder(mixed, kind=kind, dtype="mixed_float16")
+    got = decoder(mixed(x), length=500)
+    assert keras.backend.standardize_dtype(got.dtype) == "float16"
+    assert_close_rel(ops.convert_to_numpy(got), want, 3e-3, kind)
+    if kind == "pinv":
+        assert _snr(ops.convert_to_numpy(got), x) > 45  # float16's resolution, not worse
+
+
 @pytest.mark.parametrize("center", [False, True])
 def test_length_trims_or_pads(center):
     encoder = fb.Encoder(18, 16, 4, filterbank="fourier", center=center, pad_end=True)

@@ -45,6 +45,7 @@ __all__ = ["Decoder", "DECODER_KINDS", "DECODER_METHODS"]
 
 DECODER_KINDS = ("tied", "free", "pinv")
 _ENCODER_METHOD = {"conv_transpose": "strided_conv"}
+_HALF = ("float16", "bfloat16")
 _EPS = {"float64": 2.2e-16, "float32": 1.2e-7}  # machine epsilon; 1e-3 for 16-bit floats
 
 
@@ -234,9 +235,13 @@ class Decoder(keras.layers.Layer):
 
     def call(self, coefficients: Any, length: int | None = None) -> Any:
         dtype = keras.backend.standardize_dtype(coefficients.dtype)
-        synthesis, weights = self.synthesis(dtype)
+        # A 16-bit pseudo-inverse (SVD) is neither supported everywhere nor accurate:
+        # the synthesis basis is made in float32 and only the product runs in 16 bits.
+        synthesis, weights = self.synthesis("float32" if dtype in _HALF else dtype)
+        synthesis = ops.cast(synthesis, dtype)
         out = DECODER_METHODS[self.method](coefficients, synthesis, self.hop)
         if weights is not None:
+            weights = ops.cast(weights, dtype)
             count = coefficients.shape[1]
             if count is None:
                 count = ops.shape(coefficients)[1]
