@@ -338,6 +338,13 @@ def test_fourier_equals_tf_signal_stft(window, frame_len, hop, fft_length):
     ).numpy()
     n_freq = n_fft // 2 + 1
     assert got.shape == (*want.shape[:2], 2 * n_freq)
+    error = max(
+        np.abs(got[..., :n_freq] - want.real).max(), np.abs(got[..., n_freq:] - want.imag).max()
+    )
+    print(
+        f"fourier {window} L={frame_len} hop={hop} n_fft={n_fft}: max error / max|stft| "
+        f"{error / np.abs(want).max():.1e}"
+    )  # shown with -s
     assert_close_rel(got[..., :n_freq], want.real, 1e-4, f"{window} real part")
     assert_close_rel(got[..., n_freq:], want.imag, 1e-4, f"{window} imaginary part")
 
@@ -405,6 +412,10 @@ def test_mel_equals_librosa_melspectrogram(power, center):
         power=power,
         n_mels=n_mels,
     ).T
+    print(
+        f"mel power={power} center={center}: max error / max "
+        f"{np.abs(got - want).max() / want.max():.1e}"
+    )  # shown with -s
     assert_close_rel(got, want, 1e-3, f"mel power={power} center={center}")
     # Also bin by bin where the spectrum has energy, not only relative to the peak.
     loud = want > 1e-3 * want.max()
