@@ -119,7 +119,15 @@ def test_fourier_pinv_reconstructs_real_speech(window, hop, method):
 def test_free_pinv_reconstructs_real_speech(frame_len, hop, num_basis, method):
     speech, _ = _speech()
     keras.utils.set_random_seed(0)
-    encoder = fb.Encoder(num_basis, frame_len, hop, center=True, pad_end=True)
+    encoder = fb.Encoder(
+        num_basis,
+        frame_len,
+        hop,
+        center=True,
+        pad_end=True,
+        use_bias=True,
+        bias_initializer="random_normal",  # pinv undoes the bias too
+    )
     decoder = fb.Decoder(encoder, kind="pinv", method=method)
     x = np.stack([speech, speech[::-1]])
     y = ops.convert_to_numpy(decoder(encoder(x), length=x.shape[1]))

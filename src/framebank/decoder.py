@@ -6,7 +6,8 @@ which synthesis basis it uses, its *method* only how the product is run:
 
 * ``tied``: the encoder's own basis, transposed (weights shared).
 * ``free``: a basis of its own, ``[frame_len, num_basis]``, trained freely.
-* ``pinv``: the pseudo-inverse of the encoder's basis, for resynthesis.
+* ``pinv``: the pseudo-inverse of the encoder's basis, for resynthesis
+  (the encoder's bias, if any, is subtracted first).
 
 Why ``pinv`` is weighted: with ``B`` the encoder's ``[frame_len, num_basis]``
 basis, ``coefficients @ pinv(B)`` returns each frame projected onto what the
@@ -239,6 +240,9 @@ class Decoder(keras.layers.Layer):
         # the synthesis basis is made in float32 and only the product runs in 16 bits.
         synthesis, weights = self.synthesis("float32" if dtype in _HALF else dtype)
         synthesis = ops.cast(synthesis, dtype)
+        if self.kind == "pinv" and self.encoder.bias is not None:
+            # The inverse of the encoder undoes its bias too.
+            coefficients = coefficients - ops.cast(self.encoder.bias, dtype)
         out = DECODER_METHODS[self.method](coefficients, synthesis, self.hop)
         if weights is not None:
             weights = ops.cast(weights, dtype)
