@@ -52,6 +52,11 @@ def register_filterbank(name: str):
         class MyFamily(framebank.Filterbank):
             def make_weights(self): ...
             def filters(self): ...
+
+    Its constructor's keyword options are then accepted by
+    ``Encoder(filterbank="my_family", ...)`` and by ``framebank.build_frontend``
+    configs (checked by name and type); :mod:`framebank.config` has a complete,
+    tested example.
     """
 
     if not isinstance(name, str) or not name:
