@@ -67,16 +67,48 @@ def value_and_grads(fn: Callable, args: Sequence[np.ndarray], variables: Sequenc
         import torch
 
         tensors = [torch.tensor(a, requires_grad=True) for a in args]
+        # Keras makes a non-trainable torch variable requires_grad=False; the gradient
+        # asked for here is the one TensorFlow and JAX give for any variable.
+        was = [v.value.requires_grad for v in variables]
         for v in variables:
             v.value.grad = None
-        value = fn(*tensors)
-        value.backward()
-        return (
-            float(value.detach()),
-            [t.grad.numpy() for t in tensors],
-            [v.value.grad.detach().cpu().numpy() for v in variables],
-        )
+            v.value.requires_grad_(True)
+        try:
+            value = fn(*[_numpy_friendly(t) for t in tensors])
+            value.backward()
+            grads = [v.value.grad.detach().cpu().numpy() for v in variables]
+        finally:
+            for v, flag in zip(variables, was, strict=True):
+                v.value.requires_grad_(flag)
+                v.value.grad = None
+        return float(value.detach()), [t.grad.numpy() for t in tensors], grads
     raise NotImplementedError(backend)
+
+
+def _numpy_friendly(tensor):
+    """Torch only: ``tensor`` as a subclass whose arithmetic accepts numpy operands.
+
+    Why: a loss such as ``ops.sum(layer(x) * upstream)`` with a numpy ``upstream``
+    works on TensorFlow and JAX, but torch's ``Tensor.__mul__`` declines the array,
+    numpy takes over and cannot read a tensor that requires grad. Torch ops on a
+    tensor subclass return the subclass, so everything computed from the inputs of
+    ``value_and_grads`` converts a numpy operand as the other backends do. Only the
+    loss closures see it; the layers' forward tests run on plain tensors.
+    """
+    import keras
+    import torch
+
+    def convert(other):
+        return keras.ops.convert_to_tensor(other) if isinstance(other, np.ndarray) else other
+
+    def binary(name):
+        plain = getattr(torch.Tensor, name)
+        return lambda self, other: plain(self, convert(other))
+
+    names = ("__mul__", "__rmul__", "__add__", "__radd__", "__sub__", "__rsub__")
+    names += ("__truediv__", "__rtruediv__", "__matmul__", "__rmatmul__")
+    cls = type("NumpyFriendlyTensor", (torch.Tensor,), {n: binary(n) for n in names})
+    return tensor.as_subclass(cls)
 
 
 def assert_close_rel(actual: np.ndarray, expected: np.ndarray, rtol: float, what: str = ""):
