@@ -15,7 +15,7 @@ from keras import ops
 
 from framebank import framing
 from framebank.filterbanks import FILTERBANKS, Filterbank, family_options, get_filterbank
-from framebank.methods import Method, get_method
+from framebank.methods import Method, get_method, resolve_method
 
 __all__ = ["FrameProjection", "Encoder"]
 
@@ -151,6 +151,9 @@ class FrameProjection(_BasisLayer):
         filterbank: str | Filterbank | dict = "free",
         **kwargs: Any,
     ) -> None:
+        # "auto" becomes a concrete method now (frame_len is not known yet, so
+        # the rule for frames is used); get_config records that name.
+        method = resolve_method(method, num_basis=num_basis, needs_frames=True)
         if not get_method(method).needs_frames:
             raise ValueError(
                 f"FrameProjection receives frames, but method={_method_name(method)!r} reads the "
@@ -239,6 +242,8 @@ class Encoder(_BasisLayer):
         **kwargs: Any,
     ) -> None:
         self.frame_len, self.hop = framing.check_framing_args(frame_len, hop)
+        # "auto" becomes a concrete method now; get_config records that name.
+        method = resolve_method(method, self.frame_len, self.hop, num_basis)
         # Keras's own keywords (name, dtype, trainable, ...) stay with the layer;
         # everything else is an option of the filterbank family.
         family = {k: kwargs.pop(k) for k in list(kwargs) if k not in _LAYER_KWARGS}

@@ -179,3 +179,152 @@ class StridedConv(Method):
         kernel = ops.reshape(basis, (frame_len, 1, num_basis))
         x = ops.expand_dims(signal, -1)  # [batch, time, 1]
         return ops.conv(x, kernel, strides=hop, padding="valid")
+
+
+# --------------------------------------------------------------------------- method="auto"
+
+AUTO = "auto"
+
+
+def current_device() -> str:
+    """``"gpu"`` when the running Keras backend sees an accelerator, else ``"cpu"``.
+
+    Asks the backend that is already imported (never imports TensorFlow under
+    another backend), so it is cheap.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+        if backend == "jax":
+            import jax
+
+            return "cpu" if jax.default_backend() == "cpu" else "gpu"
+        if backend == "torch":
+            import torch
+
+            return "gpu" if torch.cuda.is_available() else "cpu"
+    except Exception:  # a backend that cannot say: assume the CPU
+        return "cpu"
+    return "cpu"
+
+
+def resolve_method(
+    method: str | Method,
+    frame_len: int | None = None,
+    hop: int | None = None,
+    num_basis: int | None = None,
+    *,
+    backend: str | None = None,
+    device: str | None = None,
+    jit_compile: bool | None = None,
+    needs_frames: bool = False,
+) -> str | Method:
+    """The concrete method ``method`` stands for: itself, or the pick for ``"auto"``.
+
+    The pick is a fixed rule read off ``benchmarks/`` (forward plus backward,
+    ratio to a bare matmul, one run per backend; see ``benchmarks/README.md``),
+    so it is deterministic and costs nothing.
+
+    Args:
+        method: a method name, ``"auto"``, or a :class:`Method` instance.
+        frame_len, hop, num_basis: the projection's sizes; ``hop=None`` when
+            the caller has frames, not a waveform.
+        backend: Keras backend name; default ``keras.backend.backend()``.
+        device: ``"cpu"`` or ``"gpu"``; default :func:`current_device`.
+        jit_compile: whether the step will be XLA-compiled; None means Keras's
+            default for the backend and device (JAX: always; TensorFlow: on a
+            GPU; torch: never).
+        needs_frames: the caller has frames, so a waveform method
+            (``strided_conv``) cannot be picked.
+
+    Returns:
+        ``method`` itself unless it is ``"auto"``; for ``"auto"``, a name in
+        :data:`METHODS`.
+
+    Warns:
+        UserWarning: a method known to be pathological where it will run
+        (``reshape_conv`` under TensorFlow's XLA), naming the faster one.
+    """
+    import keras
+
+    if method != AUTO:
+        name = method.name if isinstance(method, Method) else get_method(method).name
+        _warn_if_pathological(name, backend or keras.backend.backend(), jit_compile, device)
+        return method
+    backend = backend or keras.backend.backend()
+    device = device or current_device()
+    if jit_compile is None:
+        jit_compile = backend == "jax" or (backend == "tensorflow" and device == "gpu")
+    return _auto_rule(backend, device, bool(jit_compile), frame_len, hop, num_basis, needs_frames)
+
+
+def _auto_rule(
+    backend: str,
+    device: str,
+    jit_compile: bool,
+    frame_len: int | None,
+    hop: int | None,
+    num_basis: int | None,
+    needs_frames: bool,
+) -> str:
+    """The measured rule behind ``"auto"``: one explicit matmul, everywhere measured so far.
+
+    Why ``matmul`` (``benchmarks/README.md``, 2 CPU cores, batch 16, 4 s, the
+    four shapes of issue 5, float32 and mixed precision, both gradient
+    cases): under TensorFlow (graph and XLA), JAX and torch it was the
+    fastest method or within the run's noise of it, and it is the only
+    method with no pathological case. Each rival fails somewhere:
+    ``reshape_conv`` costs 4-15x the limit in TensorFlow graph mode and
+    30-830x under XLA (TensorFlow and JAX) once the input needs a gradient;
+    ``strided_conv`` 3-5x in TensorFlow graph mode and JAX with an input
+    gradient; ``dense`` 1.8-2.5x under JAX (a rank-3 ``dot_general``);
+    ``pointwise_conv`` 1.4-1.7x under XLA and 2.5-4x with float16 on the
+    CPU. Shape, hop and num_basis did not change the pick, so the rule does
+    not read them; they stay in the signature so a measured exception (a
+    GPU: not measured yet) is one more entry in :data:`AUTO_RULES`.
+    """
+    return AUTO_RULES.get((backend, device, jit_compile), AUTO_RULES["default"])
+
+
+# (backend, device, jit_compile) -> method; "default" for anything not measured.
+AUTO_RULES: dict = {
+    ("tensorflow", "cpu", False): "matmul",
+    ("tensorflow", "cpu", True): "matmul",
+    ("jax", "cpu", True): "matmul",
+    ("torch", "cpu", False): "matmul",
+    "default": "matmul",
+}
+
+
+def _warn_if_pathological(
+    name: str, backend: str, jit_compile: bool | None, device: str | None
+) -> None:
+    """Say so when ``name`` is known to be far slower than another method where it runs.
+
+    ``reshape_conv`` (Method 1) under XLA: the gradient of its
+    ``[batch*frames, frame_len, 1]`` convolution with respect to its input
+    (needed whenever the front end sits inside a model, or its input is
+    learned) took 12-830x the time of one matmul under TensorFlow's XLA and
+    under JAX (always XLA), and Keras compiles TensorFlow with XLA by default
+    on a GPU (``jit_compile="auto"``). A layer cannot see how it will be
+    compiled, so under these backends the warning is given whenever Method 1
+    is asked for, unless ``jit_compile=False`` is known.
+    """
+    if name == "reshape_conv" and backend in ("tensorflow", "jax") and jit_compile is not False:
+        import warnings
+
+        warnings.warn(
+            f"method='reshape_conv' under {backend} is pathological with XLA (jit_compile=True; "
+            "always under JAX, Keras's default for TensorFlow on a GPU): a forward plus backward "
+            "step that also needs the input's gradient took 12-830x the time of one matmul (2 "
+            "CPU cores, benchmarks/README.md); TensorFlow without XLA took 4-19x. "
+            "method='matmul' (what method='auto' picks) computes the same numbers near the "
+            "matmul limit.",
+            UserWarning,
+            stacklevel=4,
+        )

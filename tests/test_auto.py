@@ -1,0 +1,188 @@
+"""method="auto", the pathological-method warning, mixed precision, and the benchmark's plumbing."""
+
+import csv
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from helpers import value_and_grads
+from keras import ops
+
+import framebank as fb
+from framebank.methods import resolve_method
+
+ALL_METHODS = sorted(fb.METHODS)
+BACKENDS = ("tensorflow", "jax", "torch")
+SHAPES = [(16, 8, 512), (32, 16, 512), (400, 160, 256), (80, 80, 256), (7, 3, 5), (1, 1, 1)]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+@pytest.mark.parametrize("jit_compile", [None, False, True])
+@pytest.mark.parametrize("frame_len, hop, num_basis", SHAPES)
+def test_auto_picks_a_registered_method_deterministically(
+    backend, device, jit_compile, frame_len, hop, num_basis
+):
+    kwargs = dict(backend=backend, device=device, jit_compile=jit_compile)
+    picked = resolve_method("auto", frame_len, hop, num_basis, **kwargs)
+    assert picked in fb.METHODS
+    assert picked == resolve_method("auto", frame_len, hop, num_basis, **kwargs)
+    framed = resolve_method("auto", frame_len, None, num_basis, needs_frames=True, **kwargs)
+    assert fb.METHODS[framed].needs_frames, framed
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_auto_never_picks_method_1_under_tensorflow_xla(device):
+    for frame_len, hop, num_basis in SHAPES:
+        for needs_frames in (False, True):
+            picked = resolve_method(
+                "auto", frame_len, hop, num_basis, backend="tensorflow", device=device,
+                jit_compile=True, needs_frames=needs_frames,
+            )  # fmt: skip
+            assert picked != "reshape_conv"
+
+
+def test_concrete_methods_pass_through():
+    for name in ALL_METHODS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert resolve_method(name, 16, 8, 32) == name
+    instance = fb.get_method("matmul")
+    assert resolve_method(instance, 16, 8, 32) is instance
+    with pytest.raises(ValueError, match="Unknown method 'fastest'"):
+        resolve_method("fastest", 16, 8, 32)
+    with pytest.raises(TypeError, match="method=3"):
+        resolve_method(3, 16, 8, 32)
+
+
+def test_method_1_under_xla_warns_naming_the_faster_method():
+    for backend in ("tensorflow", "jax"):
+        with pytest.warns(UserWarning, match="reshape_conv.*XLA.*method='matmul'"):
+            resolve_method("reshape_conv", 80, 80, 64, backend=backend, jit_compile=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning where Method 1 is not pathological
+        resolve_method("reshape_conv", 80, 80, 64, backend="torch", jit_compile=False)
+        resolve_method("reshape_conv", 80, 80, 64, backend="tensorflow", jit_compile=False)
+        resolve_method("matmul", 80, 80, 64, backend="tensorflow", jit_compile=True)
+
+
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="no XLA under torch")
+def test_layers_warn_for_method_1_under_xla_backends():
+    with pytest.warns(UserWarning, match="method='matmul'"):
+        fb.Encoder(8, 16, 8, method="reshape_conv")
+    with pytest.warns(UserWarning, match="method='matmul'"):
+        fb.FrameProjection(8, method="reshape_conv")
+
+
+def test_encoder_auto_records_the_concrete_method_and_reloads(tmp_path):
+    encoder = fb.Encoder(32, 16, 8, method="auto")
+    expected = resolve_method("auto", 16, 8, 32)
+    assert encoder.method.name == expected
+    assert encoder.get_config()["method"] == expected
+
+    signal = np.random.default_rng(0).standard_normal((2, 400)).astype("float32")
+    model = keras.Sequential([keras.Input((400,)), encoder])
+    want = ops.convert_to_numpy(model(signal))
+    path = tmp_path / "auto.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.layers[0].method.name == expected
+    np.testing.assert_allclose(ops.convert_to_numpy(loaded(signal)), want, rtol=1e-6, atol=1e-6)
+
+
+def test_frame_projection_auto_picks_a_frame_method():
+    layer = fb.FrameProjection(24, method="auto")
+    assert layer.method.needs_frames
+    assert layer.get_config()["method"] == layer.method.name
+    frames = np.ones((2, 5, 40), "float32")
+    assert tuple(layer(frames).shape) == (2, 5, 24)
+
+
+# --------------------------------------------------------------------------- mixed precision
+
+
+@pytest.fixture
+def policy():
+    """Set a global dtype policy for one test, then restore float32."""
+    yield keras.mixed_precision.set_global_policy
+    keras.mixed_precision.set_global_policy("float32")
+
+
+# float16 keeps 11 significant bits, bfloat16 8: tolerances relative to the largest value.
+TOLERANCE = {"mixed_float16": 4e-3, "mixed_bfloat16": 3e-2}
+
+
+@pytest.mark.parametrize("name", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_every_method_works_under_mixed_precision(policy, name, method):
+    rng = np.random.default_rng(3)
+    signal = rng.standard_normal((2, 300)).astype("float32")
+    basis = (rng.standard_normal((24, 16)) / np.sqrt(24)).astype("float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = fb.Encoder(16, 24, 10, method=method)
+        reference.build(signal.shape)
+        reference.set_weights([basis])
+        want = ops.convert_to_numpy(reference(signal))
+        _, _, (want_grad,) = value_and_grads(
+            lambda x: ops.sum(ops.square(reference(x))), [signal], reference.trainable_variables
+        )
+
+        policy(name)
+        encoder = fb.Encoder(16, 24, 10, method=method)
+        encoder.build(signal.shape)
+    encoder.set_weights([basis])
+    compute = keras.mixed_precision.global_policy().compute_dtype
+    assert all(v.dtype == "float32" for v in encoder.weights)  # weights stay float32
+    out = encoder(signal)
+    assert keras.backend.standardize_dtype(out.dtype) == compute
+    got = ops.convert_to_numpy(ops.cast(out, "float32"))
+    scale = np.abs(want).max()
+    assert np.abs(got - want).max() <= TOLERANCE[name] * scale, method
+
+    def loss(x):
+        return ops.sum(ops.square(ops.cast(encoder(x), "float32")))
+
+    _, _, (grad,) = value_and_grads(loss, [signal], encoder.trainable_variables)
+    assert grad.dtype == np.float32
+    assert np.abs(grad - want_grad).max() <= 2 * TOLERANCE[name] * np.abs(want_grad).max()
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+
+def test_quick_benchmark_writes_well_formed_results(tmp_path):
+    """The benchmark's plumbing on tiny shapes (no timing is asserted)."""
+    backend = keras.backend.backend()
+    command = [
+        sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--backends", backend,
+        "--shapes", "tasnet8k", "--precisions", "float32,mixed_bfloat16",
+        "--out", str(tmp_path),
+    ]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=os.environ)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    timed = {(r["shape"], r["grad"], r["precision"], r["impl"]) for r in rows if r["ms"]}
+    for shape in ("tasnet8k",):
+        for impl in ["limit", *ALL_METHODS, "auto"]:
+            assert (shape, "weights", "float32", impl) in timed
+            assert (shape, "weights+input", "float32", impl) in timed
+            assert (shape, "weights", "mixed_bfloat16", impl) in timed
+    for r in rows:
+        if r["ms"]:
+            assert float(r["ms"]) > 0 and float(r["ratio"]) > 0 and float(r["gflops"]) > 0
+    assert all(not r.get("error") for r in rows), [r["error"] for r in rows if r.get("error")]
+    with open(tmp_path / "memory.csv") as f:
+        memory = list(csv.DictReader(f))
+    assert {r["impl"] for r in memory} >= {"none", "limit", "matmul", "strided_conv"}
+    assert all(float(r["peak_mb"]) > 0 for r in memory)
+    text = (tmp_path / "results.md").read_text()
+    assert "| shape | backend | limit ms |" in text and "## Targets" in text
+    assert (tmp_path / "ratios.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
