@@ -277,14 +277,15 @@ def _auto_rule(
     Why ``matmul`` (``benchmarks/README.md``, 2 CPU cores, batch 16, 4 s, the
     four shapes of issue 5, float32 and mixed precision, both gradient
     cases): under TensorFlow (graph and XLA), JAX and torch it was the
-    fastest method or within the run's noise of it, and it is the only
-    method with no pathological case. Each rival fails somewhere:
-    ``reshape_conv`` costs 4-15x the limit in TensorFlow graph mode and
-    30-830x under XLA (TensorFlow and JAX) once the input needs a gradient;
-    ``strided_conv`` 3-5x in TensorFlow graph mode and JAX with an input
-    gradient; ``dense`` 1.8-2.5x under JAX (a rank-3 ``dot_general``);
-    ``pointwise_conv`` 1.4-1.7x under XLA and 2.5-4x with float16 on the
-    CPU. Shape, hop and num_basis did not change the pick, so the rule does
+    fastest method or within 1.10x of it in most configurations (worst
+    1.24x, torch), and it is the only method with no pathological case.
+    Each rival fails somewhere: ``reshape_conv`` costs 4-19x the limit in
+    TensorFlow graph mode and 12-830x under XLA (TensorFlow and JAX) once
+    the input needs a gradient; ``strided_conv`` 3-4.4x in TensorFlow graph
+    mode and 4.5-5.4x under XLA (L400) with an input gradient; ``dense``
+    1.4-2.5x under JAX (a rank-3 ``dot_general``); ``pointwise_conv``
+    1.2-2.1x under XLA and 2.5-3.9x with float16 convolutions on the CPU.
+    Shape, hop and num_basis did not change the pick, so the rule does
     not read them; they stay in the signature so a measured exception (a
     GPU: not measured yet) is one more entry in :data:`AUTO_RULES`.
     """
