@@ -25,6 +25,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -516,7 +517,9 @@ def main(argv: list[str] | None = None) -> int:
     opts.backends = opts.backends or ",".join(installed_backends())
     opts.repeats = opts.repeats or (3 if opts.quick else 10)
     opts.budget = opts.budget or (2.0 if opts.quick else 20.0)
-    out = opts.out or (HERE / ("results/quick" if opts.quick else "results"))
+    # --quick numbers mean nothing: keep them out of the committed results/.
+    quick_out = Path(tempfile.gettempdir()) / "framebank-benchmark-quick"
+    out = opts.out or (quick_out if opts.quick else HERE / "results")
     out.mkdir(parents=True, exist_ok=True)
     backends = [b for b in opts.backends.split(",") if b]
 
