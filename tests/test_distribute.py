@@ -163,10 +163,16 @@ def _assert_same_weights(got_file: Path, want_file: Path, initial_file: Path) ->
     return worst
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free loopback ports (held open together, so never the same one)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def test_mirrored_two_logical_cpus_match_one_replica(tmp_path):
@@ -182,7 +188,7 @@ def test_mirrored_two_logical_cpus_match_one_replica(tmp_path):
 def test_two_workers_on_loopback_match_one_replica(tmp_path):
     # The one-replica reference first; it also writes the initial weights both workers load.
     _wait(_run(["reference", str(tmp_path)], {"KERAS_BACKEND": "tensorflow"}))
-    workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     procs = [
         _run(
             ["multi_worker_mirrored", str(tmp_path), str(index)],
