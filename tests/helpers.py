@@ -111,12 +111,25 @@ def _numpy_friendly(tensor):
     return tensor.as_subclass(cls)
 
 
-def assert_close_rel(actual: np.ndarray, expected: np.ndarray, rtol: float, what: str = ""):
-    """Max abs error within ``rtol`` times the reference's largest magnitude."""
+def assert_close_rel(
+    actual: np.ndarray,
+    expected: np.ndarray,
+    rtol: float,
+    what: str = "",
+    scale: float | None = None,
+):
+    """Max abs error within ``rtol`` times the reference's largest magnitude.
+
+    ``scale`` replaces that magnitude; for a sum of products pass the largest
+    sum of *absolute* products (``|X| @ |W|``), the size float rounding is
+    relative to: a sum whose terms cancel is small, its rounding is not.
+    """
     actual = np.asarray(actual, dtype="float64")
     expected = np.asarray(expected, dtype="float64")
     assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
-    scale = max(float(np.max(np.abs(expected))) if expected.size else 0.0, 1e-30)
+    if scale is None:
+        scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    scale = max(scale, 1e-30)
     err = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
     assert err <= rtol * scale, f"{what}: max error {err:.3g} > {rtol:g} x {scale:.3g}"
 

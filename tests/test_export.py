@@ -110,14 +110,7 @@ def _decoder_cases() -> list:
     cases = []
     for kind in DECODER_KINDS:
         for method in sorted(DECODER_METHODS):
-            marks = []
-            if method == "matmul":
-                marks = pytest.mark.xfail(
-                    strict=True,
-                    reason="decoder.py _frames_matmul reshapes to (-1, -1, frame_len) when batch "
-                    "and frames are both dynamic; use ops.shape(coefficients)[1] for the count",
-                )
-            cases.append(pytest.param(kind, method, marks=marks))
+            cases.append(pytest.param(kind, method))
     return cases
 
 

@@ -58,7 +58,10 @@ def _frames_dense(coefficients: Any, synthesis: Any, hop: int) -> Any:
 def _frames_matmul(coefficients: Any, synthesis: Any, hop: int) -> Any:
     """One 2-D product over all frames of the batch, then overlap-add."""
     num_basis, frame_len = synthesis.shape
-    count = coefficients.shape[1] if coefficients.shape[1] is not None else -1
+    # Batch and frame count may both be unknown: reshape back with the
+    # run-time frame count (only one -1 is allowed).
+    static = coefficients.shape[1]
+    count = static if static is not None else ops.shape(coefficients)[1]
     frames = ops.matmul(ops.reshape(coefficients, (-1, num_basis)), synthesis)
     return framing.overlap_add(ops.reshape(frames, (-1, count, frame_len)), hop)
 
