@@ -55,8 +55,11 @@ def test_quick_run_writes_every_result_and_methods_coincide(tmp_path):
     losses = np.array([r["step_loss"] for r in shared])
     assert np.max(losses.max(0) - losses.min(0)) < 1e-3
     # Under keras_default Method 1 starts smaller, by Keras's fan-out rule.
-    std = {r["method"]: r["initial_kernel_std"] for r in summary["runs"]
-           if r["init"] == "keras_default"}
+    std = {
+        r["method"]: r["initial_kernel_std"]
+        for r in summary["runs"]
+        if r["init"] == "keras_default"
+    }
     expected = np.sqrt((40 + 64) / (40 + 40 * 64))
     assert abs(std["reshape_conv"] / std["dense"] - expected) < 0.1 * expected
     memory = summary["memory"]
@@ -74,8 +77,17 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path):
     run_compare(load_config(config_path), whole, quiet=True)
 
     killed = tmp_path / "killed"
-    command = [sys.executable, "-m", "framebank.cli", "compare", "--config", str(config_path),
-               "--out", str(killed), "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "framebank.cli",
+        "compare",
+        "--config",
+        str(config_path),
+        "--out",
+        str(killed),
+        "--quiet",
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ))
     first = killed / "runs" / "dense__basis_glorot_uniform__seed0" / "checkpoint.npz"
     deadline = time.time() + 120
@@ -84,8 +96,9 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert first.exists()
-    assert not (killed / "runs" / "reshape_conv__basis_glorot_uniform__seed0" / "result.json"
-                ).exists(), "the run finished before it could be killed"
+    assert not (
+        killed / "runs" / "reshape_conv__basis_glorot_uniform__seed0" / "result.json"
+    ).exists(), "the run finished before it could be killed"
 
     with pytest.raises(FileExistsError, match="--resume"):
         run_compare(load_config(config_path), killed, quiet=True)
@@ -125,8 +138,9 @@ def test_source_folder_resampled_stereo_and_bad_files_skipped(tmp_path):
     bad = [name for name in (f"bad{i}" for i in range(100)) if split_of(name) != "test"][:3]
     (source / "en" / f"{bad[0]}.wav").write_bytes(b"RIFF not really audio")
     sf.write(source / "en" / f"{bad[1]}.wav", np.zeros((0,), "float32"), 16000)
-    sf.write(source / "fr" / f"{bad[2]}.wav", np.full(800, np.nan, "float32"), 16000,
-             subtype="FLOAT")
+    sf.write(
+        source / "fr" / f"{bad[2]}.wav", np.full(800, np.nan, "float32"), 16000, subtype="FLOAT"
+    )
 
     config = from_dict(CompareConfig, {**TINY, "epochs": 1, "methods": ["dense"]})
     with pytest.warns(UserWarning, match="skipping"):
@@ -172,28 +186,57 @@ def test_split_is_by_prompt_and_never_leaks():
     assert names == {"train", "valid", "test"}
 
 
-BLOCK_TENSORFLOW = '''
+BLOCK_TENSORFLOW = """
 import sys
 class _NoTensorFlow:
     def find_spec(self, name, path=None, target=None):
         if name == "tensorflow" or name.startswith("tensorflow."):
             raise ImportError("tensorflow is not installed (blocked by the test)")
 sys.meta_path.insert(0, _NoTensorFlow())
-'''
+"""
 
 
 @pytest.mark.slow
 def test_recipe_runs_under_jax_without_tensorflow(tmp_path):
     pytest.importorskip("jax")
     config_path = _tiny_config(tmp_path, epochs=1, methods=["dense", "strided_conv"])
-    script = BLOCK_TENSORFLOW + f"""
+    script = (
+        BLOCK_TENSORFLOW
+        + f"""
 from framebank.training.compare import load_config, run_compare
 summary = run_compare(load_config({str(config_path)!r}), {str(tmp_path / "out")!r}, quiet=True)
 assert summary["backend"] == "jax", summary["backend"]
 assert "tensorflow" not in sys.modules
 print("ok", len(summary["runs"]))
 """
+    )
     env = dict(os.environ, KERAS_BACKEND="jax")
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "ok 2"
+
+
+@pytest.mark.slow
+def test_mirrored_two_replicas_match_one(tmp_path):
+    """The recipe's distribution option: two logical CPUs under MirroredStrategy."""
+    pytest.importorskip("tensorflow")
+    script = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np
+from framebank.training.compare import CompareConfig, run_compare
+from framebank.training.config import from_dict
+tiny = {{**{TINY!r}, "methods": ["dense"], "epochs": 1}}
+losses = {{}}
+for dist in (None, "mirrored"):
+    config = from_dict(CompareConfig, {{**tiny, "distribution": dist}})
+    summary = run_compare(config, {str(tmp_path)!r} + f"/{{dist}}", quiet=True)
+    losses[dist] = np.array(summary["runs"][0]["step_loss"])
+print("gap", float(np.max(np.abs(losses[None] - losses["mirrored"]))))
+"""
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    gap = float(done.stdout.strip().splitlines()[-1].split()[1])
+    assert gap < 1e-3, gap

@@ -59,6 +59,7 @@ class CompareConfig:
     memory_batch_size: int = 32
     memory_seconds: float = 4.0
     jit_compile: bool | str = "auto"
+    distribution: str | None = None
     quick: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -87,6 +88,14 @@ class CompareConfig:
                 f"config `chunk_seconds`={self.chunk_seconds} gives fewer samples than one frame "
                 f"(frame_len={self.frame_len})"
             )
+        if self.distribution is not None:
+            from framebank.distribute import DISTRIBUTIONS
+
+            if self.distribution not in DISTRIBUTIONS:
+                raise ValueError(
+                    f"config `distribution`: unknown {self.distribution!r}. Accepted: null, "
+                    f"{', '.join(DISTRIBUTIONS)}"
+                )
         if self.jit_compile not in (True, False, "auto"):
             raise ValueError(
                 f"config `jit_compile` must be true, false or auto. Received: {self.jit_compile!r}"
@@ -265,6 +274,23 @@ def train_run(
     if result_path.exists():
         log(f"  already finished, kept: {run_dir.name}")
         return io.read_json(result_path)
+    from framebank.distribute import distribution_scope
+
+    # batch_size is the global batch: the engine splits it over the replicas.
+    with distribution_scope(config.distribution):
+        return _train(config, data, method, init, seed, run_dir, log)
+
+
+def _train(
+    config: CompareConfig,
+    data: CompareData,
+    method: str,
+    init: str,
+    seed: int,
+    run_dir: Path,
+    log: Any,
+) -> dict:
+    result_path = run_dir / "result.json"
     model = build_model(config, method, init, seed)
     initial_std = float(np.std(model.get_layer("encoder").get_weights()[0]))
     state = load_checkpoint(run_dir, model)

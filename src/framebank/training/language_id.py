@@ -49,6 +49,7 @@ class LanguageIdConfig:
     learning_rate: float = 0.001
     seeds: list[int] = field(default_factory=lambda: [0])
     max_train_chunks: int | None = None
+    distribution: str | None = None
     quick: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -65,6 +66,14 @@ class LanguageIdConfig:
                 f"config `method`: unknown {self.method!r}. Accepted: auto, "
                 f"{', '.join(sorted(METHODS))}"
             )
+        if self.distribution is not None:
+            from framebank.distribute import DISTRIBUTIONS
+
+            if self.distribution not in DISTRIBUTIONS:
+                raise ValueError(
+                    f"config `distribution`: unknown {self.distribution!r}. Accepted: null, "
+                    f"{', '.join(DISTRIBUTIONS)}"
+                )
         if not self.snr_db:
             raise ValueError("config `snr_db` must list at least one SNR. Received: []")
         if len(set(self.languages)) < 2:
@@ -314,6 +323,23 @@ def train_run(
     if result_path.exists():
         log(f"  already finished, kept: {run_dir.name}")
         return io.read_json(result_path)
+    from framebank.distribute import distribution_scope
+
+    # batch_size is the global batch: the engine splits it over the replicas.
+    with distribution_scope(config.distribution):
+        return _train(config, data, frontend, seed, snr, run_dir, log)
+
+
+def _train(
+    config: LanguageIdConfig,
+    data: LanguageData,
+    frontend: str,
+    seed: int,
+    snr: float,
+    run_dir: Path,
+    log: Any,
+) -> dict:
+    result_path = run_dir / "result.json"
     model = build_classifier(config, frontend, seed)
     initial = filter_centres_hz(model, frontend, config)
     state = load_checkpoint(run_dir, model)
