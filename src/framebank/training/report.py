@@ -284,8 +284,9 @@ def write_report(summary: dict, path: Path) -> None:
             f"**Input pipeline**: making a batch (numpy indexing and noise mixing, no "
             f"TensorFlow) takes {np.nanmedian(data_ms):.2f} ms, "
             f"{np.nanmedian(data_ms) / (np.nanmedian(data_ms) + step_ms):.1%} of a step "
-            f"({step_ms:.1f} ms training step, median over methods): loading does not starve "
-            "training."
+            f"({step_ms:.1f} ms training step, median over methods). It runs before each step, "
+            "not beside it, so it adds that share to the wall time but never to the step times "
+            "compared above."
         )
         lines.append("")
     if memory and rows:
