@@ -28,7 +28,7 @@ import numpy as np
 
 from framebank.training import io
 from framebank.training.checkpoint import load_checkpoint, save_checkpoint
-from framebank.training.config import from_dict, load_yaml
+from framebank.training.config import check_distribution, from_dict, load_yaml
 
 __all__ = ["CompareConfig", "CompareData", "prepare_data", "run_compare", "load_config"]
 
@@ -88,14 +88,7 @@ class CompareConfig:
                 f"config `chunk_seconds`={self.chunk_seconds} gives fewer samples than one frame "
                 f"(frame_len={self.frame_len})"
             )
-        if self.distribution is not None:
-            from framebank.distribute import DISTRIBUTIONS
-
-            if self.distribution not in DISTRIBUTIONS:
-                raise ValueError(
-                    f"config `distribution`: unknown {self.distribution!r}. Accepted: null, "
-                    f"{', '.join(DISTRIBUTIONS)}"
-                )
+        check_distribution(self.distribution)
         if self.jit_compile not in (True, False, "auto"):
             raise ValueError(
                 f"config `jit_compile` must be true, false or auto. Received: {self.jit_compile!r}"
@@ -278,66 +271,57 @@ def train_run(
 
     # batch_size is the global batch: the engine splits it over the replicas.
     with distribution_scope(config.distribution):
-        return _train(config, data, method, init, seed, run_dir, log)
-
-
-def _train(
-    config: CompareConfig,
-    data: CompareData,
-    method: str,
-    init: str,
-    seed: int,
-    run_dir: Path,
-    log: Any,
-) -> dict:
-    result_path = run_dir / "result.json"
-    model = build_model(config, method, init, seed)
-    initial_std = float(np.std(model.get_layer("encoder").get_weights()[0]))
-    state = load_checkpoint(run_dir, model)
-    if state is None:
-        state = {
-            "epochs_done": 0,
-            "step_loss": [],
-            "step_seconds": [],
-            "step_data_seconds": [],  # making the batch: indexing and mixing the noise
-            "valid_si_snr": [],
+        model = build_model(config, method, init, seed)
+        initial_std = float(np.std(model.get_layer("encoder").get_weights()[0]))
+        state = load_checkpoint(run_dir, model)
+        if state is None:
+            state = {
+                "epochs_done": 0,
+                "step_loss": [],
+                "step_seconds": [],
+                "step_data_seconds": [],  # making the batch: indexing and mixing the noise
+                "valid_si_snr": [],
+            }
+        else:
+            log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
+        n = len(data.train)
+        for epoch in range(state["epochs_done"], config.epochs):
+            noise_rng = np.random.default_rng([seed, epoch, 7])
+            for index in epoch_batches(n, config.batch_size, seed, epoch, config.steps_per_epoch):
+                loading = time.perf_counter()
+                clean = data.train[index]
+                noisy = mix_noise(clean, config.snr_db, noise_rng)
+                start = time.perf_counter()
+                state["step_data_seconds"].append(start - loading)
+                loss = model.train_on_batch(noisy, clean)
+                state["step_seconds"].append(time.perf_counter() - start)
+                state["step_loss"].append(float(np.asarray(loss)))
+                if not math.isfinite(state["step_loss"][-1]):
+                    raise FloatingPointError(
+                        f"{run_dir.name}: loss became {state['step_loss'][-1]} at step "
+                        f"{len(state['step_loss'])}"
+                    )
+            state["valid_si_snr"].append(evaluate(model, data, config.batch_size))
+            state["epochs_done"] = epoch + 1
+            save_checkpoint(run_dir, model, state)
+            log(
+                f"  {run_dir.name}: epoch {epoch + 1}/{config.epochs} "
+                f"loss {state['step_loss'][-1]:.3f} "
+                f"valid SI-SNR {state['valid_si_snr'][-1]:.2f} dB "
+                f"({sum(state['step_seconds']):.1f} s training)"
+            )
+        result = {
+            "method": method,
+            "init": init,
+            "seed": seed,
+            "initial_kernel_std": initial_std,
+            **{
+                k: state[k]
+                for k in ("step_loss", "step_seconds", "step_data_seconds", "valid_si_snr")
+            },
         }
-    else:
-        log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
-    n = len(data.train)
-    for epoch in range(state["epochs_done"], config.epochs):
-        noise_rng = np.random.default_rng([seed, epoch, 7])
-        for index in epoch_batches(n, config.batch_size, seed, epoch, config.steps_per_epoch):
-            loading = time.perf_counter()
-            clean = data.train[index]
-            noisy = mix_noise(clean, config.snr_db, noise_rng)
-            start = time.perf_counter()
-            state["step_data_seconds"].append(start - loading)
-            loss = model.train_on_batch(noisy, clean)
-            state["step_seconds"].append(time.perf_counter() - start)
-            state["step_loss"].append(float(np.asarray(loss)))
-            if not math.isfinite(state["step_loss"][-1]):
-                raise FloatingPointError(
-                    f"{run_dir.name}: loss became {state['step_loss'][-1]} at step "
-                    f"{len(state['step_loss'])}"
-                )
-        state["valid_si_snr"].append(evaluate(model, data, config.batch_size))
-        state["epochs_done"] = epoch + 1
-        save_checkpoint(run_dir, model, state)
-        log(
-            f"  {run_dir.name}: epoch {epoch + 1}/{config.epochs} "
-            f"loss {state['step_loss'][-1]:.3f} valid SI-SNR {state['valid_si_snr'][-1]:.2f} dB "
-            f"({sum(state['step_seconds']):.1f} s training)"
-        )
-    result = {
-        "method": method,
-        "init": init,
-        "seed": seed,
-        "initial_kernel_std": initial_std,
-        **{k: state[k] for k in ("step_loss", "step_seconds", "step_data_seconds", "valid_si_snr")},
-    }
-    io.write_json(result_path, result)
-    return result
+        io.write_json(result_path, result)
+        return result
 
 
 def measure_memory(config: CompareConfig, method: str, log: Any) -> dict:
@@ -375,27 +359,12 @@ def run_compare(
     from framebank.training import report
 
     out = Path(out)
-
-    def log(message: str) -> None:
-        if not quiet:
-            print(message, flush=True)
-
+    log = io.printer(quiet)
     config_record = {k: v for k, v in asdict(config).items() if k != "quick"}
     config_record["source"] = str(source) if source else None
     config_path = out / "config.json"
-    if config_path.exists():
-        if not resume:
-            raise FileExistsError(
-                f"{out} already holds a compare run. Pass --resume to continue it, or choose "
-                "another --out (nothing was overwritten)."
-            )
-        previous = io.read_json(config_path)
-        if previous != config_record:
-            changed = sorted(k for k in config_record if previous.get(k) != config_record[k])
-            raise ValueError(
-                f"--resume: the config differs from the one {out} was started with "
-                f"(fields: {', '.join(changed)}). Use another --out for a new config."
-            )
+    io.check_results_folder(out, config_record, resume, "compare")
+
     started = time.perf_counter()
     data = prepare_data(config, source)
     io.write_json(config_path, config_record)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-__all__ = ["load_yaml", "from_dict"]
+__all__ = ["load_yaml", "from_dict", "check_distribution"]
 
 T = TypeVar("T")
 
@@ -81,3 +81,15 @@ def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
     hints = typing.get_type_hints(cls)
     values = {name: _check(name, value, hints[name]) for name, value in data.items()}
     return cls(**values)
+
+
+def check_distribution(name: str | None) -> None:
+    """A recipe's ``distribution`` field: null or a name in framebank.distribute."""
+    if name is None:
+        return
+    from framebank.distribute import DISTRIBUTIONS
+
+    if name not in DISTRIBUTIONS:
+        raise ValueError(
+            f"config `distribution`: unknown {name!r}. Accepted: null, {', '.join(DISTRIBUTIONS)}"
+        )

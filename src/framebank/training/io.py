@@ -9,7 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write", "write_json", "write_text", "read_json"]
+__all__ = [
+    "atomic_write",
+    "check_results_folder",
+    "printer",
+    "read_json",
+    "write_json",
+    "write_text",
+]
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
@@ -48,3 +55,33 @@ def write_json(path: str | Path, data: Any) -> None:
 def read_json(path: str | Path) -> Any:
     with open(path) as handle:
         return json.load(handle)
+
+
+def check_results_folder(out: Path, record: dict, resume: bool, what: str) -> None:
+    """Refuse to overwrite a finished or unfinished run in ``out`` unless resuming it
+    with the same config (``record``, as its ``config.json`` holds it)."""
+    config_path = Path(out) / "config.json"
+    if not config_path.exists():
+        return
+    if not resume:
+        raise FileExistsError(
+            f"{out} already holds a {what} run. Pass --resume to continue it, or choose "
+            "another --out (nothing was overwritten)."
+        )
+    previous = read_json(config_path)
+    if previous != record:
+        changed = sorted(k for k in set(record) | set(previous) if previous.get(k) != record.get(k))
+        raise ValueError(
+            f"--resume: the config differs from the one {out} was started with "
+            f"(fields: {', '.join(changed)}). Use another --out for a new config."
+        )
+
+
+def printer(quiet: bool) -> Callable[[str], None]:
+    """A progress logger: print and flush, or nothing when ``quiet``."""
+
+    def log(message: str) -> None:
+        if not quiet:
+            print(message, flush=True)
+
+    return log

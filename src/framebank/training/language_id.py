@@ -24,7 +24,7 @@ from keras import ops
 from framebank.training import io
 from framebank.training.checkpoint import load_checkpoint, save_checkpoint
 from framebank.training.compare import mix_noise
-from framebank.training.config import from_dict, load_yaml
+from framebank.training.config import check_distribution, from_dict, load_yaml
 
 __all__ = ["LanguageIdConfig", "load_config", "run_language_id", "build_classifier"]
 
@@ -66,14 +66,7 @@ class LanguageIdConfig:
                 f"config `method`: unknown {self.method!r}. Accepted: auto, "
                 f"{', '.join(sorted(METHODS))}"
             )
-        if self.distribution is not None:
-            from framebank.distribute import DISTRIBUTIONS
-
-            if self.distribution not in DISTRIBUTIONS:
-                raise ValueError(
-                    f"config `distribution`: unknown {self.distribution!r}. Accepted: null, "
-                    f"{', '.join(DISTRIBUTIONS)}"
-                )
+        check_distribution(self.distribution)
         if not self.snr_db:
             raise ValueError("config `snr_db` must list at least one SNR. Received: []")
         if len(set(self.languages)) < 2:
@@ -327,54 +320,42 @@ def train_run(
 
     # batch_size is the global batch: the engine splits it over the replicas.
     with distribution_scope(config.distribution):
-        return _train(config, data, frontend, seed, snr, run_dir, log)
-
-
-def _train(
-    config: LanguageIdConfig,
-    data: LanguageData,
-    frontend: str,
-    seed: int,
-    snr: float,
-    run_dir: Path,
-    log: Any,
-) -> dict:
-    result_path = run_dir / "result.json"
-    model = build_classifier(config, frontend, seed)
-    initial = filter_centres_hz(model, frontend, config)
-    state = load_checkpoint(run_dir, model)
-    if state is None:
-        state = {"epochs_done": 0, "step_loss": [], "epoch_seconds": []}
-    else:
-        log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
-    for epoch in range(state["epochs_done"], config.epochs):
-        rng = np.random.default_rng([seed, epoch])
-        order = rng.permutation(len(data.train))
-        started = time.perf_counter()
-        for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
-            index = order[start : start + config.batch_size]
-            noisy = mix_noise(data.train[index], snr, rng)
-            loss = model.train_on_batch(noisy, data.train_labels[index])
-            value = float(np.asarray(loss[0] if isinstance(loss, (list, tuple)) else loss))
-            state["step_loss"].append(value)
-        state["epoch_seconds"].append(time.perf_counter() - started)
-        state["epochs_done"] = epoch + 1
-        save_checkpoint(run_dir, model, state)
-        log(
-            f"  {run_dir.name}: epoch {epoch + 1}/{config.epochs} loss {state['step_loss'][-1]:.3f}"
-        )
-    result = {
-        "frontend": frontend,
-        "seed": seed,
-        "snr_db": snr,
-        "parameters": int(model.get_layer(f"{frontend}_encoder").count_params()),
-        "initial_centres_hz": initial,
-        "learned_centres_hz": filter_centres_hz(model, frontend, config),
-        "evaluation": evaluate(model, config, data, snr),
-        **state,
-    }
-    io.write_json(result_path, result)
-    return result
+        model = build_classifier(config, frontend, seed)
+        initial = filter_centres_hz(model, frontend, config)
+        state = load_checkpoint(run_dir, model)
+        if state is None:
+            state = {"epochs_done": 0, "step_loss": [], "epoch_seconds": []}
+        else:
+            log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
+        for epoch in range(state["epochs_done"], config.epochs):
+            rng = np.random.default_rng([seed, epoch])
+            order = rng.permutation(len(data.train))
+            started = time.perf_counter()
+            for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
+                index = order[start : start + config.batch_size]
+                noisy = mix_noise(data.train[index], snr, rng)
+                loss = model.train_on_batch(noisy, data.train_labels[index])
+                value = float(np.asarray(loss[0] if isinstance(loss, (list, tuple)) else loss))
+                state["step_loss"].append(value)
+            state["epoch_seconds"].append(time.perf_counter() - started)
+            state["epochs_done"] = epoch + 1
+            save_checkpoint(run_dir, model, state)
+            log(
+                f"  {run_dir.name}: epoch {epoch + 1}/{config.epochs} "
+                f"loss {state['step_loss'][-1]:.3f}"
+            )
+        result = {
+            "frontend": frontend,
+            "seed": seed,
+            "snr_db": snr,
+            "parameters": int(model.get_layer(f"{frontend}_encoder").count_params()),
+            "initial_centres_hz": initial,
+            "learned_centres_hz": filter_centres_hz(model, frontend, config),
+            "evaluation": evaluate(model, config, data, snr),
+            **state,
+        }
+        io.write_json(result_path, result)
+        return result
 
 
 def run_language_id(
@@ -388,22 +369,11 @@ def run_language_id(
     from framebank.training import report_language_id as report
 
     out = Path(out)
-
-    def log(message: str) -> None:
-        if not quiet:
-            print(message, flush=True)
-
+    log = io.printer(quiet)
     record = {k: v for k, v in asdict(config).items() if k != "quick"}
     record["source"] = str(source) if source else None
     config_path = out / "config.json"
-    if config_path.exists():
-        if not resume:
-            raise FileExistsError(
-                f"{out} already holds a language-id run. Pass --resume to continue it, or "
-                "choose another --out (nothing was overwritten)."
-            )
-        if io.read_json(config_path) != record:
-            raise ValueError(f"--resume: the config differs from the one {out} was started with")
+    io.check_results_folder(out, record, resume, "language-id")
     started = time.perf_counter()
     data = prepare_data(config, source)
     io.write_json(config_path, record)
