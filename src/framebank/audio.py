@@ -18,8 +18,10 @@ import numpy as np
 __all__ = [
     "Clip",
     "LoadReport",
+    "audible",
     "chunk",
     "chunk_clips",
+    "keep_at_most",
     "corpus_dir",
     "load_audio",
     "load_clips",
@@ -205,3 +207,20 @@ def chunk_clips(
     if not pieces or not owners:
         return np.zeros((0, length), "float32"), []
     return np.concatenate(pieces).astype("float32"), owners
+
+
+def audible(chunks: np.ndarray, floor: float = 1e-3) -> np.ndarray:
+    """Mask of the ``[count, length]`` chunks whose RMS exceeds ``floor``.
+
+    Near-silent chunks carry no speech: no language to hear, no defined SI-SNR.
+    """
+    if len(chunks) == 0:
+        return np.zeros(0, bool)
+    return np.sqrt(np.mean(chunks.astype("float64") ** 2, axis=-1)) > floor
+
+
+def keep_at_most(count: int, limit: int | None, seed: int = 0) -> np.ndarray:
+    """Sorted indices of a seeded random subset of ``limit`` out of ``count`` (all if None)."""
+    if not limit or count <= limit:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).permutation(count)[:limit])

@@ -100,6 +100,28 @@ def _default_recipe(name: str) -> str | None:
     return None
 
 
+def _add_recipe(
+    sub: argparse._SubParsersAction,
+    name: str,
+    recipe: str,
+    default_out: str,
+    func: object,
+    help: str,
+    source_help: str,
+) -> None:
+    """The options every recipe command shares."""
+    parser = sub.add_parser(name, help=help)
+    parser.add_argument(
+        "--config", default=_default_recipe(recipe), help=f"YAML config (default: recipes/{recipe})"
+    )
+    parser.add_argument("--source", help=source_help)
+    parser.add_argument("--out", help=f"results folder (default: {default_out})")
+    parser.add_argument("--quick", action="store_true", help="the config's quick settings")
+    parser.add_argument("--resume", action="store_true", help="continue a killed run in --out")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    parser.set_defaults(func=func)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="framebank", description="Learnable audio filterbank front ends for Keras 3."
@@ -118,36 +140,24 @@ def build_parser() -> argparse.ArgumentParser:
     methods.add_argument("--rtol", type=float, default=1e-5)
     methods.set_defaults(func=cmd_methods)
 
-    compare = sub.add_parser(
+    _add_recipe(
+        sub,
         "compare",
+        "compare_methods.yaml",
+        "runs/compare",
+        cmd_compare,
         help="train one encoder-decoder per method on real speech: convergence and memory",
+        source_help="a folder of audio to train on instead of data/",
     )
-    compare.add_argument(
-        "--config",
-        default=_default_recipe("compare_methods.yaml"),
-        help="YAML config (default: recipes/compare_methods.yaml)",
+    _add_recipe(
+        sub,
+        "train",
+        "language_id.yaml",
+        "runs/language_id",
+        cmd_train,
+        help="spoken-language identification: learnable vs fixed mel front ends",
+        source_help="a folder <language>/<files> to train on instead of data/",
     )
-    compare.add_argument("--source", help="a folder of audio to train on instead of data/")
-    compare.add_argument("--out", help="results folder (default: runs/compare)")
-    compare.add_argument("--quick", action="store_true", help="the config's quick settings")
-    compare.add_argument("--resume", action="store_true", help="continue a killed run in --out")
-    compare.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    compare.set_defaults(func=cmd_compare)
-
-    train = sub.add_parser(
-        "train", help="spoken-language identification: learnable vs fixed mel front ends"
-    )
-    train.add_argument(
-        "--config",
-        default=_default_recipe("language_id.yaml"),
-        help="YAML config (default: recipes/language_id.yaml)",
-    )
-    train.add_argument("--source", help="a folder <language>/<files> to train on instead")
-    train.add_argument("--out", help="results folder (default: runs/language_id)")
-    train.add_argument("--quick", action="store_true", help="the config's quick settings")
-    train.add_argument("--resume", action="store_true", help="continue a killed run in --out")
-    train.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    train.set_defaults(func=cmd_train)
 
     data = sub.add_parser("data", help="the speech corpus")
     data_sub = data.add_subparsers(dest="data_command", required=True)

@@ -105,32 +105,29 @@ class MelFilterbank(FourierFilterbank):
         self.htk = bool(htk)
         self.norm = norm
 
+    def _mel_options(self) -> dict:
+        """The mel weighting's options: what :meth:`spectrum` and ``get_config`` both carry."""
+        return dict(
+            n_mels=self.n_mels,
+            fmin=self.fmin,
+            fmax=self.fmax,
+            power=self.power,
+            htk=self.htk,
+            norm=self.norm,
+        )
+
     def spectrum(self, **overrides: Any) -> MelSpectrum:
         """The :class:`MelSpectrum` layer for this basis (options may be overridden)."""
         options = dict(
             sample_rate=self.sample_rate,
             fft_length=self.fft_length or self.frame_len,
-            n_mels=self.n_mels,
-            fmin=self.fmin,
-            fmax=self.fmax,
-            power=self.power,
-            htk=self.htk,
-            norm=self.norm,
+            **self._mel_options(),
         )
         options.update(overrides)
         return MelSpectrum(**options)
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            n_mels=self.n_mels,
-            fmin=self.fmin,
-            fmax=self.fmax,
-            power=self.power,
-            htk=self.htk,
-            norm=self.norm,
-        )
-        return config
+        return {**super().get_config(), **self._mel_options()}
 
 
 @keras.saving.register_keras_serializable(package="framebank")

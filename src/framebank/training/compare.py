@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from framebank.training import io
 from framebank.training.checkpoint import load_checkpoint, save_checkpoint
-from framebank.training.config import check_distribution, from_dict, load_yaml
+from framebank.training.config import check_distribution, load_recipe, recipe_fields
 
 __all__ = ["CompareConfig", "CompareData", "prepare_data", "run_compare", "load_config"]
 
@@ -105,13 +105,7 @@ class CompareConfig:
 
 def load_config(path: str | Path | None, quick: bool = False) -> CompareConfig:
     """Read a compare config; ``quick`` applies its ``quick:`` overrides."""
-    data = load_yaml(path) if path else {}
-    config = from_dict(CompareConfig, data, where=str(path or "compare config"))
-    if quick:
-        overrides = dict(config.quick)
-        merged = {**{k: v for k, v in asdict(config).items() if k != "quick"}, **overrides}
-        config = from_dict(CompareConfig, merged, where=f"{path}: quick")
-    return config
+    return load_recipe(CompareConfig, path, quick)
 
 
 @dataclass
@@ -137,7 +131,9 @@ def prepare_data(config: CompareConfig, source: str | Path | None = None) -> Com
     """Read, split (by prompt), chunk and mix the validation set; skip bad files."""
     from framebank.audio import (
         LoadReport,
+        audible,
         chunk_clips,
+        keep_at_most,
         load_clips,
         read_manifest,
         scan_folder,
@@ -154,9 +150,7 @@ def prepare_data(config: CompareConfig, source: str | Path | None = None) -> Com
     for name in ("train", "valid"):
         loaded = load_clips(splits[name], config.sample_rate, report)
         data, _ = chunk_clips(loaded, length)
-        # Near-silent chunks have no defined SI-SNR; leave them out.
-        rms = np.sqrt(np.mean(data.astype("float64") ** 2, axis=-1)) if len(data) else data
-        chunks[name] = data[rms > 1e-3] if len(data) else data
+        chunks[name] = data[audible(data)]
     if report.loaded == 0:
         raise ValueError(
             f"no usable audio: {len(report.skipped)} file(s) skipped as unreadable, empty or "
@@ -168,10 +162,7 @@ def prepare_data(config: CompareConfig, source: str | Path | None = None) -> Com
             f"{len(chunks['valid'])} validation chunks of {config.chunk_seconds} s "
             f"(batch_size={config.batch_size})"
         )
-    train = chunks["train"]
-    if config.max_train_chunks:
-        pick = np.random.default_rng(0).permutation(len(train))[: config.max_train_chunks]
-        train = train[np.sort(pick)]
+    train = chunks["train"][keep_at_most(len(chunks["train"]), config.max_train_chunks)]
     valid = chunks["valid"][: config.max_valid_chunks]
     valid_noisy = mix_noise(valid, config.snr_db, np.random.default_rng(10_000))
     from framebank.training.losses import si_snr_numpy
@@ -331,7 +322,7 @@ def measure_memory(config: CompareConfig, method: str, log: Any) -> dict:
         "-m",
         "framebank.training.memory",
         "--config-json",
-        json.dumps({k: v for k, v in asdict(config).items() if k != "quick"}),
+        json.dumps(recipe_fields(config)),
         "--method",
         method,
     ]
@@ -360,7 +351,7 @@ def run_compare(
 
     out = Path(out)
     log = io.printer(quiet)
-    config_record = {k: v for k, v in asdict(config).items() if k != "quick"}
+    config_record = recipe_fields(config)
     config_record["source"] = str(source) if source else None
     config_path = out / "config.json"
     io.check_results_folder(out, config_record, resume, "compare")

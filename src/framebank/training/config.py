@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-__all__ = ["load_yaml", "from_dict", "check_distribution"]
+__all__ = ["load_yaml", "from_dict", "check_distribution", "load_recipe", "recipe_fields"]
 
 T = TypeVar("T")
 
@@ -93,3 +93,18 @@ def check_distribution(name: str | None) -> None:
         raise ValueError(
             f"config `distribution`: unknown {name!r}. Accepted: null, {', '.join(DISTRIBUTIONS)}"
         )
+
+
+def load_recipe(cls: type[T], path: str | Path | None, quick: bool = False) -> T:
+    """A recipe config from YAML (defaults when ``path`` is None); ``quick`` applies the
+    file's ``quick:`` overrides on top, and the result is checked again."""
+    data = load_yaml(path) if path else {}
+    config = from_dict(cls, data, where=str(path or f"{cls.__name__} defaults"))
+    if quick:
+        config = from_dict(cls, {**recipe_fields(config), **config.quick}, where=f"{path}: quick")
+    return config
+
+
+def recipe_fields(config: Any) -> dict:
+    """A recipe config's settings as a plain dict (the ``quick:`` overrides left out)."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k != "quick"}

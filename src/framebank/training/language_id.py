@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from keras import ops
 from framebank.training import io
 from framebank.training.checkpoint import load_checkpoint, save_checkpoint
 from framebank.training.compare import mix_noise
-from framebank.training.config import check_distribution, from_dict, load_yaml
+from framebank.training.config import check_distribution, load_recipe, recipe_fields
 
 __all__ = ["LanguageIdConfig", "load_config", "run_language_id", "build_classifier"]
 
@@ -86,12 +86,8 @@ class LanguageIdConfig:
 
 
 def load_config(path: str | Path | None, quick: bool = False) -> LanguageIdConfig:
-    data = load_yaml(path) if path else {}
-    config = from_dict(LanguageIdConfig, data, where=str(path or "language_id config"))
-    if quick:
-        merged = {**{k: v for k, v in asdict(config).items() if k != "quick"}, **config.quick}
-        config = from_dict(LanguageIdConfig, merged, where=f"{path}: quick")
-    return config
+    """Read a language-ID config; ``quick`` applies its ``quick:`` overrides."""
+    return load_recipe(LanguageIdConfig, path, quick)
 
 
 @keras.saving.register_keras_serializable(package="framebank")
@@ -197,11 +193,13 @@ class LanguageData:
 def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> LanguageData:
     from framebank.audio import (
         LoadReport,
+        audible,
         chunk_clips,
+        keep_at_most,
         load_clips,
         read_manifest,
         scan_folder,
-        split_of,
+        split_clips,
     )
 
     clips = scan_folder(source) if source else read_manifest()
@@ -212,23 +210,24 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
             "(a --source folder needs one sub-folder per language)"
         )
     report = LoadReport()
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     # No early stopping or tuning here, so the held-out set is valid + test.
-    for split in ("train", "test"):
-        chosen = [c for c in clips if (split_of(c.prompt) == "train") == (split == "train")]
-        loaded = load_clips(chosen, config.sample_rate, report)
+    trained = {id(c) for c in split_clips(clips)["train"]}
+    chosen = {
+        "train": [c for c in clips if id(c) in trained],
+        "test": [c for c in clips if id(c) not in trained],
+    }
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for split, members in chosen.items():
+        loaded = load_clips(members, config.sample_rate, report)
         chunks, owners = chunk_clips(loaded, config.chunk_samples)
         labels = np.array([config.languages.index(c.language) for c in owners], "int32")
-        if len(chunks):
-            keep = np.sqrt(np.mean(chunks.astype("float64") ** 2, axis=-1)) > 1e-3
-            chunks, labels = chunks[keep], labels[keep]
-        out[split] = (chunks, labels)
+        keep = audible(chunks)
+        out[split] = (chunks[keep], labels[keep])
     if report.loaded == 0:
         raise ValueError(f"no usable audio: {len(report.skipped)} file(s) skipped")
     train, train_labels = out["train"]
-    if config.max_train_chunks and len(train) > config.max_train_chunks:
-        pick = np.sort(np.random.default_rng(0).permutation(len(train))[: config.max_train_chunks])
-        train, train_labels = train[pick], train_labels[pick]
+    pick = keep_at_most(len(train), config.max_train_chunks)
+    train, train_labels = train[pick], train_labels[pick]
     test, test_labels = out["test"]
     if len(train) < config.batch_size or len(test) == 0:
         raise ValueError(
@@ -370,7 +369,7 @@ def run_language_id(
 
     out = Path(out)
     log = io.printer(quiet)
-    record = {k: v for k, v in asdict(config).items() if k != "quick"}
+    record = recipe_fields(config)
     record["source"] = str(source) if source else None
     config_path = out / "config.json"
     io.check_results_folder(out, record, resume, "language-id")
