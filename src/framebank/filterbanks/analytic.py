@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
 import numpy as np
 from keras import ops
 
-from framebank import initializers
-from framebank.filterbanks.base import Filterbank, register_filterbank
+from framebank.filterbanks.base import register_filterbank
+from framebank.filterbanks.free import FreeFilterbank
 
 __all__ = ["AnalyticFilterbank", "hilbert_matrix"]
 
@@ -28,7 +27,7 @@ def hilbert_matrix(frame_len: int) -> np.ndarray:
 
 
 @register_filterbank("analytic")
-class AnalyticFilterbank(Filterbank):
+class AnalyticFilterbank(FreeFilterbank):
     """Free filters plus their Hilbert transforms: ``num_basis / 2`` analytic filters.
 
     Only ``frame_len x num_basis / 2`` values are learned; the other half of
@@ -61,39 +60,29 @@ class AnalyticFilterbank(Filterbank):
         kernel_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(num_basis, frame_len, sample_rate, **kwargs)
-        if num_basis % 2:
+        if isinstance(num_basis, int) and num_basis % 2:
             raise ValueError(
                 "The 'analytic' filterbank pairs every filter with its Hilbert transform, so "
                 f"num_basis must be even. Received: num_basis={num_basis}"
             )
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
-        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        super().__init__(
+            num_basis,
+            frame_len,
+            sample_rate,
+            kernel_initializer=kernel_initializer,
+            kernel_regularizer=kernel_regularizer,
+            kernel_constraint=kernel_constraint,
+            **kwargs,
+        )
 
-    def bind_method(self, method: str) -> None:
-        self.kernel_initializer = initializers.get(self.kernel_initializer, method=method)
+    def learned_columns(self) -> int:
+        return self.num_basis // 2
 
     def make_weights(self) -> None:
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(self.frame_len, self.num_basis // 2),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
+        super().make_weights()
         self._hilbert = hilbert_matrix(self.frame_len)
 
     def filters(self) -> Any:
         real = self.kernel
         imag = ops.matmul(ops.cast(self._hilbert, real.dtype), real)
         return ops.concatenate([real, imag], axis=1)
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-            kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
-            kernel_constraint=keras.constraints.serialize(self.kernel_constraint),
-        )
-        return config

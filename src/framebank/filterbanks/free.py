@@ -47,10 +47,14 @@ class FreeFilterbank(Filterbank):
     def bind_method(self, method: str) -> None:
         self.kernel_initializer = initializers.get(self.kernel_initializer, method=method)
 
+    def learned_columns(self) -> int:
+        """How many basis columns the kernel holds (a subclass may derive the rest)."""
+        return self.num_basis
+
     def make_weights(self) -> None:
         self.kernel = self.add_weight(
             name="kernel",
-            shape=(self.frame_len, self.num_basis),
+            shape=(self.frame_len, self.learned_columns()),
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
