@@ -139,8 +139,16 @@ def flops(m: int, k: int, n: int, grad_case: str) -> float:
 # --------------------------------------------------------------------------- per-backend steps
 
 
-def make_step(fn: Callable, variables: list, x: np.ndarray, grad_case: str, mode: str):
-    """A zero-argument callable running one forward+backward step and waiting for it."""
+def make_step(
+    fn: Callable, variables: list, x: np.ndarray, grad_case: str, mode: str, loss: str = "square"
+):
+    """A zero-argument callable running one forward+backward step and waiting for it.
+
+    ``loss="square"`` differentiates ``0.5 * sum(y**2)`` (the timed steps);
+    ``loss="sum"`` differentiates ``sum(y)``, whose forward makes no
+    output-sized temporary, so a memory figure shows what the projection
+    itself holds: the output and its gradient.
+    """
     import keras
 
     backend = keras.backend.backend()
@@ -157,8 +165,8 @@ def make_step(fn: Callable, variables: list, x: np.ndarray, grad_case: str, mode
                 if input_grad:
                     tape.watch(xin)
                 y = tf.cast(fn(xin), tf.float32)
-                loss = 0.5 * tf.reduce_sum(tf.square(y))
-            return tape.gradient(loss, tvars + ([xin] if input_grad else []))
+                value = tf.reduce_sum(y) if loss == "sum" else 0.5 * tf.reduce_sum(tf.square(y))
+            return tape.gradient(value, tvars + ([xin] if input_grad else []))
 
         return lambda: step(xt)  # a tf.function on the CPU returns when its result is ready
     if backend == "jax":
@@ -167,12 +175,12 @@ def make_step(fn: Callable, variables: list, x: np.ndarray, grad_case: str, mode
 
         xj = jnp.asarray(x)
 
-        def loss(var_values, xin):
+        def value(var_values, xin):
             with keras.StatelessScope(state_mapping=list(zip(variables, var_values, strict=True))):
-                y = fn(xin)
-            return 0.5 * jnp.sum(jnp.square(y.astype("float32")))
+                y = fn(xin).astype("float32")
+            return jnp.sum(y) if loss == "sum" else 0.5 * jnp.sum(jnp.square(y))
 
-        grad = jax.jit(jax.grad(loss, argnums=(0, 1) if input_grad else 0))
+        grad = jax.jit(jax.grad(value, argnums=(0, 1) if input_grad else 0))
         values = [v.value for v in variables]
         return lambda: jax.block_until_ready(grad(values, xj))
     if backend == "torch":
@@ -185,13 +193,13 @@ def make_step(fn: Callable, variables: list, x: np.ndarray, grad_case: str, mode
                 v.value.grad = None
             xt.grad = None
             y = fn(xt).float()
-            (0.5 * torch.sum(y * y)).backward()
+            (torch.sum(y) if loss == "sum" else 0.5 * torch.sum(y * y)).backward()
 
         return step
     raise NotImplementedError(backend)
 
 
-def asteroid_step(shape: Shape, signal: np.ndarray, grad_case: str):
+def asteroid_step(shape: Shape, signal: np.ndarray, grad_case: str, loss: str = "square"):
     """asteroid-filterbanks' ``Encoder(FreeFB)``, the PyTorch peer, as a step."""
     import torch
     from asteroid_filterbanks import Encoder, FreeFB
@@ -203,7 +211,7 @@ def asteroid_step(shape: Shape, signal: np.ndarray, grad_case: str):
         enc.zero_grad(set_to_none=True)
         xt.grad = None
         y = enc(xt)
-        (0.5 * torch.sum(y * y)).backward()
+        (torch.sum(y) if loss == "sum" else 0.5 * torch.sum(y * y)).backward()
 
     return step
 
@@ -377,22 +385,28 @@ def run_memory(args: argparse.Namespace) -> None:
     signal = make_signal(shape)
     row = dict(
         backend=backend, mode=args.modes, shape=shape.name, impl=args.impls,
-        grad="weights", frame_len=shape.frame_len, hop=shape.hop,
+        grad="weights", loss=args.loss, frame_len=shape.frame_len, hop=shape.hop,
         output_mb=shape.batch * shape.frames * shape.num_basis * 4 / 2**20,
         frames_mb=shape.batch * shape.frames * shape.frame_len * 4 / 2**20,
     )  # fmt: skip
     if args.impls != "none":
         if args.impls == "asteroid":
-            step = asteroid_step(shape, signal, "weights")
+            step = asteroid_step(shape, signal, "weights", loss=args.loss)
         else:
             fn, x, variables, _ = build_impl(args.impls, shape, signal, "float32")
-            step = make_step(fn, variables, x, "weights", args.modes)
+            step = make_step(fn, variables, x, "weights", args.modes, loss=args.loss)
         step()
         first_peak = _status_kib("VmHWM")  # clear_refs resets it: keep the life peak here
         _reset_peak()
         before = _status_kib("VmRSS")
         step()
         row["step_mb"] = (_status_kib("VmHWM") - before) / 1024
+        if args.impls == "auto":
+            import framebank as fb
+
+            row["resolved"] = fb.methods.resolve_method(
+                "auto", shape.frame_len, shape.hop, shape.num_basis
+            )
         row["peak_mb"] = max(first_peak, _status_kib("VmHWM")) / 1024
     else:
         row["peak_mb"] = _status_kib("VmHWM") / 1024
@@ -412,6 +426,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--asteroid", action="store_true")
     parser.add_argument("--no-stft", action="store_true")
     parser.add_argument("--mixed-all-modes", action="store_true")
+    parser.add_argument("--loss", choices=["square", "sum"], default="square", help="memory only")
     args = parser.parse_args(argv)
     if args.what == "time":
         run_time(args)

@@ -48,6 +48,31 @@ def test_auto_never_picks_method_1_under_tensorflow_xla(device):
             assert picked != "reshape_conv"
 
 
+def test_auto_under_torch_cpu_skips_frames_only_where_they_outweigh_the_output():
+    """The torch rule: strided_conv where frames (~frame_len) cost more than the output's
+    transposes (~num_basis) and overlap, else matmul; a caller with frames gets matmul."""
+    torch_cpu = dict(backend="torch", device="cpu", jit_compile=False)
+    assert resolve_method("auto", 400, 160, 256, **torch_cpu) == "strided_conv"
+    assert resolve_method("auto", 256, 128, 256, **torch_cpu) == "strided_conv"
+    assert resolve_method("auto", 255, 128, 256, **torch_cpu) == "matmul"  # frames < output
+    assert resolve_method("auto", 16, 8, 512, **torch_cpu) == "matmul"
+    assert resolve_method("auto", 400, 400, 256, **torch_cpu) == "matmul"  # framing is a reshape
+    framed = resolve_method("auto", 400, None, 256, needs_frames=True, **torch_cpu)
+    assert framed == "matmul"
+    # Elsewhere the shape does not change the pick.
+    for backend, jit in (("tensorflow", False), ("tensorflow", True), ("jax", True)):
+        assert resolve_method("auto", 400, 160, 256, backend=backend, device="cpu",
+                              jit_compile=jit) == "matmul"  # fmt: skip
+
+
+def test_layers_default_to_auto_and_record_the_pick():
+    encoder = fb.Encoder(32, 16, 8)
+    assert encoder.get_config()["method"] == resolve_method("auto", 16, 8, 32)
+    projection = fb.FrameProjection(32)
+    expected = resolve_method("auto", None, None, 32, needs_frames=True)
+    assert projection.get_config()["method"] == expected
+
+
 def test_concrete_methods_pass_through():
     for name in ALL_METHODS:
         with warnings.catch_warnings():
@@ -181,8 +206,14 @@ def test_quick_benchmark_writes_well_formed_results(tmp_path):
     assert all(not r.get("error") for r in rows), [r["error"] for r in rows if r.get("error")]
     with open(tmp_path / "memory.csv") as f:
         memory = list(csv.DictReader(f))
-    assert {r["impl"] for r in memory} >= {"none", "limit", "matmul", "strided_conv"}
+    runs = {(r["impl"], r["loss"]) for r in memory}
+    squares = {(impl, "square") for impl in ("none", "limit", "matmul", "strided_conv", "auto")}
+    assert runs >= squares | {("limit", "sum"), ("auto", "sum")}
     assert all(float(r["peak_mb"]) > 0 for r in memory)
+    picks = {r["resolved"] for r in memory if r["impl"] == "auto"}
+    assert picks == {resolve_method("auto", 16, 8, 64)}, picks  # tasnet8k --quick: N = 512 / 8
     text = (tmp_path / "results.md").read_text()
     assert "| shape | backend | limit ms |" in text and "## Targets" in text
+    # The default method is `auto`; the memory target names the method it ran.
+    assert f"default method (auto -> {picks.pop()}) peak memory" in text
     assert (tmp_path / "ratios.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

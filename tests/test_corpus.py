@@ -31,12 +31,19 @@ def _make_deb(tmp_path):
     debs = tmp_path / "debs"
     debs.mkdir()
     deb = debs / "test-sounds_1.0_all.deb"
-    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)],
+        check=True,
+        capture_output=True,
+    )
     entry = {
-        "package": "test-sounds", "version": "1.0", "deb": deb.name,
-        "sha256": hashlib.sha256(deb.read_bytes()).hexdigest(), "size": deb.stat().st_size,
-        "sounds_dir": "usr/share/asterisk/sounds/xx_XX_f_Test", "speaker": "Test",
+        "package": "test-sounds",
+        "version": "1.0",
+        "deb": deb.name,
+        "sha256": hashlib.sha256(deb.read_bytes()).hexdigest(),
+        "size": deb.stat().st_size,
+        "sounds_dir": "usr/share/asterisk/sounds/xx_XX_f_Test",
+        "speaker": "Test",
         "licence": "CC0",
     }
     catalogue = tmp_path / "packages.json"

@@ -79,7 +79,7 @@ _REQUIRED = object()
 # key -> (accepted types, default); _REQUIRED marks a key that must be given.
 ENCODER_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "filterbank": ((str,), "free"),
-    "method": ((str,), "dense"),
+    "method": ((str,), "auto"),
     "num_basis": ((int,), _REQUIRED),
     "frame_len": ((int,), _REQUIRED),
     "hop": ((int,), _REQUIRED),
@@ -193,7 +193,7 @@ def build_frontend(config: dict | str | os.PathLike) -> Frontend:
                 "missing required key 'num_basis' (a positive integer; only families that fix "
                 "it from frame_len, such as 'fourier' and 'mel', may leave it out)"
             )
-    method = raw.get("method", "dense")
+    method = raw.get("method", "auto")
     accepted_methods = sorted(methods.METHODS) + (
         [methods.AUTO] if hasattr(methods, "AUTO") else []
     )
@@ -330,7 +330,7 @@ def _build_encoder(raw: dict, family_cls: type) -> Encoder:
         filterbank.num_basis,
         raw["frame_len"],
         raw["hop"],
-        method=raw.get("method", "dense"),
+        method=raw.get("method", "auto"),
         filterbank=filterbank,
         **layer,
     )

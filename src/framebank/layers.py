@@ -122,8 +122,10 @@ class FrameProjection(_BasisLayer):
 
     Args:
         num_basis: basis vectors (outputs per frame).
-        method: a name from :data:`framebank.METHODS` (not ``strided_conv``,
-            which needs the waveform: use :class:`Encoder`).
+        method: ``"auto"`` (default: the method measured fastest for this
+            backend and device, recorded by name in ``get_config``) or a name
+            from :data:`framebank.METHODS` (not ``strided_conv``, which needs
+            the waveform: use :class:`Encoder`).
         use_bias: add a ``[num_basis]`` bias.
         kernel_initializer: ``basis_glorot_uniform`` (default), ``keras_default``
             or any Keras initializer.
@@ -144,7 +146,7 @@ class FrameProjection(_BasisLayer):
     def __init__(
         self,
         num_basis: int,
-        method: str | Method = "dense",
+        method: str | Method = "auto",
         use_bias: bool = False,
         kernel_initializer: Any = "basis_glorot_uniform",
         bias_initializer: Any = "zeros",
@@ -194,8 +196,10 @@ class Encoder(_BasisLayer):
         num_basis: basis vectors (coefficients per frame).
         frame_len: samples per frame.
         hop: samples between frame starts.
-        method: a name from :data:`framebank.METHODS`. ``strided_conv`` never
-            materialises frames.
+        method: ``"auto"`` (default: the method measured fastest for this
+            backend, device and shape, recorded by name in ``get_config``, see
+            :func:`framebank.methods.resolve_method`) or a name from
+            :data:`framebank.METHODS`. ``strided_conv`` never materialises frames.
         use_bias: add a ``[num_basis]`` bias.
         kernel_initializer: for the free filterbank: ``basis_glorot_uniform``
             (default), ``keras_default`` or any Keras initializer.
@@ -230,7 +234,7 @@ class Encoder(_BasisLayer):
         num_basis: int,
         frame_len: int,
         hop: int,
-        method: str | Method = "dense",
+        method: str | Method = "auto",
         use_bias: bool = False,
         kernel_initializer: Any = "basis_glorot_uniform",
         bias_initializer: Any = "zeros",

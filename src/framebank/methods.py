@@ -272,24 +272,41 @@ def _auto_rule(
     num_basis: int | None,
     needs_frames: bool,
 ) -> str:
-    """The measured rule behind ``"auto"``: one explicit matmul, everywhere measured so far.
+    """The measured rule behind ``"auto"``: one explicit matmul, except under torch's eager CPU.
 
-    Why ``matmul`` (``benchmarks/README.md``, 2 CPU cores, batch 16, 4 s, the
+    Why ``matmul`` (``benchmarks/README.md``: 2 CPU cores, batch 16, 4 s, the
     four shapes of issue 5, float32 and mixed precision, both gradient
-    cases): under TensorFlow (graph and XLA), JAX and torch it was the
-    fastest method or within 1.10x of it in most configurations (worst
-    1.24x, torch), and it is the only method with no pathological case.
+    cases): under TensorFlow (graph and XLA) and JAX it was the fastest
+    method or near it, and it is the only method with no pathological case.
     Each rival fails somewhere: ``reshape_conv`` costs 4-19x the limit in
-    TensorFlow graph mode and 12-830x under XLA (TensorFlow and JAX) once
-    the input needs a gradient; ``strided_conv`` 3-4.4x in TensorFlow graph
-    mode and 4.5-5.4x under XLA (L400) with an input gradient; ``dense``
-    1.4-2.5x under JAX (a rank-3 ``dot_general``); ``pointwise_conv``
-    1.2-2.1x under XLA and 2.5-3.9x with float16 convolutions on the CPU.
-    Shape, hop and num_basis did not change the pick, so the rule does
-    not read them; they stay in the signature so a measured exception (a
-    GPU: not measured yet) is one more entry in :data:`AUTO_RULES`.
+    TensorFlow graph mode and 10-830x under XLA (TensorFlow and JAX) once the
+    input needs a gradient; ``strided_conv`` 3-4.4x in TensorFlow graph mode
+    with an input gradient and 4.5-5.4x under XLA (L400); ``dense`` 1.5-2.5x
+    under JAX (a rank-3 ``dot_general``); ``pointwise_conv`` 1.2-2.1x under
+    XLA and 2.5-3.9x with float16 convolutions on the CPU.
+
+    The exception, torch on the CPU: its strided ``conv1d`` skips the frames
+    (which cost in proportion to ``frame_len``) but Keras's channels-last
+    layout adds a transpose of the output (in proportion to ``num_basis``) in
+    each direction. Measured, it wins where frames are at least as large as
+    the output (``frame_len >= num_basis`` with overlap: L400/h160/N256,
+    1.06x the limit against ``matmul``'s 1.13-1.21x, both gradient cases) and
+    loses where they are small (L16/L32 with N512: 1.23-1.61x against
+    ``matmul``'s 1.02x once the input needs a gradient); with ``hop ==
+    frame_len`` frames are a free reshape and ``matmul`` wins.
     """
-    return AUTO_RULES.get((backend, device, jit_compile), AUTO_RULES["default"])
+    pick = AUTO_RULES.get((backend, device, jit_compile), AUTO_RULES["default"])
+    if (
+        (backend, device, jit_compile) == ("torch", "cpu", False)
+        and not needs_frames
+        and frame_len is not None
+        and hop is not None
+        and num_basis is not None
+        and hop < frame_len
+        and frame_len >= num_basis
+    ):
+        pick = "strided_conv"
+    return pick
 
 
 # (backend, device, jit_compile) -> method; "default" for anything not measured.
