@@ -59,6 +59,9 @@ def test_auto_under_torch_cpu_skips_frames_only_where_they_outweigh_the_output()
     assert resolve_method("auto", 400, 400, 256, **torch_cpu) == "matmul"  # framing is a reshape
     framed = resolve_method("auto", 400, None, 256, needs_frames=True, **torch_cpu)
     assert framed == "matmul"
+    # torch's float16/bfloat16 convolutions on the CPU are slow: matmul there.
+    for dtype in ("float16", "bfloat16"):
+        assert resolve_method("auto", 400, 160, 256, compute_dtype=dtype, **torch_cpu) == "matmul"
     # Elsewhere the shape does not change the pick.
     for backend, jit in (("tensorflow", False), ("tensorflow", True), ("jax", True)):
         assert resolve_method("auto", 400, 160, 256, backend=backend, device="cpu",
@@ -68,6 +71,9 @@ def test_auto_under_torch_cpu_skips_frames_only_where_they_outweigh_the_output()
 def test_layers_default_to_auto_and_record_the_pick():
     encoder = fb.Encoder(32, 16, 8)
     assert encoder.get_config()["method"] == resolve_method("auto", 16, 8, 32)
+    # A layer's own dtype policy, not the global one, is what auto reads.
+    mixed = fb.Encoder(256, 400, 160, dtype="mixed_float16")
+    assert mixed.method.name == resolve_method("auto", 400, 160, 256, compute_dtype="float16")
     projection = fb.FrameProjection(32)
     expected = resolve_method("auto", None, None, 32, needs_frames=True)
     assert projection.get_config()["method"] == expected

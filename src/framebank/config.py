@@ -4,7 +4,7 @@ A config names the family, the method and the framing; any other key is an
 option of the chosen family::
 
     filterbank: sinc          # a name in framebank.FILTERBANKS (default: free)
-    method: strided_conv      # a name in framebank.METHODS (default: dense)
+    method: strided_conv      # "auto" (default) or a name in framebank.METHODS
     num_basis: 64             # optional for families that fix it (fourier, mel)
     frame_len: 400
     hop: 160

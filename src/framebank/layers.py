@@ -42,6 +42,11 @@ class _Bias(keras.layers.Layer):
         return config
 
 
+def _compute_dtype(layer_kwargs: dict) -> str:
+    """The compute dtype a layer made with these keywords will have (``auto`` depends on it)."""
+    return keras.dtype_policies.get(layer_kwargs.get("dtype")).compute_dtype
+
+
 def _method_name(method: Any) -> str:
     resolved = get_method(method)
     return resolved.name
@@ -155,7 +160,9 @@ class FrameProjection(_BasisLayer):
     ) -> None:
         # "auto" becomes a concrete method now (frame_len is not known yet, so
         # the rule for frames is used); get_config records that name.
-        method = resolve_method(method, num_basis=num_basis, needs_frames=True)
+        method = resolve_method(
+            method, num_basis=num_basis, needs_frames=True, compute_dtype=_compute_dtype(kwargs)
+        )
         if not get_method(method).needs_frames:
             raise ValueError(
                 f"FrameProjection receives frames, but method={_method_name(method)!r} reads the "
@@ -247,7 +254,9 @@ class Encoder(_BasisLayer):
     ) -> None:
         self.frame_len, self.hop = framing.check_framing_args(frame_len, hop)
         # "auto" becomes a concrete method now; get_config records that name.
-        method = resolve_method(method, self.frame_len, self.hop, num_basis)
+        method = resolve_method(
+            method, self.frame_len, self.hop, num_basis, compute_dtype=_compute_dtype(kwargs)
+        )
         # Keras's own keywords (name, dtype, trainable, ...) stay with the layer;
         # everything else is an option of the filterbank family.
         family = {k: kwargs.pop(k) for k in list(kwargs) if k not in _LAYER_KWARGS}

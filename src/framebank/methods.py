@@ -223,6 +223,7 @@ def resolve_method(
     device: str | None = None,
     jit_compile: bool | None = None,
     needs_frames: bool = False,
+    compute_dtype: str | None = None,
 ) -> str | Method:
     """The concrete method ``method`` stands for: itself, or the pick for ``"auto"``.
 
@@ -241,6 +242,8 @@ def resolve_method(
             GPU; torch: never).
         needs_frames: the caller has frames, so a waveform method
             (``strided_conv``) cannot be picked.
+        compute_dtype: the dtype the projection computes in (a layer's
+            ``dtype_policy.compute_dtype``); default the global Keras policy's.
 
     Returns:
         ``method`` itself unless it is ``"auto"``; for ``"auto"``, a name in
@@ -260,7 +263,11 @@ def resolve_method(
     device = device or current_device()
     if jit_compile is None:
         jit_compile = backend == "jax" or (backend == "tensorflow" and device == "gpu")
-    return _auto_rule(backend, device, bool(jit_compile), frame_len, hop, num_basis, needs_frames)
+    if compute_dtype is None:
+        compute_dtype = keras.config.dtype_policy().compute_dtype
+    return _auto_rule(
+        backend, device, bool(jit_compile), frame_len, hop, num_basis, needs_frames, compute_dtype
+    )
 
 
 def _auto_rule(
@@ -271,6 +278,7 @@ def _auto_rule(
     hop: int | None,
     num_basis: int | None,
     needs_frames: bool,
+    compute_dtype: str = "float32",
 ) -> str:
     """The measured rule behind ``"auto"``: one explicit matmul, except under torch's eager CPU.
 
@@ -293,11 +301,15 @@ def _auto_rule(
     1.06x the limit against ``matmul``'s 1.13-1.21x, both gradient cases) and
     loses where they are small (L16/L32 with N512: 1.23-1.61x against
     ``matmul``'s 1.02x once the input needs a gradient); with ``hop ==
-    frame_len`` frames are a free reshape and ``matmul`` wins.
+    frame_len`` frames are a free reshape and ``matmul`` wins. Only in
+    float32: torch's float16 and bfloat16 convolutions on the CPU are slow
+    (L400 strided ``conv1d``: 11.6x the limit in float16, 1.29x in bfloat16,
+    where ``matmul`` stays at 1.03-1.11x).
     """
     pick = AUTO_RULES.get((backend, device, jit_compile), AUTO_RULES["default"])
     if (
         (backend, device, jit_compile) == ("torch", "cpu", False)
+        and compute_dtype == "float32"
         and not needs_frames
         and frame_len is not None
         and hop is not None
