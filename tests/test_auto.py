@@ -223,3 +223,16 @@ def test_quick_benchmark_writes_well_formed_results(tmp_path):
     # The default method is `auto`; the memory target names the method it ran.
     assert f"default method (auto -> {picks.pop()}) peak memory" in text
     assert (tmp_path / "ratios.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="probes TensorFlow itself")
+def test_tensorflow_memory_probe_runs_one_variant():
+    """The probe's plumbing (the README's table comes from its full run; nothing is timed)."""
+    command = [
+        sys.executable, str(ROOT / "benchmarks" / "tf_memory_probe.py"),
+        "--one", "computed", "sum", "tape",
+    ]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=os.environ)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ratio = float(proc.stdout.strip().splitlines()[-1])
+    assert 0.5 < ratio < 50, ratio  # a peak over the baseline, in output sizes

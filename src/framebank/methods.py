@@ -302,9 +302,10 @@ def _auto_rule(
     loses where they are small (L16/L32 with N512: 1.23-1.61x against
     ``matmul``'s 1.02x once the input needs a gradient); with ``hop ==
     frame_len`` frames are a free reshape and ``matmul`` wins. Only in
-    float32: torch's float16 and bfloat16 convolutions on the CPU are slow
-    (L400 strided ``conv1d``: 11.6x the limit in float16, 1.29x in bfloat16,
-    where ``matmul`` stays at 1.03-1.11x).
+    float32: torch's float16 convolutions on the CPU are slow (L400 strided
+    ``conv1d`` 11.6-12.3x the limit in two runs, ``matmul`` 1.03-1.05x); in
+    bfloat16 the two runs disagreed (strided 1.29x and 1.09x, ``matmul``
+    1.11x and 1.21x), so the pick stays with the method that has no slow case.
     """
     pick = AUTO_RULES.get((backend, device, jit_compile), AUTO_RULES["default"])
     if (
