@@ -436,6 +436,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     shapes = list(dict.fromkeys(r["shape"] for r in rows if "shape" in r))
     configs = list(
@@ -461,6 +462,9 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.axhline(1.0, color="k", linewidth=0.8)
         ax.axhline(TOLERANCE, color="k", linewidth=0.8, linestyle=":")
         ax.set_yscale("log")
+        # Plain "1.5x" ticks rather than matplotlib's "1.5 x 10^0" on a log axis.
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.1fx"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.1fx"))
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(impls))])
         ax.set_xticklabels(impls, rotation=45, ha="right")
         ax.set_title(SHAPE_LABELS.get(shape, shape), fontsize=9)
