@@ -259,29 +259,30 @@ def peer_table(rows: list[dict]) -> list[str]:
     return lines
 
 
-def _memory_key(r: dict) -> tuple:
-    """``(shape, backend, impl)``, the impl suffixed ``@sum`` for the ``sum(y)`` loss."""
-    suffix = "@sum" if r.get("loss") == "sum" else ""
-    return (r["shape"], r["backend"], r["impl"] + suffix)
+def _memory_key(r: dict) -> tuple[str, str, str, str]:
+    """``(shape, backend, impl, loss)`` of a memory row."""
+    return (r["shape"], r["backend"], r["impl"], r.get("loss", "square"))
 
 
 def memory_table(mem: list[dict]) -> list[str]:
-    impls = list(
-        dict.fromkeys(_memory_key(r)[2] for r in mem if r.get("impl") not in (None, "none"))
+    columns = list(
+        dict.fromkeys(_memory_key(r)[2:] for r in mem if r.get("impl") not in (None, "none"))
     )
-    impls = [i for i in impls if not i.endswith("@sum")] + [i for i in impls if i.endswith("@sum")]
+    columns.sort(key=lambda column: column[1] != "square")  # the sum(y) runs last
     head = ["shape", "backend", "output MB", "frames MB"]
-    head += [i.replace("@sum", ", sum(y) loss") for i in impls]
+    head += [impl if loss == "square" else f"{impl}, {loss}(y) loss" for impl, loss in columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     keys = list(dict.fromkeys((r["shape"], r["backend"]) for r in mem if "shape" in r))
     by = {_memory_key(r): r for r in mem if "impl" in r}
     for shape, backend in keys:
-        any_row = by.get((shape, backend, "limit")) or by.get((shape, backend, "none"))
+        any_row = by.get((shape, backend, "limit", "square")) or by.get(
+            (shape, backend, "none", "square")
+        )
         if any_row is None:
             continue
         cells = []
-        for impl in impls:
-            r = by.get((shape, backend, impl))
+        for impl, loss in columns:
+            r = by.get((shape, backend, impl, loss))
             ok = r and "peak_ratio" in r
             pick = f" ({r['resolved']})" if ok and r.get("resolved") else ""
             cells.append(f"{r['peak_ratio']:.1f}x / {r['step_ratio']:.1f}x{pick}" if ok else "-")
@@ -343,22 +344,23 @@ def check_targets(rows: list[dict], mem: list[dict], default_method: str) -> lis
     )
     # memory
     by = {_memory_key(r): r for r in mem if "peak_ratio" in r}
-    for (shape, backend, impl), r in sorted(by.items()):
-        if impl.split("@")[0] == default_method:
+    for (shape, backend, impl, loss), r in sorted(by.items()):
+        if impl == default_method:
             verdict = "met" if r["peak_ratio"] <= 3.0 else "missed"
-            loss = "sum(y)" if impl.endswith("@sum") else "0.5 * sum(y**2)"
             pick = f" -> {r['resolved']}" if r.get("resolved") else ""
-            limit = by.get((shape, backend, "limit" + impl[len(impl.split("@")[0]) :]))
+            limit = by.get((shape, backend, "limit", loss))
             floor = f"; the bare matmul {limit['peak_ratio']:.2f}x" if limit else ""
+            formula = "sum(y)" if loss == "sum" else "0.5 * sum(y**2)"
             out.append(
                 f"- default method ({default_method}{pick}) peak memory <= 3x output, {shape} "
-                f"{backend}, loss {loss}: {r['peak_ratio']:.2f}x (step alone "
+                f"{backend}, loss {formula}: {r['peak_ratio']:.2f}x (step alone "
                 f"{r['step_ratio']:.2f}x{floor}; output {r['output_mb']:.0f} MB): {verdict}."
             )
-    for (shape, backend, impl), r in sorted(by.items()):
-        if impl != "strided_conv" or r["hop"] >= r["frame_len"]:
+    for (shape, backend, impl, loss), r in sorted(by.items()):
+        if impl != "strided_conv" or loss != "square" or r["hop"] >= r["frame_len"]:
             continue
-        framed = [by[(shape, backend, m)] for m in METHOD_NAMES if (shape, backend, m) in by]
+        keys = [(shape, backend, m, "square") for m in METHOD_NAMES]
+        framed = [by[key] for key in keys if key in by]
         framed = [f for f in framed if f["impl"] != "strided_conv"]
         if not framed:
             continue

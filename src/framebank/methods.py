@@ -278,9 +278,9 @@ def _auto_rule(
     hop: int | None,
     num_basis: int | None,
     needs_frames: bool,
-    compute_dtype: str = "float32",
+    compute_dtype: str,
 ) -> str:
-    """The measured rule behind ``"auto"``: one explicit matmul, except under torch's eager CPU.
+    """The measured rule behind ``"auto"``: the entry of :data:`AUTO_RULES` for this setup.
 
     Why ``matmul`` (``benchmarks/README.md``: 2 CPU cores, batch 16, 4 s, the
     four shapes of issue 5, float32 and mixed precision, both gradient
@@ -293,42 +293,58 @@ def _auto_rule(
     and 4.9-5.4x under XLA (L400); ``dense`` 1.7-2.2x under JAX (a rank-3
     ``dot_general``) on three of the four shapes; ``pointwise_conv`` up to
     1.6x under XLA and 1.7-3.5x with float16 convolutions on the CPU.
-
-    The exception, torch on the CPU: its strided ``conv1d`` skips the frames
-    (which cost in proportion to ``frame_len``) but Keras's channels-last
-    layout adds a transpose of the output (in proportion to ``num_basis``) in
-    each direction. Measured, it wins where frames are at least as large as
-    the output (``frame_len >= num_basis`` with overlap: L400/h160/N256,
-    1.06x the limit against ``matmul``'s 1.13-1.21x, both gradient cases) and
-    loses where they are small (L16/L32 with N512: 1.23-1.61x against
-    ``matmul``'s 1.02x once the input needs a gradient); with ``hop ==
-    frame_len`` frames are a free reshape and ``matmul`` wins. Only in
-    float32: torch's float16 convolutions on the CPU are slow (L400 strided
-    ``conv1d`` 11.6-12.3x the limit in two runs, ``matmul`` 1.03-1.05x); in
-    bfloat16 the two runs disagreed (strided 1.29x and 1.09x, ``matmul``
-    1.11x and 1.21x), so the pick stays with the method that has no slow case.
+    Under torch on the CPU the pick depends on the shape:
+    :func:`_torch_cpu_rule`.
     """
-    pick = AUTO_RULES.get((backend, device, jit_compile), AUTO_RULES["default"])
-    if (
-        (backend, device, jit_compile) == ("torch", "cpu", False)
-        and compute_dtype == "float32"
-        and not needs_frames
-        and frame_len is not None
+    rule = AUTO_RULES.get((backend, device, jit_compile), AUTO_RULES["default"])
+    if callable(rule):
+        return rule(frame_len, hop, num_basis, needs_frames, compute_dtype)
+    return rule
+
+
+def _torch_cpu_rule(
+    frame_len: int | None,
+    hop: int | None,
+    num_basis: int | None,
+    needs_frames: bool,
+    compute_dtype: str,
+) -> str:
+    """torch on the CPU: ``strided_conv`` where the frames outweigh the output, else ``matmul``.
+
+    torch's strided ``conv1d`` skips the frames (which cost in proportion to
+    ``frame_len``), but Keras's channels-last layout adds a transpose of the
+    output (in proportion to ``num_basis``) in each direction. Measured, it
+    wins where frames are at least as large as the output (``frame_len >=
+    num_basis`` with overlap: L400/h160/N256, 0.97x the limit in the training
+    case and 1.10x in-model, against ``matmul``'s 1.10x and 1.15x) and loses
+    where they are small (L16/L32 with N512: 1.24-1.56x once the input needs
+    a gradient, against ``matmul``'s 1.02-1.05x); with ``hop == frame_len``
+    frames are a free reshape and ``matmul`` wins. Only in float32: torch's
+    float16 convolutions on the CPU are slow (L400 strided ``conv1d``
+    11.6-12.3x the limit in two runs, ``matmul`` 1.03-1.05x); in bfloat16 the
+    two runs disagreed (strided 1.29x and 1.09x, ``matmul`` 1.11x and 1.21x),
+    so the pick stays with the method that has no slow case.
+    """
+    frames_outweigh_output = (
+        frame_len is not None
         and hop is not None
         and num_basis is not None
         and hop < frame_len
         and frame_len >= num_basis
-    ):
-        pick = "strided_conv"
-    return pick
+    )
+    if frames_outweigh_output and not needs_frames and compute_dtype == "float32":
+        return "strided_conv"
+    return "matmul"
 
 
-# (backend, device, jit_compile) -> method; "default" for anything not measured.
+# (backend, device, jit_compile) -> a method name, or a rule
+# ``(frame_len, hop, num_basis, needs_frames, compute_dtype) -> name``;
+# "default" for anything not measured (GPUs included).
 AUTO_RULES: dict = {
     ("tensorflow", "cpu", False): "matmul",
     ("tensorflow", "cpu", True): "matmul",
     ("jax", "cpu", True): "matmul",
-    ("torch", "cpu", False): "matmul",
+    ("torch", "cpu", False): _torch_cpu_rule,
     "default": "matmul",
 }
 
