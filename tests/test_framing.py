@@ -140,17 +140,53 @@ def test_overlap_add_bad_input():
         fb.overlap_add(np.zeros((1, 2, 8)), 2, window=np.ones(7))
 
 
-def test_frame_gradient_is_overlap_add():
-    x = np.random.default_rng(0).standard_normal((2, 100)).astype("float32")
-    weights = np.random.default_rng(1).standard_normal((2, 13, 24)).astype("float32")
+def _frame_adjoint(upstream: np.ndarray, time: int, hop: int) -> np.ndarray:
+    """The gradient of framing: the upstream frames overlap-added, cut to ``time``."""
+    summed = np_overlap_add(upstream, hop)
+    out = np.zeros(upstream.shape[:1] + (time,), upstream.dtype)
+    keep = min(time, summed.shape[-1])
+    out[:, :keep] = summed[:, :keep]
+    return out
+
+
+@given(framing_case())
+def test_frame_gradient_is_overlap_add(case):
+    batch, time, frame_len, hop, pad_end = case
+    x = np.random.default_rng(time).standard_normal((batch, time)).astype("float32")
+    count = np_frame(x, frame_len, hop, pad_end).shape[1]
+    upstream = np.random.default_rng(hop).standard_normal((batch, count, frame_len))
+    upstream = upstream.astype("float32")
 
     def loss(signal):
-        return ops.sum(fb.frame(signal, 24, 6) * weights)
+        return ops.sum(fb.frame(signal, frame_len, hop, pad_end=pad_end) * upstream)
 
     _, (grad,), _ = value_and_grads(loss, [x])
-    want = np.zeros_like(x)
-    want[:, :96] = np_overlap_add(weights, 6)  # samples 96..99 are in no frame
+    want = _frame_adjoint(upstream, time, hop)
     np.testing.assert_allclose(grad, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="the overlap-add gradient is TensorFlow's"
+)
+@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("frame_len,hop", [(400, 160), (24, 6), (5, 7)])
+def test_frame_gradient_in_compiled_function_with_unknown_length(jit_compile, frame_len, hop):
+    # The frame count is a tensor here, so the gradient's length fitting runs its
+    # dynamic branch, in graph mode and under XLA.
+    tf = pytest.importorskip("tensorflow")
+
+    @tf.function(jit_compile=jit_compile, input_signature=[tf.TensorSpec([None, None], tf.float32)])
+    def grad_of(signal):
+        with tf.GradientTape() as tape:
+            tape.watch(signal)
+            frames = fb.frame(signal, frame_len, hop)
+            value = ops.sum(ops.square(frames)) * 0.5
+        return frames, tape.gradient(value, signal)
+
+    for time in (frame_len + 3 * hop + 2, frame_len):
+        x = np.random.default_rng(time).standard_normal((2, time)).astype("float32")
+        frames, grad = (t.numpy() for t in grad_of(tf.constant(x)))
+        np.testing.assert_allclose(grad, _frame_adjoint(frames, time, hop), rtol=1e-5, atol=1e-5)
 
 
 def test_framing_layer_in_functional_model_with_unknown_length():
