@@ -193,7 +193,8 @@ def test_quick_benchmark_writes_well_formed_results(tmp_path):
     backend = keras.backend.backend()
     command = [
         sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--backends", backend,
-        "--shapes", "tasnet8k", "--precisions", "float32,mixed_bfloat16",
+        "--memory-backends", backend, "--shapes", "tasnet8k",
+        "--precisions", "float32,mixed_bfloat16",
         "--out", str(tmp_path),
     ]  # fmt: skip
     proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=os.environ)
