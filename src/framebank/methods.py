@@ -175,20 +175,8 @@ class StridedConv(Method):
         return (frame_len, 1, num_basis)
 
     def project_signal(self, signal: Any, basis: Any, hop: int) -> Any:
-        import keras
-
         frame_len, num_basis = basis.shape
         kernel = ops.reshape(basis, (frame_len, 1, num_basis))
-        if keras.backend.backend() == "torch":
-            # torch convolves channels-first. Keras would transpose a [batch, time, 1]
-            # input, giving strides torch reads as channels-last, and torch then ran the
-            # conv's backward in that layout: 1.15-1.2x slower in-model (L400/h160, 2 CPU
-            # cores), where [batch, 1, time] ran as fast as asteroid's Encoder.
-            y = ops.conv(
-                ops.expand_dims(signal, 1), kernel, strides=hop, padding="valid",
-                data_format="channels_first",
-            )  # fmt: skip
-            return ops.transpose(y, (0, 2, 1))
         x = ops.expand_dims(signal, -1)  # [batch, time, 1]
         return ops.conv(x, kernel, strides=hop, padding="valid")
 
