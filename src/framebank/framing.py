@@ -198,9 +198,10 @@ def frame_padded(x: Any, frame_len: int, hop: int) -> Any:
     Under TensorFlow the gradient with respect to ``x`` is an explicit
     overlap-add instead of the gather's own: TensorFlow differentiates a
     gather with ``UnsortedSegmentSum``, which made a step that also needs the
-    input's gradient (a front end inside a model) 1.27-1.34x a bare matmul for
-    L400/h160 against 1.12-1.16x with the overlap-add; under JAX and torch the
-    gather's own gradient was as fast or faster (``benchmarks/README.md``).
+    input's gradient (a front end inside a model) 1.29x a bare matmul for
+    L400/h160 in graph mode, against 1.11x with the overlap-add (two runs of
+    ``benchmarks/``); under JAX and torch the gather's own gradient was as
+    fast or faster, so they keep it.
     """
     time = _time_len(x)
     if isinstance(time, int):
@@ -326,10 +327,9 @@ def _overlap_add_blocks(y: Any, hop: int) -> Any:
     Why: column segment *k* (``k*hop .. (k+1)*hop``) of frame *f* lands in
     output block ``f + k``, so the sum is one slice, one pad (shifting it by
     *k* blocks) and one add per segment, with no scatter (slow gradients on
-    some backends). Slicing columns instead of padding every frame to whole
-    segments first and reshaping made an overlap-add forward plus backward
-    1.2-1.4x faster under TensorFlow and torch and 1.4-3.6x under JAX (L16 to
-    L400, 2 CPU cores).
+    some backends). Slicing columns, instead of padding every frame to whole
+    segments and reshaping, skips a padded copy of all frames; in a one-off
+    comparison it was faster under all three backends.
 
     Returns:
         ``[batch, (frames + segments - 1) * hop]``, ``segments =

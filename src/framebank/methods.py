@@ -286,13 +286,13 @@ def _auto_rule(
     four shapes of issue 5, float32 and mixed precision, both gradient
     cases): under TensorFlow (graph and XLA) and JAX it was the fastest
     method or near it, and it is the only method with no pathological case.
-    Each rival fails somewhere (two runs on 2 CPU cores, the later quoted):
-    ``reshape_conv`` costs 4-12x the limit in TensorFlow graph mode and
-    12-720x under XLA (TensorFlow and JAX) once the input needs a gradient;
+    Each rival fails somewhere (the last two runs on 2 CPU cores):
+    ``reshape_conv`` costs 3-12x the limit in TensorFlow graph mode and
+    12-790x under XLA (TensorFlow and JAX) once the input needs a gradient;
     ``strided_conv`` 2.7-3.7x in TensorFlow graph mode with an input gradient
-    and 4.9-5.4x under XLA (L400); ``dense`` 1.7-2.2x under JAX (a rank-3
+    and 4.9-5.5x under XLA (L400); ``dense`` 1.5-2.4x under JAX (a rank-3
     ``dot_general``) on three of the four shapes; ``pointwise_conv`` up to
-    1.6x under XLA and 1.7-3.5x with float16 convolutions on the CPU.
+    1.7x under XLA and 1.7-3.5x with float16 convolutions on the CPU.
     Under torch on the CPU the pick depends on the shape:
     :func:`_torch_cpu_rule`.
     """
@@ -357,7 +357,7 @@ def _warn_if_pathological(
     ``reshape_conv`` (Method 1) under XLA: the gradient of its
     ``[batch*frames, frame_len, 1]`` convolution with respect to its input
     (needed whenever the front end sits inside a model, or its input is
-    learned) took 12-720x the time of one matmul under TensorFlow's XLA and
+    learned) took 12-790x the time of one matmul under TensorFlow's XLA and
     under JAX (always XLA), and Keras compiles TensorFlow with XLA by default
     on a GPU (``jit_compile="auto"``). A layer cannot see how it will be
     compiled, so under these backends the warning is given whenever Method 1
@@ -369,8 +369,8 @@ def _warn_if_pathological(
         warnings.warn(
             f"method='reshape_conv' under {backend} is pathological with XLA (jit_compile=True; "
             "always under JAX, Keras's default for TensorFlow on a GPU): a forward plus backward "
-            "step that also needs the input's gradient took 12-720x the time of one matmul (2 "
-            "CPU cores, benchmarks/README.md); TensorFlow without XLA took 4-12x. "
+            "step that also needs the input's gradient took 12-790x the time of one matmul (2 "
+            "CPU cores, benchmarks/README.md); TensorFlow without XLA took 3-12x. "
             "method='matmul' (what method='auto' picks) computes the same numbers near the "
             "matmul limit.",
             UserWarning,
