@@ -11,7 +11,9 @@ over a baseline taken after the input exists, as a multiple of the output
 
 Variants: frames fed in as the input (``input``) or made in the graph from the
 waveform (``computed``); the loss ``0.5*sum(y**2)`` (``square``),
-``0.5*sum(y*y)`` (``mul``), ``sum(|y|)`` (``abs``) or ``sum(y)`` (``sum``); the
+``0.5*sum(y*y)`` (``mul``), ``sum(|y|)`` (``abs``), ``sum(y)`` (``sum``) or
+``0.5*sum(y**2)`` with its gradient written out as ``y * upstream`` instead of
+TensorFlow's own (``square_written``); the
 projection's gradient from the tape (``tape``) or written by hand
 (``custom``). ``--disable PASS`` turns one Grappler pass off.
 """
@@ -26,7 +28,7 @@ import sys
 
 L, HOP, N, BATCH, TIME = 32, 16, 512, 16, 64000
 FRAMES = ("input", "computed")
-LOSSES = ("square", "mul", "abs", "sum")
+LOSSES = ("square", "mul", "abs", "sum", "square_written")
 GRADS = ("tape", "custom")
 
 
@@ -60,6 +62,15 @@ def run_one(frames: str, loss: str, grad: str, disable: str | None) -> float:
 
         return tf.matmul(a, b), backward
 
+    @tf.custom_gradient
+    def square_written(t):
+        # The gradient of 0.5*sum(t**2) is t times the scalar upstream: one output-sized
+        # product, where TensorFlow's own broadcasts the upstream and forms 2*t first.
+        def backward(upstream):
+            return t * upstream
+
+        return 0.5 * tf.reduce_sum(tf.square(t)), backward
+
     @tf.function
     def step(xin):
         with tf.GradientTape() as tape:
@@ -71,6 +82,7 @@ def run_one(frames: str, loss: str, grad: str, disable: str | None) -> float:
                 "mul": lambda: 0.5 * tf.reduce_sum(y * y),
                 "abs": lambda: tf.reduce_sum(tf.abs(y)),
                 "sum": lambda: tf.reduce_sum(y),
+                "square_written": lambda: square_written(y),
             }[loss]()
         return tape.gradient(value, [w])
 
