@@ -161,7 +161,7 @@ def test_every_method_works_under_mixed_precision(policy, name, method):
         reference.build(signal.shape)
         reference.set_weights([basis])
         want = ops.convert_to_numpy(reference(signal))
-        _, _, (want_grad,) = value_and_grads(
+        _, (want_input_grad,), (want_grad,) = value_and_grads(
             lambda x: ops.sum(ops.square(reference(x))), [signal], reference.trainable_variables
         )
 
@@ -180,9 +180,13 @@ def test_every_method_works_under_mixed_precision(policy, name, method):
     def loss(x):
         return ops.sum(ops.square(ops.cast(encoder(x), "float32")))
 
-    _, _, (grad,) = value_and_grads(loss, [signal], encoder.trainable_variables)
+    _, (input_grad,), (grad,) = value_and_grads(loss, [signal], encoder.trainable_variables)
     assert grad.dtype == np.float32
     assert np.abs(grad - want_grad).max() <= 2 * TOLERANCE[name] * np.abs(want_grad).max()
+    # The input's gradient agrees too (its float32 value is checked in test_framing).
+    input_grad = input_grad.astype("float32")
+    scale = np.abs(want_input_grad).max()
+    assert np.abs(input_grad - want_input_grad).max() <= 2 * TOLERANCE[name] * scale
 
 
 # --------------------------------------------------------------------------- the benchmark
