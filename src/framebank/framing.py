@@ -210,11 +210,15 @@ def frame_padded(x: Any, frame_len: int, hop: int) -> Any:
         n = ops.maximum(0, 1 + (time - frame_len) // hop)
     if hop == frame_len:
         return ops.reshape(x[:, : n * hop], (-1, n, frame_len))
-    if keras.backend.backend() != "tensorflow":
+    # A symbolic input (``keras.Input``) has no gradient to override, and
+    # TensorFlow's custom_gradient cannot take one.
+    if keras.backend.backend() != "tensorflow" or keras.backend.is_keras_tensor(x):
         return _gather_frames(x, n, frame_len, hop)
 
     @ops.custom_gradient
     def frames_of(signal: Any) -> tuple[Any, Any]:
+        # ``grad(*args, upstream=None)`` is the signature keras.ops.custom_gradient
+        # documents for every backend; TensorFlow passes the upstream positionally.
         def grad(*args: Any, upstream: Any = None) -> Any:
             if upstream is None:
                 (upstream,) = args
