@@ -192,6 +192,28 @@ def test_frame_gradient_in_compiled_function_with_unknown_length(jit_compile, fr
     assert "UnsortedSegmentSum" not in graph_ops, sorted(graph_ops)
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="only TensorFlow runs dynamic lengths"
+)
+@pytest.mark.parametrize("frame_len,hop", [(24, 6), (5, 7), (16, 16), (8, 1)])
+def test_zero_frames_of_a_dynamic_length_keep_the_batch(frame_len, hop):
+    # A dynamic length shorter than one frame: zero frames, not an error nor a lost batch.
+    tf = pytest.importorskip("tensorflow")
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32)])
+    def run(signal):
+        with tf.GradientTape() as tape:
+            tape.watch(signal)
+            frames = fb.frame(signal, frame_len, hop)
+            value = ops.sum(ops.square(frames))
+        return frames, tape.gradient(value, signal), fb.overlap_add(frames, hop)
+
+    frames, grad, joined = run(tf.ones((3, frame_len - 1)))
+    assert tuple(frames.shape) == (3, 0, frame_len)
+    np.testing.assert_array_equal(grad.numpy(), np.zeros((3, frame_len - 1), "float32"))
+    assert joined.shape[0] == 3 and not np.any(joined.numpy())
+
+
 def test_frame_on_a_symbolic_input():
     for frame_len, hop in ((16, 4), (5, 7), (16, 16)):
         frames = fb.frame(keras.Input((64,)), frame_len, hop)

@@ -96,6 +96,17 @@ def _is_tensor(x: Any) -> bool:
     return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, np.ndarray)
 
 
+def _batch_len(x: Any) -> Any:
+    """The batch axis length to reshape with: an int, a tensor, or -1 for a Keras symbolic tensor.
+
+    Why not always -1: a reshape of zero frames cannot infer the batch from -1.
+    """
+    static = x.shape[0]
+    if static is not None:
+        return static
+    return -1 if keras.backend.is_keras_tensor(x) else ops.shape(x)[0]
+
+
 def _time_len(x: Any) -> Any:
     """The time axis length of a ``[batch, time]`` tensor: a Python int when static."""
     static = x.shape[1]
@@ -209,7 +220,7 @@ def frame_padded(x: Any, frame_len: int, hop: int) -> Any:
     else:
         n = ops.maximum(0, 1 + (time - frame_len) // hop)
     if hop == frame_len:
-        return ops.reshape(x[:, : n * hop], (-1, n, frame_len))
+        return ops.reshape(x[:, : n * hop], (_batch_len(x), n, frame_len))
     # A symbolic input (``keras.Input``) has no gradient to override, and
     # TensorFlow's custom_gradient cannot take one.
     if keras.backend.backend() != "tensorflow" or keras.backend.is_keras_tensor(x):
@@ -240,14 +251,18 @@ def _gather_frames(x: Any, n: Any, frame_len: int, hop: int) -> Any:
     builds all frames. ``tf.signal.frame`` does the same.
     """
     used = (n - 1) * hop + frame_len
+    if not isinstance(n, int):
+        # Zero frames (a dynamic length shorter than one frame) with hop > frame_len.
+        used = ops.maximum(0, used)
+    batch = _batch_len(x)
     g = math.gcd(frame_len, hop)
     sub_per_frame, sub_per_hop = frame_len // g, hop // g
-    subframes = ops.reshape(x[:, :used], (-1, used // g, g))
+    subframes = ops.reshape(x[:, :used], (batch, used // g, g))
     index = ops.expand_dims(ops.arange(n) * sub_per_hop, 1) + ops.expand_dims(
         ops.arange(sub_per_frame), 0
     )
     gathered = ops.take(subframes, index, axis=1)  # [batch, n, sub_per_frame, g]
-    return ops.reshape(gathered, (-1, n, frame_len))
+    return ops.reshape(gathered, (batch, n, frame_len))
 
 
 def _fit_length(x: Any, length: Any) -> Any:
@@ -348,7 +363,7 @@ def _overlap_add_blocks(y: Any, hop: int) -> Any:
         width = min(hop, frame_len - k * hop)
         part = ops.pad(part, [[0, 0], [k, segments - 1 - k], [0, hop - width]])
         total = part if total is None else total + part
-    return ops.reshape(total, (-1, (count + segments - 1) * hop))
+    return ops.reshape(total, (_batch_len(y), (count + segments - 1) * hop))
 
 
 @keras.saving.register_keras_serializable(package="framebank")
