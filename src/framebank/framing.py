@@ -202,17 +202,25 @@ def frame(
     return frames[0] if rank == 1 else frames
 
 
+# The most hops a frame may span for TensorFlow's framing gradient to be an
+# overlap-add (see frame_padded): measured to win at 2-6, lose at 10 and more.
+OVERLAP_ADD_GRADIENT_SEGMENTS = 8
+
+
 def frame_padded(x: Any, frame_len: int, hop: int) -> Any:
     """Frames of a ``[batch, time]`` signal, no padding: ``[batch, frames, frame_len]``.
 
     Non-overlapping frames are a reshape; otherwise :func:`_gather_frames`.
-    Under TensorFlow the gradient with respect to ``x`` is an explicit
-    overlap-add instead of the gather's own: TensorFlow differentiates a
-    gather with ``UnsortedSegmentSum``, which made a step that also needs the
-    input's gradient (a front end inside a model) 1.29x a bare matmul for
-    L400/h160 in graph mode, against 1.11x with the overlap-add (two runs of
-    ``benchmarks/``); under JAX and torch the gather's own gradient was as
-    fast or faster, so they keep it.
+    Under TensorFlow, when a frame spans at most
+    :data:`OVERLAP_ADD_GRADIENT_SEGMENTS` hops, the gradient with respect to
+    ``x`` is an explicit overlap-add instead of the gather's own: TensorFlow
+    differentiates a gather with ``UnsortedSegmentSum``, which made a step that
+    also needs the input's gradient (a front end inside a model) 1.29x a bare
+    matmul for L400/h160 in graph mode, against 1.11x with the overlap-add (two
+    runs of ``benchmarks/``). The overlap-add costs one slice, pad and add per
+    hop a frame spans, so with many it loses (``benchmarks/trials.py
+    framing-gradient``: it won at 2-6 hops per frame, lost at 10-200). Under JAX
+    and torch the gather's own gradient was as fast or faster, so they keep it.
     """
     time = _time_len(x)
     if isinstance(time, int):
@@ -223,7 +231,11 @@ def frame_padded(x: Any, frame_len: int, hop: int) -> Any:
         return ops.reshape(x[:, : n * hop], (_batch_len(x), n, frame_len))
     # A symbolic input (``keras.Input``) has no gradient to override, and
     # TensorFlow's custom_gradient cannot take one.
-    if keras.backend.backend() != "tensorflow" or keras.backend.is_keras_tensor(x):
+    if (
+        keras.backend.backend() != "tensorflow"
+        or keras.backend.is_keras_tensor(x)
+        or -(-frame_len // hop) > OVERLAP_ADD_GRADIENT_SEGMENTS
+    ):
         return _gather_frames(x, n, frame_len, hop)
 
     @ops.custom_gradient
