@@ -241,3 +241,26 @@ def test_tensorflow_memory_probe_runs_one_variant():
     assert proc.returncode == 0, proc.stderr[-2000:]
     ratio = float(proc.stdout.strip().splitlines()[-1])
     assert 0.5 < ratio < 50, ratio  # a peak over the baseline, in output sizes
+
+
+@pytest.mark.parametrize(
+    "trial,backend,columns",
+    [
+        ("framing-gradient", None, ["limit", "gather_gradient", "overlap_add_gradient"]),
+        ("overlap-add", None, ["padded_reshape", "column_slices"]),
+        ("torch-channels-first", "torch", ["channels_last", "channels_first"]),
+    ],
+)
+def test_trials_run(trial, backend, columns):
+    """benchmarks/trials.py's plumbing on a tiny shape (its numbers are not asserted)."""
+    env = dict(os.environ, KERAS_BACKEND=backend or keras.backend.backend())
+    command = [
+        sys.executable, str(ROOT / "benchmarks" / "trials.py"), trial,
+        "--shapes", "16/8/4", "--repeats", "1",
+    ]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("L16h8N4")]
+    assert lines, proc.stdout
+    for line in lines:
+        assert all(f"{name} " in line and " ms (" in line for name in columns), line
