@@ -14,6 +14,9 @@ rounds in one process (``worker.time_interleaved``), under the backend in
 * ``framing-gradient``: frames, then one matmul, with the framing's gradient
   from the backend's own gather gradient or from an explicit overlap-add
   (``keras.ops.custom_gradient``); framebank uses the latter under TensorFlow.
+* ``decoder``: every ``Decoder`` method (synthesis product plus overlap-add),
+  forward plus backward with the coefficients' gradient (a decoder sits inside
+  a model), ratios to the first method (``dense``, the default).
 * ``torch-channels-first``: the ``strided_conv`` method's Keras conv on a
   ``[batch, time, 1]`` input against the same conv on ``[batch, 1, time]``
   (``data_format="channels_first"``) and a transpose of the output; not
@@ -138,7 +141,28 @@ def torch_channels_first_shape(s: worker.Shape, repeats: int, mode: str) -> None
         _report(f"{s.name} {mode} {case}", worker.time_interleaved(steps, repeats, 60))
 
 
+def decoder_shape(s: worker.Shape, repeats: int, mode: str) -> None:
+    import keras
+
+    from framebank.decoder import DECODER_METHODS
+
+    rng = np.random.default_rng(0)
+    coefficients = rng.standard_normal((s.batch, s.frames, s.num_basis)).astype("float32")
+    synthesis = keras.Variable(
+        (rng.standard_normal((s.num_basis, s.frame_len)) / np.sqrt(s.num_basis)).astype("float32")
+    )
+    steps = {
+        name: worker.make_step(
+            lambda c, fn=fn: fn(c, synthesis, s.hop), [synthesis], coefficients, case, mode
+        )
+        for name, fn in DECODER_METHODS.items()
+        for case in ["weights+input"]
+    }
+    _report(f"{s.name} {mode} decoder, weights+input", worker.time_interleaved(steps, repeats, 60))
+
+
 TRIALS = {
+    "decoder": decoder_shape,
     "overlap-add": overlap_add_shape,
     "framing-gradient": framing_gradient_shape,
     "torch-channels-first": torch_channels_first_shape,

@@ -215,3 +215,23 @@ def test_a_users_own_family_registers_and_builds_from_a_config(tmp_path):
     model.save(tmp_path / "cosine.keras")
     loaded = keras.models.load_model(tmp_path / "cosine.keras")
     np.testing.assert_allclose(ops.convert_to_numpy(loaded(x)), out, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "layer,keys",
+    [
+        (fb.Encoder, fb.config.ENCODER_KEYS),
+        (fb.Decoder, fb.config.DECODER_KEYS),
+    ],
+)
+def test_config_defaults_are_the_layers_defaults(layer, keys):
+    # The config tables restate the layers' defaults (for the type checks and the docs).
+    import inspect
+
+    parameters = inspect.signature(layer.__init__).parameters
+    shared = [key for key in keys if key in parameters]
+    assert "method" in shared and "kernel_initializer" in shared
+    for key in shared:
+        default = keys[key][1]
+        if default is not fb.config._REQUIRED:
+            assert parameters[key].default == default, key

@@ -24,7 +24,7 @@ Encoder keys: ``filterbank``, ``method``, ``num_basis``, ``frame_len``,
 train the ``mel`` basis, which is fixed by default).
 
 Decoder keys (under ``decoder``): ``kind`` (``tied``, ``free``, ``pinv``),
-``method`` (``dense``, ``matmul``, ``pointwise_conv``, ``conv_transpose``),
+``method`` (``matmul``, the default, ``dense``, ``pointwise_conv``, ``conv_transpose``),
 ``kernel_initializer``, ``rcond``, ``name``, ``trainable``.
 
 Adding a family (no framebank file changes): subclass
@@ -97,7 +97,7 @@ ENCODER_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
 }
 DECODER_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "kind": ((str,), "tied"),
-    "method": ((str,), "dense"),
+    "method": ((str,), "matmul"),
     "kernel_initializer": ((str, dict), "basis_glorot_uniform"),
     "rcond": (_NUMBER, None),
     "name": ((str,), None),
@@ -293,7 +293,7 @@ def _check_decoder(raw: dict, problems: list[str]) -> None:
     kind = raw.get("kind", "tied")
     if isinstance(kind, str) and kind not in DECODER_KINDS:
         problems.append(f"unknown decoder kind {kind!r}. Accepted: {', '.join(DECODER_KINDS)}")
-    method = raw.get("method", "dense")
+    method = raw.get("method", "matmul")
     if isinstance(method, str) and method not in DECODER_METHODS:
         problems.append(
             f"unknown decoder method {method!r}. Accepted: {', '.join(DECODER_METHODS)}"

@@ -117,9 +117,15 @@ class Decoder(keras.layers.Layer):
             ``pinv`` also use its basis (and track it, so a model holding
             both saves it once and reloads them sharing it).
         kind: ``tied``, ``free`` or ``pinv`` (see the module docstring).
-        method: ``dense`` (default), ``matmul``, ``pointwise_conv`` or
+        method: ``matmul`` (default), ``dense``, ``pointwise_conv`` or
             ``conv_transpose`` (a strided transposed convolution on the
             coefficients). Equal outputs, like the encoder's methods.
+            ``matmul`` is the default because it had no slow case
+            (``benchmarks/trials.py decoder``, 2 CPU cores, the four
+            benchmark shapes with the coefficients' gradient: 0.93-1.04x
+            ``dense``'s time under TensorFlow and torch, 0.60-1.06x under JAX,
+            0.60x at L400 where ``dense`` is a rank-3 product); each
+            convolution wins some shapes and loses others by 1.4-10x.
         kernel_initializer: for ``kind="free"``.
         rcond: for ``pinv``: singular values below ``rcond`` times the largest
             count as 0; default ``max(frame_len, num_basis)`` times the dtype's
@@ -149,7 +155,7 @@ class Decoder(keras.layers.Layer):
         self,
         encoder: Encoder | dict | None = None,
         kind: str = "tied",
-        method: str = "dense",
+        method: str = "matmul",
         kernel_initializer: Any = "basis_glorot_uniform",
         rcond: float | None = None,
         num_basis: int | None = None,
