@@ -88,7 +88,7 @@ def overlap_add_shape(s: worker.Shape, repeats: int, mode: str) -> None:
 def framing_gradient_shape(s: worker.Shape, repeats: int, mode: str) -> None:
     from keras import ops
 
-    from framebank.framing import _fit_length, _gather_frames, _overlap_add_blocks
+    from framebank.framing import _gather_frames, _overlap_add_blocks, fit_length
 
     signal, w = worker.make_signal(s), _weights(s)
 
@@ -97,7 +97,7 @@ def framing_gradient_shape(s: worker.Shape, repeats: int, mode: str) -> None:
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            return _fit_length(_overlap_add_blocks(upstream, s.hop), s.time)
+            return fit_length(_overlap_add_blocks(upstream, s.hop), s.time)
 
         return _gather_frames(x, s.frames, s.frame_len, s.hop), grad
 

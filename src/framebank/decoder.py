@@ -60,8 +60,7 @@ def _frames_matmul(coefficients: Any, synthesis: Any, hop: int) -> Any:
     num_basis, frame_len = synthesis.shape
     # Batch and frame count may both be unknown: reshape back with the
     # run-time frame count (only one -1 is allowed).
-    static = coefficients.shape[1]
-    count = static if static is not None else ops.shape(coefficients)[1]
+    count = framing.axis_len(coefficients, 1)
     frames = ops.matmul(ops.reshape(coefficients, (-1, num_basis)), synthesis)
     return framing.overlap_add(ops.reshape(frames, (-1, count, frame_len)), hop)
 
@@ -84,9 +83,7 @@ def _conv_transpose(coefficients: Any, synthesis: Any, hop: int) -> Any:
     kernel = ops.expand_dims(ops.transpose(synthesis), 1)  # [frame_len, 1, num_basis]
     out = ops.conv_transpose(coefficients, kernel, strides=hop, padding="valid")[..., 0]
     # When hop > frame_len the op pads every frame to hop samples; keep overlap_add's length.
-    count = (
-        coefficients.shape[1] if coefficients.shape[1] is not None else ops.shape(coefficients)[1]
-    )
+    count = framing.axis_len(coefficients, 1)
     return out[:, : (count - 1) * hop + frame_len]
 
 
@@ -255,9 +252,7 @@ class Decoder(keras.layers.Layer):
         out = DECODER_METHODS[self.method](coefficients, synthesis, self.hop)
         if weights is not None:
             weights = ops.cast(weights, dtype)
-            count = coefficients.shape[1]
-            if count is None:
-                count = ops.shape(coefficients)[1]
+            count = framing.axis_len(coefficients, 1)
             norm = framing.overlap_add(
                 ops.broadcast_to(weights[None, None, :], (1, count, self.frame_len)), self.hop
             )
@@ -268,8 +263,7 @@ class Decoder(keras.layers.Layer):
         if self.center and half:
             out = out[:, half:]
             if length is None:  # drop the end's centring pad too (else `length` decides)
-                time = out.shape[1] if out.shape[1] is not None else ops.shape(out)[1]
-                out = out[:, : time - half]
+                out = out[:, : framing.axis_len(out, 1) - half]
         if length is not None:
             out = _fit_length(out, length)
         return out
@@ -312,14 +306,7 @@ class Decoder(keras.layers.Layer):
 
 
 def _fit_length(out: Any, length: Any) -> Any:
-    """Trim or zero-pad ``[batch, time]`` to ``length`` samples."""
+    """Trim or zero-pad ``[batch, time]`` to ``length`` samples, a positive int."""
     if isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise ValueError(f"`length` must be a positive integer. Received: length={length!r}")
-    time = out.shape[1]
-    if time is None:
-        time = ops.shape(out)[1]
-        out = ops.pad(out, [[0, 0], [0, ops.maximum(0, length - time)]])
-        return out[:, :length]
-    if time >= length:
-        return out[:, :length]
-    return ops.pad(out, [[0, 0], [0, length - time]])
+    return framing.fit_length(out, length)

@@ -107,10 +107,15 @@ def _batch_len(x: Any) -> Any:
     return -1 if keras.backend.is_keras_tensor(x) else ops.shape(x)[0]
 
 
+def axis_len(x: Any, axis: int) -> Any:
+    """The length of ``x`` along ``axis``: a Python int when static, else a tensor."""
+    static = x.shape[axis]
+    return static if static is not None else ops.shape(x)[axis]
+
+
 def _time_len(x: Any) -> Any:
     """The time axis length of a ``[batch, time]`` tensor: a Python int when static."""
-    static = x.shape[1]
-    return static if static is not None else ops.shape(x)[1]
+    return axis_len(x, 1)
 
 
 def pad_signal(
@@ -246,7 +251,7 @@ def frame_padded(x: Any, frame_len: int, hop: int) -> Any:
             if upstream is None:
                 (upstream,) = args
             summed = _overlap_add_blocks(upstream, hop)
-            return _fit_length(summed, time)
+            return fit_length(summed, time)
 
         return _gather_frames(signal, n, frame_len, hop), grad
 
@@ -277,7 +282,7 @@ def _gather_frames(x: Any, n: Any, frame_len: int, hop: int) -> Any:
     return ops.reshape(gathered, (batch, n, frame_len))
 
 
-def _fit_length(x: Any, length: Any) -> Any:
+def fit_length(x: Any, length: Any) -> Any:
     """``x`` (``[batch, time]``) cut or zero-padded at the end to ``length`` samples."""
     have = _time_len(x)
     if isinstance(have, int) and isinstance(length, int):
@@ -335,7 +340,7 @@ def overlap_add(frames: Any, hop: int, window: Any = None) -> Any:
         # Weighted overlap-add: the window is applied again as synthesis window,
         # then the sum is normalised by the overlapped squared window.
         out = _overlap_add_raw(y * w, hop)
-        count = y.shape[1] if y.shape[1] is not None else ops.shape(y)[1]
+        count = axis_len(y, 1)
         w2 = ops.broadcast_to(ops.square(w), (1, count, frame_len))
         norm = _overlap_add_raw(w2, hop)
         # Tiny normalisers would amplify rounding; treat them as uncovered.
@@ -348,7 +353,7 @@ def overlap_add(frames: Any, hop: int, window: Any = None) -> Any:
 def _overlap_add_raw(y: Any, hop: int) -> Any:
     """Overlap-add of ``[batch, frames, frame_len]``: ``[batch, (frames-1)*hop + frame_len]``."""
     frame_len = y.shape[-1]
-    count = y.shape[1] if y.shape[1] is not None else ops.shape(y)[1]
+    count = axis_len(y, 1)
     return _overlap_add_blocks(y, hop)[:, : (count - 1) * hop + frame_len]
 
 
@@ -368,7 +373,7 @@ def _overlap_add_blocks(y: Any, hop: int) -> Any:
         ceil(frame_len / hop)``: the tail past the last frame is zeros.
     """
     frame_len = y.shape[-1]
-    count = y.shape[1] if y.shape[1] is not None else ops.shape(y)[1]
+    count = axis_len(y, 1)
     segments = -(-frame_len // hop)
     total = None
     for k in range(segments):
