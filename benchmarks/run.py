@@ -51,7 +51,18 @@ def has_asteroid() -> bool:
 
 
 def _worker(args: list[str], backend: str, timeout: float) -> list[dict]:
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    # JAX takes 75% of a GPU's memory at start unless told not to, which would
+    # starve the processes beside it (memory runs two at a time).
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=backend,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        XLA_PYTHON_CLIENT_PREALLOCATE=os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE", "false"),
+    )
+    if args[0] == "memory" and backend == "jax":
+        # On a GPU, XLA's autotuning allocates scratch copies of a step's buffers
+        # while compiling, which the allocator's peak (not resettable under JAX) would count.
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_gpu_autotune_level=0").strip()
     proc = subprocess.run(
         [sys.executable, str(HERE / "worker.py"), *args],
         env=env,
@@ -338,10 +349,11 @@ def check_targets(rows: list[dict], mem: list[dict], default_method: str) -> lis
             f"{100 * max(spreads):.0f}% (worst) over {len(spreads)} configurations, so a ratio "
             "within that of 1.10x is not a measured difference."
         )
-    out.append(
-        "- every method and auto runs in every configuration: "
-        + ("met." if not fails else "failures: " + "; ".join(fails[:10]))
-    )
+    if rows:
+        out.append(
+            "- every method and auto runs in every configuration: "
+            + ("met." if not fails else "failures: " + "; ".join(fails[:10]))
+        )
     # memory
     by = {_memory_key(r): r for r in mem if "peak_ratio" in r}
     for (shape, backend, impl, loss), r in sorted(by.items()):
@@ -401,6 +413,12 @@ SHAPE_LABELS = {
 }
 
 
+def gpus(rows: list[dict]) -> list[str]:
+    """The GPUs the rows were measured on (``device`` as the worker names it), if any."""
+    named = {r.get("device", "") for r in rows}
+    return sorted(d for d in named if d and not d.endswith(" cpu"))
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -425,11 +443,17 @@ def machine() -> str:
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
+    from framebank.training.io import atomic_write
+
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -473,7 +497,7 @@ def plot(rows: list[dict], path: Path) -> None:
     axes[0][0].set_ylabel("time / matmul limit (training case)")
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")  # path may be a temporary name
     plt.close(fig)
 
 
@@ -486,7 +510,8 @@ def report(rows: list[dict], mem: list[dict], opts: argparse.Namespace, elapsed:
     lines = [
         "# framebank benchmark results",
         "",
-        f"Machine: {machine()}.",
+        f"Machine: {machine()}"
+        + (f"; measured on the GPU: {', '.join(gpus(rows + mem))}." if gpus(rows + mem) else "."),
         f"Command: `python benchmarks/run.py {' '.join(opts.argv)}`; {elapsed:.0f} s in all.",
         "Batch 16, 4 s of audio; forward plus backward of `0.5 * sum(y**2)`; median of "
         f"{opts.repeats} steps after warm-up, timed in interleaved rounds so that the shared "
@@ -516,15 +541,26 @@ def report(rows: list[dict], mem: list[dict], opts: argparse.Namespace, elapsed:
         ]
     peers = peer_table(rows)
     if peers:
-        lines += ["## asteroid-filterbanks (PyTorch, CPU) side by side", "", *peers]
+        where = "GPU" if gpus([r for r in rows if r.get("impl") == "asteroid"]) else "CPU"
+        lines += [f"## asteroid-filterbanks (PyTorch, {where}) side by side", "", *peers]
     if mem:
+        measure = (
+            "the GPU allocator's peak (device memory) in a fresh process over that of a process "
+            "that only imports, as a multiple of the output `[batch, frames, num_basis]`; then "
+            "the second step's peak over the bytes in use before it (under JAX, whose peak cannot "
+            "be reset, the process's peak over them; XLA's autotuning is off in these processes, "
+            "its scratch buffers would count). The last "
+            if gpus(mem)
+            else "peak RSS of a fresh process over a process that only imports and makes "
+            "the input, as a multiple of the output `[batch, frames, num_basis]`; then the rise "
+            "during a second step alone (after freed memory went back to the OS). The last "
+        )
         lines += [
             "## Peak memory, training case, float32",
             "",
-            "Each cell: peak RSS of a fresh process over a process that only imports and makes "
-            "the input, as a multiple of the output `[batch, frames, num_basis]`; then the rise "
-            "during a second step alone (after freed memory went back to the OS). The last "
-            "columns repeat the limit and `auto` (the default method; its pick in brackets) on "
+            "Each cell: "
+            + measure
+            + "columns repeat the limit and `auto` (the default method; its pick in brackets) on "
             "the loss `sum(y)`, whose forward makes no output-sized temporary of its own.",
             "",
             *memory_table(mem),
@@ -532,6 +568,23 @@ def report(rows: list[dict], mem: list[dict], opts: argparse.Namespace, elapsed:
         ]
     lines += ["## Targets", "", *check_targets(rows, mem, default_method), ""]
     return "\n".join(lines)
+
+
+def write_results(
+    out: Path, rows: list[dict], mem: list[dict], opts: argparse.Namespace, elapsed: float
+) -> str:
+    """Write results.csv, memory.csv (if any), results.md and ratios.png; return the report."""
+    if rows:
+        write_csv(out / "results.csv", rows)
+    if mem:
+        write_csv(out / "memory.csv", mem)
+    from framebank.training.io import atomic_write, write_text
+
+    text = report(rows, mem, opts, elapsed)
+    write_text(out / "results.md", text)
+    if rows:
+        atomic_write(out / "ratios.png", lambda tmp: plot(rows, Path(tmp)))
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -543,6 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--budget", type=float, default=None, help="s per configuration")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--no-time", action="store_true", help="memory only")
     parser.add_argument(
         "--memory-backends",
         default="tensorflow,jax",
@@ -567,22 +621,27 @@ def main(argv: list[str] | None = None) -> int:
     out = opts.out or (quick_out if opts.quick else HERE / "results")
     out.mkdir(parents=True, exist_ok=True)
     backends = [b for b in opts.backends.split(",") if b]
+    # This process imports framebank (hence Keras) for the report; where TensorFlow,
+    # Keras's default, is not installed (a GPU image with JAX and torch), use another.
+    if "tensorflow" not in installed_backends() and installed_backends():
+        os.environ.setdefault("KERAS_BACKEND", installed_backends()[0])
 
     start = time.perf_counter()
-    print(f"timing under {', '.join(backends)} ...", flush=True)
-    rows = measure_times(opts, backends)
+    if not opts.no_time:
+        print(f"timing under {', '.join(backends)} ...", flush=True)
+    rows = [] if opts.no_time else measure_times(opts, backends)
     add_ratios(rows)
-    mem = [] if opts.no_memory else measure_memory(opts, backends)
-    elapsed = time.perf_counter() - start
-
-    write_csv(out / "results.csv", rows)
-    if mem:
-        write_csv(out / "memory.csv", mem)
-    text = report(rows, mem, opts, elapsed)
-    (out / "results.md").write_text(text)
-    plot(rows, out / "ratios.png")
+    mem = []
+    if not opts.no_memory:
+        if rows:
+            # The timings are written before the memory runs start, so a run cut
+            # short there (a time limit, a kill) keeps them.
+            write_results(out, rows, mem, opts, time.perf_counter() - start)
+        mem = measure_memory(opts, backends)
+    text = write_results(out, rows, mem, opts, time.perf_counter() - start)
     print(text)
-    print(f"\nwritten: {out}/results.csv, results.md, ratios.png" + (", memory.csv" if mem else ""))
+    written = (["results.csv"] if rows else []) + ["results.md"] + (["ratios.png"] if rows else [])
+    print(f"\nwritten in {out}: " + ", ".join(written + (["memory.csv"] if mem else [])))
     errors = [r for r in rows + mem if "error" in r and "impl" not in r]
     return 1 if errors else 0
 

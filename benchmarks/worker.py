@@ -186,7 +186,9 @@ def make_step(
     if backend == "torch":
         import torch
 
-        xt = torch.tensor(x, requires_grad=input_grad)
+        # On Keras's device (a GPU where there is one), so no step copies its input.
+        xt = keras.ops.convert_to_tensor(x).requires_grad_(input_grad)
+        sync = _torch_sync(xt.device)
 
         def step():
             for v in variables:
@@ -194,6 +196,7 @@ def make_step(
             xt.grad = None
             y = fn(xt).float()
             (torch.sum(y) if loss == "sum" else 0.5 * torch.sum(y * y)).backward()
+            sync()
 
         return step
     raise NotImplementedError(backend)
@@ -204,16 +207,28 @@ def asteroid_step(shape: Shape, signal: np.ndarray, grad_case: str, loss: str = 
     import torch
     from asteroid_filterbanks import Encoder, FreeFB
 
-    enc = Encoder(FreeFB(shape.num_basis, shape.frame_len, shape.hop))
-    xt = torch.tensor(signal[:, None, :], requires_grad=grad_case == "weights+input")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    enc = Encoder(FreeFB(shape.num_basis, shape.frame_len, shape.hop)).to(device)
+    xt = torch.tensor(signal[:, None, :], device=device, requires_grad=grad_case == "weights+input")
+    sync = _torch_sync(device)
 
     def step():
         enc.zero_grad(set_to_none=True)
         xt.grad = None
         y = enc(xt)
         (torch.sum(y) if loss == "sum" else 0.5 * torch.sum(y * y)).backward()
+        sync()
 
     return step
+
+
+def _torch_sync(device: Any) -> Callable[[], None]:
+    """What a torch step calls last: CUDA runs asynchronously, so wait for it there."""
+    import torch
+
+    if torch.device(device).type == "cuda":
+        return torch.cuda.synchronize
+    return lambda: None
 
 
 def probe(
@@ -270,9 +285,11 @@ def run_time(args: argparse.Namespace) -> None:
     import keras
 
     import framebank as fb
+    from framebank.training.memory import device_description
 
     warnings.simplefilter("ignore")  # Method 1's warning: the benchmark asks for it on purpose
     backend = keras.backend.backend()
+    device = device_description()[1]
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -307,6 +324,7 @@ def run_time(args: argparse.Namespace) -> None:
                         row = dict(
                             backend=backend, mode=mode, precision=precision, shape=shape.name,
                             grad=grad_case, impl=impl, frame_len=shape.frame_len, hop=shape.hop,
+                            device=device,
                         )  # fmt: skip
                         rows[impl] = row
                         try:
@@ -371,16 +389,22 @@ def _reset_peak() -> None:
 
 
 def run_memory(args: argparse.Namespace) -> None:
-    """Peak RSS of a fresh process: imports, the input, then (unless ``none``) two steps.
+    """Peak memory of a fresh process: imports, the input, then (unless ``none``) two steps.
 
-    ``peak_mb`` is the process's peak RSS over its whole life (the issue's
-    measure: compare it with the ``none`` process); ``step_mb`` is the peak
-    rise during the second step alone, after the first step's freed memory was
-    returned to the OS, which leaves out tracing and compilation.
+    On a CPU, ``peak_mb`` is the process's peak RSS over its whole life (the
+    issue's measure: compare it with the ``none`` process); ``step_mb`` is the
+    peak rise during the second step alone, after the first step's freed memory
+    was returned to the OS, which leaves out tracing and compilation. On a GPU
+    both come from the backend's allocator (device memory): ``peak_mb`` its
+    peak, ``step_mb`` the second step's peak over the bytes in use before it
+    (under JAX, whose peak cannot be reset, the process's peak over them).
     """
     import keras
 
+    from framebank.training.memory import device_description, gpu_memory
+
     backend = keras.backend.backend()
+    kind, device = device_description()
     shape = get_shape(args.shapes, args.quick)
     signal = make_signal(shape)
     row = dict(
@@ -388,28 +412,37 @@ def run_memory(args: argparse.Namespace) -> None:
         grad="weights", loss=args.loss, frame_len=shape.frame_len, hop=shape.hop,
         output_mb=shape.batch * shape.frames * shape.num_basis * 4 / 2**20,
         frames_mb=shape.batch * shape.frames * shape.frame_len * 4 / 2**20,
+        device=device, measure="allocator peak" if kind == "gpu" else "peak RSS",
     )  # fmt: skip
-    if args.impls != "none":
-        if args.impls == "asteroid":
-            step = asteroid_step(shape, signal, "weights", loss=args.loss)
-        else:
-            fn, x, variables, _ = build_impl(args.impls, shape, signal, "float32")
-            step = make_step(fn, variables, x, "weights", args.modes, loss=args.loss)
+    if args.impls == "none":
+        row["peak_mb"] = (gpu_memory()[1] if kind == "gpu" else _status_kib("VmHWM") * 1024) / 2**20
+        print(json.dumps(row), flush=True)
+        return
+    if args.impls == "asteroid":
+        step = asteroid_step(shape, signal, "weights", loss=args.loss)
+    else:
+        fn, x, variables, _ = build_impl(args.impls, shape, signal, "float32")
+        step = make_step(fn, variables, x, "weights", args.modes, loss=args.loss)
+    step()
+    if kind == "gpu":
+        before, first_peak = gpu_memory(reset_peak=True)
         step()
+        peak = gpu_memory()[1]
+        row["step_mb"] = (peak - before) / 2**20
+        row["peak_mb"] = max(first_peak, peak) / 2**20
+    else:
         first_peak = _status_kib("VmHWM")  # clear_refs resets it: keep the life peak here
         _reset_peak()
         before = _status_kib("VmRSS")
         step()
         row["step_mb"] = (_status_kib("VmHWM") - before) / 1024
-        if args.impls == "auto":
-            import framebank as fb
-
-            row["resolved"] = fb.methods.resolve_method(
-                "auto", shape.frame_len, shape.hop, shape.num_basis
-            )
         row["peak_mb"] = max(first_peak, _status_kib("VmHWM")) / 1024
-    else:
-        row["peak_mb"] = _status_kib("VmHWM") / 1024
+    if args.impls == "auto":
+        import framebank as fb
+
+        row["resolved"] = fb.methods.resolve_method(
+            "auto", shape.frame_len, shape.hop, shape.num_basis
+        )
     print(json.dumps(row), flush=True)
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -228,6 +229,64 @@ def test_quick_benchmark_writes_well_formed_results(tmp_path):
     # The default method is `auto`; the memory target names the method it ran.
     assert f"default method (auto -> {picks.pop()}) peak memory" in text
     assert (tmp_path / "ratios.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_benchmark_runs_where_tensorflow_is_absent(tmp_path):
+    """As on the GPU image (JAX and torch, no TensorFlow): benchmarks/device.sh's two runs."""
+    # ``sys.modules[name] = None`` makes ``import tensorflow`` fail and find_spec return None.
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text("import sys\nsys.modules['tensorflow'] = None\n")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["PYTHONPATH"] = os.pathsep.join([str(hide), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    run = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--backends", "jax"]
+    for extra in (["--no-memory"], ["--no-time", "--memory-backends", "jax"]):
+        out = tmp_path / extra[0]
+        command = [*run, *extra, "--precisions", "float32", "--out", str(out)]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "tensorflow" not in (out / "results.md").read_text().split("Command:")[0]
+    with open(tmp_path / "--no-memory" / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["backend"] for r in rows} == {"jax"} and not any(r.get("error") for r in rows)
+    assert {r["device"] for r in rows} == {"jax cpu"}
+    assert not (tmp_path / "--no-memory" / "memory.csv").exists()
+    with open(tmp_path / "--no-time" / "memory.csv") as f:
+        memory = list(csv.DictReader(f))
+    assert memory and all(r["measure"] == "peak RSS" for r in memory)
+    assert not (tmp_path / "--no-time" / "results.csv").exists()
+
+
+def test_benchmark_report_names_the_gpu_and_its_memory_measure():
+    """The report's wording on a GPU, from rows as the worker writes them there."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import run as bench
+    finally:
+        sys.path.pop(0)
+    device = "jax NVIDIA H200"
+    common = dict(backend="jax", mode="jit", shape="stft25ms", grad="weights", device=device)
+    rows = [
+        dict(common, precision="float32", impl=impl, ms=ms, steps=10, gflops=1.0, num_basis=256)
+        for impl, ms in (("limit", 1.0), ("matmul", 1.2), ("auto", 1.21))
+    ]
+    rows[-1]["resolved"] = "matmul"
+    bench.add_ratios(rows)
+    memory = [
+        dict(common, impl=impl, loss="square", frame_len=400, hop=160, output_mb=100.0,
+             frames_mb=150.0, measure="allocator peak", peak_mb=peak, step_mb=peak)
+        for impl, peak in (("none", 0.0), ("limit", 210.0), ("auto", 250.0))
+    ]  # fmt: skip
+    for r in memory[1:]:
+        r.update(over_baseline_mb=r["peak_mb"], peak_ratio=r["peak_mb"] / 100, step_ratio=2.0)
+    opts = SimpleNamespace(argv=["--backends", "jax"], repeats=10, precisions="float32")
+    text = bench.report(rows, memory, opts, 1.0)
+    assert f"measured on the GPU: {device}." in text
+    assert "the GPU allocator's peak (device memory)" in text and "peak RSS" not in text
+    assert "| 16 kHz L400 h160 N256 | jax jit | 1.0 |" in text
+    assert "(auto) peak memory <= 3x output, stft25ms jax" in text  # 2.50x: met
+    cpu_rows = [dict(r, device="jax cpu") for r in rows]
+    assert "measured on the GPU" not in bench.report(cpu_rows, [], opts, 1.0)
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="probes TensorFlow itself")

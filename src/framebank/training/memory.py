@@ -45,25 +45,32 @@ def device_description() -> tuple[str, str]:
     return "cpu", backend
 
 
-def _gpu_peak_bytes(reset: bool = False) -> int:
+def gpu_memory(reset_peak: bool = False) -> tuple[int, int]:
+    """``(bytes in use, peak bytes)`` of the running backend's GPU allocator.
+
+    ``reset_peak`` first restarts the peak from the bytes in use, where the
+    backend can (TensorFlow, PyTorch); JAX cannot, so its peak is the process's.
+    """
     import keras
 
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
 
-        return int(jax.devices()[0].memory_stats().get("peak_bytes_in_use", 0))
+        stats = jax.devices()[0].memory_stats() or {}
+        return int(stats.get("bytes_in_use", 0)), int(stats.get("peak_bytes_in_use", 0))
     if backend == "torch":
         import torch
 
-        if reset:
+        if reset_peak:
             torch.cuda.reset_peak_memory_stats()
-        return int(torch.cuda.max_memory_allocated())
+        return int(torch.cuda.memory_allocated()), int(torch.cuda.max_memory_allocated())
     import tensorflow as tf
 
-    if reset:
+    if reset_peak:
         tf.config.experimental.reset_memory_stats("GPU:0")
-    return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+    info = tf.config.experimental.get_memory_info("GPU:0")
+    return int(info["current"]), int(info["peak"])
 
 
 def _proc_status_bytes(field: str) -> int | None:
@@ -117,10 +124,10 @@ def measure(config_data: dict, method: str) -> dict:
     shape = (config.memory_batch_size, config.chunk_samples)
     clean = rng.standard_normal(shape).astype("float32")
     noisy = clean + 0.1 * rng.standard_normal(shape).astype("float32")
-    before = _gpu_peak_bytes(reset=True) if kind == "gpu" else _rss_peak_bytes(reset=True)
+    before = gpu_memory(reset_peak=True)[1] if kind == "gpu" else _rss_peak_bytes(reset=True)
     for _ in range(config.memory_steps):
         model.train_on_batch(noisy, clean)
-    after = _gpu_peak_bytes() if kind == "gpu" else _rss_peak_bytes()
+    after = gpu_memory()[1] if kind == "gpu" else _rss_peak_bytes()
     frames = 1 + (config.chunk_samples - config.frame_len) // config.hop
     output_bytes = config.memory_batch_size * frames * config.num_basis * 4
     return {
