@@ -1,26 +1,36 @@
 #!/usr/bin/env bash
-# framebank's benchmark on a lent GPU machine: times and device memory under JAX and PyTorch.
+# framebank's benchmark and comparison recipe on a lent GPU machine, under JAX and PyTorch.
 #
 #   bash benchmarks/device.sh wheels          # here, with network: what the GPU image lacks, in .whl/
-#   bash benchmarks/device.sh time [ARGS]     # there: every method's time, both backends
-#   bash benchmarks/device.sh memory [ARGS]   # there: every method's GPU memory, both backends
+#   bash benchmarks/device.sh time [ARGS]     # there: every method's time (benchmarks/run.py)
+#   bash benchmarks/device.sh memory [ARGS]   # there: every method's GPU memory (benchmarks/run.py)
+#   bash benchmarks/device.sh compare [ARGS]  # there: `framebank compare --quick` per backend
 #
 # The GPU image (see the device tool's KINDS.md) has Python 3.12, JAX, PyTorch,
-# numpy, matplotlib and Keras's other needs, but no TensorFlow, no Keras and no
-# network: Keras, namex, optree and asteroid-filterbanks travel as wheels (.whl/
-# is git-ignored; name it in the device call's `carry`). Results go to $OUT (the
-# device tool's folder that comes back), else /tmp/framebank-device. ARGS go to
-# benchmarks/run.py (e.g. --shapes stft25ms --precisions float32).
+# numpy, scipy, matplotlib, PyYAML and Keras's other needs, but no TensorFlow,
+# no Keras and no network: Keras, its two missing needs, asteroid-filterbanks
+# and the audio readers travel as wheels (.whl/ is git-ignored; name it in the
+# device call's `carry`). ARGS go to run.py (e.g. --shapes stft25ms
+# --precisions float32) or to `framebank compare`.
+#
+# Each phase works in /tmp/framebank-device/PHASE, stops itself after
+# PHASE_LIMIT seconds (default 500, inside a device call's 600), and then packs
+# that folder, its log included, into $OUT/PHASE.tgz: one file that comes back
+# even when the run was cut short.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The versions the committed CPU results used, so the two compare.
-WHEELS=(keras==3.15.1 namex==0.1.0 optree==0.20.0 asteroid-filterbanks==0.4.0)
+# The versions the committed CPU results used, so the two compare; then the
+# audio readers the recipe needs (soundfile's cffi and pycparser included).
+WHEELS=(keras==3.15.1 namex==0.1.0 optree==0.20.0 asteroid-filterbanks==0.4.0
+    soundfile==0.14.0 cffi==2.1.1 pycparser==3.12 soxr==1.1.0)
 PYTHON_VERSION=${PYTHON_VERSION:-3.12}
+PHASE_LIMIT=${PHASE_LIMIT:-500}
 
 what=${1:-}
 shift || true
-out=${OUT:-/tmp/framebank-device}
+out=${OUT:-/tmp/framebank-device-out}
+work=/tmp/framebank-device
 
 install_wheels() {
     if ! ls .whl/*.whl >/dev/null 2>&1; then
@@ -31,8 +41,18 @@ install_wheels() {
         --target /tmp/framebank-site .whl/*.whl
     export PYTHONPATH="/tmp/framebank-site:$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
     export PYTHONUNBUFFERED=1
-    mkdir -p "$out"
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$out/gpu.csv" 2>&1 || true
+    mkdir -p "$out" "$work/$what"
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv \
+        >"$work/$what/gpu.csv" 2>&1 || true
+}
+
+# Run a command under the phase's time limit with its output logged, then pack the folder.
+run_phase() {
+    local status=0
+    timeout "$PHASE_LIMIT" "$@" 2>&1 | tee -a "$work/$what/log.txt" || status=$?
+    tar czf "$out/$what.tgz" -C "$work" "$what"
+    echo "packed $out/$what.tgz (status $status)"
+    return "$status"
 }
 
 case "$what" in
@@ -46,16 +66,23 @@ wheels)
 time)
     install_wheels
     # Steps on a GPU take milliseconds: more repeats for the same budget.
-    python3 benchmarks/run.py --backends jax,torch --no-memory --repeats 20 \
-        --out "$out/time" "$@" 2>&1 | tee "$out/time.log"
+    run_phase python3 benchmarks/run.py --backends jax,torch --no-memory --repeats 20 \
+        --out "$work/time" "$@"
     ;;
 memory)
     install_wheels
-    python3 benchmarks/run.py --backends jax,torch --no-time --memory-backends jax,torch \
-        --jobs 4 --out "$out/memory" "$@" 2>&1 | tee "$out/memory.log"
+    run_phase python3 benchmarks/run.py --backends jax,torch --no-time \
+        --memory-backends jax,torch --jobs 4 --out "$work/memory" "$@"
+    ;;
+compare)
+    install_wheels
+    run_phase bash -c 'for backend in jax torch; do
+        KERAS_BACKEND=$backend python3 -m framebank.cli compare --quick \
+            --out "$0/compare/$backend" "${@:1}" || exit
+    done' "$work" "$@"
     ;;
 *)
-    echo "usage: bash benchmarks/device.sh wheels|time|memory [run.py arguments]" >&2
+    echo "usage: bash benchmarks/device.sh wheels|time|memory|compare [arguments]" >&2
     exit 2
     ;;
 esac
