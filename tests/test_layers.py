@@ -294,3 +294,76 @@ def test_import_does_not_load_tensorflow_under_jax():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def _frozen_encoder_with_bias() -> fb.Encoder:
+    return fb.Encoder(6, 16, 8, use_bias=True, trainable=False)
+
+
+def _frozen_after_construction() -> fb.Encoder:
+    encoder = fb.Encoder(6, 16, 8, use_bias=True)
+    encoder.trainable = False  # before build: the bias does not exist yet
+    return encoder
+
+
+def _frozen_from_config() -> fb.Encoder:
+    config = {"frame_len": 16, "hop": 8, "num_basis": 6, "use_bias": True, "trainable": False}
+    return fb.build_frontend(config)[0]
+
+
+@pytest.mark.parametrize(
+    "make", [_frozen_encoder_with_bias, _frozen_after_construction, _frozen_from_config]
+)
+def test_a_frozen_encoder_stays_frozen_in_training(make):
+    """trainable=False freezes the filterbank and the bias, as keras.layers.Dense's would."""
+    encoder = make()
+    inputs = keras.Input((None,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(encoder(inputs)))
+    before = [w.copy() for w in encoder.get_weights()]
+    assert len(model.trainable_weights) == 2  # the Dense layer's kernel and bias only
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    x = _signal(batch=4, time=64, seed=1)
+    model.fit(x, np.ones((4, 7, 1), "float32"), epochs=2, verbose=0)
+    for was, now in zip(before, encoder.get_weights(), strict=True):
+        np.testing.assert_array_equal(was, now)
+    encoder.trainable = True  # unfreezing reaches the sub-layers again
+    assert len(encoder.trainable_weights) == 2
+
+
+def test_a_frozen_free_decoder_and_a_fixed_mel_family():
+    decoder = fb.Decoder(kind="free", num_basis=6, frame_len=16, hop=8, trainable=False)
+    decoder.build((None, None, 6))
+    assert decoder.weights and not decoder.trainable_weights
+    inputs = keras.Input((None, 6))
+    assert keras.Model(inputs, decoder(inputs)).trainable_weights == []
+    # A trainable encoder leaves its family's own setting alone: mel is fixed by default.
+    mel = fb.Encoder(2 * (32 // 2 + 1), 32, 16, filterbank="mel", sample_rate=16000)
+    mel.build((None, None))
+    assert mel.trainable_weights == [] and len(mel.non_trainable_weights) == 1
+    fourier = fb.Encoder(2 * (32 // 2 + 1), 32, 16, filterbank="fourier")
+    fourier.build((None, None))
+    assert len(fourier.trainable_weights) == 1
+    fixed = fb.Encoder(2 * (32 // 2 + 1), 32, 16, filterbank="fourier", trainable=False)
+    fixed.build((None, None))
+    assert fixed.trainable_weights == [] and len(fixed.non_trainable_weights) == 1
+
+
+def test_the_layer_dtype_reaches_its_weights():
+    """dtype="float64" makes float64 weights (it made float32 ones), as keras.layers.Dense does."""
+    encoder = fb.Encoder(6, 16, 8, use_bias=True, method="strided_conv", dtype="float64")
+    encoder.build((None, None))
+    assert [w.dtype for w in encoder.weights] == ["float64", "float64"]
+    decoder = fb.Decoder(kind="free", num_basis=6, frame_len=16, hop=8, dtype="float64")
+    decoder.build((None, None, 6))
+    assert [w.dtype for w in decoder.weights] == ["float64"]
+    mixed = fb.Encoder(6, 16, 8, use_bias=True, dtype="mixed_bfloat16")
+    mixed.build((None, None))
+    assert [w.dtype for w in mixed.weights] == ["float32", "float32"]
+    if keras.backend.backend() == "jax":
+        return  # JAX computes in float32 unless x64 is enabled process-wide
+    x = np.random.default_rng(0).standard_normal((2, 64))
+    basis = encoder.get_weights()[0].astype("float64")
+    want = np.stack([x[:, f * 8 : f * 8 + 16] @ basis for f in range(7)], axis=1)
+    got = ops.convert_to_numpy(encoder(x))
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

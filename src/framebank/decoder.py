@@ -40,7 +40,7 @@ from keras import ops
 
 from framebank import framing, initializers
 from framebank.filterbanks import FreeFilterbank
-from framebank.layers import Encoder
+from framebank.layers import Encoder, freeze_sublayer
 
 __all__ = ["Decoder", "DECODER_KINDS", "DECODER_METHODS"]
 
@@ -197,8 +197,12 @@ class Decoder(keras.layers.Layer):
             if isinstance(filterbank, dict):
                 filterbank = keras.saving.deserialize_keras_object(filterbank)
             self.filterbank = filterbank or FreeFilterbank(
-                self.num_basis, self.frame_len, kernel_initializer=self.kernel_initializer
+                self.num_basis,
+                self.frame_len,
+                kernel_initializer=self.kernel_initializer,
+                dtype=self.dtype_policy,
             )
+            freeze_sublayer(self, self.filterbank)
             # keras_default imitates the Keras layer that would do this product;
             # a transposed Conv1D's kernel has the strided Conv1D's layout.
             self.filterbank.bind_method(_ENCODER_METHOD.get(self.method, self.method))

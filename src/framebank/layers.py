@@ -42,6 +42,18 @@ class _Bias(keras.layers.Layer):
         return config
 
 
+def freeze_sublayer(parent: keras.layers.Layer, sublayer: keras.layers.Layer) -> None:
+    """A layer made with ``trainable=False`` freezes the sub-layers it holds.
+
+    Why: Keras propagates ``layer.trainable = False`` to sub-layers only when it
+    is set after they exist; a model collects the weights of every sub-layer, so
+    one made later (or given in) would otherwise still train. A trainable parent
+    leaves a sub-layer's own setting alone (the ``mel`` family stays fixed).
+    """
+    if not parent.trainable:
+        sublayer.trainable = False
+
+
 def _compute_dtype(layer_kwargs: dict) -> str:
     """The compute dtype a layer made with these keywords will have (``auto`` depends on it)."""
     return keras.dtype_policies.get(layer_kwargs.get("dtype")).compute_dtype
@@ -74,7 +86,11 @@ class _BasisLayer(keras.layers.Layer):
         self.method = get_method(method)
         if isinstance(filterbank, dict):  # a serialised filterbank, from get_config
             filterbank = keras.saving.deserialize_keras_object(filterbank)
+        if isinstance(filterbank, str):
+            # A family made here computes in the layer's dtype, as a Dense's kernel would.
+            family_options = {"dtype": self.dtype_policy, **family_options}
         self.filterbank = get_filterbank(filterbank, **family_options)
+        freeze_sublayer(self, self.filterbank)
         if self.filterbank.num_basis != num_basis:
             raise ValueError(
                 f"The filterbank makes {self.filterbank.num_basis} basis vectors but the layer "
@@ -89,7 +105,14 @@ class _BasisLayer(keras.layers.Layer):
         self.filterbank.build(frame_len)
         # The bias lives in a sub-layer made after the filterbank so that
         # get_weights() lists [kernel, bias], as keras.layers.Dense does.
-        self.bias_layer = _Bias(self.num_basis, self.bias_initializer) if self.use_bias else None
+        self.bias_layer = None
+        if self.use_bias:
+            self.bias_layer = _Bias(
+                self.num_basis,
+                self.bias_initializer,
+                dtype=self.dtype_policy,
+                trainable=self.trainable,
+            )
         if self.bias_layer is not None:
             self.bias_layer.build()
 
