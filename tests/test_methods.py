@@ -157,3 +157,38 @@ def test_registry_and_errors():
         fb.get_method("conv2d")
     with pytest.raises(TypeError, match="method=3"):
         fb.get_method(3)
+
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+def test_a_length_known_only_at_run_time_gives_the_right_frames(method):
+    """TensorFlow with an unknown time axis (a SavedModel's signature): a signal shorter than
+    one frame gives [batch, 0, num_basis], as tf.signal.frame gives zero frames (a static
+    length raises instead); strided_conv returned its input and pointwise_conv
+    [batch, 0, frame_len] there before."""
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("only TensorFlow traces a time axis of unknown length")
+    import tensorflow as tf
+
+    encoder = fb.Encoder(4, 8, 3, method=method)
+    encoder.build((None, None))
+    dynamic = tf.function(encoder.call, input_signature=[tf.TensorSpec([None, None], "float32")])
+    projection = fb.FrameProjection(4, method=method if method != "strided_conv" else "matmul")
+    projection.build((None, None, 8))
+    frames_in = tf.function(
+        projection.call, input_signature=[tf.TensorSpec([None, None, 8], "float32")]
+    )
+    assert tuple(frames_in(np.ones((2, 0, 8), "float32")).shape) == (2, 0, 4)
+    framed = tf.function(
+        lambda x: fb.frame(x, 8, 3), input_signature=[tf.TensorSpec([None, None], "float32")]
+    )
+    for time in (1, 5, 7, 8, 11, 14):
+        x = np.arange(2 * time, dtype="float32").reshape(2, time)
+        want = tf.signal.frame(x, 8, 3)  # zero frames below 8 samples
+        np.testing.assert_array_equal(ops.convert_to_numpy(framed(x)), want.numpy())
+    for time in (1, 5, 7, 8, 11, 14):
+        x = np.random.default_rng(time).standard_normal((2, time)).astype("float32")
+        got = ops.convert_to_numpy(dynamic(x))
+        assert got.shape == (2, max(0, 1 + (time - 8) // 3), 4), (time, got.shape)
+        if time >= 8:
+            assert_close_rel(got, ops.convert_to_numpy(encoder(x)), 1e-6)

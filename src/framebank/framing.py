@@ -8,7 +8,8 @@ Conventions (as ``tf.signal.frame``):
 
 * ``pad_end=False``: ``1 + (time - frame_len) // hop`` frames; a signal shorter
   than one frame is an error (``tf.signal.frame`` would silently return zero
-  frames).
+  frames) where its length is known when the graph is built; a length known
+  only at run time gives zero frames, as ``tf.signal.frame`` does.
 * ``pad_end=True``: ``ceil(time / hop)`` frames, the end padded with
   ``pad_value``.
 * ``center=True``: ``frame_len // 2`` zeros on both sides first, as
@@ -269,8 +270,9 @@ def _gather_frames(x: Any, n: Any, frame_len: int, hop: int) -> Any:
     """
     used = (n - 1) * hop + frame_len
     if not isinstance(n, int):
-        # Zero frames (a dynamic length shorter than one frame) with hop > frame_len.
-        used = ops.maximum(0, used)
+        # Zero frames (a run-time length shorter than one frame) use no samples:
+        # (n - 1) * hop + frame_len could exceed the signal, or be negative.
+        used = ops.where(n > 0, used, 0)
     batch = _batch_len(x)
     g = math.gcd(frame_len, hop)
     sub_per_frame, sub_per_hop = frame_len // g, hop // g

@@ -251,7 +251,11 @@ class Encoder(_BasisLayer):
 
     Raises:
         ValueError, TypeError: bad sizes or names at construction; a signal
-            shorter than one frame (without padding) at the first call.
+            shorter than one frame (without padding) at the first call. A
+            length known only at run time (TensorFlow with an unknown time
+            axis, as in an exported SavedModel) cannot raise there: such a
+            signal gives zero frames, ``[batch, 0, num_basis]``, as
+            ``tf.signal.frame`` does.
 
     Example:
         >>> enc = Encoder(64, frame_len=16, hop=8, method="strided_conv")

@@ -134,7 +134,10 @@ class PointwiseConv(Method):
     def project(self, frames: Any, basis: Any) -> Any:
         frame_len, num_basis = basis.shape
         kernel = ops.reshape(basis, (1, frame_len, num_basis))
-        return ops.conv(frames, kernel, strides=1, padding="valid")
+        y = ops.conv(frames, kernel, strides=1, padding="valid")
+        # A free reshape; TensorFlow's conv of zero frames (a run-time count)
+        # returns [batch, 0, frame_len], which this makes [batch, 0, num_basis].
+        return ops.reshape(y, (*_leading_shape(frames), num_basis))
 
 
 @register_method
@@ -177,8 +180,17 @@ class StridedConv(Method):
     def project_signal(self, signal: Any, basis: Any, hop: int) -> Any:
         frame_len, num_basis = basis.shape
         kernel = ops.reshape(basis, (frame_len, 1, num_basis))
+        count = None
+        if signal.shape[1] is None:
+            # A length known only at run time may be shorter than the kernel, and
+            # TensorFlow's conv then returns its input instead of zero windows:
+            # pad to one frame, then keep the frames the signal really has.
+            time = ops.shape(signal)[1]
+            count = ops.maximum(0, 1 + (time - frame_len) // hop)
+            signal = ops.pad(signal, [[0, 0], [0, ops.maximum(0, frame_len - time)]])
         x = ops.expand_dims(signal, -1)  # [batch, time, 1]
-        return ops.conv(x, kernel, strides=hop, padding="valid")
+        y = ops.conv(x, kernel, strides=hop, padding="valid")
+        return y if count is None else y[:, :count]
 
 
 # --------------------------------------------------------------------------- method="auto"
