@@ -37,6 +37,13 @@ def test_dict_builds_the_encoder_it_describes():
     assert tuple(out.shape) == (1, 1 + (200 + 2 * 32 - 65) // 20, 8)
 
 
+def test_broken_yaml_is_a_config_error(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("frame_len: [400, 160\nhop: 160\n")
+    with pytest.raises(fb.FrontendConfigError, match="broken.yaml is not valid YAML"):
+        fb.build_frontend(path)
+
+
 def test_yaml_file_and_dict_agree(tmp_path):
     config = {
         "filterbank": "fourier",

@@ -124,6 +124,9 @@ def test_ranks_and_dtypes():
             ValueError,
             "empty",
         ),
+        ({"signal": np.zeros(10), "frame_len": 4, "hop": 1, "pad_end": "no"}, TypeError, "'no'"),
+        ({"signal": np.zeros(10), "frame_len": 4, "hop": 1, "center": 0}, TypeError, "center=0"),
+        ({"signal": np.zeros(10), "frame_len": 4, "hop": 1, "pad_value": "0"}, TypeError, "'0'"),
     ],
 )
 def test_bad_input_raises(kwargs, error, match):
@@ -138,6 +141,8 @@ def test_overlap_add_bad_input():
         fb.overlap_add(np.zeros((1, 2, 3)), 0)
     with pytest.raises(ValueError, match="window.shape"):
         fb.overlap_add(np.zeros((1, 2, 8)), 2, window=np.ones(7))
+    with pytest.raises(ValueError, match="frames.dtype=complex"):  # it dropped the imaginary part
+        fb.overlap_add(np.ones((1, 2, 8), complex), 2)
 
 
 def _frame_adjoint(upstream: np.ndarray, time: int, hop: int) -> np.ndarray:

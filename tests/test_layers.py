@@ -243,6 +243,17 @@ def test_center_and_pad_end_agree_across_methods(method):
     np.testing.assert_allclose(ops.convert_to_numpy(enc(x)), want, rtol=1e-5, atol=1e-5)
 
 
+def _called_twice(layer: keras.layers.Layer, first: tuple, second: tuple) -> None:
+    layer(np.zeros(first, "float32"))
+    layer(np.zeros(second, "float32"))
+
+
+def test_numpy_integers_and_keras_layer_keywords_are_accepted():
+    assert fb.Encoder(np.int64(8), np.int32(16), np.int64(8)).num_basis == 8
+    model = keras.Sequential([fb.Encoder(8, 16, 8, input_shape=(None,))])
+    assert model.output_shape == (None, None, 8)
+
+
 @pytest.mark.parametrize(
     "build,error,match",
     [
@@ -260,6 +271,33 @@ def test_center_and_pad_end_agree_across_methods(method):
         ),
         (lambda: fb.Encoder(8, 16, 8)(np.zeros((2, 10, 2), "float32")), ValueError, "mono"),
         (lambda: fb.FrameProjection(8)(np.zeros((2, 10), "float32")), ValueError, "frame_len"),
+        # Found in a user-perspective review: each was silently accepted or a bare error.
+        (lambda: fb.Encoder(8, 16, 8, pad_end="no"), TypeError, "pad_end='no'"),
+        (lambda: fb.Encoder(8, 16, 8, center="False"), TypeError, "center='False'"),
+        (lambda: fb.Encoder(8, 16, 8, use_bias="yes"), TypeError, "use_bias='yes'"),
+        (lambda: fb.Encoder(8, 16, 8, pad_value="x"), TypeError, "pad_value='x'"),
+        (lambda: fb.Encoder(8.0, 16, 8), TypeError, "num_basis=8.0"),
+        (lambda: fb.Framing(16, 8, center="no"), TypeError, "center='no'"),
+        (
+            lambda: fb.Encoder(8, 16, 8, filterbank="gabor", sample_rate=16000, max_hz="3000"),
+            TypeError,
+            "max_hz='3000'",
+        ),
+        (
+            lambda: fb.Encoder(8, 16, 8, filterbank="sinc", sample_rate="16000"),
+            TypeError,
+            "sample_rate='16000'",
+        ),
+        (
+            lambda: fb.Decoder(kind="free", num_basis=4, frame_len=8, hop=4, center=1),
+            TypeError,
+            "center=1",
+        ),
+        (
+            lambda: _called_twice(fb.FrameProjection(4), (2, 3, 8), (2, 3, 9)),
+            ValueError,
+            "expected axis -1 of input shape to have value 8",
+        ),
     ],
 )
 def test_bad_arguments_raise_clear_errors(build, error, match):

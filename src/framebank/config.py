@@ -129,7 +129,10 @@ def load_config(config: dict | str | os.PathLike) -> dict:
         if not path.is_file():
             raise FileNotFoundError(f"Front-end config file not found. Received: config={config!r}")
         with open(path) as handle:
-            loaded = yaml.safe_load(handle)
+            try:
+                loaded = yaml.safe_load(handle)
+            except yaml.YAMLError as err:
+                raise FrontendConfigError(f"{path} is not valid YAML: {err}") from None
         if not isinstance(loaded, dict):
             raise FrontendConfigError(
                 f"{path} must hold a mapping of config keys. Received: {type(loaded).__name__}"

@@ -186,8 +186,8 @@ class Decoder(keras.layers.Layer):
                 f"Received: num_basis={num_basis}, frame_len={frame_len}, hop={hop}"
             )
         self.frame_len, self.hop = framing.check_framing_args(frame_len, hop)
-        self.num_basis = int(num_basis)
-        self.center = bool(center)
+        self.num_basis = framing.check_positive_int("num_basis", num_basis)
+        self.center = framing.check_bool("center", center)
         self.rcond = None if rcond is None else float(rcond)
         self.kernel_initializer = initializers.get(kernel_initializer)
         # Only tied and pinv track the encoder: their basis is its basis.

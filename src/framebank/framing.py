@@ -32,22 +32,42 @@ __all__ = [
     "num_frames",
     "pad_signal",
     "check_framing_args",
+    "check_positive_int",
+    "check_bool",
+    "check_number",
     "Framing",
     "OverlapAdd",
 ]
 
 
-def _check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+def check_positive_int(name: str, value: Any) -> int:
+    """``value`` as a Python int: TypeError if not an integer (numpy's count), ValueError if < 1."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
     if value < 1:
         raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
     return int(value)
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a Python bool; TypeError for anything else (``"no"`` is not False)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
+    return bool(value)
+
+
+def check_number(name: str, value: Any) -> float:
+    """``value`` as a Python float; TypeError for anything but a real number."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"`{name}` must be a real number. Received: {name}={value!r}")
+    if isinstance(value, np.complexfloating):
+        raise TypeError(f"`{name}` must be a real number. Received: {name}={value!r}")
+    return float(value)
+
+
 def check_framing_args(frame_len: Any, hop: Any) -> tuple[int, int]:
     """Validate ``frame_len`` and ``hop``; return them as Python ints."""
-    return _check_positive_int("frame_len", frame_len), _check_positive_int("hop", hop)
+    return check_positive_int("frame_len", frame_len), check_positive_int("hop", hop)
 
 
 def num_frames(time: int, frame_len: int, hop: int, pad_end: bool = False) -> int:
@@ -199,6 +219,8 @@ def frame(
         (3, 4)
     """
     frame_len, hop = check_framing_args(frame_len, hop)
+    pad_end, center = check_bool("pad_end", pad_end), check_bool("center", center)
+    pad_value = check_number("pad_value", pad_value)
     x, rank = as_batch_time(signal)
     if x.shape[1] == 0:
         raise ValueError("`signal` is empty (0 samples); there is nothing to frame.")
@@ -314,7 +336,7 @@ def overlap_add(frames: Any, hop: int, window: Any = None) -> Any:
     Returns:
         ``[batch, (frames - 1) * hop + frame_len]`` (``[time]`` for 2-D input).
     """
-    hop = _check_positive_int("hop", hop)
+    hop = check_positive_int("hop", hop)
     y = ops.convert_to_tensor(frames) if not _is_tensor(frames) else frames
     rank = len(y.shape)
     if rank == 2:
@@ -325,6 +347,12 @@ def overlap_add(frames: Any, hop: int, window: Any = None) -> Any:
             f"Received: frames.shape={tuple(y.shape)} (rank {rank})"
         )
     dtype = keras.backend.standardize_dtype(y.dtype)
+    if dtype.startswith(("complex", "string")) or dtype == "object":
+        raise ValueError(
+            "`frames` must hold real numbers (a float dtype, or an int/bool dtype that is "
+            f"cast to float); join real and imaginary parts separately. Received: "
+            f"frames.dtype={dtype}"
+        )
     if not dtype.startswith(("float", "bfloat")):
         y = ops.cast(y, keras.backend.floatx())
     frame_len = y.shape[-1]
@@ -413,9 +441,9 @@ class Framing(keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         self.frame_len, self.hop = check_framing_args(frame_len, hop)
-        self.pad_end = bool(pad_end)
-        self.pad_value = float(pad_value)
-        self.center = bool(center)
+        self.pad_end = check_bool("pad_end", pad_end)
+        self.pad_value = check_number("pad_value", pad_value)
+        self.center = check_bool("center", center)
 
     def call(self, signal: Any) -> Any:
         return frame(signal, self.frame_len, self.hop, self.pad_end, self.pad_value, self.center)
@@ -466,7 +494,7 @@ class OverlapAdd(keras.layers.Layer):
 
     def __init__(self, hop: int, window: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.hop = _check_positive_int("hop", hop)
+        self.hop = check_positive_int("hop", hop)
         self.window = None if window is None else np.asarray(window, dtype="float64")
         if self.window is not None and self.window.ndim != 1:
             raise ValueError(

@@ -78,11 +78,7 @@ class _BasisLayer(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(num_basis, bool) or not isinstance(num_basis, int) or num_basis < 1:
-            raise ValueError(
-                f"`num_basis` must be a positive integer. Received: num_basis={num_basis!r}"
-            )
-        self.num_basis = num_basis
+        self.num_basis = num_basis = framing.check_positive_int("num_basis", num_basis)
         self.method = get_method(method)
         if isinstance(filterbank, dict):  # a serialised filterbank, from get_config
             filterbank = keras.saving.deserialize_keras_object(filterbank)
@@ -97,7 +93,7 @@ class _BasisLayer(keras.layers.Layer):
                 f"was asked for num_basis={num_basis}"
             )
         self.filterbank.bind_method(self.method.name)
-        self.use_bias = bool(use_bias)
+        self.use_bias = framing.check_bool("use_bias", use_bias)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.bias_layer: _Bias | None = None
 
@@ -204,6 +200,8 @@ class FrameProjection(_BasisLayer):
                 f"frame_len. Received: input_shape={tuple(input_shape)}"
             )
         self._build_basis(int(input_shape[-1]))
+        # Keras then checks every call's frame_len, with an error naming both lengths.
+        self.input_spec = keras.InputSpec(ndim=3, axes={-1: int(input_shape[-1])})
 
     def call(self, frames: Any) -> Any:
         if len(frames.shape) != 3:
@@ -295,9 +293,9 @@ class Encoder(_BasisLayer):
         super().__init__(
             num_basis, method, filterbank, use_bias, bias_initializer, options, **kwargs
         )
-        self.pad_end = bool(pad_end)
-        self.center = bool(center)
-        self.pad_value = float(pad_value)
+        self.pad_end = framing.check_bool("pad_end", pad_end)
+        self.center = framing.check_bool("center", center)
+        self.pad_value = framing.check_number("pad_value", pad_value)
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) not in (2, 3) or (len(input_shape) == 3 and input_shape[-1] != 1):
@@ -342,7 +340,16 @@ class Encoder(_BasisLayer):
         return config
 
 
-_LAYER_KWARGS = ("name", "dtype", "trainable", "autocast", "activity_regularizer")
+# Keras's own layer keywords (input_shape and input_dim: a Sequential's first layer).
+_LAYER_KWARGS = (
+    "name",
+    "dtype",
+    "trainable",
+    "autocast",
+    "activity_regularizer",
+    "input_shape",
+    "input_dim",
+)
 _DEFAULT_INITIALIZER = "basis_glorot_uniform"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from framebank.framing import check_framing_args
+from framebank.framing import check_framing_args, check_number, check_positive_int
 
 __all__ = [
     "Filterbank",
@@ -213,19 +213,16 @@ class Filterbank(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(num_basis, bool) or not isinstance(num_basis, int) or num_basis < 1:
-            raise ValueError(
-                f"`num_basis` must be a positive integer. Received: num_basis={num_basis!r}"
-            )
+        num_basis = check_positive_int("num_basis", num_basis)
         if frame_len is not None:
-            check_framing_args(frame_len, 1)
-        if sample_rate is not None and not (
-            isinstance(sample_rate, (int, float)) and sample_rate > 0
-        ):
-            raise ValueError(
-                "`sample_rate` must be a positive number of Hz. "
-                f"Received: sample_rate={sample_rate!r}"
-            )
+            frame_len = check_framing_args(frame_len, 1)[0]
+        if sample_rate is not None:
+            sample_rate = check_number("sample_rate", sample_rate)
+            if not sample_rate > 0:
+                raise ValueError(
+                    "`sample_rate` must be a positive number of Hz. "
+                    f"Received: sample_rate={sample_rate!r}"
+                )
         self.num_basis = num_basis
         self.frame_len = frame_len
         self.sample_rate = sample_rate

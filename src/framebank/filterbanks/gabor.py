@@ -13,6 +13,7 @@ from framebank.filterbanks.base import (
     constant_initializer,
     register_filterbank,
 )
+from framebank.framing import check_number
 
 __all__ = ["GaborFilterbank"]
 
@@ -74,8 +75,10 @@ class GaborFilterbank(Filterbank):
                 "The 'gabor' filterbank holds real and imaginary rows, so num_basis must be "
                 f"even. Received: num_basis={num_basis}"
             )
+        min_hz = check_number("min_hz", min_hz)
+        max_hz = None if max_hz is None else check_number("max_hz", max_hz)
         top = nyquist if max_hz is None else max_hz
-        if not (isinstance(min_hz, (int, float)) and 0 <= min_hz < top <= nyquist):
+        if not 0 <= min_hz < top <= nyquist:
             raise ValueError(
                 f"Expected 0 <= min_hz < max_hz <= sample_rate / 2 = {nyquist:g}. "
                 f"Received: min_hz={min_hz!r}, max_hz={max_hz!r}"

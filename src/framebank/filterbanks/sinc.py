@@ -13,6 +13,7 @@ from framebank.filterbanks.base import (
     constant_initializer,
     register_filterbank,
 )
+from framebank.framing import check_number
 
 __all__ = ["SincFilterbank", "mel_band_edges"]
 
@@ -73,7 +74,7 @@ class SincFilterbank(Filterbank):
             ("min_band_hz", min_band_hz),
             ("init_low_hz", init_low_hz),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            if check_number(name, value) <= 0:
                 raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
         if min_low_hz + min_band_hz >= nyquist:
             raise ValueError(
