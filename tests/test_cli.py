@@ -34,3 +34,25 @@ def test_methods_command_reports_agreement(capsys):
 def test_unknown_command_is_an_error():
     with pytest.raises(SystemExit):
         cli.main(["nope"])
+
+
+@pytest.mark.parametrize(
+    "argv,config,message",
+    [
+        (["methods", "--hop", "0", "--batch", "1", "--seconds", "1"], None, "hop=0"),
+        (["train", "--quick"], "", "is empty"),
+        (["compare", "--quick"], "frame_len: [1, 2\n", "is not valid YAML"),
+        (["compare", "--quick"], "frame_len: 80\nnope: 1\n", "unknown field(s) nope"),
+    ],
+)
+def test_user_errors_are_one_line_not_a_traceback(argv, config, message, tmp_path, capsys):
+    """A bad option or config file exits 2 with the message (it printed a traceback)."""
+    if config is not None:
+        path = tmp_path / "config.yaml"
+        path.write_text(config)
+        argv = [*argv, "--config", str(path), "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"framebank {argv[0]}: error: " in err and message in err, err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing was started

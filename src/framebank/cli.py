@@ -130,14 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     methods = sub.add_parser(
         "methods", help="run every execution method on real speech: equal outputs, their times"
     )
-    methods.add_argument("--frame-len", type=int, default=80)
-    methods.add_argument("--hop", type=int, default=80)
-    methods.add_argument("--num-basis", type=int, default=256)
-    methods.add_argument("--batch", type=int, default=16)
-    methods.add_argument("--seconds", type=float, default=4.0)
-    methods.add_argument("--sample-rate", type=int, default=8000)
-    methods.add_argument("--repeats", type=int, default=10)
-    methods.add_argument("--rtol", type=float, default=1e-5)
+    methods.add_argument("--frame-len", type=int, default=80, help="samples per frame (80)")
+    methods.add_argument("--hop", type=int, default=80, help="samples between frames (80)")
+    methods.add_argument("--num-basis", type=int, default=256, help="basis vectors (256)")
+    methods.add_argument("--batch", type=int, default=16, help="speech chunks (16)")
+    methods.add_argument("--seconds", type=float, default=4.0, help="chunk length, s (4)")
+    methods.add_argument("--sample-rate", type=int, default=8000, help="Hz (8000)")
+    methods.add_argument("--repeats", type=int, default=10, help="timed calls per method (10)")
+    methods.add_argument(
+        "--rtol", type=float, default=1e-5, help="largest difference that agrees (1e-5)"
+    )
     methods.set_defaults(func=cmd_methods)
 
     _add_recipe(
@@ -172,8 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        # A bad option or config: its message names the value and what was expected,
+        # and a traceback would bury it. FRAMEBANK_TRACEBACK=1 shows one anyway.
+        if os.environ.get("FRAMEBANK_TRACEBACK"):
+            raise
+        prog = f"{parser.prog} {args.command}"
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        print(f"{prog}: (FRAMEBANK_TRACEBACK=1 shows where it was raised)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

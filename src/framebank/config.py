@@ -12,9 +12,11 @@ option of the chosen family::
     min_low_hz: 50            # an option of the sinc family
     decoder: {kind: pinv, method: conv_transpose}   # optional
 
-``framebank.build_frontend(config)`` checks every key before building
-anything and raises one ``ValueError`` listing every problem with the
-accepted names, types and values.
+``framebank.build_frontend(config)`` checks every key's name and type
+before building anything and raises one ``ValueError`` listing every such
+problem with the accepted names and types; a value of the right type that the
+layers refuse (``hop: 0``, a sinc family without ``sample_rate``) is then
+reported by the layer that refuses it, one at a time.
 
 Encoder keys: ``filterbank``, ``method``, ``num_basis``, ``frame_len``,
 ``hop``, ``sample_rate``, ``use_bias``, ``pad_end``, ``center``,
@@ -157,8 +159,10 @@ def build_frontend(config: dict | str | os.PathLike) -> Frontend:
 
     Raises:
         FrontendConfigError (a ValueError): unknown names or keys, missing or
-            wrong-typed fields; the message lists every problem and what is
-            accepted.
+            wrong-typed fields, a file that is not a YAML mapping; the message
+            lists every such problem and what is accepted.
+        ValueError, TypeError: a well-typed value the layers refuse (their
+            own message, one problem at a time).
         FileNotFoundError: a config path that does not exist.
 
     Example:

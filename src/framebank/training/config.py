@@ -25,9 +25,20 @@ def load_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
     with open(path) as handle:
-        data = yaml.safe_load(handle) or {}
+        try:
+            data = yaml.safe_load(handle)
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path} is not valid YAML: {err}") from None
+    if data is None:
+        # An empty file is more likely a mistake than a wish for every default.
+        raise ValueError(
+            f"{path} is empty: a config must be a mapping of fields (the recipe files in "
+            "recipes/ list them with their defaults)"
+        )
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a config must be a mapping of fields. Received: {type(data)}")
+        raise ValueError(
+            f"{path}: a config must be a mapping of fields. Received: {type(data).__name__}"
+        )
     return data
 
 
