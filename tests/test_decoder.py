@@ -235,6 +235,15 @@ def test_length_trims_or_pads(center):
     np.testing.assert_allclose(trimmed[:, start:96], x[:, start:96], atol=1e-4)
 
 
+def test_length_may_be_a_numpy_integer():
+    """As x.shape[1] of a numpy array read from a file, or np.int64 arithmetic, gives."""
+    encoder = fb.Encoder(24, 16, 6)
+    coefficients = _coefficients()
+    want = ops.convert_to_numpy(fb.Decoder(encoder)(coefficients, length=90))
+    got = ops.convert_to_numpy(fb.Decoder(encoder)(coefficients, length=np.int64(90)))
+    np.testing.assert_array_equal(got, want)
+
+
 def test_unknown_length_in_a_model():
     inputs = keras.Input((None,))
     encoder = fb.Encoder(24, 16, 8, method="strided_conv", center=True)
@@ -316,6 +325,7 @@ def test_keras_file_round_trip_of_a_decoder_alone(tmp_path):
         (lambda e: fb.Decoder(kind="free", frame_len=16), ValueError, "num_basis=None"),
         (lambda e: fb.Decoder(e)(np.zeros((1, 3, 5), "float32")), ValueError, "num_basis=24"),
         (lambda e: fb.Decoder(e)(_coefficients(), length=0), ValueError, "length=0"),
+        (lambda e: fb.Decoder(e)(_coefficients(), length=100.0), TypeError, "length=100.0"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(build, error, match):

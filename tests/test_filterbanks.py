@@ -345,8 +345,9 @@ def test_fourier_equals_tf_signal_stft(window, frame_len, hop, fft_length):
         f"fourier {window} L={frame_len} hop={hop} n_fft={n_fft}: max error / max|stft| "
         f"{error / np.abs(want).max():.1e}"
     )  # shown with -s
-    assert_close_rel(got[..., :n_freq], want.real, 1e-4, f"{window} real part")
-    assert_close_rel(got[..., n_freq:], want.imag, 1e-4, f"{window} imaginary part")
+    # The README quotes this bound: measured 5.5e-7 here under every backend.
+    assert_close_rel(got[..., :n_freq], want.real, 5e-6, f"{window} real part")
+    assert_close_rel(got[..., n_freq:], want.imag, 5e-6, f"{window} imaginary part")
 
 
 @given(
@@ -416,7 +417,8 @@ def test_mel_equals_librosa_melspectrogram(power, center):
         f"mel power={power} center={center}: max error / max "
         f"{np.abs(got - want).max() / want.max():.1e}"
     )  # shown with -s
-    assert_close_rel(got, want, 1e-3, f"mel power={power} center={center}")
+    # The README quotes this bound: measured 1.4e-7 to 6.8e-7 here, by backend.
+    assert_close_rel(got, want, 5e-6, f"mel power={power} center={center}")
     # Also bin by bin where the spectrum has energy, not only relative to the peak.
     loud = want > 1e-3 * want.max()
     np.testing.assert_allclose(got[loud], want[loud], rtol=1e-3)

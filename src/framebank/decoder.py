@@ -36,6 +36,7 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from framebank import framing, initializers
@@ -244,6 +245,12 @@ class Decoder(keras.layers.Layer):
         inverse = inverse + ops.matmul(inverse, residual)
         return inverse * weights[None, :], weights
 
+    def __call__(self, coefficients: Any, length: int | None = None, **kwargs: Any) -> Any:
+        # Keras would turn a numpy integer (x.shape[1] of an array) into a tensor.
+        if isinstance(length, np.integer):
+            length = int(length)
+        return super().__call__(coefficients, length=length, **kwargs)
+
     def call(self, coefficients: Any, length: int | None = None) -> Any:
         dtype = keras.backend.standardize_dtype(coefficients.dtype)
         # A 16-bit pseudo-inverse (SVD) is neither supported everywhere nor accurate:
@@ -311,6 +318,8 @@ class Decoder(keras.layers.Layer):
 
 def _fit_length(out: Any, length: Any) -> Any:
     """Trim or zero-pad ``[batch, time]`` to ``length`` samples, a positive int."""
-    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+    if isinstance(length, (bool, np.bool_)) or not isinstance(length, (int, np.integer)):
+        raise TypeError(f"`length` must be a positive integer. Received: length={length!r}")
+    if length < 1:
         raise ValueError(f"`length` must be a positive integer. Received: length={length!r}")
-    return framing.fit_length(out, length)
+    return framing.fit_length(out, int(length))
