@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -80,7 +81,10 @@ def _worker(args: list[str], backend: str, timeout: float) -> list[dict]:
 # --------------------------------------------------------------------------- measuring
 
 
-def measure_times(opts: argparse.Namespace, backends: list[str]) -> list[dict]:
+def measure_times(
+    opts: argparse.Namespace, backends: list[str], save: Callable[[list[dict]], None]
+) -> list[dict]:
+    """Every backend's timings; ``save`` is given the rows so far after each backend."""
     rows = []
     for backend in backends:
         args = ["time", "--shapes", opts.shapes, "--repeats", str(opts.repeats)]
@@ -93,6 +97,7 @@ def measure_times(opts: argparse.Namespace, backends: list[str]) -> list[dict]:
         got = _worker(args, backend, timeout=opts.timeout)
         print(f"  {backend}: {len(got)} rows in {time.perf_counter() - start:.0f} s", flush=True)
         rows += got
+        save(rows)
     return rows
 
 
@@ -629,15 +634,16 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     if not opts.no_time:
         print(f"timing under {', '.join(backends)} ...", flush=True)
-    rows = [] if opts.no_time else measure_times(opts, backends)
+
+    def save(rows: list[dict]) -> None:
+        # Written after each backend, so a run cut short (a time limit, a kill)
+        # keeps the timings it finished.
+        add_ratios(rows)
+        write_results(out, rows, [], opts, time.perf_counter() - start)
+
+    rows = [] if opts.no_time else measure_times(opts, backends, save)
     add_ratios(rows)
-    mem = []
-    if not opts.no_memory:
-        if rows:
-            # The timings are written before the memory runs start, so a run cut
-            # short there (a time limit, a kill) keeps them.
-            write_results(out, rows, mem, opts, time.perf_counter() - start)
-        mem = measure_memory(opts, backends)
+    mem = [] if opts.no_memory else measure_memory(opts, backends)
     text = write_results(out, rows, mem, opts, time.perf_counter() - start)
     print(text)
     written = (["results.csv"] if rows else []) + ["results.md"] + (["ratios.png"] if rows else [])

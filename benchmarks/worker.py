@@ -425,7 +425,8 @@ def run_memory(args: argparse.Namespace) -> None:
         step = make_step(fn, variables, x, "weights", args.modes, loss=args.loss)
     step()
     if kind == "gpu":
-        before, first_peak = gpu_memory(reset_peak=True)
+        first_peak = gpu_memory()[1]  # read before the reset clears it
+        before = gpu_memory(reset_peak=True)[0]
         step()
         peak = gpu_memory()[1]
         row["step_mb"] = (peak - before) / 2**20

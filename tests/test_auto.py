@@ -1,6 +1,7 @@
 """method="auto", the pathological-method warning, mixed precision, and the benchmark's plumbing."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -324,3 +325,38 @@ def test_trials_run(trial, backend, columns):
     assert lines, proc.stdout
     for line in lines:
         assert all(f"{name} " in line and " ms (" in line for name in columns), line
+
+
+def test_benchmark_gpu_memory_keeps_the_first_steps_peak(monkeypatch, capsys):
+    """The worker's GPU branch, on a fake allocator: the first step (tracing, compiling)
+    peaks at 1000 MiB, the second at 500; the life peak must read 1000 (it read 500 when
+    the peak was reset before it was read)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import worker
+    finally:
+        sys.path.pop(0)
+    import framebank.training.memory as memory
+
+    mib = 2**20
+    state = {"in_use": 100 * mib, "peak": 100 * mib, "steps": 0}
+
+    def fake_gpu_memory(reset_peak=False):
+        if reset_peak:
+            state["peak"] = state["in_use"]
+        return state["in_use"], state["peak"]
+
+    def fake_step(*args, **kwargs):
+        def step():
+            state["steps"] += 1
+            state["peak"] = max(state["peak"], (1000 if state["steps"] == 1 else 500) * mib)
+
+        return step
+
+    monkeypatch.setattr(memory, "device_description", lambda: ("gpu", "fake GPU"))
+    monkeypatch.setattr(memory, "gpu_memory", fake_gpu_memory)
+    monkeypatch.setattr(worker, "make_step", fake_step)
+    worker.main(["memory", "--shapes", "tasnet8k", "--impls", "limit", "--quick"])
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (row["peak_mb"], row["step_mb"], row["measure"]) == (1000.0, 400.0, "allocator peak")
+    assert row["device"] == "fake GPU" and state["steps"] == 2

@@ -56,3 +56,16 @@ def test_user_errors_are_one_line_not_a_traceback(argv, config, message, tmp_pat
     assert f"framebank {argv[0]}: error: " in err and message in err, err
     assert "Traceback" not in err
     assert not (tmp_path / "out").exists()  # nothing was started
+
+
+def test_an_error_during_the_run_keeps_its_traceback(monkeypatch, tmp_path):
+    """Only reading options and configs is reported in one line; a failure in the run is not
+    hidden as a usage error (it may be a bug, found hours into a run)."""
+    from framebank.training import compare
+
+    def broken(*args, **kwargs):
+        raise TypeError("a bug inside the run")
+
+    monkeypatch.setattr(compare, "run_compare", broken)
+    with pytest.raises(TypeError, match="a bug inside the run"):
+        cli.main(["compare", "--quick", "--out", str(tmp_path / "out")])

@@ -478,3 +478,33 @@ def test_mel_spectrum_gradient_is_finite_at_silence():
 def test_bad_family_arguments_raise_clear_errors(build, error, match):
     with pytest.raises(error, match=match):
         build()
+
+
+def test_a_family_without_layer_keywords_and_the_layer_dtype(tmp_path):
+    """A user's family whose constructor takes no **kwargs still works by name (passing
+    dtype to it broke that), and still gets the layer's dtype."""
+
+    @fb.register_filterbank("plain_scaled_free")
+    class PlainScaled(fb.Filterbank):
+        def __init__(self, num_basis, frame_len=None, sample_rate=None, scale=1.0):
+            super().__init__(num_basis, frame_len, sample_rate)
+            self.scale = scale
+
+        def make_weights(self):
+            self.kernel = self.add_weight(name="kernel", shape=(self.frame_len, self.num_basis))
+
+        def filters(self):
+            return self.kernel * self.scale
+
+    try:
+        enc = fb.Encoder(8, 16, 8, filterbank="plain_scaled_free", scale=2.0, dtype="float64")
+        enc.build((None, None))
+        assert enc.filterbank.scale == 2.0 and enc.weights[0].dtype == "float64"
+    finally:
+        fb.FILTERBANKS.pop("plain_scaled_free")
+
+
+def test_sample_rate_keeps_its_type_and_accepts_numpy_scalars():
+    assert fb.SincFilterbank(8, 64, sample_rate=16000).get_config()["sample_rate"] == 16000
+    assert fb.SincFilterbank(8, 64, sample_rate=np.array(16000.0)).sample_rate == 16000.0
+    assert fb.frame(np.zeros(8), 4, 4, pad_value=np.array(0.5), pad_end=np.bool_(True)).shape

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -31,11 +32,38 @@ def _speech_batch(batch: int, seconds: float, sample_rate: int) -> tuple:
     return np.stack(chunks), sources
 
 
+class UsageError(Exception):
+    """A bad option or config file: reported in one line, exit status 2."""
+
+
+@contextlib.contextmanager
+def _user_input() -> Iterator[None]:
+    """Errors raised while reading options and configs are the user's to fix.
+
+    Only this part of a command is covered: an error during the run itself keeps
+    its traceback (it may be a bug, and hours into a run it needs one).
+    """
+    try:
+        yield
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        raise UsageError(str(err)) from err
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     import keras
 
     from framebank.check import run_methods
+    from framebank.framing import check_framing_args, check_positive_int
 
+    with _user_input():
+        check_framing_args(args.frame_len, args.hop)
+        for name in ("num_basis", "batch", "repeats"):
+            check_positive_int(name, getattr(args, name))
+        if not args.seconds > 0 or not args.sample_rate > 0:
+            raise ValueError(
+                "--seconds and --sample-rate must be positive. "
+                f"Received: {args.seconds}, {args.sample_rate}"
+            )
     signal, sources = _speech_batch(args.batch, args.seconds, args.sample_rate)
     print(
         f"framebank: every method on real speech [{signal.shape[0]}, {signal.shape[1]}] "
@@ -62,7 +90,8 @@ def cmd_methods(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from framebank.training.compare import load_config, run_compare
 
-    config = load_config(args.config, quick=args.quick)
+    with _user_input():
+        config = load_config(args.config, quick=args.quick)
     out = args.out or ("runs/compare-quick" if args.quick else "runs/compare")
     run_compare(config, out, source=args.source, resume=args.resume, quiet=args.quiet)
     return 0
@@ -71,7 +100,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from framebank.training.language_id import load_config, run_language_id
 
-    config = load_config(args.config, quick=args.quick)
+    with _user_input():
+        config = load_config(args.config, quick=args.quick)
     out = args.out or ("runs/language_id-quick" if args.quick else "runs/language_id")
     run_language_id(config, out, source=args.source, resume=args.resume, quiet=args.quiet)
     return 0
@@ -178,14 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        # A bad option or config: its message names the value and what was expected,
-        # and a traceback would bury it. FRAMEBANK_TRACEBACK=1 shows one anyway.
-        if os.environ.get("FRAMEBANK_TRACEBACK"):
-            raise
-        prog = f"{parser.prog} {args.command}"
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        print(f"{prog}: (FRAMEBANK_TRACEBACK=1 shows where it was raised)", file=sys.stderr)
+    except UsageError as err:
+        # Its message names the value and what was expected; a traceback would bury it.
+        print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
         return 2
 
 

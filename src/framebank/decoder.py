@@ -267,6 +267,9 @@ class Decoder(keras.layers.Layer):
             norm = framing.overlap_add(
                 ops.broadcast_to(weights[None, None, :], (1, count, self.frame_len)), self.hop
             )
+            # Relative, unlike overlap_add's cut-off at the dtype's smallest normal
+            # number: these frames are projections carrying rounding, which dividing
+            # by a near-zero weight (a window's first samples) would amplify.
             tiny = ops.max(weights) * 1e-8
             safe = ops.where(norm > tiny, norm, ops.ones_like(norm))
             out = ops.where(norm > tiny, out / safe, ops.zeros_like(out))
@@ -318,8 +321,4 @@ class Decoder(keras.layers.Layer):
 
 def _fit_length(out: Any, length: Any) -> Any:
     """Trim or zero-pad ``[batch, time]`` to ``length`` samples, a positive int."""
-    if isinstance(length, (bool, np.bool_)) or not isinstance(length, (int, np.integer)):
-        raise TypeError(f"`length` must be a positive integer. Received: length={length!r}")
-    if length < 1:
-        raise ValueError(f"`length` must be a positive integer. Received: length={length!r}")
-    return framing.fit_length(out, int(length))
+    return framing.fit_length(out, framing.check_positive_int("length", length))

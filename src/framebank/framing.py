@@ -49,20 +49,26 @@ def check_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def _scalar(value: Any) -> Any:
+    """A 0-d numpy array as its numpy scalar (``np.array(0.5)``); anything else unchanged."""
+    return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
 def check_bool(name: str, value: Any) -> bool:
     """``value`` as a Python bool; TypeError for anything else (``"no"`` is not False)."""
-    if not isinstance(value, (bool, np.bool_)):
+    if not isinstance(_scalar(value), (bool, np.bool_)):
         raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
     return bool(value)
 
 
 def check_number(name: str, value: Any) -> float:
     """``value`` as a Python float; TypeError for anything but a real number."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+    scalar = _scalar(value)
+    if isinstance(scalar, (bool, np.bool_, np.complexfloating)) or not isinstance(
+        scalar, (int, float, np.number)
+    ):
         raise TypeError(f"`{name}` must be a real number. Received: {name}={value!r}")
-    if isinstance(value, np.complexfloating):
-        raise TypeError(f"`{name}` must be a real number. Received: {name}={value!r}")
-    return float(value)
+    return float(scalar)
 
 
 def check_framing_args(frame_len: Any, hop: Any) -> tuple[int, int]:

@@ -48,7 +48,8 @@ def freeze_sublayer(parent: keras.layers.Layer, sublayer: keras.layers.Layer) ->
     Why: Keras propagates ``layer.trainable = False`` to sub-layers only when it
     is set after they exist; a model collects the weights of every sub-layer, so
     one made later (or given in) would otherwise still train. A trainable parent
-    leaves a sub-layer's own setting alone (the ``mel`` family stays fixed).
+    leaves a sub-layer's own setting alone (the ``mel`` family stays fixed), until
+    ``parent.trainable = True`` is set, which Keras passes down to every sub-layer.
     """
     if not parent.trainable:
         sublayer.trainable = False
@@ -82,10 +83,12 @@ class _BasisLayer(keras.layers.Layer):
         self.method = get_method(method)
         if isinstance(filterbank, dict):  # a serialised filterbank, from get_config
             filterbank = keras.saving.deserialize_keras_object(filterbank)
-        if isinstance(filterbank, str):
-            # A family made here computes in the layer's dtype, as a Dense's kernel would.
-            family_options = {"dtype": self.dtype_policy, **family_options}
+        made_here = isinstance(filterbank, str)
         self.filterbank = get_filterbank(filterbank, **family_options)
+        if made_here:
+            # A family made here takes the layer's dtype, as a Dense's kernel would; set
+            # after construction, since a user's own family need not accept `dtype`.
+            self.filterbank.dtype_policy = self.dtype_policy
         freeze_sublayer(self, self.filterbank)
         if self.filterbank.num_basis != num_basis:
             raise ValueError(

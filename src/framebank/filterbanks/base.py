@@ -217,12 +217,14 @@ class Filterbank(keras.layers.Layer):
         if frame_len is not None:
             frame_len = check_framing_args(frame_len, 1)[0]
         if sample_rate is not None:
-            sample_rate = check_number("sample_rate", sample_rate)
-            if not sample_rate > 0:
+            rate = check_number("sample_rate", sample_rate)
+            if not rate > 0:
                 raise ValueError(
                     "`sample_rate` must be a positive number of Hz. "
                     f"Received: sample_rate={sample_rate!r}"
                 )
+            # A Python int stays one, so that configs read 16000 rather than 16000.0.
+            sample_rate = sample_rate if isinstance(sample_rate, int) else rate
         self.num_basis = num_basis
         self.frame_len = frame_len
         self.sample_rate = sample_rate
