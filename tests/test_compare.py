@@ -14,6 +14,7 @@ import soundfile as sf
 
 from framebank import cli
 from framebank.audio import read_manifest, split_of
+from framebank.training import io
 from framebank.training.compare import CompareConfig, load_config, run_compare
 from framebank.training.config import from_dict
 
@@ -100,7 +101,7 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path):
         killed / "runs" / "reshape_conv__basis_glorot_uniform__seed0" / "result.json"
     ).exists(), "the run finished before it could be killed"
 
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(io.RecipeInputError, match="--resume"):
         run_compare(load_config(config_path), killed, quiet=True)
     run_compare(load_config(config_path), killed, resume=True, quiet=True)
 
@@ -240,3 +241,51 @@ print("gap", float(np.max(np.abs(losses[None] - losses["mirrored"]))))
     assert done.returncode == 0, done.stderr[-3000:]
     gap = float(done.stdout.strip().splitlines()[-1].split()[1])
     assert gap < 1e-3, gap
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"learning_rate": 0.0}, "`learning_rate` must be a positive number"),
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"steps_per_epoch": 0}, "`steps_per_epoch` must be a positive number"),
+        ({"max_valid_chunks": 0}, "max_valid_chunks"),
+        ({"max_train_chunks": 0}, "max_train_chunks"),
+        ({"memory_batch_size": 0}, "memory_batch_size"),
+        ({"memory_steps": 2, "memory_seconds": 0.001}, "memory_seconds"),
+        ({"hop": 100000}, "leaves one frame per chunk"),
+        ({"seeds": [0, 0]}, "`seeds` lists 0 more than once"),
+        ({"methods": ["matmul", "matmul"]}, "`methods` lists matmul more than once"),
+        ({"snr_db": float("inf")}, "`snr_db` must be finite"),
+    ],
+)
+def test_values_that_trained_wrongly_or_failed_late_are_refused(change, match):
+    """Found in a user-perspective review: each trained without complaint, or failed after
+    an epoch or after every run had trained."""
+    with pytest.raises(ValueError, match=match):
+        from_dict(CompareConfig, {**TINY, **change})
+
+
+def test_resume_refuses_a_folder_started_under_another_backend(tmp_path):
+    import keras
+
+    from framebank.training.config import recipe_fields
+
+    config = from_dict(CompareConfig, TINY)
+    other = "jax" if keras.backend.backend() != "jax" else "torch"
+    record = {**recipe_fields(config), "source": None, "backend": other}
+    io.write_json(tmp_path / "config.json", record)
+    with pytest.raises(io.RecipeInputError, match="fields: backend"):
+        run_compare(config, tmp_path, resume=True, quiet=True)
+
+
+def test_recipe_input_errors_are_one_line_at_the_command_line(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    assert cli.main(["compare", "--quick", "--out", str(out)]) == 2
+    assert "already holds a compare run" in capsys.readouterr().err
+    missing = tmp_path / "no_such_folder"
+    assert cli.main(["compare", "--quick", "--source", str(missing), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert "framebank compare: error: " in err and "Traceback" not in err

@@ -73,8 +73,27 @@ def test_log_power_pairs():
         ({"epochs": 0}, ValueError, "epochs"),
         ({"chunk_seconds": 0.001}, ValueError, "chunk_seconds"),
         ({"snr": 3}, ValueError, "unknown field"),
+        # Found in a user-perspective review: each trained, or failed mid-run.
+        ({"languages": ["en", "en", "es"]}, ValueError, "`languages` lists en more than once"),
+        ({"learning_rate": 0.0}, ValueError, "`learning_rate` must be a positive number"),
+        ({"learning_rate": -0.003}, ValueError, "learning_rate"),
+        ({"snr_db": [0.0, float("nan")]}, ValueError, "`snr_db` must be finite"),
+        ({"seeds": [0, 0]}, ValueError, "`seeds` lists 0 more than once"),
+        ({"max_train_chunks": 0}, ValueError, "max_train_chunks"),
+        ({"distribution": "no_such"}, ValueError, "no_such"),
     ],
 )
 def test_bad_config(data, error, match):
     with pytest.raises(error, match=match):
         from_dict(LanguageIdConfig, data)
+
+
+def test_a_language_without_audio_is_refused_before_training():
+    """A listed language with no audio stayed a class no chunk belonged to, and the report's
+    chance level (1 / languages) was wrong."""
+    from framebank.training.io import RecipeInputError
+    from framebank.training.language_id import prepare_data
+
+    config = from_dict(LanguageIdConfig, {"languages": ["en", "es", "de"], "max_train_chunks": 8})
+    with pytest.raises(RecipeInputError, match="names de, which has no usable audio"):
+        prepare_data(config)

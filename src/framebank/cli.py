@@ -33,7 +33,9 @@ def _speech_batch(batch: int, seconds: float, sample_rate: int) -> tuple:
 
 
 class UsageError(Exception):
-    """A bad option or config file: reported in one line, exit status 2."""
+    """A bad option or config file: reported in one line, exit status 2 (as are a
+    recipe's :class:`~framebank.training.io.RecipeInputError`: its results folder or
+    source audio)."""
 
 
 @contextlib.contextmanager
@@ -206,9 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from framebank.training.io import RecipeInputError
+
     try:
         return args.func(args)
-    except UsageError as err:
+    except (UsageError, RecipeInputError) as err:
         # Its message names the value and what was expected; a traceback would bury it.
         print(f"{parser.prog} {args.command}: error: {err}", file=sys.stderr)
         return 2

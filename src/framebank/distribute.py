@@ -60,7 +60,8 @@ DISTRIBUTIONS: dict[str, str] = {
 _CACHE: dict[tuple, Any] = {}
 
 
-def _check_name(name: str | None) -> str | None:
+def check_name(name: str | None) -> str | None:
+    """``name`` (None for ``"none"``) if it names a strategy of the running backend."""
     if name is None or name == "none":
         return None
     if not isinstance(name, str) or name not in DISTRIBUTIONS:
@@ -118,7 +119,7 @@ def get_distribution(name: str | None, devices: Sequence[str] | None = None) -> 
         ValueError: an unknown name, a name of another backend, or
             ``"multi_worker_mirrored"`` without a valid ``TF_CONFIG``.
     """
-    name = _check_name(name)
+    name = check_name(name)
     if name is None:
         return None
     key = (name, tuple(devices) if devices is not None else None)

@@ -28,7 +28,12 @@ import numpy as np
 
 from framebank.training import io
 from framebank.training.checkpoint import load_checkpoint, save_checkpoint
-from framebank.training.config import check_distribution, load_recipe, recipe_fields
+from framebank.training.config import (
+    check_distribution,
+    check_values,
+    load_recipe,
+    recipe_fields,
+)
 
 __all__ = ["CompareConfig", "CompareData", "prepare_data", "run_compare", "load_config"]
 
@@ -88,6 +93,25 @@ class CompareConfig:
                 f"config `chunk_seconds`={self.chunk_seconds} gives fewer samples than one frame "
                 f"(frame_len={self.frame_len})"
             )
+        check_values(
+            self,
+            positive=("learning_rate", "chunk_seconds", "max_valid_chunks", "memory_batch_size")
+            + ("memory_seconds",),
+            positive_or_none=("steps_per_epoch", "max_train_chunks"),
+            finite=("snr_db",),
+            unique=("methods", "inits", "seeds"),
+        )
+        if self.hop > int(round(self.chunk_seconds * self.sample_rate)) - self.frame_len:
+            raise ValueError(
+                f"config `hop`={self.hop} leaves one frame per chunk of "
+                f"{self.chunk_seconds} s at {self.sample_rate} Hz (frame_len={self.frame_len}); "
+                "use a longer chunk_seconds or a shorter hop"
+            )
+        if self.memory_steps and self.memory_seconds * self.sample_rate < self.frame_len:
+            raise ValueError(
+                f"config `memory_seconds`={self.memory_seconds} gives fewer samples than one "
+                f"frame (frame_len={self.frame_len})"
+            )
         check_distribution(self.distribution)
         if self.jit_compile not in (True, False, "auto"):
             raise ValueError(
@@ -140,9 +164,12 @@ def prepare_data(config: CompareConfig, source: str | Path | None = None) -> Com
         split_clips,
     )
 
-    clips = scan_folder(source) if source else read_manifest()
+    try:
+        clips = scan_folder(source) if source else read_manifest()
+    except (ValueError, FileNotFoundError) as err:
+        raise io.RecipeInputError(str(err)) from err
     if not clips:
-        raise ValueError(f"no audio files found in {source or 'the corpus manifest'}")
+        raise io.RecipeInputError(f"no audio files found in {source or 'the corpus manifest'}")
     splits = split_clips(clips)
     report = LoadReport()
     length = config.chunk_samples
@@ -152,12 +179,12 @@ def prepare_data(config: CompareConfig, source: str | Path | None = None) -> Com
         data, _ = chunk_clips(loaded, length)
         chunks[name] = data[audible(data)]
     if report.loaded == 0:
-        raise ValueError(
+        raise io.RecipeInputError(
             f"no usable audio: {len(report.skipped)} file(s) skipped as unreadable, empty or "
             f"non-finite in {source or 'the corpus'}"
         )
     if len(chunks["train"]) < config.batch_size or len(chunks["valid"]) == 0:
-        raise ValueError(
+        raise io.RecipeInputError(
             f"too little audio for a batch: {len(chunks['train'])} training and "
             f"{len(chunks['valid'])} validation chunks of {config.chunk_seconds} s "
             f"(batch_size={config.batch_size})"
@@ -360,6 +387,8 @@ def run_compare(
     log = io.printer(quiet)
     config_record = recipe_fields(config)
     config_record["source"] = str(source) if source else None
+    # A resumed run must not mix backends: their step times and rounding differ.
+    config_record["backend"] = keras.backend.backend()
     config_path = out / "config.json"
     io.check_results_folder(out, config_record, resume, "compare")
 

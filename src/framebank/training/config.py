@@ -7,6 +7,7 @@ names it and lists what is accepted.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -94,16 +95,47 @@ def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
     return cls(**values)
 
 
-def check_distribution(name: str | None) -> None:
-    """A recipe's ``distribution`` field: null or a name in framebank.distribute."""
-    if name is None:
-        return
-    from framebank.distribute import DISTRIBUTIONS
+def check_values(
+    config: Any,
+    positive: tuple[str, ...] = (),
+    positive_or_none: tuple[str, ...] = (),
+    finite: tuple[str, ...] = (),
+    unique: tuple[str, ...] = (),
+) -> None:
+    """Range checks every recipe config shares, so that a bad value stops the run before
+    any training (a learning rate of 0 trained without complaint; ``steps_per_epoch: 0``
+    failed after an epoch; a repeated seed shared one run folder and counted twice).
 
-    if name not in DISTRIBUTIONS:
-        raise ValueError(
-            f"config `distribution`: unknown {name!r}. Accepted: null, {', '.join(DISTRIBUTIONS)}"
-        )
+    ``positive``: numbers > 0 and finite; ``positive_or_none`` likewise, or null;
+    ``finite``: a number or a list of numbers, none NaN or infinite; ``unique``: lists
+    without repeats.
+    """
+    for name in positive + positive_or_none:
+        value = getattr(config, name)
+        if value is None and name in positive_or_none:
+            continue
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"config `{name}` must be a positive number. Received: {value!r}")
+    for name in finite:
+        value = getattr(config, name)
+        values = value if isinstance(value, list) else [value]
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"config `{name}` must be finite. Received: {value!r}")
+    for name in unique:
+        value = getattr(config, name)
+        repeated = sorted({str(v) for v in value if value.count(v) > 1})
+        if repeated:
+            raise ValueError(
+                f"config `{name}` lists {', '.join(repeated)} more than once. Received: {value!r}"
+            )
+
+
+def check_distribution(name: str | None) -> None:
+    """A recipe's ``distribution`` field: null, ``"none"``, or a strategy of the running
+    backend (checked with the config, not after the results folder is started)."""
+    from framebank.distribute import check_name
+
+    check_name(name)
 
 
 def load_recipe(cls: type[T], path: str | Path | None, quick: bool = False) -> T:

@@ -11,6 +11,7 @@ from typing import Any
 
 __all__ = [
     "atomic_write",
+    "RecipeInputError",
     "check_results_folder",
     "printer",
     "read_json",
@@ -57,6 +58,13 @@ def read_json(path: str | Path) -> Any:
         return json.load(handle)
 
 
+class RecipeInputError(ValueError):
+    """What the user gave a recipe cannot run: its results folder, its source audio.
+
+    Raised before any training; ``framebank``'s command line reports it in one line.
+    """
+
+
 def check_results_folder(out: Path, record: dict, resume: bool, what: str) -> None:
     """Refuse to overwrite a finished or unfinished run in ``out`` unless resuming it
     with the same config (``record``, as its ``config.json`` holds it)."""
@@ -64,14 +72,14 @@ def check_results_folder(out: Path, record: dict, resume: bool, what: str) -> No
     if not config_path.exists():
         return
     if not resume:
-        raise FileExistsError(
+        raise RecipeInputError(
             f"{out} already holds a {what} run. Pass --resume to continue it, or choose "
             "another --out (nothing was overwritten)."
         )
     previous = read_json(config_path)
     if previous != record:
         changed = sorted(k for k in set(record) | set(previous) if previous.get(k) != record.get(k))
-        raise ValueError(
+        raise RecipeInputError(
             f"--resume: the config differs from the one {out} was started with "
             f"(fields: {', '.join(changed)}). Use another --out for a new config."
         )

@@ -24,7 +24,12 @@ from keras import ops
 from framebank.training import io
 from framebank.training.checkpoint import load_checkpoint, save_checkpoint
 from framebank.training.compare import mix_noise
-from framebank.training.config import check_distribution, load_recipe, recipe_fields
+from framebank.training.config import (
+    check_distribution,
+    check_values,
+    load_recipe,
+    recipe_fields,
+)
 
 __all__ = ["LanguageIdConfig", "load_config", "run_language_id", "build_classifier"]
 
@@ -67,6 +72,13 @@ class LanguageIdConfig:
                 f"{', '.join(sorted(METHODS))}"
             )
         check_distribution(self.distribution)
+        check_values(
+            self,
+            positive=("learning_rate", "chunk_seconds"),
+            positive_or_none=("max_train_chunks",),
+            finite=("snr_db",),
+            unique=("languages", "frontends", "seeds", "snr_db"),
+        )
         if not self.snr_db:
             raise ValueError("config `snr_db` must list at least one SNR. Received: []")
         if len(set(self.languages)) < 2:
@@ -202,10 +214,13 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
         split_clips,
     )
 
-    clips = scan_folder(source) if source else read_manifest()
+    try:
+        clips = scan_folder(source) if source else read_manifest()
+    except (ValueError, FileNotFoundError) as err:
+        raise io.RecipeInputError(str(err)) from err
     clips = [c for c in clips if c.language in config.languages and "silence" not in c.prompt]
     if not clips:
-        raise ValueError(
+        raise io.RecipeInputError(
             f"no audio of languages {config.languages} in {source or 'the corpus'} "
             "(a --source folder needs one sub-folder per language)"
         )
@@ -224,13 +239,26 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
         keep = audible(chunks)
         out[split] = (chunks[keep], labels[keep])
     if report.loaded == 0:
-        raise ValueError(f"no usable audio: {len(report.skipped)} file(s) skipped")
+        raise io.RecipeInputError(f"no usable audio: {len(report.skipped)} file(s) skipped")
     train, train_labels = out["train"]
     pick = keep_at_most(len(train), config.max_train_chunks)
     train, train_labels = train[pick], train_labels[pick]
     test, test_labels = out["test"]
+    # A language without audio in both splits would stay a class nobody can score,
+    # and the report's chance level (1 / languages) would be wrong.
+    missing = [
+        language
+        for index, language in enumerate(config.languages)
+        if not (np.any(train_labels == index) and np.any(test_labels == index))
+    ]
+    if missing:
+        raise io.RecipeInputError(
+            f"config `languages` names {', '.join(missing)}, which has no usable audio for "
+            f"both training and test in {source or 'the corpus'}; list only languages with "
+            "audio (a --source folder needs one sub-folder per language)"
+        )
     if len(train) < config.batch_size or len(test) == 0:
-        raise ValueError(
+        raise io.RecipeInputError(
             f"too little audio: {len(train)} training and {len(test)} test chunks of "
             f"{config.chunk_seconds} s"
         )
@@ -371,6 +399,8 @@ def run_language_id(
     log = io.printer(quiet)
     record = recipe_fields(config)
     record["source"] = str(source) if source else None
+    # A resumed run must not mix backends: their step times and rounding differ.
+    record["backend"] = keras.backend.backend()
     config_path = out / "config.json"
     io.check_results_folder(out, record, resume, "language-id")
     started = time.perf_counter()
