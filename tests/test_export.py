@@ -239,6 +239,19 @@ for family in sorted(fb.FILTERBANKS):
         got = export.run_onnx(path, x)
         assert_close_rel(got, want, RTOL, f"torch ONNX {family} {x.shape}")
         worst = max(worst, float(np.abs(got - want).max() / np.abs(want).max()))
+for bad, match in [
+    (dict(method="strided_conv"), "center=False"),
+    (dict(method="strided_conv", center=True, pad_end=True), "pad_end=True"),
+    (dict(method="matmul", center=True), "method='matmul'"),
+]:
+    layer = fb.Encoder(8, 16, 8, **bad)
+    layer.build((None, None))
+    try:
+        export.export_onnx(layer, f"{sys.argv[1]}/refused.onnx")
+    except ValueError as err:
+        assert match in str(err) and "KERAS_BACKEND=tensorflow" in str(err), err
+    else:
+        raise AssertionError(f"torch ONNX export of {bad} must raise ValueError")
 try:
     export.export_saved_model(enc, f"{sys.argv[1]}/saved")
 except ValueError as err:

@@ -1,7 +1,8 @@
 """Reading real audio: the corpus shipped in ``data/`` and any folder a user has.
 
 Audio I/O is soundfile's; resampling is soxr's (the engine librosa uses).
-Nothing here needs TensorFlow.
+Nothing here calls TensorFlow (importing ``framebank`` imports Keras, and with
+it the backend Keras is set to).
 """
 
 from __future__ import annotations

@@ -135,16 +135,54 @@ def export_onnx(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Pa
     """Write an ONNX file through ``model.export(format="onnx")``.
 
     Under TensorFlow (``tf2onnx``) batch and time stay dynamic for every family
-    and method. Under torch (``torch.onnx``) only ``method="strided_conv"``
-    exports; the framed methods stop at the frame gather. JAX needs the
-    ``jax2onnx`` package, which framebank does not install.
+    and method. Under torch (``torch.onnx``) only encoders with
+    ``method="strided_conv"`` and ``center=True`` (no ``pad_end``) export; others
+    are refused with a ValueError that says so. JAX needs the ``jax2onnx``
+    package, which framebank does not install.
     """
     _require_backend(("tensorflow", "torch"), "ONNX export")
     path = Path(path)
+    if keras.backend.backend() == "torch":
+        _check_torch_onnx(serving_model(model))
     serving_model(model).export(
         str(path), format="onnx", input_signature=_input_signature(), verbose=False
     )
     return path
+
+
+def _check_torch_onnx(model: keras.Model) -> None:
+    """Refuse, before tracing, what ``torch.onnx`` cannot export from framebank's layers.
+
+    Keras traces a torch model on a one-sample waveform: an encoder without
+    ``center=True`` is then shorter than a frame, and ``pad_end`` writes a file
+    onnxruntime refuses (int32/int64 in one ``Concat``); the framed methods stop at
+    the frame gather (``aten::ravel``).
+    """
+    from framebank.layers import Encoder, FrameProjection
+
+    def layers(outer: keras.Model) -> Any:
+        for layer in outer.layers:
+            yield layer
+            if isinstance(layer, keras.Model):
+                yield from layers(layer)
+
+    for layer in layers(model):
+        problem = None
+        if isinstance(layer, FrameProjection) or (
+            isinstance(layer, Encoder) and layer.method.needs_frames
+        ):
+            problem = f"method={layer.method.name!r} (only 'strided_conv' exports)"
+        elif isinstance(layer, Encoder) and (not layer.center or layer.pad_end):
+            problem = (
+                f"center={layer.center}, pad_end={layer.pad_end} (needs center=True, pad_end=False)"
+            )
+        if problem:
+            raise ValueError(
+                f"ONNX export under KERAS_BACKEND=torch cannot take layer {layer.name!r}: "
+                f"{problem}. Export from a process with KERAS_BACKEND=tensorflow (tf2onnx), "
+                "where every family, method and padding exports: save the model "
+                "(`model.save('x.keras')`) and load it there."
+            )
 
 
 def load_saved_model(path: str | os.PathLike) -> Any:
