@@ -69,3 +69,11 @@ def test_an_error_during_the_run_keeps_its_traceback(monkeypatch, tmp_path):
     monkeypatch.setattr(compare, "run_compare", broken)
     with pytest.raises(TypeError, match="a bug inside the run"):
         cli.main(["compare", "--quick", "--out", str(tmp_path / "out")])
+
+
+def test_quick_without_a_recipe_file_is_refused(monkeypatch, capsys):
+    """--quick reads the recipe's quick: settings; without a recipe file it silently ran the
+    full defaults (an install without recipes/)."""
+    monkeypatch.setattr(cli, "_default_recipe", lambda name: None)
+    assert cli.main(["compare", "--quick"]) == 2
+    assert "pass --config with a recipe file" in capsys.readouterr().err

@@ -289,3 +289,33 @@ def test_recipe_input_errors_are_one_line_at_the_command_line(tmp_path, capsys):
     assert cli.main(["compare", "--quick", "--source", str(missing), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert "framebank compare: error: " in err and "Traceback" not in err
+
+
+def test_the_memory_child_ends_with_its_parent(tmp_path):
+    """A recipe killed during its memory measurement (SIGKILL) left the child running."""
+    parent_code = (
+        "import os, subprocess, sys\n"
+        "env = dict(os.environ, FRAMEBANK_PARENT_PID=str(os.getpid()))\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; "
+        "from framebank.training.memory import _end_with_parent; "
+        '_end_with_parent(); print("ready", flush=True); time.sleep(120)\'], env=env)\n'
+        "print(child.pid, flush=True)\n"
+        "child.wait()\n"
+    )
+    command = [sys.executable, "-c", parent_code]
+    parent = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    assert parent.stdout.readline().strip() == "ready"  # it has asked to end with its parent
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{child}/stat") as handle:
+                if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return  # ended; a zombie until whoever adopted it reaps it
+        except FileNotFoundError:
+            return
+        time.sleep(0.2)
+    os.kill(child, signal.SIGKILL)
+    raise AssertionError("the child outlived its killed parent")

@@ -89,9 +89,20 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0 if agree else 1
 
 
+def _check_quick(args: argparse.Namespace, recipe: str) -> None:
+    if args.quick and args.config is None:
+        # The quick settings live in the recipe file: without one, --quick would
+        # silently run the full defaults.
+        raise UsageError(
+            f"--quick applies the `quick:` settings of recipes/{recipe}, which is not in "
+            "this folder or beside the package: pass --config with a recipe file"
+        )
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from framebank.training.compare import load_config, run_compare
 
+    _check_quick(args, "compare_methods.yaml")
     with _user_input():
         config = load_config(args.config, quick=args.quick)
     out = args.out or ("runs/compare-quick" if args.quick else "runs/compare")
@@ -102,6 +113,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from framebank.training.language_id import load_config, run_language_id
 
+    _check_quick(args, "language_id.yaml")
     with _user_input():
         config = load_config(args.config, quick=args.quick)
     out = args.out or ("runs/language_id-quick" if args.quick else "runs/language_id")

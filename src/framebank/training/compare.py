@@ -361,6 +361,7 @@ def measure_memory(config: CompareConfig, method: str, log: Any) -> dict:
     # On a GPU: JAX would take 75% of the device at start, more than this process's
     # parent left free; and XLA's autotuning scratch would count in a peak JAX cannot reset.
     env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    env["FRAMEBANK_PARENT_PID"] = str(os.getpid())  # the child ends with this process
     if keras.backend.backend() == "jax":
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_gpu_autotune_level=0").strip()
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)

@@ -13,9 +13,11 @@ kept in the heap, and the peak RSS follows the live tensors.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import resource
+import signal
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -142,7 +144,25 @@ def measure(config_data: dict, method: str) -> dict:
     }
 
 
+def _end_with_parent() -> None:
+    """Ask Linux to stop this process when its parent dies (``PR_SET_PDEATHSIG``).
+
+    Why: a recipe killed during its memory measurement (SIGKILL, which it cannot
+    catch) left this child training on; elsewhere this does nothing.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return
+    libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    # The parent may have died while this process was importing: it names itself.
+    parent = os.environ.get("FRAMEBANK_PARENT_PID")
+    if parent and os.getppid() != int(parent):
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _end_with_parent()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config-json", required=True)
     parser.add_argument("--method", required=True)
