@@ -508,3 +508,37 @@ def test_sample_rate_keeps_its_type_and_accepts_numpy_scalars():
     assert fb.SincFilterbank(8, 64, sample_rate=16000).get_config()["sample_rate"] == 16000
     assert fb.SincFilterbank(8, 64, sample_rate=np.array(16000.0)).sample_rate == 16000.0
     assert fb.frame(np.zeros(8), 4, 4, pad_value=np.array(0.5), pad_end=np.bool_(True)).shape
+
+
+@pytest.mark.parametrize(
+    "build,match",
+    [
+        # Found in a review of the families: each was accepted and gave a wrong basis.
+        (lambda: fb.Encoder(np.int64(33), 64, 16, filterbank="analytic"), "must be even"),
+        (lambda: fb.MelFilterbank(frame_len=400, sample_rate=SR, fmin=5000.0, fmax=1000.0), "fmin"),
+        (lambda: fb.MelFilterbank(frame_len=400, sample_rate=SR, fmax=SR), "sample_rate / 2"),
+        (lambda: fb.MelFilterbank(frame_len=400, sample_rate=SR, fmin=-10.0), "fmin=-10.0"),
+        (lambda: fb.MelSpectrum(SR, 512, fmin=0.0, fmax=SR), "fmax"),
+    ],
+)
+def test_family_options_that_gave_a_wrong_basis_are_refused(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+def test_mel_spectrum_stays_finite_under_mixed_float16():
+    """A full-scale tone's power (256**2 at fft_length 1024) overflowed float16 to inf."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        enc = fb.Encoder(1026, 1024, 256, filterbank="mel", sample_rate=16000)
+        tone = np.sin(2 * np.pi * 1000 * np.arange(4096) / 16000).astype("float32")[None]
+        got = ops.convert_to_numpy(enc.filterbank.spectrum()(enc(tone)))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    want = ops.convert_to_numpy(
+        fb.Encoder(1026, 1024, 256, filterbank="mel", sample_rate=16000).filterbank.spectrum()(
+            fb.Encoder(1026, 1024, 256, filterbank="mel", sample_rate=16000)(tone)
+        )
+    )
+    assert np.isfinite(got).all()
+    assert_close_rel(got, want, 2e-2, "mixed_float16 mel spectrum")

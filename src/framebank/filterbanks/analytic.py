@@ -9,6 +9,7 @@ from keras import ops
 
 from framebank.filterbanks.base import register_filterbank
 from framebank.filterbanks.free import FreeFilterbank
+from framebank.framing import check_positive_int
 
 __all__ = ["AnalyticFilterbank", "hilbert_matrix"]
 
@@ -60,7 +61,9 @@ class AnalyticFilterbank(FreeFilterbank):
         kernel_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
-        if isinstance(num_basis, int) and num_basis % 2:
+        # Validated as any positive integer (numpy's too) before the parity check.
+        num_basis = check_positive_int("num_basis", num_basis)
+        if num_basis % 2:
             raise ValueError(
                 "The 'analytic' filterbank pairs every filter with its Hilbert transform, so "
                 f"num_basis must be even. Received: num_basis={num_basis}"

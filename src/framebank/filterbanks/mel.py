@@ -21,6 +21,7 @@ from keras import ops
 
 from framebank.filterbanks.base import constant_initializer, register_filterbank
 from framebank.filterbanks.fourier import FourierFilterbank
+from framebank.framing import check_number
 
 __all__ = ["MelFilterbank", "MelSpectrum", "mel_weights"]
 
@@ -49,7 +50,18 @@ def mel_weights(
     ).T
 
 
-def _check_mel_options(n_mels: Any, power: Any, norm: Any) -> None:
+def _check_mel_options(
+    n_mels: Any, power: Any, norm: Any, fmin: Any, fmax: Any, sample_rate: float
+) -> None:
+    nyquist = float(sample_rate) / 2
+    low = check_number("fmin", fmin)
+    high = nyquist if fmax is None else check_number("fmax", fmax)
+    if not 0 <= low < high <= nyquist:
+        # librosa only warns, and the filters outside the band come out all zero.
+        raise ValueError(
+            f"Expected 0 <= fmin < fmax <= sample_rate / 2 = {nyquist:g}. "
+            f"Received: fmin={fmin!r}, fmax={fmax!r}"
+        )
     if isinstance(n_mels, bool) or not isinstance(n_mels, int) or n_mels < 1:
         raise ValueError(f"`n_mels` must be a positive integer. Received: n_mels={n_mels!r}")
     if isinstance(power, bool) or not isinstance(power, (int, float)) or power <= 0:
@@ -96,8 +108,7 @@ class MelFilterbank(FourierFilterbank):
         super().__init__(
             num_basis, frame_len, sample_rate, window, fft_length, trainable=trainable, **kwargs
         )
-        self._require_sample_rate()
-        _check_mel_options(n_mels, power, norm)
+        _check_mel_options(n_mels, power, norm, fmin, fmax, self._require_sample_rate())
         self.n_mels = n_mels
         self.fmin = float(fmin)
         self.fmax = None if fmax is None else float(fmax)
@@ -163,7 +174,7 @@ class MelSpectrum(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(trainable=trainable, **kwargs)
-        _check_mel_options(n_mels, power, norm)
+        _check_mel_options(n_mels, power, norm, fmin, fmax, sample_rate)
         self.sample_rate = float(sample_rate)
         self.fft_length = int(fft_length)
         self.n_freq = self.fft_length // 2 + 1
@@ -194,6 +205,9 @@ class MelSpectrum(keras.layers.Layer):
         )
 
     def call(self, coefficients: Any) -> Any:
+        # In float32 even under mixed_float16: a full-scale tone's power (256**2 for
+        # fft_length 1024) is past float16's largest number, 65504.
+        coefficients = ops.cast(coefficients, "float32")
         real = coefficients[..., : self.n_freq]
         imag = coefficients[..., self.n_freq :]
         power = ops.square(real) + ops.square(imag)
