@@ -542,3 +542,15 @@ def test_mel_spectrum_stays_finite_under_mixed_float16():
     )
     assert np.isfinite(got).all()
     assert_close_rel(got, want, 2e-2, "mixed_float16 mel spectrum")
+
+
+def test_sinc_initial_bands_tile_the_mel_scale():
+    """Each band ends where the next begins (SincNet's initialisation), also after the first
+    low edge is raised to min_low_hz; only bands widened to min_band_hz may overlap."""
+    fbank = fb.SincFilterbank(32, 400, sample_rate=16000)
+    fbank.build()
+    low = ops.convert_to_numpy(fbank.low_hz).astype("float64")
+    band = ops.convert_to_numpy(fbank.band_hz).astype("float64")
+    free = band[:-1] > fbank.min_band_hz + 1e-3
+    assert free.sum() > 20 and low[0] == fbank.min_low_hz
+    np.testing.assert_allclose((low + band)[:-1][free], low[1:][free], rtol=1e-5)

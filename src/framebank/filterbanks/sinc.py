@@ -100,7 +100,9 @@ class SincFilterbank(Filterbank):
         high_hz = self.sample_rate / 2 - (self.min_low_hz + self.min_band_hz)
         edges = mel_band_edges(self.num_basis, min(self.init_low_hz, high_hz / 2), high_hz)
         low = np.clip(edges[:-1], *self.low_range)
-        band = np.clip(np.diff(edges), *self.band_range)
+        # Each band ends where the next begins, also after the first low edge is
+        # raised to min_low_hz (a band from the unclipped edges overlapped the next).
+        band = np.clip(edges[1:] - low, *self.band_range)
         self.low_hz = self.add_weight(
             name="low_hz",
             shape=(self.num_basis,),
