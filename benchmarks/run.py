@@ -52,18 +52,13 @@ def has_asteroid() -> bool:
 
 
 def _worker(args: list[str], backend: str, timeout: float) -> list[dict]:
-    # JAX takes 75% of a GPU's memory at start unless told not to, which would
-    # starve the processes beside it (memory runs two at a time).
-    env = dict(
-        os.environ,
-        KERAS_BACKEND=backend,
-        TF_CPP_MIN_LOG_LEVEL="3",
-        XLA_PYTHON_CLIENT_PREALLOCATE=os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE", "false"),
-    )
-    if args[0] == "memory" and backend == "jax":
-        # On a GPU, XLA's autotuning allocates scratch copies of a step's buffers
-        # while compiling, which the allocator's peak (not resettable under JAX) would count.
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_gpu_autotune_level=0").strip()
+    from framebank.training.memory import measurement_env
+
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    if args[0] == "memory":
+        env = measurement_env(env, backend)
+    else:  # JAX's 75% of a GPU at start would starve the memory runs beside it
+        env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     proc = subprocess.run(
         [sys.executable, str(HERE / "worker.py"), *args],
         env=env,

@@ -142,11 +142,10 @@ def export_onnx(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Pa
     """
     _require_backend(("tensorflow", "torch"), "ONNX export")
     path = Path(path)
+    model = serving_model(model)
     if keras.backend.backend() == "torch":
-        _check_torch_onnx(serving_model(model))
-    serving_model(model).export(
-        str(path), format="onnx", input_signature=_input_signature(), verbose=False
-    )
+        _check_torch_onnx(model)
+    model.export(str(path), format="onnx", input_signature=_input_signature(), verbose=False)
     return path
 
 

@@ -76,15 +76,18 @@ def check_framing_args(frame_len: Any, hop: Any) -> tuple[int, int]:
     return check_positive_int("frame_len", frame_len), check_positive_int("hop", hop)
 
 
-def num_frames(time: int, frame_len: int, hop: int, pad_end: bool = False) -> int:
+def num_frames(time: Any, frame_len: int, hop: int, pad_end: bool = False) -> Any:
     """Number of frames for a signal of ``time`` samples (after any centring).
 
     ``tf.signal.frame``'s rule: ``1 + (time - frame_len) // hop`` without end
-    padding, ``ceil(time / hop)`` with it.
+    padding, ``ceil(time / hop)`` with it. ``time`` is a Python int, or a
+    scalar tensor for a length known only at run time (then so is the result).
     """
     if pad_end:
         return -(-time // hop)
-    return max(0, 1 + (time - frame_len) // hop)
+    if isinstance(time, int):
+        return max(0, 1 + (time - frame_len) // hop)
+    return ops.maximum(0, 1 + (time - frame_len) // hop)
 
 
 def as_batch_time(signal: Any, name: str = "signal") -> tuple[Any, int]:
@@ -168,15 +171,12 @@ def pad_signal(
         x = ops.pad(x, [[0, 0], [half, half]], constant_values=0.0)
     if pad_end:
         time = _time_len(x)
+        extra = (num_frames(time, frame_len, hop, pad_end=True) - 1) * hop + frame_len - time
         if isinstance(time, int):
-            frames = num_frames(time, frame_len, hop, pad_end=True)
-            extra = max(0, (frames - 1) * hop + frame_len - time)
-            if extra:
+            if extra > 0:
                 x = ops.pad(x, [[0, 0], [0, extra]], constant_values=pad_value)
         else:
-            frames = (time + hop - 1) // hop
-            extra = ops.maximum(0, (frames - 1) * hop + frame_len - time)
-            x = ops.pad(x, [[0, 0], [0, extra]], constant_values=pad_value)
+            x = ops.pad(x, [[0, 0], [0, ops.maximum(0, extra)]], constant_values=pad_value)
     return x
 
 
@@ -257,10 +257,7 @@ def frame_padded(x: Any, frame_len: int, hop: int) -> Any:
     and torch the gather's own gradient was as fast or faster, so they keep it.
     """
     time = _time_len(x)
-    if isinstance(time, int):
-        n = num_frames(time, frame_len, hop)
-    else:
-        n = ops.maximum(0, 1 + (time - frame_len) // hop)
+    n = num_frames(time, frame_len, hop)
     if hop == frame_len:
         return ops.reshape(x[:, : n * hop], (_batch_len(x), n, frame_len))
     # A symbolic input (``keras.Input``) has no gradient to override, and

@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 from keras import ops
 
+from framebank.framing import num_frames
+
 __all__ = [
     "Method",
     "METHODS",
@@ -186,7 +188,7 @@ class StridedConv(Method):
             # TensorFlow's conv then returns its input instead of zero windows:
             # pad to one frame, then keep the frames the signal really has.
             time = ops.shape(signal)[1]
-            count = ops.maximum(0, 1 + (time - frame_len) // hop)
+            count = num_frames(time, frame_len, hop)
             signal = ops.pad(signal, [[0, 0], [0, ops.maximum(0, frame_len - time)]])
         x = ops.expand_dims(signal, -1)  # [batch, time, 1]
         y = ops.conv(x, kernel, strides=hop, padding="valid")

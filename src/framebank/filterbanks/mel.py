@@ -21,7 +21,7 @@ from keras import ops
 
 from framebank.filterbanks.base import constant_initializer, register_filterbank
 from framebank.filterbanks.fourier import FourierFilterbank
-from framebank.framing import check_number
+from framebank.framing import check_number, check_positive_int
 
 __all__ = ["MelFilterbank", "MelSpectrum", "mel_weights"]
 
@@ -62,9 +62,8 @@ def _check_mel_options(
             f"Expected 0 <= fmin < fmax <= sample_rate / 2 = {nyquist:g}. "
             f"Received: fmin={fmin!r}, fmax={fmax!r}"
         )
-    if isinstance(n_mels, bool) or not isinstance(n_mels, int) or n_mels < 1:
-        raise ValueError(f"`n_mels` must be a positive integer. Received: n_mels={n_mels!r}")
-    if isinstance(power, bool) or not isinstance(power, (int, float)) or power <= 0:
+    check_positive_int("n_mels", n_mels)
+    if check_number("power", power) <= 0:
         raise ValueError(f"`power` must be a positive number (1 or 2). Received: power={power!r}")
     if norm not in (None, "slaney"):
         raise ValueError(f"`norm` must be 'slaney' or None. Received: norm={norm!r}")
@@ -109,7 +108,7 @@ class MelFilterbank(FourierFilterbank):
             num_basis, frame_len, sample_rate, window, fft_length, trainable=trainable, **kwargs
         )
         _check_mel_options(n_mels, power, norm, fmin, fmax, self._require_sample_rate())
-        self.n_mels = n_mels
+        self.n_mels = int(n_mels)
         self.fmin = float(fmin)
         self.fmax = None if fmax is None else float(fmax)
         self.power = float(power)
@@ -178,7 +177,7 @@ class MelSpectrum(keras.layers.Layer):
         self.sample_rate = float(sample_rate)
         self.fft_length = int(fft_length)
         self.n_freq = self.fft_length // 2 + 1
-        self.n_mels = n_mels
+        self.n_mels = int(n_mels)
         self.fmin = float(fmin)
         self.fmax = None if fmax is None else float(fmax)
         self.power = float(power)

@@ -346,6 +346,8 @@ def measure_memory(config: CompareConfig, method: str, log: Any) -> dict:
     """Peak memory of training steps for ``method``, in a fresh process."""
     import keras
 
+    from framebank.training.memory import measurement_env
+
     command = [
         sys.executable,
         "-m",
@@ -358,12 +360,8 @@ def measure_memory(config: CompareConfig, method: str, log: Any) -> dict:
     # Large buffers mapped, not kept in malloc's heap: freed setup memory then
     # cannot hide the steps' peak (glibc reads this at start).
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", MALLOC_MMAP_THRESHOLD_="65536")
-    # On a GPU: JAX would take 75% of the device at start, more than this process's
-    # parent left free; and XLA's autotuning scratch would count in a peak JAX cannot reset.
-    env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    env = measurement_env(env, keras.backend.backend())
     env["FRAMEBANK_PARENT_PID"] = str(os.getpid())  # the child ends with this process
-    if keras.backend.backend() == "jax":
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_gpu_autotune_level=0").strip()
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"memory measurement for {method} failed:\n{done.stderr[-2000:]}")
