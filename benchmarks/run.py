@@ -52,7 +52,7 @@ def has_asteroid() -> bool:
 
 
 def _worker(args: list[str], backend: str, timeout: float) -> list[dict]:
-    from framebank.training.memory import measurement_env
+    from framebank.device import measurement_env
 
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     if args[0] == "memory":

@@ -33,11 +33,9 @@ GRADS = ("tape", "custom")
 
 
 def _hwm_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    from framebank.device import peak_rss_bytes
+
+    return peak_rss_bytes() / 2**20
 
 
 def run_one(frames: str, loss: str, grad: str, disable: str | None) -> float:

@@ -14,7 +14,6 @@ raw audio needs no input gradient) and ``weights+input`` (the in-model case).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import sys
@@ -285,7 +284,7 @@ def run_time(args: argparse.Namespace) -> None:
     import keras
 
     import framebank as fb
-    from framebank.training.memory import device_description
+    from framebank.device import device_description
 
     warnings.simplefilter("ignore")  # Method 1's warning: the benchmark asks for it on purpose
     backend = keras.backend.backend()
@@ -370,24 +369,6 @@ def run_time(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------- memory
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _reset_peak() -> None:
-    """Return freed heap to the OS, then reset the peak RSS (Linux ``clear_refs`` 5)."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-
 def run_memory(args: argparse.Namespace) -> None:
     """Peak memory of a fresh process: imports, the input, then (unless ``none``) two steps.
 
@@ -401,10 +382,11 @@ def run_memory(args: argparse.Namespace) -> None:
     """
     import keras
 
-    from framebank.training.memory import device_description, gpu_memory
+    from framebank import device as devices
 
     backend = keras.backend.backend()
-    kind, device = device_description()
+    kind, device = devices.device_description()
+    gpu_memory = devices.gpu_memory
     shape = get_shape(args.shapes, args.quick)
     signal = make_signal(shape)
     row = dict(
@@ -415,7 +397,7 @@ def run_memory(args: argparse.Namespace) -> None:
         device=device, measure="allocator peak" if kind == "gpu" else "peak RSS",
     )  # fmt: skip
     if args.impls == "none":
-        row["peak_mb"] = (gpu_memory()[1] if kind == "gpu" else _status_kib("VmHWM") * 1024) / 2**20
+        row["peak_mb"] = (gpu_memory()[1] if kind == "gpu" else devices.peak_rss_bytes()) / 2**20
         print(json.dumps(row), flush=True)
         return
     if args.impls == "asteroid":
@@ -432,12 +414,11 @@ def run_memory(args: argparse.Namespace) -> None:
         row["step_mb"] = (peak - before) / 2**20
         row["peak_mb"] = max(first_peak, peak) / 2**20
     else:
-        first_peak = _status_kib("VmHWM")  # clear_refs resets it: keep the life peak here
-        _reset_peak()
-        before = _status_kib("VmRSS")
+        first_peak = devices.peak_rss_bytes()  # the reset clears it: keep the life peak here
+        before = devices.reset_peak_rss()
         step()
-        row["step_mb"] = (_status_kib("VmHWM") - before) / 1024
-        row["peak_mb"] = max(first_peak, _status_kib("VmHWM")) / 1024
+        row["step_mb"] = (devices.peak_rss_bytes() - before) / 2**20
+        row["peak_mb"] = max(first_peak, devices.peak_rss_bytes()) / 2**20
     if args.impls == "auto":
         import framebank as fb
 

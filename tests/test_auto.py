@@ -336,7 +336,7 @@ def test_benchmark_gpu_memory_keeps_the_first_steps_peak(monkeypatch, capsys):
         import worker
     finally:
         sys.path.pop(0)
-    import framebank.training.memory as memory
+    import framebank.device as memory
 
     mib = 2**20
     state = {"in_use": 100 * mib, "peak": 100 * mib, "steps": 0}

@@ -15,7 +15,7 @@ import soundfile as sf
 from framebank import cli
 from framebank.audio import read_manifest, split_of
 from framebank.training import io
-from framebank.training.compare import CompareConfig, load_config, run_compare
+from framebank.training.compare import CompareConfig, load_compare_config, run_compare
 from framebank.training.config import from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def test_quick_run_writes_every_result_and_methods_coincide(tmp_path):
     for name in ("results.csv", "results.json", "convergence.png", "memory.png", "REPORT.md"):
         assert (out / name).stat().st_size > 0, name
     summary = json.loads((out / "results.json").read_text())
-    config = load_config(ROOT / "recipes" / "compare_methods.yaml", quick=True)
+    config = load_compare_config(ROOT / "recipes" / "compare_methods.yaml", quick=True)
     assert len(summary["runs"]) == len(config.methods) * len(config.inits) * len(config.seeds)
     # Under the shared initialisation every method follows the same curve.
     shared = [r for r in summary["runs"] if r["init"] == "basis_glorot_uniform"]
@@ -75,7 +75,7 @@ def test_quick_run_writes_every_result_and_methods_coincide(tmp_path):
 def test_killed_run_resumes_to_the_same_numbers(tmp_path):
     config_path = _tiny_config(tmp_path)
     whole = tmp_path / "whole"
-    run_compare(load_config(config_path), whole, quiet=True)
+    run_compare(load_compare_config(config_path), whole, quiet=True)
 
     killed = tmp_path / "killed"
     command = [
@@ -102,8 +102,8 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path):
     ).exists(), "the run finished before it could be killed"
 
     with pytest.raises(io.RecipeInputError, match="--resume"):
-        run_compare(load_config(config_path), killed, quiet=True)
-    run_compare(load_config(config_path), killed, resume=True, quiet=True)
+        run_compare(load_compare_config(config_path), killed, quiet=True)
+    run_compare(load_compare_config(config_path), killed, resume=True, quiet=True)
 
     a = json.loads((whole / "results.json").read_text())["runs"]
     b = json.loads((killed / "results.json").read_text())["runs"]
@@ -117,8 +117,10 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path):
 
 def test_resume_refuses_a_changed_config(tmp_path):
     out = tmp_path / "out"
-    run_compare(load_config(_tiny_config(tmp_path, epochs=1, methods=["dense"])), out, quiet=True)
-    changed = load_config(_tiny_config(tmp_path, epochs=2, methods=["dense"]))
+    run_compare(
+        load_compare_config(_tiny_config(tmp_path, epochs=1, methods=["dense"])), out, quiet=True
+    )
+    changed = load_compare_config(_tiny_config(tmp_path, epochs=2, methods=["dense"]))
     with pytest.raises(ValueError, match="epochs"):
         run_compare(changed, out, resume=True, quiet=True)
 
@@ -204,8 +206,9 @@ def test_recipe_runs_under_jax_without_tensorflow(tmp_path):
     script = (
         BLOCK_TENSORFLOW
         + f"""
-from framebank.training.compare import load_config, run_compare
-summary = run_compare(load_config({str(config_path)!r}), {str(tmp_path / "out")!r}, quiet=True)
+from framebank.training.compare import load_compare_config, run_compare
+config = load_compare_config({str(config_path)!r})
+summary = run_compare(config, {str(tmp_path / "out")!r}, quiet=True)
 assert summary["backend"] == "jax", summary["backend"]
 assert "tensorflow" not in sys.modules
 print("ok", len(summary["runs"]))

@@ -7,10 +7,10 @@ import pytest
 
 from framebank import cli
 from framebank.audio import read_manifest, split_of
+from framebank.postprocessing import LogEnergy
 from framebank.training.config import from_dict
 from framebank.training.language_id import (
     LanguageIdConfig,
-    LogPower,
     build_classifier,
     prepare_data,
 )
@@ -59,9 +59,9 @@ def test_every_frontend_builds_and_gives_finite_logits(frontend):
 
 def test_log_power_pairs():
     x = np.array([[[3.0, 0.0, 4.0, 1.0]]], "float32")
-    got = np.asarray(LogPower(pairs=True, eps=0.0)(x))
+    got = np.asarray(LogEnergy(pairs=True, eps=0.0)(x))
     np.testing.assert_allclose(got, np.log([[[25.0, 1.0]]]), rtol=1e-6)
-    assert LogPower(pairs=True).compute_output_shape((2, 7, 4)) == (2, 7, 2)
+    assert LogEnergy(pairs=True).compute_output_shape((2, 7, 4)) == (2, 7, 2)
 
 
 @pytest.mark.parametrize(

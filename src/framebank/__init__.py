@@ -1,10 +1,30 @@
 """framebank: learnable audio filterbank front ends for Keras 3.
 
 The basis is the model; the method is only how it is executed.
+
+The public names, by room (``README.md``'s "API" section says what each is):
+
+* framing: :func:`frame`, :func:`overlap_add`, :func:`num_frames`,
+  :class:`Framing`, :class:`OverlapAdd`
+* filterbanks (what the basis is): :data:`FILTERBANKS`, :class:`Filterbank`
+  and its families, :func:`register_filterbank`, :func:`get_filterbank`
+* methods (how ``frames @ basis`` runs, both directions): :data:`METHODS`,
+  :class:`Method`, :func:`register_method`, :func:`get_method`
+* post-processing (after the projection): :data:`POSTPROCESSING`,
+  :class:`Postprocessing`, :func:`register_postprocessing`,
+  :func:`get_postprocessing`, :class:`MelSpectrum`, :class:`LogEnergy`
+* layers: :class:`Encoder`, :class:`FrameProjection`, :class:`Decoder`
+* front ends from configs: :func:`build_frontend`, :class:`FrontEnd`,
+  :class:`FrontendConfigError`
+* :mod:`framebank.initializers`
+
+Importing framebank registers every layer with Keras, so ``.keras`` files that
+hold them load after ``import framebank``.
 """
 
 from framebank import initializers
-from framebank.config import Frontend, FrontendConfigError, build_frontend
+from framebank.config import Frontend as FrontEnd
+from framebank.config import FrontendConfigError, build_frontend
 from framebank.decoder import Decoder
 from framebank.filterbanks import (
     FILTERBANKS,
@@ -14,7 +34,6 @@ from framebank.filterbanks import (
     FreeFilterbank,
     GaborFilterbank,
     MelFilterbank,
-    MelSpectrum,
     SincFilterbank,
     get_filterbank,
     register_filterbank,
@@ -22,35 +41,54 @@ from framebank.filterbanks import (
 from framebank.framing import Framing, OverlapAdd, frame, num_frames, overlap_add
 from framebank.layers import Encoder, FrameProjection
 from framebank.methods import METHODS, Method, get_method, register_method
+from framebank.postprocessing import (
+    POSTPROCESSING,
+    LogEnergy,
+    MelSpectrum,
+    Postprocessing,
+    get_postprocessing,
+    register_postprocessing,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    # framing
+    "Framing",
+    "OverlapAdd",
+    "frame",
+    "num_frames",
+    "overlap_add",
+    # filterbanks
     "FILTERBANKS",
-    "METHODS",
     "AnalyticFilterbank",
-    "Decoder",
-    "Encoder",
     "Filterbank",
     "FourierFilterbank",
-    "FrameProjection",
-    "Frontend",
-    "FrontendConfigError",
-    "Framing",
     "FreeFilterbank",
     "GaborFilterbank",
     "MelFilterbank",
-    "MelSpectrum",
     "SincFilterbank",
-    "Method",
-    "OverlapAdd",
-    "build_frontend",
-    "frame",
     "get_filterbank",
-    "get_method",
-    "initializers",
-    "num_frames",
-    "overlap_add",
     "register_filterbank",
+    # methods
+    "METHODS",
+    "Method",
+    "get_method",
     "register_method",
+    # post-processing
+    "POSTPROCESSING",
+    "LogEnergy",
+    "MelSpectrum",
+    "Postprocessing",
+    "get_postprocessing",
+    "register_postprocessing",
+    # layers
+    "Decoder",
+    "Encoder",
+    "FrameProjection",
+    # front ends from configs
+    "FrontEnd",
+    "FrontendConfigError",
+    "build_frontend",
+    "initializers",
 ]

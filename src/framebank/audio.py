@@ -20,6 +20,7 @@ __all__ = [
     "Clip",
     "LoadReport",
     "audible",
+    "mix_noise",
     "chunk",
     "chunk_clips",
     "keep_at_most",
@@ -225,3 +226,12 @@ def keep_at_most(count: int, limit: int | None, seed: int = 0) -> np.ndarray:
     if not limit or count <= limit:
         return np.arange(count)
     return np.sort(np.random.default_rng(seed).permutation(count)[:limit])
+
+
+def mix_noise(clean: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """Add white Gaussian noise to every row of ``clean`` at ``snr_db``."""
+    noise = rng.standard_normal(clean.shape).astype("float32")
+    power_clean = np.mean(clean.astype("float64") ** 2, axis=-1, keepdims=True)
+    power_noise = np.mean(noise.astype("float64") ** 2, axis=-1, keepdims=True)
+    scale = np.sqrt(power_clean / (power_noise * 10 ** (snr_db / 10)))
+    return (clean + noise * scale).astype("float32")

@@ -54,8 +54,8 @@ def _user_input() -> Iterator[None]:
 def cmd_methods(args: argparse.Namespace) -> int:
     import keras
 
+    from framebank._validation import check_framing_args, check_positive_int
     from framebank.check import run_methods
-    from framebank.framing import check_framing_args, check_positive_int
 
     with _user_input():
         check_framing_args(args.frame_len, args.hop)
@@ -100,22 +100,22 @@ def _check_quick(args: argparse.Namespace, recipe: str) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from framebank.training.compare import load_config, run_compare
+    from framebank.training.compare import load_compare_config, run_compare
 
     _check_quick(args, "compare_methods.yaml")
     with _user_input():
-        config = load_config(args.config, quick=args.quick)
+        config = load_compare_config(args.config, quick=args.quick)
     out = args.out or ("runs/compare-quick" if args.quick else "runs/compare")
     run_compare(config, out, source=args.source, resume=args.resume, quiet=args.quiet)
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from framebank.training.language_id import load_config, run_language_id
+    from framebank.training.language_id import load_language_id_config, run_language_id
 
     _check_quick(args, "language_id.yaml")
     with _user_input():
-        config = load_config(args.config, quick=args.quick)
+        config = load_language_id_config(args.config, quick=args.quick)
     out = args.out or ("runs/language_id-quick" if args.quick else "runs/language_id")
     run_language_id(config, out, source=args.source, resume=args.resume, quiet=args.quiet)
     return 0

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from framebank.training import io
+from framebank import files
 
 __all__ = ["default_cache", "fetch_corpus", "verify_deb"]
 
@@ -122,7 +122,7 @@ def fetch_corpus(
                 (staged / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(str(wav), staged / relative)
                 manifest.append({"path": str(relative), "sha256": _sha256(staged / relative)})
-            io.write_json(staged / "manifest.json", {"package": entry, "files": manifest})
+            files.write_json(staged / "manifest.json", {"package": entry, "files": manifest})
             if target.exists():
                 shutil.rmtree(target)  # an incomplete earlier attempt
             shutil.move(str(staged), target)

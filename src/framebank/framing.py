@@ -26,54 +26,21 @@ import keras
 import numpy as np
 from keras import ops
 
+from framebank._validation import (
+    check_bool,
+    check_framing_args,
+    check_number,
+    check_positive_int,
+)
+
 __all__ = [
     "frame",
     "overlap_add",
     "num_frames",
     "pad_signal",
-    "check_framing_args",
-    "check_positive_int",
-    "check_bool",
-    "check_number",
     "Framing",
     "OverlapAdd",
 ]
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """``value`` as a Python int: TypeError if not an integer (numpy's count), ValueError if < 1."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    if value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(value)
-
-
-def _scalar(value: Any) -> Any:
-    """A 0-d numpy array as its numpy scalar (``np.array(0.5)``); anything else unchanged."""
-    return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
-
-
-def check_bool(name: str, value: Any) -> bool:
-    """``value`` as a Python bool; TypeError for anything else (``"no"`` is not False)."""
-    if not isinstance(_scalar(value), (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
-    return bool(value)
-
-
-def check_number(name: str, value: Any) -> float:
-    """``value`` as a Python float; TypeError for anything but a real number."""
-    scalar = _scalar(value)
-    if isinstance(scalar, (bool, np.bool_, np.complexfloating)) or not isinstance(
-        scalar, (int, float, np.number)
-    ):
-        raise TypeError(f"`{name}` must be a real number. Received: {name}={value!r}")
-    return float(scalar)
-
-
-def check_framing_args(frame_len: Any, hop: Any) -> tuple[int, int]:
-    """Validate ``frame_len`` and ``hop``; return them as Python ints."""
-    return check_positive_int("frame_len", frame_len), check_positive_int("hop", hop)
 
 
 def num_frames(time: Any, frame_len: int, hop: int, pad_end: bool = False) -> Any:

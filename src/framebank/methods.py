@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from keras import ops
 
+from framebank.device import current_device
 from framebank.framing import num_frames
 
 __all__ = [
@@ -198,33 +199,6 @@ class StridedConv(Method):
 # --------------------------------------------------------------------------- method="auto"
 
 AUTO = "auto"
-
-
-def current_device() -> str:
-    """``"gpu"`` when the running Keras backend sees an accelerator, else ``"cpu"``.
-
-    Asks the backend that is already imported (never imports TensorFlow under
-    another backend), so it is cheap.
-    """
-    import keras
-
-    backend = keras.backend.backend()
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
-        if backend == "jax":
-            import jax
-
-            return "cpu" if jax.default_backend() == "cpu" else "gpu"
-        if backend == "torch":
-            import torch
-
-            return "gpu" if torch.cuda.is_available() else "cpu"
-    except Exception:  # a backend that cannot say: assume the CPU
-        return "cpu"
-    return "cpu"
 
 
 def resolve_method(

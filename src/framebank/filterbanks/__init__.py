@@ -20,7 +20,7 @@ from framebank.filterbanks.base import (
 from framebank.filterbanks.fourier import FourierFilterbank, fourier_basis
 from framebank.filterbanks.free import FreeFilterbank
 from framebank.filterbanks.gabor import GaborFilterbank
-from framebank.filterbanks.mel import MelFilterbank, MelSpectrum
+from framebank.filterbanks.mel import MelFilterbank
 from framebank.filterbanks.sinc import SincFilterbank
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "GaborFilterbank",
     "InRange",
     "MelFilterbank",
-    "MelSpectrum",
     "SincFilterbank",
     "family_options",
     "fourier_basis",

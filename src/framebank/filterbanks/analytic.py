@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 from keras import ops
 
+from framebank._validation import check_positive_int
 from framebank.filterbanks.base import register_filterbank
 from framebank.filterbanks.free import FreeFilterbank
-from framebank.framing import check_positive_int
 
 __all__ = ["AnalyticFilterbank", "hilbert_matrix"]
 

@@ -15,7 +15,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from framebank.framing import check_framing_args, check_number, check_positive_int
+from framebank._validation import (
+    KERAS_LAYER_KEYWORDS,
+    check_number,
+    check_positive_int,
+)
 
 __all__ = [
     "Filterbank",
@@ -27,15 +31,6 @@ __all__ = [
     "family_options",
     "make_window",
 ]
-
-# Keyword arguments every Keras layer accepts (with defaults); a family gets them too.
-LAYER_KWARGS = {
-    "name": None,
-    "dtype": None,
-    "trainable": True,
-    "autocast": True,
-    "activity_regularizer": None,
-}
 
 WINDOWS = ("hann", "hamming", "sqrt_hann", "rectangular")
 
@@ -120,7 +115,7 @@ def family_options(cls: type[Filterbank]) -> dict[str, Any]:
             if param.name in ("num_basis", "frame_len", "sample_rate"):
                 continue
             options.setdefault(param.name, param.default)
-    for name, default in LAYER_KWARGS.items():
+    for name, default in KERAS_LAYER_KEYWORDS.items():
         options.setdefault(name, default)
     return options
 
@@ -152,21 +147,6 @@ def check_window(window: Any) -> str:
             f"`window` must be one of {', '.join(WINDOWS)}. Received: window={window!r}"
         )
     return window
-
-
-def constant_initializer(values: np.ndarray):
-    """An initialiser returning fixed values (computed by the family from its config).
-
-    Not serialised: a family recomputes it from its own config, and trained
-    values are restored from the weights file.
-    """
-
-    def initializer(shape: Any, dtype: Any = None) -> Any:
-        if tuple(shape) != values.shape:
-            raise ValueError(f"Expected shape {values.shape}. Received: shape={tuple(shape)}")
-        return keras.ops.convert_to_tensor(values, dtype=dtype)
-
-    return initializer
 
 
 @keras.saving.register_keras_serializable(package="framebank")
@@ -215,7 +195,7 @@ class Filterbank(keras.layers.Layer):
         super().__init__(**kwargs)
         num_basis = check_positive_int("num_basis", num_basis)
         if frame_len is not None:
-            frame_len = check_framing_args(frame_len, 1)[0]
+            frame_len = check_positive_int("frame_len", frame_len)
         if sample_rate is not None:
             rate = check_number("sample_rate", sample_rate)
             if not rate > 0:
@@ -243,7 +223,7 @@ class Filterbank(keras.layers.Layer):
                 f"The {self.family!r} filterbank derives num_basis from frame_len, so it needs "
                 "`frame_len` at construction. Received: frame_len=None"
             )
-        return check_framing_args(frame_len, 1)[0]
+        return check_positive_int("frame_len", frame_len)
 
     def bind_method(self, method: str) -> None:
         """Hook: the owning layer says which method will execute the basis.

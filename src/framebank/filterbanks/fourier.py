@@ -6,14 +6,14 @@ from typing import Any
 
 import numpy as np
 
+from framebank._validation import check_positive_int
+from framebank._weights import constant_initializer
 from framebank.filterbanks.base import (
     Filterbank,
     check_window,
-    constant_initializer,
     make_window,
     register_filterbank,
 )
-from framebank.framing import check_framing_args
 
 __all__ = ["FourierFilterbank", "fourier_basis", "fourier_num_basis"]
 
@@ -85,7 +85,7 @@ class FourierFilterbank(Filterbank):
     ) -> None:
         frame_len = self._require_frame_len(frame_len)
         if fft_length is not None:
-            fft_length = check_framing_args(fft_length, 1)[0]
+            fft_length = check_positive_int("fft_length", fft_length)
             if fft_length < frame_len:
                 raise ValueError(
                     f"`fft_length` must be >= frame_len={frame_len}. "

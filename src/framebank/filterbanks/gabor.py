@@ -7,13 +7,13 @@ from typing import Any
 import numpy as np
 from keras import ops
 
+from framebank._validation import check_number
+from framebank._weights import constant_initializer
 from framebank.filterbanks.base import (
     Filterbank,
     InRange,
-    constant_initializer,
     register_filterbank,
 )
-from framebank.framing import check_number
 
 __all__ = ["GaborFilterbank"]
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from framebank.audio import mix_noise
 from framebank.training import io
 from framebank.training.checkpoint import load_checkpoint, save_checkpoint
 from framebank.training.config import (
@@ -35,7 +36,14 @@ from framebank.training.config import (
     recipe_fields,
 )
 
-__all__ = ["CompareConfig", "CompareData", "prepare_data", "run_compare", "load_config"]
+__all__ = [
+    "CompareConfig",
+    "CompareData",
+    "build_denoiser",
+    "load_compare_config",
+    "prepare_data",
+    "run_compare",
+]
 
 INITS = ("basis_glorot_uniform", "keras_default")
 DEFAULT_METHODS = ["reshape_conv", "pointwise_conv", "dense", "matmul", "strided_conv"]
@@ -127,7 +135,7 @@ class CompareConfig:
         return n - (n - self.frame_len) % self.hop
 
 
-def load_config(path: str | Path | None, quick: bool = False) -> CompareConfig:
+def load_compare_config(path: str | Path | None, quick: bool = False) -> CompareConfig:
     """Read a compare config; ``quick`` applies its ``quick:`` overrides."""
     return load_recipe(CompareConfig, path, quick)
 
@@ -142,15 +150,6 @@ class CompareData:
     summary: dict
 
 
-def mix_noise(clean: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
-    """Add white Gaussian noise to every row of ``clean`` at ``snr_db``."""
-    noise = rng.standard_normal(clean.shape).astype("float32")
-    power_clean = np.mean(clean.astype("float64") ** 2, axis=-1, keepdims=True)
-    power_noise = np.mean(noise.astype("float64") ** 2, axis=-1, keepdims=True)
-    scale = np.sqrt(power_clean / (power_noise * 10 ** (snr_db / 10)))
-    return (clean + noise * scale).astype("float32")
-
-
 def prepare_data(config: CompareConfig, source: str | Path | None = None) -> CompareData:
     """Read, split (by prompt), chunk and mix the validation set; skip bad files."""
     from framebank.audio import (
@@ -159,6 +158,7 @@ def prepare_data(config: CompareConfig, source: str | Path | None = None) -> Com
         chunk_clips,
         keep_at_most,
         load_clips,
+        mix_noise,
         read_manifest,
         scan_folder,
         split_clips,
@@ -216,7 +216,7 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, steps: int | N
     return [order[i * batch_size : (i + 1) * batch_size] for i in range(count)]
 
 
-def build_model(config: CompareConfig, method: str, init: str, seed: int) -> Any:
+def build_denoiser(config: CompareConfig, method: str, init: str, seed: int) -> Any:
     """Encoder (method under test) -> ReLU -> free Decoder (matmul, then overlap-add)."""
     import keras
 
@@ -289,7 +289,7 @@ def train_run(
 
     # batch_size is the global batch: the engine splits it over the replicas.
     with distribution_scope(config.distribution):
-        model = build_model(config, method, init, seed)
+        model = build_denoiser(config, method, init, seed)
         initial_std = float(np.std(model.get_layer("encoder").get_weights()[0]))
         state = load_checkpoint(run_dir, model)
         if state is None:
@@ -346,7 +346,7 @@ def measure_memory(config: CompareConfig, method: str, log: Any) -> dict:
     """Peak memory of training steps for ``method``, in a fresh process."""
     import keras
 
-    from framebank.training.memory import measurement_env
+    from framebank.device import measurement_env
 
     command = [
         sys.executable,

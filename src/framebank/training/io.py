@@ -1,13 +1,12 @@
-"""Atomic writes: a reader never sees a half-written results file or checkpoint."""
+"""What the recipes share about their inputs and outputs: the user's errors, the results
+folder, progress lines, and (from :mod:`framebank.files`) atomic writes."""
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+
+from framebank.files import atomic_write, read_json, write_json, write_text
 
 __all__ = [
     "atomic_write",
@@ -18,44 +17,6 @@ __all__ = [
     "write_json",
     "write_text",
 ]
-
-
-def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)``, then rename the temporary file onto ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    # mkstemp makes the file private (0600); results are ordinary files.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def write_text(path: str | Path, text: str) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as handle:
-            handle.write(text)
-
-    atomic_write(path, write)
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=1, sort_keys=False) + "\n")
-
-
-def read_json(path: str | Path) -> Any:
-    with open(path) as handle:
-        return json.load(handle)
 
 
 class RecipeInputError(ValueError):

@@ -21,9 +21,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from framebank.audio import mix_noise
+from framebank.postprocessing import LogEnergy
 from framebank.training import io
 from framebank.training.checkpoint import load_checkpoint, save_checkpoint
-from framebank.training.compare import mix_noise
 from framebank.training.config import (
     check_distribution,
     check_values,
@@ -31,7 +32,13 @@ from framebank.training.config import (
     recipe_fields,
 )
 
-__all__ = ["LanguageIdConfig", "load_config", "run_language_id", "build_classifier"]
+__all__ = [
+    "LanguageIdConfig",
+    "build_classifier",
+    "language_id_frontend",
+    "load_language_id_config",
+    "run_language_id",
+]
 
 FRONTENDS = ("mel", "free", "sinc", "gabor")
 
@@ -97,45 +104,12 @@ class LanguageIdConfig:
         return int(round(self.chunk_seconds * self.sample_rate))
 
 
-def load_config(path: str | Path | None, quick: bool = False) -> LanguageIdConfig:
+def load_language_id_config(path: str | Path | None, quick: bool = False) -> LanguageIdConfig:
     """Read a language-ID config; ``quick`` applies its ``quick:`` overrides."""
     return load_recipe(LanguageIdConfig, path, quick)
 
 
-@keras.saving.register_keras_serializable(package="framebank")
-class LogPower(keras.layers.Layer):
-    """Coefficients to log energies: ``log(eps + x^2)``, or ``log(eps + re^2 + im^2)``.
-
-    ``square=False`` takes ``x`` as energies already (a mel spectrogram).
-    With ``pairs=True`` the last axis holds real parts then imaginary parts (the
-    ``fourier``/``gabor`` layout) and each pair gives one energy.
-    """
-
-    def __init__(
-        self, pairs: bool = False, square: bool = True, eps: float = 1e-6, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.pairs = bool(pairs)
-        self.square = bool(square)
-        self.eps = float(eps)
-
-    def call(self, x: Any) -> Any:
-        power = ops.square(x) if self.square else x
-        if self.pairs:
-            half = x.shape[-1] // 2
-            power = power[..., :half] + power[..., half:]
-        return ops.log(power + self.eps)
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        last = input_shape[-1] // 2 if self.pairs else input_shape[-1]
-        return (*input_shape[:-1], last)
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        return {**config, "pairs": self.pairs, "square": self.square, "eps": self.eps}
-
-
-def build_frontend(config: LanguageIdConfig, name: str) -> tuple[Any, list]:
+def language_id_frontend(config: LanguageIdConfig, name: str) -> tuple[Any, list]:
     """``(encoder, layers after it)`` giving ``[batch, frames, num_filters]`` log energies."""
     import framebank as fb
 
@@ -153,7 +127,7 @@ def build_frontend(config: LanguageIdConfig, name: str) -> tuple[Any, list]:
             **common,
         )
         spectrum = encoder.filterbank.spectrum()
-        return encoder, [spectrum, LogPower(square=False, name="log")]
+        return encoder, [spectrum, LogEnergy(square=False, name="log")]
     if name == "gabor":
         encoder = fb.Encoder(
             2 * config.num_filters,
@@ -163,19 +137,19 @@ def build_frontend(config: LanguageIdConfig, name: str) -> tuple[Any, list]:
             sample_rate=config.sample_rate,
             **common,
         )
-        return encoder, [LogPower(pairs=True, name="log_power")]
+        return encoder, [LogEnergy(pairs=True, name="log_power")]
     options = {"sample_rate": config.sample_rate} if name == "sinc" else {}
     encoder = fb.Encoder(
         config.num_filters, config.frame_len, config.hop, filterbank=name, **options, **common
     )
-    return encoder, [LogPower(name="log_power")]
+    return encoder, [LogEnergy(name="log_power")]
 
 
 def build_classifier(config: LanguageIdConfig, frontend: str, seed: int) -> Any:
     """Front end -> per-filter normalisation -> two Conv1D(64) -> pooling -> softmax."""
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((config.chunk_samples,), name="audio")
-    encoder, after = build_frontend(config, frontend)
+    encoder, after = language_id_frontend(config, frontend)
     x = encoder(inputs)
     for layer in after:
         x = layer(x)

@@ -1,0 +1,124 @@
+"""Argument checks shared by every room of framebank (private to the package).
+
+Each check returns the value in its canonical Python type and raises a
+``TypeError`` (wrong kind of value) or ``ValueError`` (right kind, refused
+value) whose message names the argument and the value received, before any
+work is done. Imports nothing of framebank, so every module may import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+# The keyword arguments every Keras layer accepts, with their defaults; a layer
+# that forwards "everything else" to another object sets these aside first.
+# (``input_shape`` and ``input_dim`` are what a Sequential's first layer takes.)
+KERAS_LAYER_KEYWORDS: dict[str, Any] = {
+    "name": None,
+    "dtype": None,
+    "trainable": True,
+    "autocast": True,
+    "activity_regularizer": None,
+}
+KERAS_INPUT_KEYWORDS = ("input_shape", "input_dim")
+
+
+def scalar(value: Any) -> Any:
+    """A 0-d numpy array as its numpy scalar (``np.array(0.5)``); anything else unchanged."""
+    return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
+def is_integer(value: Any) -> bool:
+    """A Python or numpy integer, not a bool."""
+    value = scalar(value)
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """``value`` as a Python int: TypeError if not an integer (numpy's count), ValueError if < 1."""
+    if not is_integer(value):
+        raise TypeError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+    if scalar(value) < 1:
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
+    return int(scalar(value))
+
+
+def check_framing_args(frame_len: Any, hop: Any) -> tuple[int, int]:
+    """Validate ``frame_len`` and ``hop``; return them as Python ints."""
+    return check_positive_int("frame_len", frame_len), check_positive_int("hop", hop)
+
+
+def check_non_negative_int(name: str, value: Any) -> int:
+    """``value`` as a Python int >= 0 (TypeError if not an integer, ValueError if negative)."""
+    if not is_integer(value):
+        raise TypeError(f"`{name}` must be an integer >= 0. Received: {name}={value!r}")
+    if scalar(value) < 0:
+        raise ValueError(f"`{name}` must be an integer >= 0. Received: {name}={value!r}")
+    return int(scalar(value))
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` as a Python bool; TypeError for anything else (``"no"`` is not False)."""
+    if not isinstance(scalar(value), (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
+    return bool(value)
+
+
+def check_number(name: str, value: Any) -> float:
+    """``value`` as a Python float; TypeError for anything but a real number."""
+    value_ = scalar(value)
+    if isinstance(value_, (bool, np.bool_, np.complexfloating)) or not isinstance(
+        value_, (int, float, np.number)
+    ):
+        raise TypeError(f"`{name}` must be a real number. Received: {name}={value!r}")
+    return float(value_)
+
+
+def check_positive_number(name: str, value: Any) -> float:
+    """``value`` as a finite Python float > 0."""
+    number = check_number(name, value)
+    if not (np.isfinite(number) and number > 0):
+        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
+    return number
+
+
+def check_in_range(
+    name: str, value: Any, low: float, high: float, *, low_open: bool = False
+) -> float:
+    """``value`` as a Python float in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    number = check_number(name, value)
+    above = number > low if low_open else number >= low
+    if not (above and number <= high):
+        bracket = "(" if low_open else "["
+        raise ValueError(
+            f"`{name}` must be in {bracket}{low:g}, {high:g}]. Received: {name}={value!r}"
+        )
+    return number
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """``value`` if it is one of ``choices`` (strings); ValueError naming them otherwise."""
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(
+            f"`{name}` must be one of {', '.join(map(repr, choices))}. Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_floating_policy(owner: str, policy: Any) -> None:
+    """Refuse a dtype policy whose variables or computations are not floating point.
+
+    A basis, a window or a smoother cannot be an integer: an ``int32`` layer would
+    fail deep inside the backend's random or trigonometric ops instead.
+    """
+    for what, dtype in (("variable", policy.variable_dtype), ("compute", policy.compute_dtype)):
+        if not str(dtype).startswith(("float", "bfloat")):
+            raise TypeError(
+                f"{owner} computes in floating point; its dtype policy must be a float one "
+                f"(float32, float64, mixed_float16, ...). Received: dtype={policy.name!r} "
+                f"({what} dtype {dtype})"
+            )

@@ -1,0 +1,28 @@
+"""Post-processing: layers on coefficients ``[batch, frames, channels]`` after the projection.
+
+Each layer is one module that registers itself with
+:func:`register_postprocessing`; a front-end config lists them by name, in
+order, after the encoder. A user's own layer registers the same way.
+Post-processing never imports filterbanks or methods: it sees only tensors.
+"""
+
+from framebank.postprocessing.base import (
+    POSTPROCESSING,
+    Postprocessing,
+    get_postprocessing,
+    postprocessing_options,
+    register_postprocessing,
+)
+from framebank.postprocessing.energy import LogEnergy
+from framebank.postprocessing.mel import MelSpectrum, mel_weights
+
+__all__ = [
+    "POSTPROCESSING",
+    "LogEnergy",
+    "MelSpectrum",
+    "Postprocessing",
+    "get_postprocessing",
+    "mel_weights",
+    "postprocessing_options",
+    "register_postprocessing",
+]

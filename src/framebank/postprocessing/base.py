@@ -1,0 +1,130 @@
+"""The post-processing base class and registry.
+
+A post-processing layer takes coefficients or features ``[batch, frames,
+channels]`` and returns features ``[batch, frames', channels']`` (energies,
+pooled, compressed, normalised). Each one is a Keras layer registered by name
+with :func:`register_postprocessing`, so a front-end config can list it by
+name with its options, and ``.keras`` files save and load it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import keras
+
+from framebank._validation import KERAS_LAYER_KEYWORDS
+
+__all__ = [
+    "POSTPROCESSING",
+    "Postprocessing",
+    "get_postprocessing",
+    "postprocessing_options",
+    "register_postprocessing",
+]
+
+_REGISTRY: dict[str, type[Postprocessing]] = {}
+# What users see: a read-only view (register_postprocessing is the way in).
+POSTPROCESSING: Mapping[str, type[Postprocessing]] = types.MappingProxyType(_REGISTRY)
+
+
+class Postprocessing(keras.layers.Layer):
+    """Base class of the layers that follow a projection: ``[batch, frames, channels]`` in.
+
+    A subclass implements ``call`` (with ``keras.ops`` only) and, when it changes
+    the shape, ``compute_output_shape``; ``get_config`` returns its constructor's
+    options. The default output shape is the input's.
+
+    Attributes:
+        kind: the registry name.
+    """
+
+    kind: str = ""
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape)
+
+    def _check_rank(self, input_shape: tuple) -> None:
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"{type(self).__name__} expects [batch, frames, channels] (rank 3). "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+
+
+def register_postprocessing(name: str) -> Callable[[type], type]:
+    """Class decorator: make a post-processing layer available by ``name``.
+
+    It also registers the class for Keras serialisation. A user's own layer::
+
+        @framebank.register_postprocessing("cube_root")
+        class CubeRoot(framebank.Postprocessing):
+            def call(self, x):
+                return keras.ops.sign(x) * keras.ops.abs(x) ** (1 / 3)
+
+    is then accepted in a front-end config's ``postprocessing`` list.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"A post-processing name must be a non-empty string. Received: {name!r}")
+
+    def decorator(cls: type) -> type:
+        if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
+            raise TypeError(
+                f"register_postprocessing expects a keras.layers.Layer subclass. Received: {cls!r}"
+            )
+        cls.kind = name
+        _REGISTRY[name] = cls
+        return keras.saving.register_keras_serializable(package="framebank")(cls)
+
+    return decorator
+
+
+def postprocessing_options(cls: type) -> dict[str, Any]:
+    """A post-processing layer's constructor options with their defaults
+    (``inspect.Parameter.empty`` when required), Keras's layer keywords included."""
+    options: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if klass in (Postprocessing, keras.layers.Layer):
+            break
+        if "__init__" not in vars(klass):
+            continue
+        for param in inspect.signature(klass.__init__).parameters.values():
+            if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL) or param.name == "self":
+                continue
+            options.setdefault(param.name, param.default)
+    for name, default in KERAS_LAYER_KEYWORDS.items():
+        options.setdefault(name, default)
+    return options
+
+
+def get_postprocessing(name: str | keras.layers.Layer, **options: Any) -> keras.layers.Layer:
+    """A post-processing layer from its registered name and options (or pass one through)."""
+    if isinstance(name, keras.layers.Layer):
+        if options:
+            raise ValueError(
+                "Options go to the layer's constructor when passing an instance. "
+                f"Received instance {name!r} and options {sorted(options)}"
+            )
+        return name
+    if not isinstance(name, str):
+        raise TypeError(
+            "A post-processing step must be a registered name or a Keras layer. "
+            f"Received: {name!r} of type {type(name).__name__}"
+        )
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"Unknown post-processing {name!r}. Expected one of: {', '.join(sorted(_REGISTRY))} "
+            "(register your own with framebank.register_postprocessing)"
+        )
+    cls = _REGISTRY[name]
+    accepted = postprocessing_options(cls)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"Unknown option(s) {unknown} for post-processing {name!r}. "
+            f"Accepted: {', '.join(accepted)}"
+        )
+    return cls(**options)

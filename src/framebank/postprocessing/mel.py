@@ -1,0 +1,151 @@
+"""The mel weighting: Fourier coefficients (real then imaginary parts) to a mel spectrogram."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from keras import ops
+
+from framebank._validation import check_number, check_positive_int
+from framebank._weights import constant_initializer
+from framebank.postprocessing.base import Postprocessing, register_postprocessing
+
+__all__ = ["MelSpectrum", "check_mel_options", "mel_weights"]
+
+
+def mel_weights(
+    sample_rate: float,
+    fft_length: int,
+    n_mels: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: str | None = "slaney",
+) -> np.ndarray:
+    """librosa's mel filterbank, transposed: ``[fft_length // 2 + 1, n_mels]`` float64."""
+    import librosa
+
+    return librosa.filters.mel(
+        sr=sample_rate,
+        n_fft=fft_length,
+        n_mels=n_mels,
+        fmin=fmin,
+        fmax=fmax,
+        htk=htk,
+        norm=norm,
+        dtype=np.float64,
+    ).T
+
+
+def check_mel_options(
+    n_mels: Any, power: Any, norm: Any, fmin: Any, fmax: Any, sample_rate: float
+) -> None:
+    nyquist = float(sample_rate) / 2
+    low = check_number("fmin", fmin)
+    high = nyquist if fmax is None else check_number("fmax", fmax)
+    if not 0 <= low < high <= nyquist:
+        # librosa only warns, and the filters outside the band come out all zero.
+        raise ValueError(
+            f"Expected 0 <= fmin < fmax <= sample_rate / 2 = {nyquist:g}. "
+            f"Received: fmin={fmin!r}, fmax={fmax!r}"
+        )
+    check_positive_int("n_mels", n_mels)
+    if check_number("power", power) <= 0:
+        raise ValueError(f"`power` must be a positive number (1 or 2). Received: power={power!r}")
+    if norm not in (None, "slaney"):
+        raise ValueError(f"`norm` must be 'slaney' or None. Received: norm={norm!r}")
+
+
+@register_postprocessing("mel_spectrum")
+class MelSpectrum(Postprocessing):
+    """Fourier coefficients to a mel spectrogram: ``|X|^power @ mel``.
+
+    Args:
+        sample_rate: Hz.
+        fft_length: the DFT size of the coefficients.
+        n_mels, fmin, fmax, htk, norm: as in ``librosa.filters.mel``.
+        power: 1 (magnitude) or 2 (power).
+        trainable: the mel weights are fixed by default.
+
+    Input shape:
+        ``[batch, frames, 2 * (fft_length // 2 + 1)]``, real parts then
+        imaginary parts (the ``fourier`` / ``mel`` families' layout).
+
+    Output shape:
+        ``[batch, frames, n_mels]``.
+    """
+
+    def __init__(
+        self,
+        sample_rate: float,
+        fft_length: int,
+        n_mels: int = 64,
+        fmin: float = 0.0,
+        fmax: float | None = None,
+        power: float = 2.0,
+        htk: bool = False,
+        norm: str | None = "slaney",
+        trainable: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(trainable=trainable, **kwargs)
+        check_mel_options(n_mels, power, norm, fmin, fmax, sample_rate)
+        self.sample_rate = float(sample_rate)
+        self.fft_length = int(fft_length)
+        self.n_freq = self.fft_length // 2 + 1
+        self.n_mels = int(n_mels)
+        self.fmin = float(fmin)
+        self.fmax = None if fmax is None else float(fmax)
+        self.power = float(power)
+        self.htk = bool(htk)
+        self.norm = norm
+
+    def build(self, input_shape: tuple) -> None:
+        if input_shape[-1] != 2 * self.n_freq:
+            raise ValueError(
+                f"MelSpectrum expects 2 * (fft_length // 2 + 1) = {2 * self.n_freq} "
+                f"coefficients (real then imaginary). Received: input_shape={tuple(input_shape)}"
+            )
+        weights = mel_weights(
+            self.sample_rate,
+            self.fft_length,
+            self.n_mels,
+            self.fmin,
+            self.fmax,
+            self.htk,
+            self.norm,
+        )
+        self.mel = self.add_weight(
+            name="mel", shape=weights.shape, initializer=constant_initializer(weights)
+        )
+
+    def call(self, coefficients: Any) -> Any:
+        # In float32 even under mixed_float16: a full-scale tone's power (256**2 for
+        # fft_length 1024) is past float16's largest number, 65504.
+        coefficients = ops.cast(coefficients, "float32")
+        real = coefficients[..., : self.n_freq]
+        imag = coefficients[..., self.n_freq :]
+        power = ops.square(real) + ops.square(imag)
+        if self.power != 2.0:
+            # The floor keeps the gradient of |X| finite where X = 0.
+            tiny = ops.cast(1e-20 if power.dtype != "float16" else 1e-7, power.dtype)
+            power = ops.power(ops.maximum(power, tiny), self.power / 2.0)
+        return ops.matmul(power, ops.cast(self.mel, power.dtype))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (*input_shape[:-1], self.n_mels)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            sample_rate=self.sample_rate,
+            fft_length=self.fft_length,
+            n_mels=self.n_mels,
+            fmin=self.fmin,
+            fmax=self.fmax,
+            power=self.power,
+            htk=self.htk,
+            norm=self.norm,
+        )
+        return config
