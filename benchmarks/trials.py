@@ -144,7 +144,7 @@ def torch_channels_first_shape(s: worker.Shape, repeats: int, mode: str) -> None
 def decoder_shape(s: worker.Shape, repeats: int, mode: str) -> None:
     import keras
 
-    from framebank.decoder import DECODER_METHODS
+    from framebank.methods import METHODS, get_method
 
     rng = np.random.default_rng(0)
     coefficients = rng.standard_normal((s.batch, s.frames, s.num_basis)).astype("float32")
@@ -155,7 +155,7 @@ def decoder_shape(s: worker.Shape, repeats: int, mode: str) -> None:
         name: worker.make_step(
             lambda c, fn=fn: fn(c, synthesis, s.hop), [synthesis], coefficients, case, mode
         )
-        for name, fn in DECODER_METHODS.items()
+        for name, fn in ((name, get_method(name).synthesize) for name in sorted(METHODS))
         for case in ["weights+input"]
     }
     _report(f"{s.name} {mode} decoder, weights+input", worker.time_interleaved(steps, repeats, 60))

@@ -308,7 +308,7 @@ def test_tensorflow_memory_probe_runs_one_variant():
     [
         ("framing-gradient", None, ["limit", "gather_gradient", "overlap_add_gradient"]),
         ("overlap-add", None, ["padded_reshape", "column_slices"]),
-        ("decoder", None, ["dense", "matmul", "pointwise_conv", "conv_transpose"]),
+        ("decoder", None, ["dense", "matmul", "pointwise_conv", "reshape_conv", "strided_conv"]),
         ("torch-channels-first", "torch", ["channels_last", "channels_first"]),
     ],
 )

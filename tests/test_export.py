@@ -104,12 +104,12 @@ def test_onnx_through_tf2onnx_matches_keras(family, method, tmp_path):
 
 def _decoder_cases() -> list:
     try:
-        from framebank.decoder import DECODER_KINDS, DECODER_METHODS
+        from framebank.decoder import DECODER_KINDS
     except ImportError:  # fail the decoder test below, not the whole module's collection
         return [pytest.param("missing", "missing")]
     cases = []
     for kind in DECODER_KINDS:
-        for method in sorted(DECODER_METHODS):
+        for method in sorted(fb.METHODS):
             cases.append(pytest.param(kind, method))
     return cases
 

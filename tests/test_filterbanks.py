@@ -501,7 +501,7 @@ def test_a_family_without_layer_keywords_and_the_layer_dtype(tmp_path):
         enc.build((None, None))
         assert enc.filterbank.scale == 2.0 and enc.weights[0].dtype == "float64"
     finally:
-        fb.FILTERBANKS.pop("plain_scaled_free")
+        fb.filterbanks.base._REGISTRY.pop("plain_scaled_free")
 
 
 def test_sample_rate_keeps_its_type_and_accepts_numpy_scalars():

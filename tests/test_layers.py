@@ -346,7 +346,7 @@ def _frozen_after_construction() -> fb.Encoder:
 
 def _frozen_from_config() -> fb.Encoder:
     config = {"frame_len": 16, "hop": 8, "num_basis": 6, "use_bias": True, "trainable": False}
-    return fb.build_frontend(config)[0]
+    return fb.build_frontend(config).encoder
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,7 @@ hold them load after ``import framebank``.
 """
 
 from framebank import initializers
-from framebank.config import Frontend as FrontEnd
-from framebank.config import FrontendConfigError, build_frontend
+from framebank.config import FrontEnd, FrontendConfigError, build_frontend
 from framebank.decoder import Decoder
 from framebank.filterbanks import (
     FILTERBANKS,

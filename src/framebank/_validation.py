@@ -8,6 +8,7 @@ work is done. Imports nothing of framebank, so every module may import it.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,9 +27,39 @@ KERAS_LAYER_KEYWORDS: dict[str, Any] = {
 KERAS_INPUT_KEYWORDS = ("input_shape", "input_dim")
 
 
+def layer_options(cls: type, stop_at: tuple[type, ...], skip: Iterable[str] = ()) -> dict[str, Any]:
+    """The keyword options a layer class's constructors accept, with their defaults.
+
+    Read from each ``__init__`` in ``cls``'s MRO up to (not including) the first
+    class in ``stop_at``; ``inspect.Parameter.empty`` marks a required option.
+    Keras's layer keywords are included; names in ``skip`` are left out.
+    """
+    skip = set(skip)
+    options: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if klass in stop_at:
+            break
+        if "__init__" not in vars(klass):
+            continue
+        for param in inspect.signature(klass.__init__).parameters.values():
+            if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL) or param.name == "self":
+                continue
+            if param.name not in skip:
+                options.setdefault(param.name, param.default)
+    for name, default in KERAS_LAYER_KEYWORDS.items():
+        options.setdefault(name, default)
+    return options
+
+
 def scalar(value: Any) -> Any:
     """A 0-d numpy array as its numpy scalar (``np.array(0.5)``); anything else unchanged."""
     return value[()] if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
+def is_tensor(x: Any) -> bool:
+    """A backend or Keras tensor (a value known at run time); numpy values are plain numbers."""
+    numpy = isinstance(x, (np.ndarray, np.generic))
+    return hasattr(x, "shape") and hasattr(x, "dtype") and not numpy
 
 
 def is_integer(value: Any) -> bool:
@@ -107,6 +138,30 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
             f"`{name}` must be one of {', '.join(map(repr, choices))}. Received: {name}={value!r}"
         )
     return value
+
+
+def as_real(x: Any, name: str, float_dtype: str) -> Any:
+    """``x`` as a tensor of real numbers: an integer or bool dtype becomes ``float_dtype``.
+
+    The one rule every framebank layer applies to its input: integers are
+    converted to the layer's compute dtype (an integer basis would truncate
+    every weight to zero); complex numbers and strings are refused, since the
+    layers work on real and imaginary parts laid side by side.
+    """
+    import keras
+
+    if not (hasattr(x, "shape") and hasattr(x, "dtype")) or isinstance(x, np.ndarray):
+        x = keras.ops.convert_to_tensor(x)
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype.startswith(("complex", "string")) or dtype == "object":
+        raise TypeError(
+            f"`{name}` must hold real numbers (a float dtype, or an int/bool dtype that is "
+            f"converted to {float_dtype}); lay real and imaginary parts side by side. "
+            f"Received: {name}.dtype={dtype}"
+        )
+    if not dtype.startswith(("float", "bfloat")):
+        x = keras.ops.cast(x, float_dtype)
+    return x
 
 
 def check_floating_policy(owner: str, policy: Any) -> None:

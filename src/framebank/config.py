@@ -1,16 +1,20 @@
-"""Front-end configs: build an :class:`~framebank.Encoder` (and its Decoder) from a dict or YAML.
+"""Front ends from configs: an encoder, post-processing layers and a decoder from a dict or YAML.
 
-A config names the family, the method and the framing; any other key is an
-option of the chosen family::
+A config names the family, the method and the framing; an ordered list of
+post-processing layers by registered name; optionally a decoder; any other key
+is an option of the chosen family::
 
-    filterbank: sinc          # a name in framebank.FILTERBANKS (default: free)
-    method: strided_conv      # "auto" (default) or a name in framebank.METHODS
-    num_basis: 64             # optional for families that fix it (fourier, mel)
-    frame_len: 400
-    hop: 160
-    sample_rate: 16000        # sinc, gabor and mel need it
-    min_low_hz: 50            # an option of the sinc family
-    decoder: {kind: pinv, method: conv_transpose}   # optional
+    filterbank: mel           # a name in framebank.FILTERBANKS (default: free)
+    method: auto              # "auto" (default) or a name in framebank.METHODS
+    num_basis: 258            # optional for families that fix it (fourier, mel)
+    frame_len: 256
+    hop: 80
+    sample_rate: 8000         # sinc, gabor and mel need it
+    n_mels: 40                # an option of the mel family
+    postprocessing:           # optional: names in framebank.POSTPROCESSING, in order
+      - mel_spectrum          # a name alone, or a name with its options:
+      - log_energy: {square: false}
+    decoder: {kind: pinv, method: strided_conv}   # optional
 
 ``framebank.build_frontend(config)`` checks every key's name and type
 before building anything and raises one ``ValueError`` listing every such
@@ -25,9 +29,14 @@ Encoder keys: ``filterbank``, ``method``, ``num_basis``, ``frame_len``,
 ``filterbank_trainable`` (only the family's parameters; e.g. ``true`` to
 train the ``mel`` basis, which is fixed by default).
 
+Post-processing (under ``postprocessing``): each entry a registered name, or a
+mapping of one name to its options (checked by name and type, like a family's).
+A layer may take defaults from the encoder (``MelSpectrum`` takes the mel
+family's sample rate, DFT size and mel options).
+
 Decoder keys (under ``decoder``): ``kind`` (``tied``, ``free``, ``pinv``),
-``method`` (``matmul``, the default, ``dense``, ``pointwise_conv``, ``conv_transpose``),
-``kernel_initializer``, ``rcond``, ``name``, ``trainable``.
+``method`` (``auto``, the default, or any name in ``framebank.METHODS``, the
+encoder's names), ``kernel_initializer``, ``rcond``, ``name``, ``trainable``.
 
 Adding a family (no framebank file changes): subclass
 :class:`~framebank.Filterbank`, give its options as keyword arguments with
@@ -55,8 +64,9 @@ configs, and by ``.keras`` loading (import the module before loading)::
         def get_config(self):
             return {**super().get_config(), "scale": self.scale}
 
-    encoder, _ = framebank.build_frontend(
+    frontend = framebank.build_frontend(
         {"filterbank": "cosine", "num_basis": 8, "frame_len": 32, "hop": 16, "scale": 0.5})
+    frontend.encoder.filterbank.scale  # 0.5
 """
 
 from __future__ import annotations
@@ -66,14 +76,18 @@ import os
 import types
 import typing
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
+
+import keras
 
 from framebank import methods
-from framebank.decoder import DECODER_KINDS, DECODER_METHODS, Decoder
+from framebank._validation import KERAS_LAYER_KEYWORDS
+from framebank.decoder import DECODER_KINDS, RENAMED_METHODS, Decoder
 from framebank.filterbanks import FILTERBANKS, family_options, get_filterbank
 from framebank.layers import Encoder
+from framebank.postprocessing import POSTPROCESSING, postprocessing_options
 
-__all__ = ["Frontend", "build_frontend", "load_config", "FrontendConfigError"]
+__all__ = ["FrontEnd", "FrontendConfigError", "build_frontend", "read_frontend_config"]
 
 _NUMBER = (int, float)
 _REQUIRED = object()
@@ -95,33 +109,132 @@ ENCODER_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "name": ((str,), None),
     "trainable": ((bool,), True),
     "filterbank_trainable": ((bool,), None),
+    "postprocessing": ((list,), None),
     "decoder": ((dict,), None),
 }
 DECODER_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "kind": ((str,), "tied"),
-    "method": ((str,), "matmul"),
+    "method": ((str,), "auto"),
     "kernel_initializer": ((str, dict), "basis_glorot_uniform"),
     "rcond": (_NUMBER, None),
     "name": ((str,), None),
     "trainable": ((bool,), True),
 }
-# Family constructor options the config sets through its own keys.
-_SET_BY_CONFIG = {"name", "trainable", "dtype", "autocast", "activity_regularizer"}
 
 
 class FrontendConfigError(ValueError):
     """A front-end config with unknown, missing or wrong-typed keys (every problem listed)."""
 
 
-class Frontend(NamedTuple):
-    """What :func:`build_frontend` returns: the encoder and, if configured, its decoder."""
+@keras.saving.register_keras_serializable(package="framebank")
+class FrontEnd(keras.layers.Layer):
+    """A whole front end as one Keras layer: an encoder, then post-processing, in order.
 
-    encoder: Encoder
-    decoder: Decoder | None
+    Calling it maps a waveform to features; the optional decoder is held beside
+    (it inverts the encoder's coefficients, not the features) and saved with it,
+    sharing the encoder's basis.
+
+    Args:
+        encoder: the :class:`~framebank.Encoder`.
+        postprocessing: layers applied in order to the coefficients.
+        decoder: an optional :class:`~framebank.Decoder` of ``encoder``.
+
+    Input shape:
+        ``[batch, time]`` or ``[batch, time, 1]``.
+
+    Output shape:
+        what the last post-processing layer returns (the coefficients
+        ``[batch, frames, num_basis]`` without post-processing).
+
+    Example:
+        >>> log_mel = ["mel_spectrum", {"log_energy": {"square": False}}]
+        >>> fe = build_frontend({"filterbank": "mel", "frame_len": 256, "hop": 80,
+        ...                      "sample_rate": 8000, "n_mels": 40, "postprocessing": log_mel})
+        >>> fe(np.zeros((2, 8000), "float32")).shape
+        (2, 97, 40)
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder | dict,
+        postprocessing: list | tuple = (),
+        decoder: Decoder | dict | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(encoder, dict):  # serialised, from get_config
+            encoder = keras.saving.deserialize_keras_object(encoder)
+        if not isinstance(encoder, Encoder):
+            raise TypeError(
+                "`encoder` must be a framebank.Encoder. "
+                f"Received: encoder={encoder!r} of type {type(encoder).__name__}"
+            )
+        if not isinstance(postprocessing, (list, tuple)):
+            raise TypeError(
+                "`postprocessing` must be a list of Keras layers. "
+                f"Received: postprocessing={postprocessing!r}"
+            )
+        steps = []
+        for step in postprocessing:
+            if isinstance(step, dict):
+                step = keras.saving.deserialize_keras_object(step)
+            if not isinstance(step, keras.layers.Layer):
+                raise TypeError(
+                    "Each post-processing step must be a Keras layer. "
+                    f"Received: {step!r} of type {type(step).__name__}"
+                )
+            steps.append(step)
+        if isinstance(decoder, dict):
+            # Rebuilt around this encoder, so that a tied or pinv decoder shares its basis.
+            decoder = Decoder(encoder=encoder, **decoder)
+        if decoder is not None and not isinstance(decoder, Decoder):
+            raise TypeError(
+                "`decoder` must be a framebank.Decoder. "
+                f"Received: decoder={decoder!r} of type {type(decoder).__name__}"
+            )
+        self.encoder = encoder
+        self.postprocessing = steps
+        self.decoder = decoder
+
+    def build(self, input_shape: tuple) -> None:
+        if not self.encoder.built:
+            self.encoder.build(input_shape)
+        shape = self.encoder.compute_output_shape(input_shape)
+        if self.decoder is not None and not self.decoder.built:
+            self.decoder.build(shape)
+        for step in self.postprocessing:
+            if not step.built:
+                step.build(shape)
+            shape = step.compute_output_shape(shape)
+
+    def call(self, waveform: Any) -> Any:
+        x = self.encoder(waveform)
+        for step in self.postprocessing:
+            x = step(x)
+        return x
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        shape = self.encoder.compute_output_shape(input_shape)
+        for step in self.postprocessing:
+            shape = step.compute_output_shape(shape)
+        return shape
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        decoder = None
+        if self.decoder is not None:
+            decoder = self.decoder.get_config()
+            decoder.pop("encoder", None)  # rebuilt around this front end's encoder
+        config.update(
+            encoder=keras.saving.serialize_keras_object(self.encoder),
+            postprocessing=[keras.saving.serialize_keras_object(s) for s in self.postprocessing],
+            decoder=decoder,
+        )
+        return config
 
 
-def load_config(config: dict | str | os.PathLike) -> dict:
-    """A config as a dict: ``config`` itself, or the YAML file it names."""
+def read_frontend_config(config: dict | str | os.PathLike) -> dict:
+    """A front-end config as a dict: ``config`` itself, or the YAML file it names."""
     if isinstance(config, dict):
         return dict(config)
     if isinstance(config, (str, os.PathLike)):
@@ -146,32 +259,33 @@ def load_config(config: dict | str | os.PathLike) -> dict:
     )
 
 
-def build_frontend(config: dict | str | os.PathLike) -> Frontend:
-    """Build an :class:`~framebank.Encoder` (and its :class:`~framebank.Decoder`) from a config.
+def build_frontend(config: dict | str | os.PathLike) -> FrontEnd:
+    """Build a :class:`FrontEnd` (encoder, post-processing, optional decoder) from a config.
 
     Args:
         config: a dict, or the path of a YAML file holding one (see the module
             docstring for the keys).
 
     Returns:
-        ``Frontend(encoder, decoder)``; ``decoder`` is None without a
-        ``decoder`` key.
+        a :class:`FrontEnd` layer: ``.encoder``, ``.postprocessing`` (a list,
+        empty without the key) and ``.decoder`` (None without the key); calling
+        it maps a waveform to features.
 
     Raises:
         FrontendConfigError (a ValueError): unknown names or keys, missing or
             wrong-typed fields, a file that is not a YAML mapping; the message
-            lists every such problem and what is accepted.
-        ValueError, TypeError: a well-typed value the layers refuse (their
-            own message, one problem at a time).
+            lists every such problem and what is accepted. A well-typed value
+            the layers refuse (``hop: 0``, a sinc family without
+            ``sample_rate``) is reported with the layer's own message.
         FileNotFoundError: a config path that does not exist.
 
     Example:
-        >>> enc, dec = build_frontend({"filterbank": "fourier", "frame_len": 256,
-        ...                            "hop": 64, "decoder": {"kind": "pinv"}})
-        >>> enc.num_basis, dec.kind
+        >>> fe = build_frontend({"filterbank": "fourier", "frame_len": 256,
+        ...                      "hop": 64, "decoder": {"kind": "pinv"}})
+        >>> fe.encoder.num_basis, fe.decoder.kind
         (258, 'pinv')
     """
-    raw = load_config(config)
+    raw = read_frontend_config(config)
     problems: list[str] = []
     family_cls = _check_family(raw, problems)
     family_keys = _family_keys(family_cls) if family_cls is not None else {}
@@ -201,11 +315,10 @@ def build_frontend(config: dict | str | os.PathLike) -> Frontend:
                 "it from frame_len, such as 'fourier' and 'mel', may leave it out)"
             )
     method = raw.get("method", "auto")
-    accepted_methods = sorted(methods.METHODS) + (
-        [methods.AUTO] if hasattr(methods, "AUTO") else []
-    )
+    accepted_methods = [methods.AUTO, *sorted(methods.METHODS)]
     if isinstance(method, str) and method not in accepted_methods:
         problems.append(f"unknown method {method!r}. Accepted: {', '.join(accepted_methods)}")
+    steps = _check_postprocessing(raw.get("postprocessing"), problems)
     decoder_raw = raw.get("decoder")
     if isinstance(decoder_raw, dict):
         _check_decoder(decoder_raw, problems)
@@ -214,13 +327,19 @@ def build_frontend(config: dict | str | os.PathLike) -> Frontend:
 
     try:
         encoder = _build_encoder(raw, family_cls)
-        decoder = None
-        if decoder_raw is not None:
-            decoder = Decoder(encoder, **decoder_raw)
+        layers = [_make_step(POSTPROCESSING[name], encoder, options) for name, options in steps]
+        decoder = None if decoder_raw is None else Decoder(encoder, **decoder_raw)
     except (TypeError, ValueError) as err:
-        # The family's own validation (values, not types): say it came from the config.
+        # A layer's own validation (values, not types): say it came from the config.
         raise FrontendConfigError(f"Invalid front-end config: {err}") from err
-    return Frontend(encoder, decoder)
+    return FrontEnd(encoder, layers, decoder, name=f"{encoder.name}_frontend")
+
+
+def _make_step(cls: type, encoder: Encoder, options: dict) -> keras.layers.Layer:
+    """A post-processing layer; a :class:`~framebank.Postprocessing` may take defaults
+    from the encoder (its ``for_encoder``)."""
+    make = getattr(cls, "for_encoder", None)
+    return make(encoder, **options) if make is not None else cls(**options)
 
 
 def _check_family(raw: dict, problems: list[str]) -> type | None:
@@ -240,18 +359,64 @@ def _check_family(raw: dict, problems: list[str]) -> type | None:
     return FILTERBANKS[name]
 
 
-def _family_keys(cls: type) -> dict[str, tuple[type, ...] | None]:
-    """The family's own options and their accepted types (None: not checked here)."""
+def _option_types(cls: type, options: dict[str, Any], skip: Any = ()) -> dict:
+    """A constructor's options and their accepted types (None: not checked here)."""
     try:
         hints = typing.get_type_hints(cls.__init__)
     except Exception:  # unresolvable annotations: fall back to the defaults' types
         hints = {}
-    keys = {}
-    for name, default in family_options(cls).items():
-        if name in _SET_BY_CONFIG or name in ENCODER_KEYS:
+    return {
+        name: _types_from_hint(hints.get(name), default)
+        for name, default in options.items()
+        if name not in skip
+    }
+
+
+def _family_keys(cls: type) -> dict[str, tuple[type, ...] | None]:
+    """The family's own options and their accepted types (None: not checked here)."""
+    return _option_types(cls, family_options(cls), skip={*KERAS_LAYER_KEYWORDS, *ENCODER_KEYS})
+
+
+def _check_postprocessing(entries: Any, problems: list[str]) -> list[tuple[str, dict]]:
+    """``postprocessing`` as ``[(name, options)]``, every problem appended to ``problems``."""
+    if entries is None or not isinstance(entries, list):
+        return []  # absent, or already reported as the wrong type
+    steps = []
+    for index, entry in enumerate(entries):
+        where = f"postprocessing[{index}]"
+        if isinstance(entry, str):
+            name, options = entry, {}
+        elif isinstance(entry, dict) and len(entry) == 1:
+            ((name, options),) = entry.items()
+            options = {} if options is None else options
+        else:
+            problems.append(
+                f"`{where}` must be a registered name or a mapping of one name to its options. "
+                f"Received: {entry!r}"
+            )
             continue
-        keys[name] = _types_from_hint(hints.get(name), default)
-    return keys
+        if not isinstance(name, str) or name not in POSTPROCESSING:
+            problems.append(
+                f"unknown post-processing {name!r} in `{where}`. Accepted: "
+                f"{', '.join(sorted(POSTPROCESSING))} (register your own with "
+                "framebank.register_postprocessing)"
+            )
+            continue
+        if not isinstance(options, dict):
+            problems.append(f"`{where}.{name}` options must be a mapping. Received: {options!r}")
+            continue
+        cls = POSTPROCESSING[name]
+        accepted = _option_types(cls, postprocessing_options(cls))
+        for key, value in options.items():
+            if key not in accepted:
+                problems.append(
+                    f"unknown option {key!r} of post-processing {name!r}. Accepted: "
+                    f"{', '.join(accepted)}"
+                )
+            else:
+                _check_type(f"`{where}.{name}.{key}`", value, accepted[key], problems)
+        steps.append((name, dict(options)))
+    return steps
 
 
 def _types_from_hint(hint: Any, default: Any) -> tuple[type, ...] | None:
@@ -300,11 +465,10 @@ def _check_decoder(raw: dict, problems: list[str]) -> None:
     kind = raw.get("kind", "tied")
     if isinstance(kind, str) and kind not in DECODER_KINDS:
         problems.append(f"unknown decoder kind {kind!r}. Accepted: {', '.join(DECODER_KINDS)}")
-    method = raw.get("method", "matmul")
-    if isinstance(method, str) and method not in DECODER_METHODS:
-        problems.append(
-            f"unknown decoder method {method!r}. Accepted: {', '.join(DECODER_METHODS)}"
-        )
+    method = raw.get("method", "auto")
+    accepted = [methods.AUTO, *sorted(methods.METHODS)]
+    if isinstance(method, str) and method not in accepted and method not in RENAMED_METHODS:
+        problems.append(f"unknown decoder method {method!r}. Accepted: {', '.join(accepted)}")
 
 
 def _build_encoder(raw: dict, family_cls: type) -> Encoder:

@@ -23,86 +23,54 @@ this is exactly the weighted overlap-add with the dual window that
 ``g``. Samples no frame sees (``g`` summed to 0) come back as 0.
 
 Precision: in float32 the coefficients themselves are rounded, and the
-inverse amplifies that by the basis's condition number, so the SNR is
-bounded near ``-20 log10(eps * cond(B))``: about 130 dB for a windowed DFT,
-110 dB for a random square free basis with cond ~ 300, but 88-90 dB for an
-unlucky one with cond ~ 5000 (measured on real speech; the decoder is within
-2-4 dB of a float64 pseudo-inverse of the same float32 coefficients). Extra
+inverse amplifies that by the basis's condition number, so the SNR is bounded
+near ``-20 log10(eps * cond(B))`` (measured figures: ``README.md``). Extra
 basis vectors (``num_basis > frame_len``) make a free basis well conditioned.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import keras
-import numpy as np
 from keras import ops
 
 from framebank import framing, initializers
+from framebank._validation import (
+    as_real,
+    check_bool,
+    check_choice,
+    check_floating_policy,
+    check_framing_args,
+    check_positive_int,
+    is_tensor,
+)
 from framebank.filterbanks import FreeFilterbank
 from framebank.layers import Encoder, freeze_sublayer
+from framebank.methods import Method, get_method, resolve_method
 
-__all__ = ["Decoder", "DECODER_KINDS", "DECODER_METHODS"]
+__all__ = ["Decoder", "DECODER_KINDS", "RENAMED_METHODS"]
 
 DECODER_KINDS = ("tied", "free", "pinv")
-_ENCODER_METHOD = {"conv_transpose": "strided_conv"}
+# Older names of a method, still read from configs and saved models.
+RENAMED_METHODS = {"conv_transpose": "strided_conv"}
 _HALF = ("float16", "bfloat16")
 _EPS = {"float64": 2.2e-16, "float32": 1.2e-7}  # machine epsilon; 1e-3 for 16-bit floats
 
 
-def _frames_dense(coefficients: Any, synthesis: Any, hop: int) -> Any:
-    """``[batch, frames, num_basis] @ [num_basis, frame_len]``, then overlap-add."""
-    return framing.overlap_add(ops.matmul(coefficients, synthesis), hop)
-
-
-def _frames_matmul(coefficients: Any, synthesis: Any, hop: int) -> Any:
-    """One 2-D product over all frames of the batch, then overlap-add."""
-    num_basis, frame_len = synthesis.shape
-    # Batch and frame count may both be unknown: reshape back with the
-    # run-time frame count (only one -1 is allowed).
-    count = framing.axis_len(coefficients, 1)
-    frames = ops.matmul(ops.reshape(coefficients, (-1, num_basis)), synthesis)
-    return framing.overlap_add(ops.reshape(frames, (-1, count, frame_len)), hop)
-
-
-def _frames_pointwise_conv(coefficients: Any, synthesis: Any, hop: int) -> Any:
-    """A kernel-size-1 Conv1D over frames (``num_basis`` channels in, ``frame_len`` out)."""
-    num_basis, frame_len = synthesis.shape
-    kernel = ops.reshape(synthesis, (1, num_basis, frame_len))
-    return framing.overlap_add(ops.conv(coefficients, kernel, padding="valid"), hop)
-
-
-def _conv_transpose(coefficients: Any, synthesis: Any, hop: int) -> Any:
-    """A transposed Conv1D of stride ``hop``: frames are never materialised.
-
-    ``ops.conv_transpose``'s kernel is ``[frame_len, out_channels=1,
-    in_channels=num_basis]``; output step ``f * hop + n`` gathers
-    ``coefficients[f] @ synthesis[:, n]``, which is the overlap-add.
-    """
-    num_basis, frame_len = synthesis.shape
-    kernel = ops.expand_dims(ops.transpose(synthesis), 1)  # [frame_len, 1, num_basis]
-    out = ops.conv_transpose(coefficients, kernel, strides=hop, padding="valid")[..., 0]
-    # When hop > frame_len the op pads every frame to hop samples; keep overlap_add's length.
-    count = framing.axis_len(coefficients, 1)
-    return out[:, : (count - 1) * hop + frame_len]
-
-
-DECODER_METHODS = {
-    "dense": _frames_dense,
-    "matmul": _frames_matmul,
-    "pointwise_conv": _frames_pointwise_conv,
-    "conv_transpose": _conv_transpose,
-}
-
-
-def _check_choice(name: str, value: Any, choices: Any) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(
-            f"Unknown decoder {name} {value!r}. Expected one of: {', '.join(choices)}. "
-            f"Received: {name}={value!r}"
+def _decoder_method(method: Any) -> Method:
+    """The synthesis method: ``"auto"``'s pick, a registered name or an instance."""
+    if isinstance(method, str) and method in RENAMED_METHODS:
+        new = RENAMED_METHODS[method]
+        warnings.warn(
+            f"Decoder method {method!r} is now called {new!r}, the same name as the encoder's "
+            "method; the old name will be removed.",
+            DeprecationWarning,
+            stacklevel=4,
         )
-    return value
+        method = new
+    return get_method(resolve_method(method, synthesis=True))
 
 
 @keras.saving.register_keras_serializable(package="framebank")
@@ -115,15 +83,11 @@ class Decoder(keras.layers.Layer):
             ``pinv`` also use its basis (and track it, so a model holding
             both saves it once and reloads them sharing it).
         kind: ``tied``, ``free`` or ``pinv`` (see the module docstring).
-        method: ``matmul`` (default), ``dense``, ``pointwise_conv`` or
-            ``conv_transpose`` (a strided transposed convolution on the
-            coefficients). Equal outputs, like the encoder's methods.
-            ``matmul`` is the default because it had no slow case
-            (``benchmarks/trials.py decoder``, 2 CPU cores, the four
-            benchmark shapes with the coefficients' gradient: 0.93-1.04x
-            ``dense``'s time under TensorFlow and torch, 0.60-1.06x under JAX,
-            0.60x at L400 where ``dense`` is a rank-3 product); each
-            convolution wins some shapes and loses others by 1.4-10x.
+        method: ``"auto"`` (default: ``matmul``, the pick with no slow case)
+            or any name in :data:`framebank.METHODS`, the same names as the
+            encoder's: the framed methods run their own product on the
+            coefficients and overlap-add; ``strided_conv`` is a strided
+            transposed convolution (no frames). Equal outputs.
         kernel_initializer: for ``kind="free"``.
         rcond: for ``pinv``: singular values below ``rcond`` times the largest
             count as 0; default ``max(frame_len, num_basis)`` times the dtype's
@@ -133,9 +97,10 @@ class Decoder(keras.layers.Layer):
         filterbank: a serialised free filterbank (from ``get_config``).
 
     Call arguments:
-        coefficients: ``[batch, frames, num_basis]``.
-        length: optional int: trim or zero-pad the output to this many
-            samples (the encoder's input length).
+        coefficients: ``[batch, frames, num_basis]``; an integer dtype is
+            converted to the layer's compute dtype.
+        length: optional positive int: trim or zero-pad the output to this
+            many samples (the encoder's input length).
 
     Output shape:
         ``[batch, time]``: ``(frames - 1) * hop + frame_len`` samples, less
@@ -153,7 +118,7 @@ class Decoder(keras.layers.Layer):
         self,
         encoder: Encoder | dict | None = None,
         kind: str = "tied",
-        method: str = "matmul",
+        method: str | Method = "auto",
         kernel_initializer: Any = "basis_glorot_uniform",
         rcond: float | None = None,
         num_basis: int | None = None,
@@ -164,8 +129,9 @@ class Decoder(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.kind = _check_choice("kind", kind, DECODER_KINDS)
-        self.method = _check_choice("method", method, tuple(DECODER_METHODS))
+        check_floating_policy("Decoder", self.dtype_policy)
+        self.kind = check_choice("kind", kind, DECODER_KINDS)
+        self.method = _decoder_method(method)
         if isinstance(encoder, dict):  # serialised, from get_config
             encoder = keras.saving.deserialize_keras_object(encoder)
         if encoder is not None and not isinstance(encoder, Encoder):
@@ -186,9 +152,9 @@ class Decoder(keras.layers.Layer):
                 "Without an encoder a decoder needs num_basis, frame_len and hop. "
                 f"Received: num_basis={num_basis}, frame_len={frame_len}, hop={hop}"
             )
-        self.frame_len, self.hop = framing.check_framing_args(frame_len, hop)
-        self.num_basis = framing.check_positive_int("num_basis", num_basis)
-        self.center = framing.check_bool("center", center)
+        self.frame_len, self.hop = check_framing_args(frame_len, hop)
+        self.num_basis = check_positive_int("num_basis", num_basis)
+        self.center = check_bool("center", center)
         self.rcond = None if rcond is None else float(rcond)
         self.kernel_initializer = initializers.get(kernel_initializer)
         # Only tied and pinv track the encoder: their basis is its basis.
@@ -204,9 +170,9 @@ class Decoder(keras.layers.Layer):
                 dtype=self.dtype_policy,
             )
             freeze_sublayer(self, self.filterbank)
-            # keras_default imitates the Keras layer that would do this product;
-            # a transposed Conv1D's kernel has the strided Conv1D's layout.
-            self.filterbank.bind_method(_ENCODER_METHOD.get(self.method, self.method))
+            # keras_default imitates the Keras layer that would run this method: the
+            # strided method's transposed Conv1D has the strided Conv1D's layout.
+            self.filterbank.bind_method(self.method.name)
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) != 3 or input_shape[-1] != self.num_basis:
@@ -218,6 +184,8 @@ class Decoder(keras.layers.Layer):
             self.filterbank.build(self.frame_len)
         elif not self.encoder.built:
             self.encoder.build((None, None))
+        # Keras then checks every later call's width, naming both.
+        self.input_spec = keras.InputSpec(ndim=3, axes={-1: self.num_basis})
 
     def synthesis(self, dtype: Any = "float32") -> tuple[Any, Any]:
         """``(synthesis [num_basis, frame_len], weights [frame_len] or None)``.
@@ -240,18 +208,20 @@ class Decoder(keras.layers.Layer):
         weights = ops.sum(ops.square(basis), axis=1)  # diag(B B^T), [frame_len]
         inverse = ops.pinv(basis, rcond=rcond)  # [num_basis, frame_len]
         # One Newton step, P += P (I - B P): the backends' float32 SVD leaves the
-        # inverse of a full-rank basis about 7 dB short of what float32 allows.
+        # inverse of a full-rank basis short of what float32 allows.
         residual = ops.eye(self.frame_len, dtype=dtype) - ops.matmul(basis, inverse)
         inverse = inverse + ops.matmul(inverse, residual)
         return inverse * weights[None, :], weights
 
-    def __call__(self, coefficients: Any, length: int | None = None, **kwargs: Any) -> Any:
-        # Keras would turn a numpy integer (x.shape[1] of an array) into a tensor.
-        if isinstance(length, np.integer):
-            length = int(length)
+    def __call__(self, coefficients: Any, length: Any = None, **kwargs: Any) -> Any:
+        # Checked here, before Keras builds a symbolic output of that length; a
+        # numpy integer (x.shape[1] of an array) would become a tensor inside Keras.
+        if length is not None and not is_tensor(length):
+            length = check_positive_int("length", length)
         return super().__call__(coefficients, length=length, **kwargs)
 
-    def call(self, coefficients: Any, length: int | None = None) -> Any:
+    def call(self, coefficients: Any, length: Any = None) -> Any:
+        coefficients = as_real(coefficients, "coefficients", self.compute_dtype)
         dtype = keras.backend.standardize_dtype(coefficients.dtype)
         # A 16-bit pseudo-inverse (SVD) is neither supported everywhere nor accurate:
         # the synthesis basis is made in float32 and only the product runs in 16 bits.
@@ -260,49 +230,45 @@ class Decoder(keras.layers.Layer):
         if self.kind == "pinv" and self.encoder.bias is not None:
             # The inverse of the encoder undoes its bias too.
             coefficients = coefficients - ops.cast(self.encoder.bias, dtype)
-        out = DECODER_METHODS[self.method](coefficients, synthesis, self.hop)
+        out = self.method.synthesize(coefficients, synthesis, self.hop)
         if weights is not None:
             weights = ops.cast(weights, dtype)
-            count = framing.axis_len(coefficients, 1)
-            norm = framing.overlap_add(
-                ops.broadcast_to(weights[None, None, :], (1, count, self.frame_len)), self.hop
-            )
             # Relative, unlike overlap_add's cut-off at the dtype's smallest normal
             # number: these frames are projections carrying rounding, which dividing
             # by a near-zero weight (a window's first samples) would amplify.
-            tiny = ops.max(weights) * 1e-8
-            safe = ops.where(norm > tiny, norm, ops.ones_like(norm))
-            out = ops.where(norm > tiny, out / safe, ops.zeros_like(out))
+            out = framing.divide_by_overlapped(
+                out, weights, self.hop, framing.axis_len(coefficients, 1), ops.max(weights) * 1e-8
+            )
         half = self.frame_len // 2
         if self.center and half:
             out = out[:, half:]
             if length is None:  # drop the end's centring pad too (else `length` decides)
                 out = out[:, : framing.axis_len(out, 1) - half]
         if length is not None:
-            out = _fit_length(out, length)
+            out = framing.fit_length(out, length)
         return out
 
-    def compute_output_spec(self, coefficients: Any, length: int | None = None) -> Any:
+    def compute_output_spec(self, coefficients: Any, length: Any = None) -> Any:
         shape = self.compute_output_shape(coefficients.shape, length)
-        return keras.KerasTensor(shape, dtype=coefficients.dtype)
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
 
-    def compute_output_shape(self, input_shape: tuple, length: int | None = None) -> tuple:
+    def compute_output_shape(self, input_shape: tuple, length: Any = None) -> tuple:
         """``(batch, time)``; ``length`` (when the call gives one) decides ``time``."""
         if length is not None:
-            return (input_shape[0], int(length))
+            return (input_shape[0], length if isinstance(length, int) else None)
         count = input_shape[1]
         if count is None:
             return (input_shape[0], None)
-        time = (count - 1) * self.hop + self.frame_len
+        time = max(0, (count - 1) * self.hop + self.frame_len)
         if self.center:
-            time -= 2 * (self.frame_len // 2)
+            time = max(0, time - 2 * (self.frame_len // 2))
         return (input_shape[0], time)
 
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             kind=self.kind,
-            method=self.method,
+            method=self.method.name,
             encoder=None
             if self.encoder is None
             else keras.saving.serialize_keras_object(self.encoder),
@@ -317,8 +283,3 @@ class Decoder(keras.layers.Layer):
             else keras.saving.serialize_keras_object(self.filterbank),
         )
         return config
-
-
-def _fit_length(out: Any, length: Any) -> Any:
-    """Trim or zero-pad ``[batch, time]`` to ``length`` samples, a positive int."""
-    return framing.fit_length(out, framing.check_positive_int("length", length))

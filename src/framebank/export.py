@@ -82,6 +82,28 @@ def _require_backend(allowed: tuple[str, ...], what: str) -> None:
         )
 
 
+def _existing(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a Path that exists; FileNotFoundError naming it and ``what`` it should be."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"`path` must be a str or a path. Received: path={path!r}")
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No {what} at {str(path)!r} (it does not exist).")
+    return path
+
+
+def _writable(path: str | os.PathLike) -> Path:
+    """``path`` as a Path whose folder exists, checked before any export work."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"`path` must be a str or a path. Received: path={path!r}")
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"Cannot write {str(path)!r}: its folder {str(path.parent)!r} does not exist."
+        )
+    return path
+
+
 def export_saved_model(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Path:
     """Write a TensorFlow SavedModel with a dynamic ``[batch, time]`` waveform input.
 
@@ -93,7 +115,7 @@ def export_saved_model(model: keras.Layer | keras.Model, path: str | os.PathLike
         The SavedModel folder.
     """
     _require_backend(("tensorflow",), "SavedModel export")
-    path = Path(path)
+    path = _writable(path)
     serving_model(model).export(
         str(path), format="tf_saved_model", input_signature=_input_signature(), verbose=False
     )
@@ -118,9 +140,9 @@ def export_tflite(
     """
     import tensorflow as tf
 
-    path = Path(path)
+    path = _writable(path)
     if isinstance(model, (str, os.PathLike)):
-        saved = Path(model)
+        saved = _existing(model, "SavedModel folder")
     else:
         saved = export_saved_model(model, path.with_suffix(".saved_model"))
     # Builtin ops only: every family and method lowers to them, so the file
@@ -141,7 +163,7 @@ def export_onnx(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Pa
     package, which framebank does not install.
     """
     _require_backend(("tensorflow", "torch"), "ONNX export")
-    path = Path(path)
+    path = _writable(path)
     model = serving_model(model)
     if keras.backend.backend() == "torch":
         _check_torch_onnx(model)
@@ -188,7 +210,7 @@ def load_saved_model(path: str | os.PathLike) -> Any:
     """Load an exported SavedModel; returns a callable ``waveform -> numpy array``."""
     import tensorflow as tf
 
-    loaded = tf.saved_model.load(str(path))
+    loaded = tf.saved_model.load(str(_existing(path, "SavedModel folder")))
 
     def serve(waveform: Any) -> np.ndarray:
         return np.asarray(loaded.serve(tf.constant(np.asarray(waveform, "float32"))))
@@ -201,7 +223,7 @@ def run_tflite(path: str | os.PathLike, waveform: Any) -> np.ndarray:
     """Run a ``.tflite`` file from :func:`export_tflite` on ``waveform [batch, time]``."""
     import tensorflow as tf
 
-    interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter = tf.lite.Interpreter(model_path=str(_existing(path, ".tflite file")))
     runner = interpreter.get_signature_runner()  # the one (serving_default) signature
     outputs = runner(**{INPUT_NAME: np.asarray(waveform, "float32")})
     (result,) = outputs.values()
@@ -212,6 +234,7 @@ def run_onnx(path: str | os.PathLike, waveform: Any) -> np.ndarray:
     """Run an ONNX file from :func:`export_onnx` with ``onnxruntime``."""
     import onnxruntime
 
+    path = _existing(path, "ONNX file")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (name,) = [i.name for i in session.get_inputs()]
     return np.asarray(session.run(None, {name: np.asarray(waveform, "float32")})[0])

@@ -27,10 +27,14 @@ import numpy as np
 from keras import ops
 
 from framebank._validation import (
+    as_real,
     check_bool,
+    check_floating_policy,
     check_framing_args,
+    check_non_negative_int,
     check_number,
     check_positive_int,
+    is_tensor,
 )
 
 __all__ = [
@@ -38,6 +42,8 @@ __all__ = [
     "overlap_add",
     "num_frames",
     "pad_signal",
+    "frame_valid",
+    "divide_by_overlapped",
     "Framing",
     "OverlapAdd",
 ]
@@ -46,10 +52,19 @@ __all__ = [
 def num_frames(time: Any, frame_len: int, hop: int, pad_end: bool = False) -> Any:
     """Number of frames for a signal of ``time`` samples (after any centring).
 
-    ``tf.signal.frame``'s rule: ``1 + (time - frame_len) // hop`` without end
-    padding, ``ceil(time / hop)`` with it. ``time`` is a Python int, or a
-    scalar tensor for a length known only at run time (then so is the result).
+    ``tf.signal.frame``'s rule: ``max(0, 1 + (time - frame_len) // hop)``
+    without end padding, ``ceil(time / hop)`` with it. ``time`` is an int >= 0,
+    or a scalar tensor for a length known only at run time (then so is the
+    result).
+
+    Example:
+        >>> num_frames(10, 4, 3), num_frames(10, 4, 3, pad_end=True)
+        (3, 4)
     """
+    frame_len, hop = check_framing_args(frame_len, hop)
+    pad_end = check_bool("pad_end", pad_end)
+    if not is_tensor(time):
+        time = check_non_negative_int("time", time)
     if pad_end:
         return -(-time // hop)
     if isinstance(time, int):
@@ -57,20 +72,13 @@ def num_frames(time: Any, frame_len: int, hop: int, pad_end: bool = False) -> An
     return ops.maximum(0, 1 + (time - frame_len) // hop)
 
 
-def as_batch_time(signal: Any, name: str = "signal") -> tuple[Any, int]:
+def as_batch_time(signal: Any, name: str = "signal", dtype: str | None = None) -> tuple[Any, int]:
     """Return ``signal`` as a float ``[batch, time]`` tensor and its original rank.
 
-    Accepts ``[time]``, ``[batch, time]`` and ``[batch, time, 1]``.
+    Accepts ``[time]``, ``[batch, time]`` and ``[batch, time, 1]``; an int or
+    bool dtype becomes ``dtype`` (default ``keras.backend.floatx()``).
     """
-    x = ops.convert_to_tensor(signal) if not _is_tensor(signal) else signal
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    if dtype.startswith(("complex", "string")) or dtype == "object":
-        raise ValueError(
-            f"`{name}` must hold real numbers (a float dtype, or an int/bool dtype that is "
-            f"cast to float). Received: {name}.dtype={dtype}"
-        )
-    if not dtype.startswith(("float", "bfloat")):
-        x = ops.cast(x, keras.backend.floatx())
+    x = as_real(signal, name, dtype or keras.backend.floatx())
     rank = len(x.shape)
     if rank == 1:
         x = ops.expand_dims(x, 0)
@@ -87,10 +95,6 @@ def as_batch_time(signal: Any, name: str = "signal") -> tuple[Any, int]:
             f"Received: {name}.shape={tuple(x.shape)} (rank {rank})"
         )
     return x, rank
-
-
-def _is_tensor(x: Any) -> bool:
-    return hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, np.ndarray)
 
 
 def _batch_len(x: Any) -> Any:
@@ -199,29 +203,26 @@ def frame(
         raise ValueError("`signal` is empty (0 samples); there is nothing to frame.")
     x = pad_signal(x, frame_len, hop, pad_end=pad_end, center=center, pad_value=pad_value)
     check_long_enough(x, frame_len)
-    frames = frame_padded(x, frame_len, hop)
+    frames = frame_valid(x, frame_len, hop)
     return frames[0] if rank == 1 else frames
 
 
 # The most hops a frame may span for TensorFlow's framing gradient to be an
-# overlap-add (see frame_padded): measured to win at 2-6, lose at 10 and more.
+# overlap-add (see frame_valid): it costs one slice, pad and add per hop, so it
+# loses to the gather's gradient beyond a few (benchmarks/trials.py framing-gradient).
 OVERLAP_ADD_GRADIENT_SEGMENTS = 8
 
 
-def frame_padded(x: Any, frame_len: int, hop: int) -> Any:
-    """Frames of a ``[batch, time]`` signal, no padding: ``[batch, frames, frame_len]``.
+def frame_valid(x: Any, frame_len: int, hop: int) -> Any:
+    """Frames of an already padded ``[batch, time]`` signal: ``[batch, frames, frame_len]``.
 
-    Non-overlapping frames are a reshape; otherwise :func:`_gather_frames`.
-    Under TensorFlow, when a frame spans at most
-    :data:`OVERLAP_ADD_GRADIENT_SEGMENTS` hops, the gradient with respect to
-    ``x`` is an explicit overlap-add instead of the gather's own: TensorFlow
-    differentiates a gather with ``UnsortedSegmentSum``, which made a step that
-    also needs the input's gradient (a front end inside a model) 1.29x a bare
-    matmul for L400/h160 in graph mode, against 1.11x with the overlap-add (two
-    runs of ``benchmarks/``). The overlap-add costs one slice, pad and add per
-    hop a frame spans, so with many it loses (``benchmarks/trials.py
-    framing-gradient``: it won at 2-6 hops per frame, lost at 10-200). Under JAX
-    and torch the gather's own gradient was as fast or faster, so they keep it.
+    "Valid" as in a convolution's ``padding="valid"``: only frames that lie
+    wholly inside ``x`` (pad it with :func:`pad_signal` first). Non-overlapping
+    frames are a reshape; otherwise :func:`_gather_frames`. Under TensorFlow,
+    when a frame spans at most :data:`OVERLAP_ADD_GRADIENT_SEGMENTS` hops, the
+    gradient with respect to ``x`` is an explicit overlap-add instead of the
+    gather's own ``UnsortedSegmentSum``, which is slower there (under JAX and
+    torch the gather's own gradient is as fast; ``benchmarks/README.md``).
     """
     time = _time_len(x)
     n = num_frames(time, frame_len, hop)
@@ -307,7 +308,7 @@ def overlap_add(frames: Any, hop: int, window: Any = None) -> Any:
         ``[batch, (frames - 1) * hop + frame_len]`` (``[time]`` for 2-D input).
     """
     hop = check_positive_int("hop", hop)
-    y = ops.convert_to_tensor(frames) if not _is_tensor(frames) else frames
+    y = as_real(frames, "frames", keras.backend.floatx())
     rank = len(y.shape)
     if rank == 2:
         y = ops.expand_dims(y, 0)
@@ -316,15 +317,6 @@ def overlap_add(frames: Any, hop: int, window: Any = None) -> Any:
             "`frames` must be [batch, frames, frame_len] or [frames, frame_len]. "
             f"Received: frames.shape={tuple(y.shape)} (rank {rank})"
         )
-    dtype = keras.backend.standardize_dtype(y.dtype)
-    if dtype.startswith(("complex", "string")) or dtype == "object":
-        raise ValueError(
-            "`frames` must hold real numbers (a float dtype, or an int/bool dtype that is "
-            f"cast to float); join real and imaginary parts separately. Received: "
-            f"frames.dtype={dtype}"
-        )
-    if not dtype.startswith(("float", "bfloat")):
-        y = ops.cast(y, keras.backend.floatx())
     frame_len = y.shape[-1]
     if frame_len is None:
         raise ValueError("`frames` must have a known frame_len (last axis). Received: None")
@@ -340,16 +332,26 @@ def overlap_add(frames: Any, hop: int, window: Any = None) -> Any:
         # Weighted overlap-add: the window is applied again as synthesis window,
         # then the sum is normalised by the overlapped squared window.
         out = _overlap_add_raw(y * w, hop)
-        count = axis_len(y, 1)
-        w2 = ops.broadcast_to(ops.square(w), (1, count, frame_len))
-        norm = _overlap_add_raw(w2, hop)
         # Divide wherever the normaliser is a normal number, as librosa's istft does: an
-        # absolute cut-off (1e-8) dropped sample 1 of a periodic Hann window of 400
+        # absolute cut-off (1e-8) would drop sample 1 of a periodic Hann window of 400
         # (w[1]**2 = 3.8e-9), which x * w**2 / w**2 recovers to float rounding.
         tiny = ops.cast(float(np.finfo(_numpy_dtype(y.dtype)).tiny), y.dtype)
-        safe = ops.where(norm > tiny, norm, ops.ones_like(norm))
-        out = ops.where(norm > tiny, out / safe, ops.zeros_like(out))
+        out = divide_by_overlapped(out, ops.square(w), hop, axis_len(y, 1), tiny)
     return out[0] if rank == 2 else out
+
+
+def divide_by_overlapped(out: Any, weights: Any, hop: int, count: Any, floor: Any) -> Any:
+    """Normalise an overlap-add by the overlap-add of per-sample frame ``weights``.
+
+    ``out`` (``[batch, (count - 1) * hop + frame_len]``) is the overlap-add of
+    ``count`` frames each weighted by ``weights`` (``[frame_len]``, e.g. the
+    squared window); every sample is divided by the summed weights it received
+    wherever that sum exceeds ``floor``, and set to 0 where no frame weighs it.
+    """
+    frame_len = weights.shape[0]
+    norm = _overlap_add_raw(ops.broadcast_to(weights[None, None, :], (1, count, frame_len)), hop)
+    safe = ops.where(norm > floor, norm, ops.ones_like(norm))
+    return ops.where(norm > floor, out / safe, ops.zeros_like(out))
 
 
 def _numpy_dtype(dtype: Any) -> Any:
@@ -373,8 +375,7 @@ def _overlap_add_blocks(y: Any, hop: int) -> Any:
     *k* blocks) and one add per segment, with no scatter (slow gradients on
     some backends). Slicing columns, instead of padding every frame to whole
     segments and reshaping, skips a padded copy of all frames
-    (``benchmarks/trials.py overlap-add``: 0.22-1.03x the time on the three
-    backends).
+    (``benchmarks/trials.py overlap-add``).
 
     Returns:
         ``[batch, (frames + segments - 1) * hop]``, ``segments =
@@ -418,12 +419,14 @@ class Framing(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_floating_policy("Framing", self.dtype_policy)
         self.frame_len, self.hop = check_framing_args(frame_len, hop)
         self.pad_end = check_bool("pad_end", pad_end)
         self.pad_value = check_number("pad_value", pad_value)
         self.center = check_bool("center", center)
 
     def call(self, signal: Any) -> Any:
+        signal = as_real(signal, "signal", self.compute_dtype)
         return frame(signal, self.frame_len, self.hop, self.pad_end, self.pad_value, self.center)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -472,6 +475,7 @@ class OverlapAdd(keras.layers.Layer):
 
     def __init__(self, hop: int, window: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        check_floating_policy("OverlapAdd", self.dtype_policy)
         self.hop = check_positive_int("hop", hop)
         self.window = None if window is None else np.asarray(window, dtype="float64")
         if self.window is not None and self.window.ndim != 1:
@@ -480,7 +484,7 @@ class OverlapAdd(keras.layers.Layer):
             )
 
     def call(self, frames: Any) -> Any:
-        return overlap_add(frames, self.hop, window=self.window)
+        return overlap_add(as_real(frames, "frames", self.compute_dtype), self.hop, self.window)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         count, frame_len = input_shape[1], input_shape[2]

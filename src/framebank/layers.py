@@ -14,6 +14,16 @@ import keras
 from keras import ops
 
 from framebank import framing
+from framebank._validation import (
+    KERAS_INPUT_KEYWORDS,
+    KERAS_LAYER_KEYWORDS,
+    as_real,
+    check_bool,
+    check_floating_policy,
+    check_framing_args,
+    check_number,
+    check_positive_int,
+)
 from framebank.filterbanks import FILTERBANKS, Filterbank, family_options, get_filterbank
 from framebank.methods import Method, get_method, resolve_method
 
@@ -60,17 +70,12 @@ def _compute_dtype(layer_kwargs: dict) -> str:
     return keras.dtype_policies.get(layer_kwargs.get("dtype")).compute_dtype
 
 
-def _method_name(method: Any) -> str:
-    resolved = get_method(method)
-    return resolved.name
-
-
 class _BasisLayer(keras.layers.Layer):
     """Shared plumbing: a filterbank sub-layer, a method, an optional bias."""
 
     def __init__(
         self,
-        num_basis: int,
+        num_basis: int | None,
         method: str | Method,
         filterbank: str | Filterbank | dict,
         use_bias: bool,
@@ -79,7 +84,9 @@ class _BasisLayer(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.num_basis = num_basis = framing.check_positive_int("num_basis", num_basis)
+        check_floating_policy(type(self).__name__, self.dtype_policy)
+        if num_basis is not None:
+            num_basis = check_positive_int("num_basis", num_basis)
         self.method = get_method(method)
         if isinstance(filterbank, dict):  # a serialised filterbank, from get_config
             filterbank = keras.saving.deserialize_keras_object(filterbank)
@@ -90,13 +97,15 @@ class _BasisLayer(keras.layers.Layer):
             # after construction, since a user's own family need not accept `dtype`.
             self.filterbank.dtype_policy = self.dtype_policy
         freeze_sublayer(self, self.filterbank)
-        if self.filterbank.num_basis != num_basis:
+        if num_basis is not None and self.filterbank.num_basis != num_basis:
             raise ValueError(
                 f"The filterbank makes {self.filterbank.num_basis} basis vectors but the layer "
                 f"was asked for num_basis={num_basis}"
             )
+        # Families that fix their size (fourier, mel) let num_basis be left out.
+        self.num_basis = self.filterbank.num_basis
         self.filterbank.bind_method(self.method.name)
-        self.use_bias = framing.check_bool("use_bias", use_bias)
+        self.use_bias = check_bool("use_bias", use_bias)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.bias_layer: _Bias | None = None
 
@@ -122,7 +131,7 @@ class _BasisLayer(keras.layers.Layer):
     def _basis(self, dtype: Any) -> Any:
         return ops.cast(self.filterbank.filters(), dtype)
 
-    def _finish(self, coefficients: Any) -> Any:
+    def _add_bias(self, coefficients: Any) -> Any:
         if self.bias_layer is not None:
             coefficients = coefficients + ops.cast(self.bias_layer.bias, coefficients.dtype)
         return coefficients
@@ -141,7 +150,7 @@ class _BasisLayer(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="framebank")
 class FrameProjection(_BasisLayer):
-    """Project frames onto a learned basis: the layer the seed question is about.
+    """Project frames onto a learned basis: ``frames @ basis``.
 
     ``reshape_conv`` (Method 1), ``pointwise_conv`` (Method 2), ``dense`` and
     ``matmul`` all compute ``frames @ kernel`` with one ``[frame_len,
@@ -159,7 +168,8 @@ class FrameProjection(_BasisLayer):
         filterbank: ``"free"`` (default) or a :class:`Filterbank`.
 
     Input shape:
-        ``[batch, frames, frame_len]``.
+        ``[batch, frames, frame_len]``; an integer or bool dtype is converted to
+        the layer's compute dtype.
 
     Output shape:
         ``[batch, frames, num_basis]``.
@@ -186,12 +196,13 @@ class FrameProjection(_BasisLayer):
             method, num_basis=num_basis, needs_frames=True, compute_dtype=_compute_dtype(kwargs)
         )
         if not get_method(method).needs_frames:
+            name = get_method(method).name
             raise ValueError(
-                f"FrameProjection receives frames, but method={_method_name(method)!r} reads the "
+                f"FrameProjection receives frames, but method={name!r} reads the "
                 "waveform. Use framebank.Encoder(..., method='strided_conv') for it, or one of "
                 "'reshape_conv', 'pointwise_conv', 'dense', 'matmul' here."
             )
-        options = _free_options(filterbank, num_basis, kernel_initializer)
+        options = _family_options_for(filterbank, num_basis, kernel_initializer)
         super().__init__(
             num_basis, method, filterbank, use_bias, bias_initializer, options, **kwargs
         )
@@ -207,13 +218,14 @@ class FrameProjection(_BasisLayer):
         self.input_spec = keras.InputSpec(ndim=3, axes={-1: int(input_shape[-1])})
 
     def call(self, frames: Any) -> Any:
+        frames = as_real(frames, "frames", self.compute_dtype)
         if len(frames.shape) != 3:
             raise ValueError(
                 "FrameProjection expects frames [batch, frames, frame_len]. "
                 f"Received: shape={tuple(frames.shape)}"
             )
         basis = self._basis(frames.dtype)
-        return self._finish(self.method.project(frames, basis))
+        return self._add_bias(self.method.project(frames, basis))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (*input_shape[:-1], self.num_basis)
@@ -224,9 +236,11 @@ class Encoder(_BasisLayer):
     """Waveform to coefficients: framing, then a basis executed by ``method``.
 
     Args:
-        num_basis: basis vectors (coefficients per frame).
-        frame_len: samples per frame.
-        hop: samples between frame starts.
+        num_basis: basis vectors (coefficients per frame); may be left out
+            (``None``) for families that fix it from ``frame_len`` (``fourier``,
+            ``mel``).
+        frame_len: samples per frame (required).
+        hop: samples between frame starts (required).
         method: ``"auto"`` (default: the method measured fastest for this
             backend, device and shape, recorded by name in ``get_config``, see
             :func:`framebank.methods.resolve_method`) or a name from
@@ -245,7 +259,8 @@ class Encoder(_BasisLayer):
             any other keyword is an option of the family (``window="hann"``).
 
     Input shape:
-        ``[batch, time]`` or ``[batch, time, 1]``; ``time`` may be unknown.
+        ``[batch, time]`` or ``[batch, time, 1]``; ``time`` may be unknown. An
+        integer or bool dtype is converted to the layer's compute dtype.
 
     Output shape:
         ``[batch, frames, num_basis]``; no activation (add one yourself).
@@ -262,13 +277,15 @@ class Encoder(_BasisLayer):
         >>> enc = Encoder(64, frame_len=16, hop=8, method="strided_conv")
         >>> enc(np.zeros((2, 800), "float32")).shape
         (2, 99, 64)
+        >>> Encoder(frame_len=256, hop=80, filterbank="mel", sample_rate=8000).num_basis
+        258
     """
 
     def __init__(
         self,
-        num_basis: int,
-        frame_len: int,
-        hop: int,
+        num_basis: int | None = None,
+        frame_len: int | None = None,
+        hop: int | None = None,
         method: str | Method = "auto",
         use_bias: bool = False,
         kernel_initializer: Any = "basis_glorot_uniform",
@@ -280,15 +297,16 @@ class Encoder(_BasisLayer):
         sample_rate: float | None = None,
         **kwargs: Any,
     ) -> None:
-        self.frame_len, self.hop = framing.check_framing_args(frame_len, hop)
+        self.frame_len, self.hop = check_framing_args(frame_len, hop)
         # "auto" becomes a concrete method now; get_config records that name.
         method = resolve_method(
             method, self.frame_len, self.hop, num_basis, compute_dtype=_compute_dtype(kwargs)
         )
         # Keras's own keywords (name, dtype, trainable, ...) stay with the layer;
         # everything else is an option of the filterbank family.
-        family = {k: kwargs.pop(k) for k in list(kwargs) if k not in _LAYER_KWARGS}
-        options = _free_options(
+        keras_keywords = (*KERAS_LAYER_KEYWORDS, *KERAS_INPUT_KEYWORDS)
+        family = {k: kwargs.pop(k) for k in list(kwargs) if k not in keras_keywords}
+        options = _family_options_for(
             filterbank, num_basis, kernel_initializer, sample_rate=sample_rate, family=family
         )
         if isinstance(filterbank, str):
@@ -296,9 +314,9 @@ class Encoder(_BasisLayer):
         super().__init__(
             num_basis, method, filterbank, use_bias, bias_initializer, options, **kwargs
         )
-        self.pad_end = framing.check_bool("pad_end", pad_end)
-        self.center = framing.check_bool("center", center)
-        self.pad_value = framing.check_number("pad_value", pad_value)
+        self.pad_end = check_bool("pad_end", pad_end)
+        self.center = check_bool("center", center)
+        self.pad_value = check_number("pad_value", pad_value)
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) not in (2, 3) or (len(input_shape) == 3 and input_shape[-1] != 1):
@@ -309,7 +327,7 @@ class Encoder(_BasisLayer):
         self._build_basis(self.frame_len)
 
     def call(self, signal: Any) -> Any:
-        x, _ = framing.as_batch_time(signal)
+        x, _ = framing.as_batch_time(signal, dtype=self.compute_dtype)
         if x.shape[1] == 0:
             raise ValueError("Encoder received an empty signal (0 samples).")
         x = framing.pad_signal(
@@ -318,11 +336,11 @@ class Encoder(_BasisLayer):
         framing.check_long_enough(x, self.frame_len)
         basis = self._basis(x.dtype)
         if self.method.needs_frames:
-            frames = framing.frame_padded(x, self.frame_len, self.hop)
+            frames = framing.frame_valid(x, self.frame_len, self.hop)
             coefficients = self.method.project(frames, basis)
         else:
             coefficients = self.method.project_signal(x, basis, self.hop)
-        return self._finish(coefficients)
+        return self._add_bias(coefficients)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (
@@ -343,22 +361,12 @@ class Encoder(_BasisLayer):
         return config
 
 
-# Keras's own layer keywords (input_shape and input_dim: a Sequential's first layer).
-_LAYER_KWARGS = (
-    "name",
-    "dtype",
-    "trainable",
-    "autocast",
-    "activity_regularizer",
-    "input_shape",
-    "input_dim",
-)
 _DEFAULT_INITIALIZER = "basis_glorot_uniform"
 
 
-def _free_options(
+def _family_options_for(
     filterbank: Any,
-    num_basis: int,
+    num_basis: int | None,
     kernel_initializer: Any,
     sample_rate: float | None = None,
     family: dict | None = None,

@@ -1,25 +1,35 @@
-"""Execution methods: how ``frames @ basis`` is computed.
+"""Execution methods: how ``frames @ basis`` is computed, and ``coefficients @ basis.T`` back.
 
-Every method computes the same linear map, coefficients
-``[batch, frames, num_basis] = frames [batch, frames, frame_len] @ basis
-[frame_len, num_basis]``, and each really runs its own operation (a
-convolution method calls a convolution op), because comparing them is the
-point. A method never knows where its basis came from; it only receives a
-``[frame_len, num_basis]`` tensor and reshapes it to its own kernel layout at
+Every method computes the same linear map in both directions:
+
+* analysis, coefficients ``[batch, frames, num_basis] = frames [batch, frames,
+  frame_len] @ basis [frame_len, num_basis]`` (:meth:`Method.project`, or
+  :meth:`Method.project_signal` for a method that reads the waveform);
+* synthesis, a waveform ``[batch, time]`` from the overlap-add of
+  ``coefficients @ synthesis [num_basis, frame_len]``
+  (:meth:`Method.synthesize`, used by :class:`~framebank.Decoder`).
+
+Each really runs its own operation (a convolution method calls a convolution
+op), because comparing them is the point. A method never knows where its basis
+came from; it receives a tensor and reshapes it to its own kernel layout at
 call time, so the trained weight is the same whatever the method.
 
-Methods are chosen by name through :data:`METHODS`; a user can add one with
-:func:`register_method`.
+Methods are chosen by name through :data:`METHODS` (read-only); a user adds one
+with :func:`register_method`, and it then works in ``Encoder``,
+``FrameProjection``, ``Decoder`` and front-end configs. The measurements behind
+``method="auto"`` are in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
 
+import types
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from keras import ops
 
 from framebank.device import current_device
-from framebank.framing import num_frames
+from framebank.framing import axis_len, num_frames, overlap_add
 
 __all__ = [
     "Method",
@@ -33,14 +43,33 @@ __all__ = [
     "StridedConv",
 ]
 
-METHODS: dict[str, type[Method]] = {}
+AUTO = "auto"  # the measured pick, resolved when a layer is made
+
+_REGISTRY: dict[str, type[Method]] = {}
+# What users see: a read-only view (register_method is the way in).
+METHODS: Mapping[str, type[Method]] = types.MappingProxyType(_REGISTRY)
 
 
 def register_method(cls: type[Method]) -> type[Method]:
-    """Class decorator: make a :class:`Method` subclass available by its ``name``."""
-    if not getattr(cls, "name", None):
+    """Class decorator: make a :class:`Method` subclass available by its ``name``.
+
+    A framed method implements :meth:`Method.project` only; synthesis then runs
+    the same product on the coefficients, followed by overlap-add::
+
+        @framebank.register_method
+        class Einsum(framebank.Method):
+            name = "einsum"
+
+            def project(self, frames, basis):
+                return keras.ops.einsum("bfl,ln->bfn", frames, basis)
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Method)):
+        raise TypeError(f"register_method expects a Method subclass. Received: {cls!r}")
+    if not getattr(cls, "name", None) or not isinstance(cls.name, str):
         raise ValueError(f"A method class needs a non-empty `name`. Received: {cls!r}")
-    METHODS[cls.name] = cls
+    if cls.name == AUTO:
+        raise ValueError(f"{AUTO!r} is reserved for the measured pick. Received: {cls!r}")
+    _REGISTRY[cls.name] = cls
     return cls
 
 
@@ -54,10 +83,10 @@ def get_method(method: str | Method) -> Method:
             f"of type {type(method).__name__}"
         )
     try:
-        return METHODS[method]()
+        return _REGISTRY[method]()
     except KeyError:
         raise ValueError(
-            f"Unknown method {method!r}. Expected one of: {', '.join(sorted(METHODS))}"
+            f"Unknown method {method!r}. Expected one of: {', '.join(sorted(_REGISTRY))}"
         ) from None
 
 
@@ -69,6 +98,10 @@ def _leading_shape(x: Any) -> tuple:
 
 class Method:
     """Base class of execution methods.
+
+    A framed method implements :meth:`project`; synthesis reuses it (the
+    product ``coefficients @ synthesis`` has the same form) and overlap-adds.
+    A frame-free method implements :meth:`project_signal` and :meth:`synthesize`.
 
     Attributes:
         name: the registry name.
@@ -95,6 +128,15 @@ class Method:
     def project_signal(self, signal: Any, basis: Any, hop: int) -> Any:
         """``[batch, time] -> [batch, frames, num_basis]`` for frame-free methods."""
         raise NotImplementedError(f"method {self.name!r} consumes frames, not a waveform")
+
+    def synthesize(self, coefficients: Any, synthesis: Any, hop: int) -> Any:
+        """Coefficients ``[batch, frames, num_basis]`` and a synthesis basis
+        ``[num_basis, frame_len]`` to ``[batch, (frames - 1) * hop + frame_len]``.
+
+        The default runs this method's own product on the coefficients (frames
+        ``= coefficients @ synthesis``), then overlap-adds them.
+        """
+        return overlap_add(self.project(coefficients, synthesis), hop)
 
     def get_config(self) -> dict:
         return {}
@@ -195,10 +237,25 @@ class StridedConv(Method):
         y = ops.conv(x, kernel, strides=hop, padding="valid")
         return y if count is None else y[:, :count]
 
+    def synthesize(self, coefficients: Any, synthesis: Any, hop: int) -> Any:
+        """A transposed Conv1D of stride ``hop``: frames are never materialised.
+
+        ``ops.conv_transpose``'s kernel is ``[frame_len, out_channels=1,
+        in_channels=num_basis]``; output step ``f * hop + n`` gathers
+        ``coefficients[f] @ synthesis[:, n]``, which is the overlap-add.
+        """
+        num_basis, frame_len = synthesis.shape
+        count = axis_len(coefficients, 1)
+        if isinstance(count, int) and count == 0:
+            # No frame to transpose; overlap_add gives the empty-frames length.
+            return overlap_add(ops.matmul(coefficients, synthesis), hop)
+        kernel = ops.expand_dims(ops.transpose(synthesis), 1)  # [frame_len, 1, num_basis]
+        out = ops.conv_transpose(coefficients, kernel, strides=hop, padding="valid")[..., 0]
+        # When hop > frame_len the op pads every frame to hop samples; keep overlap_add's length.
+        return out[:, : (count - 1) * hop + frame_len]
+
 
 # --------------------------------------------------------------------------- method="auto"
-
-AUTO = "auto"
 
 
 def resolve_method(
@@ -212,19 +269,20 @@ def resolve_method(
     jit_compile: bool | None = None,
     needs_frames: bool = False,
     compute_dtype: str | None = None,
+    synthesis: bool = False,
 ) -> str | Method:
     """The concrete method ``method`` stands for: itself, or the pick for ``"auto"``.
 
-    The pick is a fixed rule read off ``benchmarks/`` (forward plus backward,
-    ratio to a bare matmul, one run per backend; see ``benchmarks/README.md``),
-    so it is deterministic and costs nothing.
+    The pick is a fixed rule (:data:`AUTO_RULES`) read off the measurements in
+    ``benchmarks/README.md`` (forward plus backward, ratio to a bare matmul), so
+    it is deterministic and costs nothing.
 
     Args:
         method: a method name, ``"auto"``, or a :class:`Method` instance.
         frame_len, hop, num_basis: the projection's sizes; ``hop=None`` when
             the caller has frames, not a waveform.
         backend: Keras backend name; default ``keras.backend.backend()``.
-        device: ``"cpu"`` or ``"gpu"``; default :func:`current_device`.
+        device: ``"cpu"`` or ``"gpu"``; default :func:`framebank.device.current_device`.
         jit_compile: whether the step will be XLA-compiled; None means Keras's
             default for the backend and device (JAX: always; TensorFlow: on a
             GPU; torch: never).
@@ -232,6 +290,7 @@ def resolve_method(
             (``strided_conv``) cannot be picked.
         compute_dtype: the dtype the projection computes in (a layer's
             ``dtype_policy.compute_dtype``); default the global Keras policy's.
+        synthesis: the pick for a decoder (coefficients back to a waveform).
 
     Returns:
         ``method`` itself unless it is ``"auto"``; for ``"auto"``, a name in
@@ -239,52 +298,24 @@ def resolve_method(
 
     Warns:
         UserWarning: a method known to be pathological where it will run
-        (``reshape_conv`` under TensorFlow's XLA), naming the faster one.
+        (``reshape_conv`` under XLA), naming the faster one.
     """
     import keras
 
     if method != AUTO:
         name = method.name if isinstance(method, Method) else get_method(method).name
-        _warn_if_pathological(name, backend or keras.backend.backend(), jit_compile, device)
+        if not synthesis:
+            _warn_if_pathological(name, backend or keras.backend.backend(), jit_compile)
         return method
+    if synthesis:
+        return SYNTHESIS_PICK
     backend = backend or keras.backend.backend()
     device = device or current_device()
     if jit_compile is None:
         jit_compile = backend == "jax" or (backend == "tensorflow" and device == "gpu")
     if compute_dtype is None:
         compute_dtype = keras.config.dtype_policy().compute_dtype
-    return _auto_rule(
-        backend, device, bool(jit_compile), frame_len, hop, num_basis, needs_frames, compute_dtype
-    )
-
-
-def _auto_rule(
-    backend: str,
-    device: str,
-    jit_compile: bool,
-    frame_len: int | None,
-    hop: int | None,
-    num_basis: int | None,
-    needs_frames: bool,
-    compute_dtype: str,
-) -> str:
-    """The measured rule behind ``"auto"``: the entry of :data:`AUTO_RULES` for this setup.
-
-    Why ``matmul`` (``benchmarks/README.md``: 2 CPU cores, batch 16, 4 s, the
-    four shapes of issue 5, float32 and mixed precision, both gradient
-    cases): under TensorFlow (graph and XLA) and JAX it was the fastest
-    method or near it, and it is the only method with no pathological case.
-    Each rival fails somewhere (the last two runs on 2 CPU cores):
-    ``reshape_conv`` costs 3-12x the limit in TensorFlow graph mode and
-    12-790x under XLA (TensorFlow and JAX) once the input needs a gradient;
-    ``strided_conv`` 2.7-3.7x in TensorFlow graph mode with an input gradient
-    and 4.9-5.5x under XLA (L400); ``dense`` 1.5-2.4x under JAX (a rank-3
-    ``dot_general``) on three of the four shapes; ``pointwise_conv`` up to
-    1.7x under XLA and 1.7-3.5x with float16 convolutions on the CPU.
-    Under torch on the CPU the pick depends on the shape:
-    :func:`_torch_cpu_rule`.
-    """
-    rule = AUTO_RULES.get((backend, device, jit_compile), AUTO_RULES["default"])
+    rule = AUTO_RULES.get((backend, device, bool(jit_compile)), AUTO_RULES["default"])
     if callable(rule):
         return rule(frame_len, hop, num_basis, needs_frames, compute_dtype)
     return rule
@@ -299,19 +330,12 @@ def _torch_cpu_rule(
 ) -> str:
     """torch on the CPU: ``strided_conv`` where the frames outweigh the output, else ``matmul``.
 
-    torch's strided ``conv1d`` skips the frames (which cost in proportion to
-    ``frame_len``), but Keras's channels-last layout adds a transpose of the
-    output (in proportion to ``num_basis``) in each direction. Measured, it
-    wins where frames are at least as large as the output (``frame_len >=
-    num_basis`` with overlap: L400/h160/N256, 0.97x the limit in the training
-    case and 1.10x in-model, against ``matmul``'s 1.10x and 1.15x) and loses
-    where they are small (L16/L32 with N512: 1.24-1.56x once the input needs
-    a gradient, against ``matmul``'s 1.02-1.05x); with ``hop == frame_len``
-    frames are a free reshape and ``matmul`` wins. Only in float32: torch's
-    float16 convolutions on the CPU are slow (L400 strided ``conv1d``
-    11.6-12.3x the limit in two runs, ``matmul`` 1.03-1.05x); in bfloat16 the
-    two runs disagreed (strided 1.29x and 1.09x, ``matmul`` 1.11x and 1.21x),
-    so the pick stays with the method that has no slow case.
+    Why: torch's strided ``conv1d`` skips building the frames (a cost in
+    proportion to ``frame_len``) but Keras's channels-last layout adds a
+    transpose of the output (in proportion to ``num_basis``) each way, so it
+    wins only where frames overlap and ``frame_len >= num_basis``; with ``hop ==
+    frame_len`` frames are a free reshape. Only in float32: torch's 16-bit
+    convolutions on the CPU are slow.
     """
     frames_outweigh_output = (
         frame_len is not None
@@ -326,8 +350,9 @@ def _torch_cpu_rule(
 
 
 # (backend, device, jit_compile) -> a method name, or a rule
-# ``(frame_len, hop, num_basis, needs_frames, compute_dtype) -> name``;
-# "default" for anything not measured (GPUs included).
+# ``(frame_len, hop, num_basis, needs_frames, compute_dtype) -> name``; "default"
+# for anything not measured (GPUs included). ``matmul`` is the only method with no
+# pathological case on any backend measured (benchmarks/README.md, "auto").
 AUTO_RULES: dict = {
     ("tensorflow", "cpu", False): "matmul",
     ("tensorflow", "cpu", True): "matmul",
@@ -335,21 +360,20 @@ AUTO_RULES: dict = {
     ("torch", "cpu", False): _torch_cpu_rule,
     "default": "matmul",
 }
+# A decoder's pick: the convolutions each lose some shapes by a wide margin
+# (benchmarks/README.md, "decoder").
+SYNTHESIS_PICK = "matmul"
 
 
-def _warn_if_pathological(
-    name: str, backend: str, jit_compile: bool | None, device: str | None
-) -> None:
+def _warn_if_pathological(name: str, backend: str, jit_compile: bool | None) -> None:
     """Say so when ``name`` is known to be far slower than another method where it runs.
 
-    ``reshape_conv`` (Method 1) under XLA: the gradient of its
-    ``[batch*frames, frame_len, 1]`` convolution with respect to its input
-    (needed whenever the front end sits inside a model, or its input is
-    learned) took 12-790x the time of one matmul under TensorFlow's XLA and
-    under JAX (always XLA), and Keras compiles TensorFlow with XLA by default
-    on a GPU (``jit_compile="auto"``). A layer cannot see how it will be
-    compiled, so under these backends the warning is given whenever Method 1
-    is asked for, unless ``jit_compile=False`` is known.
+    ``reshape_conv`` (Method 1) under XLA: the gradient of its ``[batch*frames,
+    frame_len, 1]`` convolution with respect to its input (needed whenever the
+    front end sits inside a model) is orders of magnitude slower than a matmul,
+    and Keras compiles TensorFlow with XLA by default on a GPU. A layer cannot
+    see how it will be compiled, so under these backends the warning is given
+    whenever Method 1 is asked for, unless ``jit_compile=False`` is known.
     """
     if name == "reshape_conv" and backend in ("tensorflow", "jax") and jit_compile is not False:
         import warnings
@@ -357,10 +381,9 @@ def _warn_if_pathological(
         warnings.warn(
             f"method='reshape_conv' under {backend} is pathological with XLA (jit_compile=True; "
             "always under JAX, Keras's default for TensorFlow on a GPU): a forward plus backward "
-            "step that also needs the input's gradient took 12-790x the time of one matmul (2 "
-            "CPU cores, benchmarks/README.md); TensorFlow without XLA took 3-12x. "
-            "method='matmul' (what method='auto' picks) computes the same numbers near the "
-            "matmul limit.",
+            "step that also needs the input's gradient took 12-790x the time of one matmul "
+            "(benchmarks/README.md); TensorFlow without XLA took 3-12x. method='matmul' (what "
+            "method='auto' picks) computes the same numbers near the matmul limit.",
             UserWarning,
             stacklevel=4,
         )

@@ -9,16 +9,17 @@ serialisation. It never knows which method executes the basis.
 
 from __future__ import annotations
 
-import inspect
+import types
+from collections.abc import Mapping
 from typing import Any
 
 import keras
 import numpy as np
 
 from framebank._validation import (
-    KERAS_LAYER_KEYWORDS,
     check_number,
     check_positive_int,
+    layer_options,
 )
 
 __all__ = [
@@ -34,7 +35,9 @@ __all__ = [
 
 WINDOWS = ("hann", "hamming", "sqrt_hann", "rectangular")
 
-FILTERBANKS: dict[str, type[Filterbank]] = {}
+_REGISTRY: dict[str, type[Filterbank]] = {}
+# What users see: a read-only view (register_filterbank is the way in).
+FILTERBANKS: Mapping[str, type[Filterbank]] = types.MappingProxyType(_REGISTRY)
 
 
 def register_filterbank(name: str):
@@ -61,7 +64,7 @@ def register_filterbank(name: str):
         if not (isinstance(cls, type) and issubclass(cls, Filterbank)):
             raise TypeError(f"register_filterbank expects a Filterbank subclass. Received: {cls!r}")
         cls.family = name
-        FILTERBANKS[name] = cls
+        _REGISTRY[name] = cls
         return keras.saving.register_keras_serializable(package="framebank")(cls)
 
     return decorator
@@ -103,21 +106,7 @@ def family_options(cls: type[Filterbank]) -> dict[str, Any]:
 
     Keras layer keywords (``name``, ``trainable``, ``dtype``, ...) are included.
     """
-    options: dict[str, Any] = {}
-    for klass in cls.__mro__:
-        if klass is Filterbank:
-            break
-        if "__init__" not in vars(klass):
-            continue
-        for param in inspect.signature(klass.__init__).parameters.values():
-            if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL) or param.name == "self":
-                continue
-            if param.name in ("num_basis", "frame_len", "sample_rate"):
-                continue
-            options.setdefault(param.name, param.default)
-    for name, default in KERAS_LAYER_KEYWORDS.items():
-        options.setdefault(name, default)
-    return options
+    return layer_options(cls, (Filterbank,), skip=("num_basis", "frame_len", "sample_rate"))
 
 
 def make_window(window: str, frame_len: int) -> np.ndarray:

@@ -79,15 +79,17 @@ class MelFilterbank(FourierFilterbank):
             norm=self.norm,
         )
 
-    def spectrum(self, **overrides: Any) -> MelSpectrum:
-        """The :class:`MelSpectrum` layer for this basis (options may be overridden)."""
-        options = dict(
+    def spectrum_options(self) -> dict:
+        """The options of the :class:`MelSpectrum` that completes this basis."""
+        return dict(
             sample_rate=self.sample_rate,
             fft_length=self.fft_length or self.frame_len,
             **self._mel_options(),
         )
-        options.update(overrides)
-        return MelSpectrum(**options)
+
+    def spectrum(self, **overrides: Any) -> MelSpectrum:
+        """The :class:`MelSpectrum` layer for this basis (options may be overridden)."""
+        return MelSpectrum(**{**self.spectrum_options(), **overrides})
 
     def get_config(self) -> dict:
         return {**super().get_config(), **self._mel_options()}

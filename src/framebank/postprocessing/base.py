@@ -9,14 +9,13 @@ name with its options, and ``.keras`` files save and load it.
 
 from __future__ import annotations
 
-import inspect
 import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
 
-from framebank._validation import KERAS_LAYER_KEYWORDS
+from framebank._validation import as_real, check_floating_policy, layer_options
 
 __all__ = [
     "POSTPROCESSING",
@@ -43,6 +42,25 @@ class Postprocessing(keras.layers.Layer):
     """
 
     kind: str = ""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        check_floating_policy(type(self).__name__, self.dtype_policy)
+
+    @classmethod
+    def for_encoder(cls, encoder: Any, **options: Any) -> Postprocessing:
+        """The layer for coefficients of ``encoder`` (what a front-end config builds).
+
+        A subclass may read defaults from the encoder (its ``sample_rate``,
+        ``hop``, or its filterbank's options); ``options`` win. The default
+        ignores the encoder.
+        """
+        return cls(**options)
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        # Keras casts float inputs to the compute dtype but leaves integers alone:
+        # framebank's one rule is that an integer input becomes the compute dtype.
+        return super().__call__(as_real(inputs, "inputs", self.compute_dtype), *args, **kwargs)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
@@ -85,19 +103,7 @@ def register_postprocessing(name: str) -> Callable[[type], type]:
 def postprocessing_options(cls: type) -> dict[str, Any]:
     """A post-processing layer's constructor options with their defaults
     (``inspect.Parameter.empty`` when required), Keras's layer keywords included."""
-    options: dict[str, Any] = {}
-    for klass in cls.__mro__:
-        if klass in (Postprocessing, keras.layers.Layer):
-            break
-        if "__init__" not in vars(klass):
-            continue
-        for param in inspect.signature(klass.__init__).parameters.values():
-            if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL) or param.name == "self":
-                continue
-            options.setdefault(param.name, param.default)
-    for name, default in KERAS_LAYER_KEYWORDS.items():
-        options.setdefault(name, default)
-    return options
+    return layer_options(cls, (Postprocessing, keras.layers.Layer))
 
 
 def get_postprocessing(name: str | keras.layers.Layer, **options: Any) -> keras.layers.Layer:

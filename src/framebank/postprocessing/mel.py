@@ -101,6 +101,18 @@ class MelSpectrum(Postprocessing):
         self.htk = bool(htk)
         self.norm = norm
 
+    @classmethod
+    def for_encoder(cls, encoder: Any, **options: Any) -> MelSpectrum:
+        """Defaults from a ``mel`` encoder's filterbank (its sample rate, DFT size and mel
+        options); for other families ``sample_rate`` defaults to the encoder's."""
+        filterbank = encoder.filterbank
+        defaults = {}
+        if hasattr(filterbank, "spectrum_options"):
+            defaults = filterbank.spectrum_options()
+        elif getattr(filterbank, "sample_rate", None) is not None:
+            defaults = {"sample_rate": filterbank.sample_rate}
+        return cls(**{**defaults, **options})
+
     def build(self, input_shape: tuple) -> None:
         if input_shape[-1] != 2 * self.n_freq:
             raise ValueError(

@@ -43,13 +43,14 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
-def _check(name: str, value: Any, annotation: Any) -> Any:
+def _checked_field(name: str, value: Any, annotation: Any) -> Any:
+    """``value`` of config field ``name`` checked against its type annotation (and converted)."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         for option in args:
             try:
-                return _check(name, value, option)
+                return _checked_field(name, value, option)
             except (TypeError, ValueError):
                 continue
         raise TypeError(f"config field `{name}` must be {annotation}. Received: {value!r}")
@@ -60,7 +61,7 @@ def _check(name: str, value: Any, annotation: Any) -> Any:
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise TypeError(f"config field `{name}` must be a list. Received: {value!r}")
-        return [_check(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value)]
+        return [_checked_field(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value)]
     if origin is dict or annotation is dict:
         if not isinstance(value, dict):
             raise TypeError(f"config field `{name}` must be a mapping. Received: {value!r}")
@@ -91,7 +92,7 @@ def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
             f"{where}: unknown field(s) {', '.join(unknown)}. Accepted: {', '.join(sorted(fields))}"
         )
     hints = typing.get_type_hints(cls)
-    values = {name: _check(name, value, hints[name]) for name, value in data.items()}
+    values = {name: _checked_field(name, value, hints[name]) for name, value in data.items()}
     return cls(**values)
 
 

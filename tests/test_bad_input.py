@@ -1,0 +1,149 @@
+"""Bad and edge input to the public API, by class of defect: integer dtypes, zero frames,
+unchecked helpers, non-floating dtype policies, later calls with the wrong width, a
+symbolic length, missing export paths. Each class is fixed where it comes from."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import framebank as fb
+
+FRAMED = sorted(m for m in fb.METHODS if fb.METHODS[m].needs_frames)
+
+
+def _encoder(method="matmul", **kwargs):
+    encoder = fb.Encoder(4, 8, 4, method=method, **kwargs)
+    encoder.build((None, None))
+    return encoder
+
+
+# ------------------------------------------------------------------ integer inputs
+
+
+@pytest.mark.parametrize("method", FRAMED)
+def test_integer_frames_become_the_compute_dtype(method):
+    frames = np.arange(2 * 3 * 8).reshape(2, 3, 8).astype("int16")
+    layer = fb.FrameProjection(4, method=method)
+    got = layer(frames)
+    assert keras.backend.standardize_dtype(got.dtype) == "float32"
+    want = frames.astype("float64") @ ops.convert_to_numpy(layer.filterbank.filters())
+    np.testing.assert_allclose(ops.convert_to_numpy(got), want, rtol=1e-5, atol=1e-4)
+    assert np.abs(want).max() > 1  # not the all-zero output an integer basis gave
+
+
+@pytest.mark.parametrize("kind", ["tied", "free", "pinv"])
+def test_integer_coefficients_decode_like_floats(kind):
+    encoder = _encoder()
+    decoder = fb.Decoder(encoder, kind=kind)
+    coefficients = np.arange(2 * 5 * 4).reshape(2, 5, 4).astype("int32")
+    got = ops.convert_to_numpy(decoder(coefficients))
+    want = ops.convert_to_numpy(decoder(coefficients.astype("float32")))
+    assert got.dtype == np.float32 and np.abs(want).max() > 0
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_integer_waveform_takes_the_layers_dtype_not_floatx():
+    encoder = fb.Encoder(4, 8, 4, dtype="float64")
+    out = encoder(np.arange(64, dtype="int32")[None])
+    assert keras.backend.standardize_dtype(out.dtype) == "float64"
+
+
+@pytest.mark.parametrize(
+    "layer,x",
+    [
+        (lambda: fb.LogEnergy(), np.full((1, 2, 4), 300, "int16")),  # 300**2 overflows int16
+        (lambda: fb.OverlapAdd(4), np.ones((1, 3, 8), "int32")),
+        (lambda: fb.Framing(8, 4), np.arange(32, dtype="int64")[None]),
+    ],
+)
+def test_every_other_layer_converts_integers_too(layer, x):
+    out = layer()(x)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    assert np.all(np.isfinite(ops.convert_to_numpy(out)))
+    if isinstance(x, np.ndarray) and x.dtype == np.int16:
+        np.testing.assert_allclose(ops.convert_to_numpy(out), np.log(90000 + 1e-6), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: fb.Encoder(4, 8, 4, dtype="int32"),
+        lambda: fb.FrameProjection(4, dtype="int16"),
+        lambda: fb.Decoder(fb.Encoder(4, 8, 4), dtype="int32"),
+        lambda: fb.LogEnergy(dtype="int32"),
+        lambda: fb.OverlapAdd(4, dtype="int32"),
+    ],
+)
+def test_non_floating_dtype_policies_are_refused_at_construction(make):
+    with pytest.raises(TypeError, match="float.*Received: dtype='int"):
+        make()
+
+
+# ------------------------------------------------------------------ zero frames
+
+
+@pytest.mark.parametrize("method", sorted(fb.METHODS))
+@pytest.mark.parametrize("kind", ["tied", "free", "pinv"])
+def test_decoding_zero_frames_keeps_the_batch(method, kind):
+    decoder = fb.Decoder(_encoder(), kind=kind, method=method)
+    out = decoder(np.zeros((2, 0, 4), "float32"), length=32)
+    assert tuple(out.shape) == (2, 32)
+    assert np.all(ops.convert_to_numpy(out) == 0)
+
+
+# ------------------------------------------------------------------ helpers and later calls
+
+
+@pytest.mark.parametrize(
+    "call,error,match",
+    [
+        (lambda: fb.num_frames(-5, 4, 2, pad_end=True), ValueError, "time=-5"),
+        (lambda: fb.num_frames(-5, 4, 2), ValueError, "time=-5"),
+        (lambda: fb.num_frames(10, 4, 0), ValueError, "hop=0"),
+        (lambda: fb.num_frames(10, 0, 2), ValueError, "frame_len=0"),
+        (lambda: fb.num_frames(10.5, 4, 2), TypeError, "time=10.5"),
+        (lambda: fb.num_frames(10, 4, 2, pad_end="yes"), TypeError, "pad_end='yes'"),
+    ],
+)
+def test_num_frames_checks_its_arguments_like_the_layers(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_num_frames_still_counts():
+    assert (fb.num_frames(10, 4, 3), fb.num_frames(10, 4, 3, pad_end=True)) == (3, 4)
+    assert fb.num_frames(0, 4, 3) == 0 and fb.num_frames(np.int64(10), 4, 3) == 3
+
+
+def test_a_decoder_checks_the_width_of_every_call():
+    decoder = fb.Decoder(_encoder())
+    decoder(np.zeros((1, 3, 4), "float32"))
+    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 4"):
+        decoder(np.zeros((1, 3, 5), "float32"))
+
+
+@pytest.mark.parametrize("length", [-5, 0])
+def test_a_symbolic_call_refuses_a_bad_length_like_an_eager_one(length):
+    decoder = fb.Decoder(_encoder())
+    with pytest.raises(ValueError, match=f"length={length}"):
+        decoder(keras.Input((None, 4)), length=length)
+    with pytest.raises(ValueError, match=f"length={length}"):
+        decoder(np.zeros((1, 3, 4), "float32"), length=length)
+
+
+# ------------------------------------------------------------------ export paths
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow export")
+def test_export_paths_that_do_not_exist_are_named(tmp_path):
+    from framebank import export
+
+    with pytest.raises(FileNotFoundError, match="no_such_dir"):
+        export.export_tflite(tmp_path / "no_such_dir", tmp_path / "x.tflite")
+    with pytest.raises(FileNotFoundError, match="missing.tflite"):
+        export.run_tflite(tmp_path / "missing.tflite", np.zeros((1, 64), "float32"))
+    with pytest.raises(FileNotFoundError, match="no_folder"):
+        export.export_saved_model(_encoder(), tmp_path / "no_folder" / "model")
