@@ -1,0 +1,65 @@
+"""framebank.inspection: what a trained front end learned, read back from a model or a file."""
+
+from __future__ import annotations
+
+import csv
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import framebank as fb
+from framebank.inspection import encoders_in, filter_table, inspect_frontend
+
+
+def _gabor_model():
+    inputs = keras.Input((1600,))
+    fe = fb.build_frontend(
+        {"filterbank": "gabor", "num_basis": 16, "frame_len": 101, "hop": 40,
+         "sample_rate": 8000, "postprocessing": [{"log_energy": {"pairs": True}}]}
+    )  # fmt: skip
+    return keras.Model(inputs, fe(inputs)), fe.encoder
+
+
+def test_centres_are_the_parametric_ones_and_the_initial_ones_are_rebuilt():
+    model, encoder = _gabor_model()
+    table = filter_table(encoder)
+    assert len(table) == 8
+    parametric = ops.convert_to_numpy(encoder.filterbank.centre_hz())
+    got = np.array([row["centre_hz"] for row in table])
+    # The response's peak, on a 2048-point grid (3.9 Hz at 8 kHz), is the centre frequency
+    # (a Gaussian window does not move it, beyond the grid and the folding at 0 Hz).
+    np.testing.assert_allclose(got[1:], parametric[1:], atol=8000 / 2048)
+    assert all(row["centre_hz"] == row["initial_centre_hz"] for row in table)
+    assert all(row["bandwidth_hz"] > 0 for row in table)
+
+
+def test_inspect_writes_responses_centres_and_how_far_they_moved(tmp_path):
+    model, encoder = _gabor_model()
+    centre, sigma = encoder.get_weights()
+    encoder.set_weights([centre * 1.1, sigma])  # "trained": every centre moved up 10%
+    model.save(tmp_path / "m.keras")
+    written = inspect_frontend(tmp_path / "m.keras", tmp_path / "out")
+    (name,) = written["encoders"]
+    entry = written["encoders"][name]
+    assert (tmp_path / "out" / entry["png"]).stat().st_size > 1000
+    with open(tmp_path / "out" / entry["csv"]) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 8
+    moved = [float(r["centre_hz"]) - float(r["initial_centre_hz"]) for r in rows]
+    assert all(m > 0 for m in moved[1:]) and entry["moved_hz"] > 10
+
+
+def test_inspect_refuses_what_it_cannot_read(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.keras"):
+        inspect_frontend(tmp_path / "nothing.keras", tmp_path)
+    inputs = keras.Input((4,))
+    plain = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    with pytest.raises(ValueError, match="holds no framebank Encoder"):
+        inspect_frontend(plain, tmp_path)
+    free = fb.Encoder(8, 16, 8)
+    free.build((None, None))
+    with pytest.raises(ValueError, match="sample_rate"):
+        inspect_frontend(free, tmp_path)
+    assert encoders_in(free) == [free]
