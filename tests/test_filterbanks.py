@@ -554,3 +554,40 @@ def test_sinc_initial_bands_tile_the_mel_scale():
     free = band[:-1] > fbank.min_band_hz + 1e-3
     assert free.sum() > 20 and low[0] == fbank.min_low_hz
     np.testing.assert_allclose((low + band)[:-1][free], low[1:][free], rtol=1e-5)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="LEAF's init uses tf.signal")
+def test_gabor_leaf_init_is_leafs_gabor_init():
+    """LEAF's GaborInit (leaf_audio/melfilters.py), transcribed with the TensorFlow ops it
+    uses, at LEAF's defaults: 40 filters, 16 kHz, 60-7800 Hz, n_fft 512."""
+    import tensorflow as tf
+
+    mel = tf.signal.linear_to_mel_weight_matrix(40, 257, 16000, 60.0, 7800.0)
+    peaks = tf.reduce_max(mel, axis=0, keepdims=True)
+    area = peaks * (tf.reduce_sum(tf.cast(mel > 0, tf.float32), 0, keepdims=True) + 2) * np.pi / 512
+    root = tf.sqrt(tf.transpose(mel / area))
+    centre = tf.cast(tf.argmax(root, axis=1), tf.float32) * 2 * np.pi / 512
+    fwhm = tf.reduce_sum(tf.cast(root >= tf.reduce_max(root, 1, keepdims=True) / 2, tf.float32), 1)
+    sigma = tf.sqrt(2.0 * tf.math.log(2.0)) * 512 / (np.pi * fwhm)
+    gabor = fb.GaborFilterbank(80, 401, 16000, min_hz=60, max_hz=7800, init="leaf")
+    got_centre, got_sigma = gabor.initial_parameters()
+    np.testing.assert_allclose(got_centre, centre.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(got_sigma, sigma.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        fb.filterbanks.gabor.tf_mel_weight_matrix(40, 257, 16000, 60.0, 7800.0),
+        mel.numpy(),
+        atol=2e-5,
+    )
+
+
+def test_gabor_analytic_init_is_efficientleafs_and_works_at_8khz():
+    gabor = fb.GaborFilterbank(80, 201, 8000, min_hz=60, max_hz=3900, init="analytic")
+    centre, sigma = gabor.initial_parameters()
+    mel = np.linspace(1127 * np.log1p(60 / 700), 1127 * np.log1p(3900 / 700), 42)
+    peaks = 700 * np.expm1(mel / 1127)
+    np.testing.assert_allclose(centre, 2 * np.pi * peaks[1:-1] / 8000, rtol=1e-12)
+    np.testing.assert_allclose(sigma, np.clip(4000 / (peaks[2:] - peaks[:-2]), *gabor.sigma_range))
+    with pytest.raises(ValueError, match="max_hz"):
+        fb.GaborFilterbank(80, 201, 8000, min_hz=60, max_hz=7800, init="leaf")
+    with pytest.raises(ValueError, match="init"):
+        fb.GaborFilterbank(80, 201, 8000, init="random")
