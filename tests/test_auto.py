@@ -209,7 +209,8 @@ def test_quick_benchmark_writes_well_formed_results(tmp_path):
         rows = list(csv.DictReader(f))
     timed = {(r["shape"], r["grad"], r["precision"], r["impl"]) for r in rows if r["ms"]}
     for shape in ("tasnet8k",):
-        for impl in ["limit", *ALL_METHODS, "auto"]:
+        # fft_conv is for heavy overlap (hop << frame_len): benchmarks/frontends.py times it.
+        for impl in ["limit", *(m for m in ALL_METHODS if m != "fft_conv"), "auto"]:
             assert (shape, "weights", "float32", impl) in timed
             assert (shape, "weights+input", "float32", impl) in timed
             assert (shape, "weights", "mixed_bfloat16", impl) in timed

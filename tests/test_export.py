@@ -26,7 +26,8 @@ from framebank import export
 FRAME_LEN, HOP = 32, 12
 RTOL = 1e-4
 HERE = Path(__file__).resolve().parent
-CASES = [(f, m) for f in sorted(fb.FILTERBANKS) for m in sorted(fb.METHODS)]
+EXPORTABLE = sorted(m for m, cls in fb.METHODS.items() if cls.exportable)
+CASES = [(f, m) for f in sorted(fb.FILTERBANKS) for m in EXPORTABLE]
 TF_ONLY = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
     reason="SavedModel/TFLite/tf2onnx export runs under KERAS_BACKEND=tensorflow (CI's default)",
@@ -109,7 +110,7 @@ def _decoder_cases() -> list:
         return [pytest.param("missing", "missing")]
     cases = []
     for kind in DECODER_KINDS:
-        for method in sorted(fb.METHODS):
+        for method in EXPORTABLE:
             cases.append(pytest.param(kind, method))
     return cases
 
@@ -279,3 +280,12 @@ def test_torch_backend_onnx_export_of_strided_conv(tmp_path):
     assert run.returncode == 0, run.stderr[-4000:]
     assert "torch onnx max relative difference" in run.stdout
     print(run.stdout.strip().splitlines()[-1])  # the measured difference, shown with -s
+
+
+@TF_ONLY
+def test_a_method_without_an_exported_operator_is_refused_before_converting(tmp_path):
+    encoder = fb.Encoder(8, 32, 1, method="fft_conv", center=True)
+    encoder(np.zeros((1, 64), "float32"))
+    with pytest.raises(ValueError, match="method='fft_conv'.*strided_conv"):
+        export.export_tflite(encoder, tmp_path / "x.tflite")
+    assert not (tmp_path / "x.saved_model").exists()

@@ -68,6 +68,25 @@ def serving_model(model: keras.Layer | keras.Model, name: str = "frontend") -> k
     return keras.Model(inputs, model(inputs), name=name)
 
 
+def _sublayers(model: Any) -> Any:
+    """Every layer inside ``model``: a model's layers, and the layers a layer holds."""
+    yield model
+    for layer in model.layers if isinstance(model, keras.Model) else model._layers:
+        yield from _sublayers(layer)
+
+
+def _check_exportable(model: keras.Model, what: str) -> None:
+    """Refuse, before converting, a layer whose method has no operator in ``what``."""
+    for layer in _sublayers(model):
+        method = getattr(layer, "method", None)
+        if method is not None and getattr(method, "exportable", True) is False:
+            raise ValueError(
+                f"{what} cannot take layer {layer.name!r}: its method={method.name!r} has no "
+                f"operator there. The method changes no weight: build the same layer with "
+                "method='strided_conv' (or another), load the weights and export that."
+            )
+
+
 def _input_signature() -> list[keras.InputSpec]:
     return [keras.InputSpec(shape=(None, None), dtype="float32", name=INPUT_NAME)]
 
@@ -144,6 +163,7 @@ def export_tflite(
     if isinstance(model, (str, os.PathLike)):
         saved = _existing(model, "SavedModel folder")
     else:
+        _check_exportable(serving_model(model), "TFLite")
         saved = export_saved_model(model, path.with_suffix(".saved_model"))
     # Builtin ops only: every family and method lowers to them, so the file
     # runs on any TFLite runtime without the Flex (TF ops) delegate.
@@ -165,6 +185,7 @@ def export_onnx(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Pa
     _require_backend(("tensorflow", "torch"), "ONNX export")
     path = _writable(path)
     model = serving_model(model)
+    _check_exportable(model, "ONNX")
     if keras.backend.backend() == "torch":
         _check_torch_onnx(model)
     model.export(str(path), format="onnx", input_signature=_input_signature(), verbose=False)

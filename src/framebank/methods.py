@@ -108,10 +108,12 @@ class Method:
         needs_frames: True when the method consumes materialised frames
             ``[batch, frames, frame_len]``; False when it reads the (padded)
             waveform ``[batch, time]`` directly.
+        exportable: False when its ops have no TFLite/ONNX equivalent.
     """
 
     name: ClassVar[str] = ""
     needs_frames: ClassVar[bool] = True
+    exportable: ClassVar[bool] = True
 
     def kernel_layout(self, frame_len: int, num_basis: int) -> tuple[int, ...]:
         """Shape of the kernel the equivalent plain Keras layer would hold.
@@ -255,6 +257,77 @@ class StridedConv(Method):
         return out[:, : (count - 1) * hop + frame_len]
 
 
+@register_method
+class FFTConv(Method):
+    """The strided convolution computed through the FFT: exact, and cheap where frames
+    overlap heavily (``hop`` much smaller than ``frame_len``, e.g. LEAF's stride-1
+    filters), since its cost grows with ``log(time)`` instead of ``frame_len``.
+
+    Frame ``f`` is ``sum_n x[f * hop + n] basis[n]``: a cross-correlation, so
+    ``irfft(rfft(x) * conj(rfft(basis)))`` read every ``hop`` samples; the FFT is at
+    least as long as the (padded) signal, so no valid frame wraps around. Synthesis
+    is the transposed convolution the same way (coefficients spread ``hop`` apart).
+    TFLite and ONNX have no general FFT operator, so it does not export.
+    """
+
+    name = "fft_conv"
+    needs_frames = False
+    exportable = False
+
+    def kernel_layout(self, frame_len: int, num_basis: int) -> tuple[int, ...]:
+        return (frame_len, 1, num_basis)
+
+    @staticmethod
+    def _fft_length(samples: Any) -> Any:
+        """A power of two >= ``samples`` when it is known; the length itself at run time."""
+        if isinstance(samples, int):
+            return 1 << max(0, samples - 1).bit_length()
+        return samples
+
+    def project_signal(self, signal: Any, basis: Any, hop: int) -> Any:
+        frame_len, num_basis = basis.shape
+        dtype = signal.dtype
+        # The FFT runs in float32 at least (not every backend has a 16-bit FFT).
+        signal, basis = _at_least_float32(signal), _at_least_float32(basis)
+        time = axis_len(signal, 1)
+        count = num_frames(time, frame_len, hop)
+        length = self._fft_length(time)
+        signal_real, signal_imag = ops.rfft(signal, length)  # [batch, bins]
+        # rfft zero-pads (or, for a signal shorter than a frame, crops) the basis to length.
+        basis_real, basis_imag = ops.rfft(ops.transpose(basis), length)  # [num_basis, bins]
+        # x correlated with b: X * conj(B).
+        real = signal_real[:, None] * basis_real[None] + signal_imag[:, None] * basis_imag[None]
+        imag = signal_imag[:, None] * basis_real[None] - signal_real[:, None] * basis_imag[None]
+        full = ops.irfft((real, imag), length)  # [batch, num_basis, length]
+        return ops.cast(ops.transpose(full[:, :, ::hop][:, :, :count], (0, 2, 1)), dtype)
+
+    def synthesize(self, coefficients: Any, synthesis: Any, hop: int) -> Any:
+        num_basis, frame_len = synthesis.shape
+        count = axis_len(coefficients, 1)
+        if isinstance(count, int) and count == 0:
+            return overlap_add(ops.matmul(coefficients, synthesis), hop)
+        dtype = coefficients.dtype
+        coefficients, synthesis = _at_least_float32(coefficients), _at_least_float32(synthesis)
+        out_len = (count - 1) * hop + frame_len
+        length = self._fft_length(out_len)
+        # Coefficients spread hop samples apart: [batch, num_basis, count * hop].
+        spread = ops.transpose(coefficients, (0, 2, 1))[..., None]
+        spread = ops.pad(spread, [[0, 0], [0, 0], [0, 0], [0, hop - 1]])
+        spread = ops.reshape(spread, (-1, num_basis, count * hop))
+        spread_real, spread_imag = ops.rfft(spread, length)
+        kernel_real, kernel_imag = ops.rfft(synthesis, length)  # [num_basis, bins]
+        real = ops.sum(spread_real * kernel_real - spread_imag * kernel_imag, axis=1)
+        imag = ops.sum(spread_real * kernel_imag + spread_imag * kernel_real, axis=1)
+        return ops.cast(ops.irfft((real, imag), length)[:, :out_len], dtype)
+
+
+def _at_least_float32(x: Any) -> Any:
+    import keras
+
+    half = keras.backend.standardize_dtype(x.dtype) in ("float16", "bfloat16")
+    return ops.cast(x, "float32") if half else x
+
+
 # --------------------------------------------------------------------------- method="auto"
 
 
@@ -309,6 +382,15 @@ def resolve_method(
         return method
     if synthesis:
         return SYNTHESIS_PICK
+    if (
+        not needs_frames
+        and frame_len is not None
+        and hop is not None
+        and frame_len >= FFT_OVERLAP * hop
+    ):
+        # Every sample is in many frames: building them (or a stride-hop convolution)
+        # costs frame_len per output, the FFT log(time).
+        return "fft_conv"
     backend = backend or keras.backend.backend()
     device = device or current_device()
     if jit_compile is None:
@@ -360,6 +442,9 @@ AUTO_RULES: dict = {
     ("torch", "cpu", False): _torch_cpu_rule,
     "default": "matmul",
 }
+# From how many frames a sample is in (frame_len / hop) "auto" runs the FFT
+# (benchmarks/README.md, "front ends": a stride-1 filterbank of 401 taps).
+FFT_OVERLAP = 32
 # A decoder's pick: the convolutions each lose some shapes by a wide margin
 # (benchmarks/README.md, "decoder").
 SYNTHESIS_PICK = "matmul"
