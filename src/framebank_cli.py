@@ -120,19 +120,27 @@ def _description(path: Path) -> str:
 # --------------------------------------------------------------------------- quiet start
 
 
-def _tf_noise(line: str, gpu_present: bool) -> bool:
-    """A line of TensorFlow's native start-up that ``TF_CPP_MIN_LOG_LEVEL=2`` means to hide.
+def _tf_noise(line: str, level: int, gpu_present: bool) -> bool:
+    """A line of TensorFlow's native start-up that ``TF_CPP_MIN_LOG_LEVEL=level`` hides.
 
-    TensorFlow logs some lines before its logging reads that level (absl prints every
-    such line with "All log messages before absl::InitializeLog() ..."), so they are
-    filtered here by severity: info (I) and warning (W) lines go, errors (E, F) stay,
-    but for the failed CUDA probe (``cuInit``) on a machine with no NVIDIA device.
+    TensorFlow logs some lines before its logging reads that level (absl then prints every
+    one, with "All log messages before absl::InitializeLog() ..."), so they are filtered
+    here by their severity as TensorFlow would: ``level`` 1 hides info (I) lines, 2 also
+    warnings (W), 3 also errors (E). The failed CUDA probe (``cuInit``) on a machine with no
+    NVIDIA device is hidden from level 1 (it says nothing there); 0 hides nothing.
     """
-    if "absl::InitializeLog()" in line or "rebuild TensorFlow with the appropriate" in line:
+    if level < 1:
+        return False
+    if "rebuild TensorFlow with the appropriate" in line:  # the rest of an I line
         return True
-    if re.match(r"[IW]\d{4} ", line):
+    if "absl::InitializeLog()" in line:
+        return level >= 2
+    severity = re.match(r"([IWEF])\d{4} ", line)
+    if severity is None:
+        return False
+    if severity.group(1) == "E" and "cuInit" in line and not gpu_present:
         return True
-    return not gpu_present and re.match(r"E\d{4} ", line) is not None and "cuInit" in line
+    return level >= {"I": 1, "W": 2, "E": 3}.get(severity.group(1), 99)  # F: never hidden
 
 
 @contextlib.contextmanager
@@ -155,9 +163,17 @@ def _filtered_stderr(noise: Callable[[str], bool]) -> Iterator[None]:
             sys.stderr.flush()
 
 
-def _start_backend(quiet_native_logs: bool) -> None:
-    """Import Keras (and its backend) and let TensorFlow probe its devices, with the native
-    start-up noise filtered unless the user set ``TF_CPP_MIN_LOG_LEVEL`` themselves."""
+def _log_level() -> int:
+    """``TF_CPP_MIN_LOG_LEVEL`` as TensorFlow reads it (not a number: 0)."""
+    try:
+        return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
+    except ValueError:
+        return 0
+
+
+def _start_backend() -> None:
+    """Import Keras (and its backend) and let TensorFlow probe its devices, its native
+    start-up lines filtered by ``TF_CPP_MIN_LOG_LEVEL`` (:func:`_tf_noise`)."""
 
     def start() -> None:
         import keras
@@ -167,11 +183,12 @@ def _start_backend(quiet_native_logs: bool) -> None:
 
             tf.config.list_physical_devices()  # the CUDA probe, here rather than mid-run
 
-    if not quiet_native_logs:
+    level = _log_level()
+    if level < 1:
         start()
         return
     gpu_present = bool(list(Path("/dev").glob("nvidia[0-9]*")))
-    with _filtered_stderr(lambda line: _tf_noise(line, gpu_present)):
+    with _filtered_stderr(lambda line: _tf_noise(line, level, gpu_present)):
         start()
 
 
@@ -404,13 +421,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return errors
 
 
-def _run(args: argparse.Namespace, quiet_native_logs: bool) -> int:
+def _run(args: argparse.Namespace) -> int:
     check = CHECKS.get(args.command)
     if check is not None:
         check(args)
     if args.command == "recipes":
         return cmd_recipes(args)
-    _start_backend(quiet_native_logs)
+    _start_backend()
     from framebank import cli
 
     return cli.COMMANDS[args.command](args)
@@ -418,14 +435,13 @@ def _run(args: argparse.Namespace, quiet_native_logs: bool) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``framebank`` with ``argv`` (default: the process's); return the exit status."""
-    # The user's own setting wins (TF_CPP_MIN_LOG_LEVEL=0 shows every native log line).
-    quiet_native_logs = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    # Warnings and errors only, unless the user set a level (0 shows every native log line).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = None
     try:
         args = parser.parse_args(argv)
-        return _run(args, quiet_native_logs)
+        return _run(args)
     except _user_errors() as err:
         if os.environ.get("FRAMEBANK_TRACEBACK"):
             raise
