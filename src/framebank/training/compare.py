@@ -409,7 +409,8 @@ def summarise_memory(measured: list[dict]) -> dict:
     peaks = [m["peak_mb"] for m in measured]
     steady = [m.get("steady_peak_mb") for m in measured]
     first = measured[0]
-    per_run = ("peak_mb", "steady_peak_mb", "baseline_mb", "rss_split_mb")
+    per_run = ("peak_mb", "steady_peak_mb", "retained_mb", "baseline_mb", "rss_split_mb")
+    retained = [m.get("retained_mb") for m in measured]
     return {
         **{k: v for k, v in first.items() if k not in per_run},
         "peak_mb": float(np.median(peaks)),
@@ -419,6 +420,9 @@ def summarise_memory(measured: list[dict]) -> dict:
         "steady_peak_mb": float(np.median(steady)) if None not in steady else None,
         "steady_peak_mb_min": float(min(steady)) if None not in steady else None,
         "steady_peak_mb_max": float(max(steady)) if None not in steady else None,
+        # The resident memory the steps left behind (CPU): a peak no higher than this on
+        # every method suggests a kernel that does not track the peak (VmHWM).
+        "retained_mb": float(np.median(retained)) if None not in retained else None,
         "repeats": len(peaks),
         "baseline_mb": float(np.median([m["baseline_mb"] for m in measured])),
         "contexts_differ": any(m.get("context") != first.get("context") for m in measured),
@@ -442,9 +446,14 @@ def measure_all_memory(
             progress.job(time.perf_counter() - started)
         entry = memory[method]
         steady = entry.get("steady_peak_mb")
+        spread = (
+            f" (median of {entry['repeats']}; {entry['peak_mb_min']:.1f}-"
+            f"{entry['peak_mb_max']:.1f})"
+            if entry["repeats"] > 1
+            else ""
+        )
         progress.log(
-            f"  memory {method}: {entry['peak_mb']:.1f} MB (median of {entry['repeats']}; "
-            f"{entry['peak_mb_min']:.1f}-{entry['peak_mb_max']:.1f})"
+            f"  memory {method}: {entry['peak_mb']:.1f} MB{spread}"
             + (f", a later step {steady:.1f} MB" if steady is not None else "")
             + f" on {entry['device']}",
             timing=True,

@@ -11,8 +11,8 @@ kept in the heap, and the peak RSS follows the live tensors.
 
 The line also records what the figure depends on (:func:`measurement_context`): the
 CPU and the instruction sets its kernels may choose by, the backend and its kernel
-library, the allocator and how the peak was reset. ``benchmarks/README.md`` ("Memory
-of the compare recipe") says which of them moved the figure when tried.
+library, the allocator and how the peak was reset. ``benchmarks/compare_memory.md``
+says which of them moved the figure when tried.
 """
 
 from __future__ import annotations
@@ -79,6 +79,13 @@ def measure(config_data: dict, method: str) -> dict:
             model.train_on_batch(noisy, clean)
         peak = gpu_memory()[1] if gpu else peak_rss_bytes()
     split_after = _rss_split()
+    # What the steps left resident: had the peak not been tracked (VmHWM), the figure
+    # would be this, whatever the method.
+    retained = (
+        (sum(split_after.values()) - sum(split_before.values()))
+        if split_before and split_after and not gpu
+        else None
+    )
     frames = 1 + (config.chunk_samples - config.frame_len) // config.hop
     output_bytes = config.memory_batch_size * frames * config.num_basis * 4
     return {
@@ -88,6 +95,7 @@ def measure(config_data: dict, method: str) -> dict:
         "measure": "allocator peak" if gpu else "peak RSS",
         "peak_mb": (peak - before) / 2**20,
         "steady_peak_mb": steady,
+        "retained_mb": retained,
         "baseline_mb": before / 2**20,
         "encoder_output_mb": output_bytes / 2**20,
         "batch_shape": list(shape),

@@ -224,13 +224,23 @@ def context_text(memory: dict) -> str:
         return ""
     env = ", ".join(f"{k}={v}" for k, v in context.get("env", {}).items()) or "none"
     differ = any(m.get("contexts_differ") for m in memory.values())
-    return (
+    text = (
         f"Measured on {context['cpu']} ({context['cpus']} CPUs; instruction sets "
         f"{' '.join(context['isa']) or 'none listed'}), {context['backend']} with "
         f"{context['kernel_library']}, Keras {context['keras']}, allocator "
         f"{context['allocator']}, peak reset by {context['peak_reset']}; settings: {env}."
         + (" The processes' contexts differed (see memory.json)." if differ else "")
     )
+    retained = [m.get("retained_mb") for m in memory.values()]
+    if None not in retained and all(
+        m["peak_mb"] - m["retained_mb"] < 0.1 * m["peak_mb"] for m in memory.values()
+    ):
+        text += (
+            " **Check these figures**: every method's peak is within 10% of the memory its "
+            "steps left resident, as if this kernel did not track the peak (VmHWM); the "
+            "step's transient tensors may be missing (benchmarks/compare_memory.md)."
+        )
+    return text
 
 
 def summary_text(summary: dict) -> str:
