@@ -14,10 +14,10 @@ import soundfile as sf
 
 from framebank import cli
 from framebank.audio import read_manifest, split_of
+from framebank.progress import Progress
 from framebank.training import compare, io
 from framebank.training.compare import CompareConfig, load_compare_config, run_compare
 from framebank.training.config import from_dict
-from framebank.training.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -175,7 +175,7 @@ def test_tensorboard_logs_and_progress_change_no_number(tmp_path, capsys):
 
 def test_progress_estimates_the_time_left_from_the_steps_run_here(monkeypatch):
     clock = iter([0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0])
-    monkeypatch.setattr("framebank.training.progress.time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr("framebank.progress.time.perf_counter", lambda: next(clock))
     progress = Progress(10, jobs=2, job_prior_s=7.0, live=False)  # t=0
     assert progress.left() is None  # nothing timed yet
     progress.skip(4)  # a resumed run's steps: counted, not timed (t=10)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from framebank import files
-from framebank.training.progress import Progress
+from framebank.progress import Progress
 
 __all__ = ["default_cache", "fetch_corpus", "verify_deb"]
 

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from framebank.audio import mix_noise
+from framebank.progress import Progress
 from framebank.training import io
 from framebank.training.checkpoint import load_checkpoint, save_checkpoint
 from framebank.training.config import (
@@ -37,7 +38,6 @@ from framebank.training.config import (
     load_recipe,
     recipe_fields,
 )
-from framebank.training.progress import Progress
 
 __all__ = [
     "CompareConfig",

@@ -1,6 +1,6 @@
 """What the recipes share about their inputs and outputs: the user's errors, the results
 folder, and (from :mod:`framebank.files`) atomic writes. Progress lines:
-:mod:`framebank.training.progress`."""
+:mod:`framebank.progress`."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from keras import ops
 
 from framebank.audio import mix_noise
 from framebank.postprocessing import LogEnergy
+from framebank.progress import Progress
 from framebank.training import io
 from framebank.training.checkpoint import load_checkpoint, save_checkpoint
 from framebank.training.config import (
@@ -31,7 +32,6 @@ from framebank.training.config import (
     load_recipe,
     recipe_fields,
 )
-from framebank.training.progress import Progress
 
 __all__ = [
     "LanguageIdConfig",

@@ -1,4 +1,6 @@
-"""Progress of a whole recipe run: elapsed time and an estimate of the time left.
+"""Progress of a whole run (a recipe, a corpus fetch): elapsed time and the time left.
+
+Imports nothing of framebank, so the corpus tools and the recipes share it.
 
 Every log line of a run goes through :class:`Progress`. On a terminal a live bar (``rich``,
 which Keras depends on) sits below the lines; elsewhere (a pipe, a log file, CI) the lines
