@@ -4,7 +4,8 @@
   and so on; names and modules starting with ``_`` are private), so a new module or a new
   public name appears in the reference without an edit anywhere;
 - ``index.md``: the README, its links into ``docs/`` made relative to it;
-- ``benchmarks.md`` and ``data.md``: the READMEs of those folders.
+- the Markdown files of ``benchmarks/`` and ``data/``, at the same paths (so the README's
+  links to them hold).
 
 The pages exist only in the build; nothing is written into ``docs/``.
 """
@@ -19,12 +20,8 @@ from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-# Top-level files copied in as pages, and where the README's links to them now point.
-PAGES = {
-    "README.md": "index.md",
-    "benchmarks/README.md": "benchmarks.md",
-    "data/README.md": "data.md",
-}
+# Markdown outside docs/ that the README links to, copied in at the same paths.
+BESIDE = ("benchmarks/*.md", "data/*.md")
 
 
 # Docstring problems known and reported to whoever owns the file, waived one by one (file,
@@ -62,29 +59,18 @@ def public_modules() -> list[str]:
     return names
 
 
-def _relink(text: str, page: str) -> str:
-    """Point the links of a top-level Markdown file at the pages they became."""
-    if page != "index.md":
-        return text
-
-    def target(match: re.Match) -> str:
-        link = match.group(2)
-        if link.startswith(("http://", "https://", "#")):
-            return match.group(0)
-        for source, name in PAGES.items():
-            if link == source:
-                return f"{match.group(1)}({name})"
-        if link.startswith("docs/"):
-            return f"{match.group(1)}({link.removeprefix('docs/')})"
-        return match.group(0)
-
-    return re.sub(r"(\]\s*)\(([^)\s]+)\)", target, text)
+def _relink(text: str) -> str:
+    """The README's links into ``docs/``, made relative to the site's root."""
+    return re.sub(r"(\]\s*)\(docs/([^)\s]+)\)", r"\1(\2)", text)
 
 
 def on_files(files: Files, config) -> Files:
-    for source, page in PAGES.items():
-        text = _relink((ROOT / source).read_text(), page)
-        files.append(File.generated(config, page, content=text))
+    readme = _relink((ROOT / "README.md").read_text())
+    files.append(File.generated(config, "index.md", content=readme))
+    for pattern in BESIDE:
+        for path in sorted(ROOT.glob(pattern)):
+            relative = path.relative_to(ROOT).as_posix()
+            files.append(File.generated(config, relative, content=path.read_text()))
     for module in public_modules():
         title = f"`{module}`"
         content = f"# {title}\n\n::: {module}\n    options:\n      show_root_heading: false\n"
