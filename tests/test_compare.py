@@ -333,6 +333,8 @@ config = load_compare_config({str(config_path)!r})
 summary = run_compare(config, {str(tmp_path / "out")!r}, quiet=True)
 assert summary["backend"] == "jax", summary["backend"]
 assert "tensorflow" not in sys.modules
+import pathlib  # TensorBoard logs are written without TensorFlow
+assert len(list(pathlib.Path({str(tmp_path / "out")!r}).rglob("*tfevents*"))) == 2 * 2
 print("ok", len(summary["runs"]))
 """
     )
