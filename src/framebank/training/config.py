@@ -140,7 +140,8 @@ def check_distribution(name: str | None) -> None:
 
 def load_recipe(cls: type[T], path: str | Path | None, quick: bool = False) -> T:
     """A recipe config from YAML (defaults when ``path`` is None); ``quick`` applies the
-    file's ``quick:`` overrides on top, and the result is checked again."""
+    file's ``quick:`` overrides on top, and the result is checked again (a ``ValueError``
+    when there are none: ``quick`` would otherwise run the full config unannounced)."""
     data = load_yaml(path) if path else {}
     config = from_dict(cls, data, where=str(path or f"{cls.__name__} defaults"))
     if quick and not config.quick:
