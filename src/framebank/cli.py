@@ -13,7 +13,7 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
 
-from framebank_cli import UsageError
+from framebank_cli import DEFAULT_OUT, UsageError
 
 __all__ = ["COMMANDS", "UsageError", "main"]
 
@@ -81,7 +81,9 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0 if agree else 1
 
 
-def _default_out(args: argparse.Namespace, folder: str) -> str:
+def _out(args: argparse.Namespace) -> str:
+    """``--out``, else the command's default folder (``-quick`` added under ``--quick``)."""
+    folder = DEFAULT_OUT[args.command]
     return args.out or (f"{folder}-quick" if args.quick else folder)
 
 
@@ -92,7 +94,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         config = load_compare_config(args.config, quick=args.quick)
     run_compare(
         config,
-        _default_out(args, "runs/compare"),
+        _out(args),
         source=args.source,
         resume=args.resume,
         quiet=args.quiet,
@@ -108,7 +110,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = load_language_id_config(args.config, quick=args.quick)
     run_language_id(
         config,
-        _default_out(args, "runs/language_id"),
+        _out(args),
         source=args.source,
         resume=args.resume,
         quiet=args.quiet,
