@@ -184,7 +184,7 @@ def test_progress_estimates_the_time_left_from_the_steps_run_here(monkeypatch):
     progress.step(4)  # t=30: all steps, 5 s each
     progress.job(3.0)  # t=40
     assert progress.left() == 3.0
-    assert progress.status().startswith("92% · ")
+    assert progress.status() == "94% · 0:50 elapsed · ~0:03 left"  # by time: 50 of 53 s
 
 
 def test_memory_repeats_resume_and_give_a_spread(monkeypatch, tmp_path):

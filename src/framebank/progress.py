@@ -80,7 +80,7 @@ class Progress:
                     transient=True,
                 )
                 self._task = self._bar.add_task(
-                    description, total=steps + jobs, timing="", count=self._count()
+                    description, total=1000, timing="", count=self._count()
                 )
                 self._bar.start()
 
@@ -128,14 +128,21 @@ class Progress:
         )
         return steps_left * per_step + jobs_left * per_job
 
+    def fraction(self, elapsed: float | None = None) -> float:
+        """The share of the run done: by time once there is an estimate (steps and jobs
+        take different times), else by count."""
+        left = self.left()
+        elapsed = self.elapsed if elapsed is None else elapsed
+        if left is not None and elapsed + left > 0:
+            return elapsed / (elapsed + left)
+        total = self.steps + self.jobs
+        return (self.steps_done + self.jobs_done) / total if total else 1.0
+
     def status(self) -> str:
         """``"37% · 1:23 elapsed · ~2:10 left"``."""
-        total = self.steps + self.jobs
-        done = self.steps_done + self.jobs_done
-        share = f"{done / total:.0%}" if total else "100%"
-        left = self.left()
+        left, elapsed = self.left(), self.elapsed
         estimate = "time left unknown" if left is None else f"~{format_seconds(left)} left"
-        return f"{share} · {format_seconds(self.elapsed)} elapsed · {estimate}"
+        return f"{self.fraction(elapsed):.0%} · {format_seconds(elapsed)} elapsed · {estimate}"
 
     # ------------------------------------------------------------------ output
 
@@ -161,13 +168,13 @@ class Progress:
 
     def _refresh(self) -> None:
         if self._bar is not None:
-            left = self.left()
-            timing = f"{format_seconds(self.elapsed)} elapsed" + (
+            left, elapsed = self.left(), self.elapsed
+            timing = f"{format_seconds(elapsed)} elapsed" + (
                 "" if left is None else f" · ~{format_seconds(left)} left"
             )
             self._bar.update(
                 self._task,
-                completed=self.steps_done + self.jobs_done,
+                completed=round(1000 * self.fraction(elapsed)),
                 timing=timing,
                 count=self._count(),
             )
