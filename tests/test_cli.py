@@ -1,8 +1,29 @@
-"""The `framebank` command line."""
+"""The `framebank` command line: a light entry point, one line for each user mistake."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
 import pytest
+import tomllib
+import yaml
 
+import framebank_cli
 from framebank import cli
+from framebank.training import compare, language_id
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("keras", "tensorflow", "jax", "torch", "framebank")
+
+
+def _fresh_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter that finds this checkout's modules."""
+    environment = dict(os.environ, PYTHONPATH=str(ROOT / "src"), **env)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=120
+    )
 
 
 def test_methods_command_reports_agreement(capsys):
@@ -31,37 +52,235 @@ def test_methods_command_reports_agreement(capsys):
     assert "[2, 8000]" in out
 
 
-def test_unknown_command_is_an_error():
-    with pytest.raises(SystemExit):
-        cli.main(["nope"])
+# --------------------------------------------------------------------------- a light start
 
 
 @pytest.mark.parametrize(
-    "argv,config,message",
+    "argv,code",
     [
-        (["methods", "--hop", "0", "--batch", "1", "--seconds", "1"], None, "hop=0"),
-        (["train", "--quick"], "", "is empty"),
-        (["compare", "--quick"], "frame_len: [1, 2\n", "is not valid YAML"),
-        (["compare", "--quick"], "frame_len: 80\nnope: 1\n", "unknown field(s) nope"),
+        (["--help"], 0),
+        (["compare", "--help"], 0),
+        (["recipes"], 0),
+        (["methods", "--hop", "0"], 2),
+        (["compare", "--config", "no_such_recipe"], 2),
+        (["data", "fetch", "--languages", "xx"], 2),
     ],
 )
-def test_user_errors_are_one_line_not_a_traceback(argv, config, message, tmp_path, capsys):
-    """A bad option or config file exits 2 with the message (it printed a traceback)."""
-    if config is not None:
-        path = tmp_path / "config.yaml"
-        path.write_text(config)
-        argv = [*argv, "--config", str(path), "--out", str(tmp_path / "out")]
-    assert cli.main(argv) == 2
+def test_help_and_option_errors_import_neither_keras_nor_tensorflow(argv, code):
+    """`framebank --help` took 4-10 s (it imported framebank, hence Keras and TensorFlow,
+    which also printed their native logs)."""
+    done = _fresh_python(
+        "import sys, framebank_cli\n"
+        "try:\n"
+        f"    code = framebank_cli.main({argv!r})\n"
+        "except SystemExit as stop:\n"
+        "    code = stop.code\n"
+        f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})\n"
+        "print('RESULT', code, heavy)\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"RESULT {code} []" in done.stdout, done.stdout + done.stderr
+
+
+def test_the_console_script_is_the_light_entry_point():
+    """The console script must not import the framebank package: framebank_cli runs it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["framebank"] == "framebank_cli:console_main"
+    assert "framebank_cli" in project["tool"]["setuptools"]["py-modules"]
+
+
+ABSL = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+CUINIT = "E0000 00:00:1.2 6344 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error"
+INFO = "I0000 00:00:17.7 6155 cudart_stub.cc:31] Could not find cuda drivers on your machine"
+WARN = "W0000 00:00:17.1 6160 cpu_feature_guard.cc:227] This TensorFlow binary is optimized"
+ERROR = "E0000 00:00:1.2 6344 some_op.cc:52] a real error"
+
+
+@pytest.mark.parametrize(
+    "line,level,gpu,noise",
+    [
+        (ABSL, 2, False, True),
+        (ABSL, 1, False, False),
+        (INFO, 1, False, True),
+        (INFO, 0, False, False),
+        (WARN, 2, False, True),
+        (WARN, 1, False, False),
+        ("To enable AVX2, rebuild TensorFlow with the appropriate compiler flags.", 1, False, True),
+        (CUINIT, 1, False, True),
+        (CUINIT, 0, False, False),
+        (CUINIT, 2, True, False),
+        (ERROR, 2, False, False),
+        (ERROR, 3, False, True),
+        ("F0000 00:00:1.2 6344 op.cc:52] Check failed: a fatal error", 3, False, False),
+        ("Traceback (most recent call last):", 3, False, False),
+    ],
+)
+def test_native_start_up_lines_are_filtered_as_tensorflow_would(line, level, gpu, noise):
+    """TF_CPP_MIN_LOG_LEVEL does not reach the lines TensorFlow logs before reading it: they
+    are filtered by severity here (the failed CUDA probe too, on a machine without a GPU)."""
+    assert framebank_cli._tf_noise(line, level, gpu) is noise
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's own logs")
+@pytest.mark.parametrize("user_level", [None, "2", "0"])
+def test_a_command_prints_no_tensorflow_start_up_logs_unless_asked(tmp_path, user_level):
+    """Every command printed six lines of TensorFlow/absl/CUDA logs (and compare a cuInit
+    error) whatever TF_CPP_MIN_LOG_LEVEL said: now nothing but its own output, unless the
+    user asks for the logs with TF_CPP_MIN_LOG_LEVEL=0."""
+    config = tmp_path / "bad.yaml"
+    config.write_text("frame_len: 80\nnope: 1\n")  # read after TensorFlow has started
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    if user_level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = user_level
+    done = subprocess.run(
+        [sys.executable, "-m", "framebank_cli", "compare", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[-1].startswith("framebank compare: error: ") and "nope" in lines[-1]
+    if user_level != "0":
+        assert len(lines) == 1, done.stderr
+    else:
+        assert len(lines) > 1, "TF_CPP_MIN_LOG_LEVEL=0 asks for TensorFlow's logs"
+
+
+# --------------------------------------------------------------------------- user mistakes
+
+
+def _config(tmp_path: Path, **fields) -> Path:
+    path = tmp_path / "my.yaml"
+    path.write_text(yaml.safe_dump(fields))
+    return path
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if a recipe reads its audio: a user mistake is found before that."""
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the corpus was loaded before the mistake was reported")
+
+    monkeypatch.setattr(compare, "prepare_data", loaded)
+    monkeypatch.setattr(language_id, "prepare_data", loaded)
+    monkeypatch.setattr(cli, "_speech_batch", loaded)
+
+
+def _one_line(capsys, command: str, message: str) -> str:
     err = capsys.readouterr().err
-    assert f"framebank {argv[0]}: error: " in err and message in err, err
+    assert err.count("\n") == 1, err
+    prefix = " ".join(["framebank", command] if command else ["framebank"])
+    assert err.startswith(f"{prefix}: error: "), err
+    assert message in err, err
     assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    "argv,command,message",
+    [
+        (["methods", "--hop", "0"], "methods", "--hop: must be a positive integer. Received: 0"),
+        (["methods", "--seconds", "nan"], "methods", "Received: nan"),
+        # A frame longer than its signal was a traceback from inside the layers.
+        (["methods", "--seconds", "0.001"], "methods", "--frame-len 80 is longer than"),
+        (["compare", "--nope"], "", "unrecognized arguments: --nope"),
+        (["compare", "--config", "nowhere.yaml"], "compare", "no file nowhere.yaml"),
+        (["train", "--source", "no/such/folder"], "train", "--source must be a folder"),
+        # A good message, but it came as a traceback.
+        (["data", "fetch", "--languages", "en", "xx"], "data fetch", "unknown xx. Accepted"),
+        (["recipes", "nope"], "recipes", "no shipped recipe nope"),
+    ],
+)
+def test_option_mistakes_are_one_line_and_exit_2(argv, command, message, capsys, no_work):
+    assert cli.main(argv) == 2
+    _one_line(capsys, command, message)
+
+
+def test_an_unknown_command_is_one_line(capsys):
+    assert cli.main(["nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("framebank: error: ") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize(
+    "command,config,message",
+    [
+        ("train", "", "is empty"),
+        ("compare", "frame_len: [1, 2\n", "is not valid YAML"),
+        ("compare", "frame_len: 80\nnope: 1\n", "unknown field(s) nope"),
+    ],
+)
+def test_config_mistakes_are_one_line_not_a_traceback(
+    command, config, message, tmp_path, capsys, no_work
+):
+    """A bad option or config file exits 2 with the message (it printed a traceback)."""
+    path = tmp_path / "config.yaml"
+    path.write_text(config)
+    argv = [command, "--quick", "--config", str(path), "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 2
+    _one_line(capsys, command, message)
     assert not (tmp_path / "out").exists()  # nothing was started
+
+
+@pytest.mark.parametrize("command", ["compare", "train"])
+def test_quick_with_a_config_that_has_no_quick_settings_is_refused(
+    command, tmp_path, capsys, no_work
+):
+    """--quick with a config without `quick:` ran the full config and said nothing."""
+    path = _config(tmp_path, seeds=[0]) if command == "compare" else _config(tmp_path, epochs=1)
+    argv = [command, "--quick", "--config", str(path), "--out", str(tmp_path / "out")]
+    assert cli.main(argv) == 2
+    _one_line(capsys, command, "has none: add a `quick:` section")
+
+
+def test_out_naming_an_existing_file_is_refused_before_the_corpus_loads(tmp_path, capsys, no_work):
+    """It was a FileExistsError, raised only after the corpus had loaded."""
+    existing = tmp_path / "results.txt"
+    existing.write_text("keep me")
+    assert cli.main(["compare", "--quick", "--out", str(existing)]) == 2
+    _one_line(capsys, "compare", "--out must be a folder")
+    assert cli.main(["compare", "--quick", "--out", str(existing / "below")]) == 2
+    _one_line(capsys, "compare", "lies under a file")
+    assert existing.read_text() == "keep me"
+
+
+def test_out_naming_a_file_is_refused_by_the_recipe_too(tmp_path):
+    """The same mistake through the Python API: the recipe's own check, before any data."""
+    from framebank.training.io import RecipeInputError, check_results_folder
+
+    existing = tmp_path / "results.txt"
+    existing.write_text("")
+    with pytest.raises(RecipeInputError, match="is a file"):
+        check_results_folder(existing, {}, resume=False, what="compare")
+
+
+@pytest.mark.parametrize("content", ['{"sample_rate": 80', "", "[1, 2]", "\xff\xfe"])
+def test_resume_on_a_damaged_config_json_is_one_line(content, tmp_path, capsys, no_work):
+    """A truncated config.json was a JSONDecodeError traceback."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "config.json").write_bytes(content.encode("latin-1"))
+    assert cli.main(["compare", "--quick", "--resume", "--out", str(out)]) == 2
+    err = _one_line(capsys, "compare", "--resume: ")
+    assert "config.json" in err
+
+
+def test_traceback_on_request(tmp_path):
+    """FRAMEBANK_TRACEBACK=1 shows the traceback of a user mistake too."""
+    done = _fresh_python(
+        "import framebank_cli; framebank_cli.main(['methods', '--seconds', '0.001'])",
+        FRAMEBANK_TRACEBACK="1",
+    )
+    assert "Traceback" in done.stderr and "UsageError" in done.stderr
 
 
 def test_an_error_during_the_run_keeps_its_traceback(monkeypatch, tmp_path):
     """Only reading options and configs is reported in one line; a failure in the run is not
     hidden as a usage error (it may be a bug, found hours into a run)."""
-    from framebank.training import compare
 
     def broken(*args, **kwargs):
         raise TypeError("a bug inside the run")
@@ -71,9 +290,69 @@ def test_an_error_during_the_run_keeps_its_traceback(monkeypatch, tmp_path):
         cli.main(["compare", "--quick", "--out", str(tmp_path / "out")])
 
 
-def test_quick_without_a_recipe_file_is_refused(monkeypatch, capsys):
-    """--quick reads the recipe's quick: settings; without a recipe file it silently ran the
-    full defaults (an install without recipes/)."""
-    monkeypatch.setattr(cli, "_default_recipe", lambda name: None)
-    assert cli.main(["compare", "--quick"]) == 2
-    assert "pass --config with a recipe file" in capsys.readouterr().err
+# --------------------------------------------------------------------------- shipped recipes
+
+
+def test_recipes_lists_the_shipped_recipes_and_front_ends(capsys):
+    assert cli.main(["recipes"]) == 0
+    out = capsys.readouterr().out
+    for name in ("compare_methods", "language_id", "frontends/log_mel", "frontends/sincnet"):
+        assert f"  {name} " in out, out
+    assert cli.main(["recipes", "frontends/log_mel"]) == 0
+    assert capsys.readouterr().out == (ROOT / "recipes/frontends/log_mel.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "value", ["language_id", "language_id.yaml", "recipes/language_id.yaml", "frontends/sincnet"]
+)
+def test_config_takes_a_shipped_recipe_by_name(value, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # nowhere near the recipes folder
+    expected = ROOT / "recipes" / f"{value.removeprefix('recipes/').removesuffix('.yaml')}.yaml"
+    assert framebank_cli.resolve_recipe(value) == expected
+
+
+def test_config_takes_a_path_before_a_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "language_id").write_text("epochs: 1\n")  # a file named like a recipe
+    assert framebank_cli.resolve_recipe("language_id") == Path("language_id")
+
+
+def test_the_default_recipe_is_found_from_any_folder(monkeypatch, tmp_path):
+    """`framebank train --quick` from a folder without recipes/ (an installed wheel's case)."""
+    monkeypatch.chdir(tmp_path)
+    seen = {}
+
+    def record(config, out, **kwargs):
+        seen.update(config=config, out=out)
+
+    monkeypatch.setattr(language_id, "run_language_id", record)
+    assert cli.main(["train", "--quick"]) == 0
+    quick = yaml.safe_load((ROOT / "recipes/language_id.yaml").read_text())["quick"]
+    assert seen["config"].epochs == quick["epochs"]
+    assert seen["out"] == "runs/language_id-quick"
+
+
+def test_shipped_dir_prefers_the_checkout_and_finds_the_packaged_copy(tmp_path, monkeypatch):
+    assert framebank_cli.shipped_dir("recipes") == ROOT / "recipes"
+    assert framebank_cli.shipped_dir("data") == ROOT / "data"
+    # An installed package: framebank/_shipped/ beside its modules, no checkout around it.
+    package = tmp_path / "site-packages" / "framebank"
+    (package / "_shipped" / "recipes").mkdir(parents=True)
+    (package / "_shipped" / "recipes" / "compare_methods.yaml").write_text("epochs: 1\n")
+    monkeypatch.setattr(framebank_cli, "_package_dir", lambda: package)
+    assert framebank_cli.shipped_dir("recipes") == package / "_shipped" / "recipes"
+    assert framebank_cli.shipped_dir("data") is None
+    with pytest.raises(ValueError, match="'recipes' or 'data'"):
+        framebank_cli.shipped_dir("docs")
+
+
+def test_version_is_the_package_version(capsys):
+    import framebank
+
+    with pytest.raises(SystemExit):
+        framebank_cli.main(["--version"])
+    out = capsys.readouterr().out
+    assert out.strip() in (
+        f"framebank {framebank.__version__}",
+        "framebank unknown (not installed)",
+    )

@@ -14,7 +14,8 @@ import soundfile as sf
 
 from framebank import cli
 from framebank.audio import read_manifest, split_of
-from framebank.training import io
+from framebank.progress import Progress
+from framebank.training import compare, io
 from framebank.training.compare import CompareConfig, load_compare_config, run_compare
 from framebank.training.config import from_dict
 
@@ -32,6 +33,19 @@ TINY = {
     "max_valid_chunks": 8,
     "memory_steps": 0,
 }
+
+
+def _events(folder: Path) -> list[tuple[str, int, str, object]]:
+    """``(file, step, tag, value)`` of every summary in a TensorBoard folder, read by
+    TensorFlow's own reader (it checks the records' CRCs)."""
+    tf = pytest.importorskip("tensorflow")
+    found = []
+    for path in sorted(folder.glob("*tfevents*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                content = value.image if value.HasField("image") else value.simple_value
+                found.append((path.name, event.step, value.tag, content))
+    return found
 
 
 def _tiny_config(tmp_path: Path, **changes) -> Path:
@@ -111,8 +125,116 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path):
         assert run_a["method"] == run_b["method"]
         np.testing.assert_array_equal(run_a["step_loss"], run_b["step_loss"])
         np.testing.assert_array_equal(run_a["valid_si_snr"], run_b["valid_si_snr"])
+        # The TensorBoard logs resume as the checkpoints do: each step once, in order.
+        name = f"{run_b['method']}__basis_glorot_uniform__seed0"
+        steps = [
+            s for _, s, tag, _ in _events(killed / "tensorboard" / name) if tag == "train/loss"
+        ]
+        assert steps == list(range(1, len(run_b["step_loss"]) + 1))
     leftovers = list(killed.rglob("*.tmp"))
     assert not leftovers, leftovers
+
+
+def test_tensorboard_logs_and_progress_change_no_number(tmp_path, capsys):
+    """The same tiny run with and without logs and progress: the same numbers."""
+    config = from_dict(CompareConfig, {**TINY, "methods": ["dense"], "epochs": 2})
+    logged = run_compare(config, tmp_path / "logged", quiet=False, tensorboard=True)
+    printed = capsys.readouterr().out
+    plain = run_compare(config, tmp_path / "plain", quiet=True, tensorboard=False)
+    assert capsys.readouterr().out == ""  # --quiet silences the progress too
+    for a, b in zip(logged["runs"], plain["runs"], strict=True):
+        for key in ("step_loss", "valid_si_snr", "initial_kernel_std"):
+            assert a[key] == b[key], key
+    assert not (tmp_path / "plain" / "tensorboard").exists()
+
+    # Progress: every epoch's line says how far the whole run is and how long is left.
+    epochs = [line for line in printed.splitlines() if ": epoch " in line]
+    assert len(epochs) == 2, printed
+    assert all(" elapsed · ~" in line and " left]" in line for line in epochs), epochs
+    assert "[100% · " in epochs[-1] and "~0:00 left" in epochs[-1]
+
+    # The logs: each step's loss, each epoch's validation score, the filters per epoch.
+    run = logged["runs"][0]
+    events = _events(tmp_path / "logged" / "tensorboard" / "dense__basis_glorot_uniform__seed0")
+    assert len({name for name, *_ in events}) == 3  # epochs 0 (initial filters), 1 and 2
+    loss = [(step, value) for _, step, tag, value in events if tag == "train/loss"]
+    assert [step for step, _ in loss] == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose([v for _, v in loss], run["step_loss"], rtol=1e-6)
+    valid = [(step, value) for _, step, tag, value in events if tag == "valid/si_snr_db"]
+    assert [step for step, _ in valid] == [3, 6]
+    np.testing.assert_allclose([v for _, v in valid], run["valid_si_snr"], rtol=1e-6)
+    images = [(step, v) for _, step, tag, v in events if tag == "filters/magnitude_response_db"]
+    assert [step for step, _ in images] == [0, 3, 6]
+    import tensorflow as tf
+
+    pixels = tf.io.decode_png(images[-1][1].encoded_image_string).numpy()
+    assert pixels.shape[:2] == (images[-1][1].height, images[-1][1].width)
+    assert pixels.shape[0] == 129  # rfft bins of 256 points: frame_len 40 zero-padded
+    assert pixels.max() == 255 and pixels.min() < 255
+
+
+def test_progress_estimates_the_time_left_from_the_steps_run_here(monkeypatch):
+    clock = iter([0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0])
+    monkeypatch.setattr("framebank.progress.time.perf_counter", lambda: next(clock))
+    progress = Progress(10, jobs=2, job_prior_s=7.0, live=False)  # t=0
+    assert progress.left() is None  # nothing timed yet
+    progress.skip(4)  # a resumed run's steps: counted, not timed (t=10)
+    progress.step(2)  # two steps in 10 s (t=20)
+    assert progress.left() == 4 * 5.0 + 2 * 7.0
+    progress.step(4)  # t=30: all steps, 5 s each
+    progress.job(3.0)  # t=40
+    assert progress.left() == 3.0
+    assert progress.status() == "94% · 0:50 elapsed · ~0:03 left"  # by time: 50 of 53 s
+
+
+def test_memory_repeats_resume_and_give_a_spread(monkeypatch, tmp_path):
+    """memory_repeats fresh processes a method; a resumed run keeps the ones measured."""
+    calls = []
+
+    def fake(config, method):
+        calls.append(method)
+        peak = {1: 100.0, 2: 120.0, 3: 90.0}[len(calls)]
+        return {
+            "method": method,
+            "device": "cpu",
+            "peak_mb": peak,
+            "steady_peak_mb": peak / 2,
+            "baseline_mb": 500.0,
+            "context": {"cpu": "x"},
+        }
+
+    monkeypatch.setattr(compare, "measure_memory", fake)
+    config = from_dict(CompareConfig, {**TINY, "memory_steps": 2, "memory_repeats": 3})
+    path = tmp_path / "memory.json"
+    io.write_json(path, {"dense": compare.summarise_memory([fake(config, "dense")])})
+    memory = compare.measure_all_memory(config, path, Progress(0, quiet=True), ["dense"])
+    assert calls == ["dense"] * 3  # one before the "kill", two after
+    entry = memory["dense"]
+    assert (entry["peak_mb"], entry["peak_mb_min"], entry["peak_mb_max"]) == (100.0, 90.0, 120.0)
+    assert entry["steady_peak_mb"] == 50.0 and entry["repeats"] == 3
+    assert io.read_json(path) == memory
+
+
+def test_memory_records_what_it_depends_on(tmp_path):
+    """Two fresh processes: the median, the range, a later step's peak and the context (CPU,
+    instruction sets, backend, kernel library, allocator) in memory.json and REPORT.md."""
+    config = from_dict(
+        CompareConfig,
+        {**TINY, "methods": ["dense"], "epochs": 1, "memory_steps": 2, "memory_repeats": 2}
+        | {"memory_batch_size": 2, "memory_seconds": 0.5},
+    )
+    summary = run_compare(config, tmp_path / "out", quiet=True, tensorboard=False)
+    entry = summary["memory"]["dense"]
+    assert entry["repeats"] == 2 and len(entry["runs"]) == 2
+    assert entry["peak_mb_min"] <= entry["peak_mb"] <= entry["peak_mb_max"]
+    assert entry["steady_peak_mb"] is not None
+    context = entry["context"]
+    for key in ("cpu", "isa", "cpus", "backend", "kernel_library", "allocator", "peak_reset"):
+        assert context[key] not in (None, ""), key
+    assert context["env"]["MALLOC_MMAP_THRESHOLD_"] == "65536"
+    assert entry["runs"][0]["rss_split_mb"]["before"]["file"] > 0
+    report = (tmp_path / "out" / "REPORT.md").read_text()
+    assert f"Measured on {context['cpu']}" in report and context["allocator"] in report
 
 
 def test_resume_refuses_a_changed_config(tmp_path):
@@ -211,6 +333,8 @@ config = load_compare_config({str(config_path)!r})
 summary = run_compare(config, {str(tmp_path / "out")!r}, quiet=True)
 assert summary["backend"] == "jax", summary["backend"]
 assert "tensorflow" not in sys.modules
+import pathlib  # TensorBoard logs are written without TensorFlow
+assert len(list(pathlib.Path({str(tmp_path / "out")!r}).rglob("*tfevents*"))) == 2 * 2
 print("ok", len(summary["runs"]))
 """
     )
@@ -322,3 +446,21 @@ def test_the_memory_child_ends_with_its_parent(tmp_path):
         time.sleep(0.2)
     os.kill(child, signal.SIGKILL)
     raise AssertionError("the child outlived its killed parent")
+
+
+def test_report_flags_peaks_that_are_only_what_the_steps_left_resident():
+    """A kernel that does not track VmHWM gives every method about the memory its steps left
+    behind (a measured machine's 75-85 MB for all five methods looked like that)."""
+    from framebank.training.report import context_text
+
+    context = {"cpu": "c", "isa": [], "cpus": 2, "backend": "b", "keras": "k"}
+    context |= {"kernel_library": "l", "allocator": "a", "peak_reset": "clear_refs", "env": {}}
+
+    def memory(peaks, retained):
+        return {
+            str(i): {"peak_mb": p, "retained_mb": r, "context": context}
+            for i, (p, r) in enumerate(zip(peaks, retained, strict=True))
+        }
+
+    assert "Check these figures" in context_text(memory([84.6, 80.0], [82.0, 78.0]))
+    assert "Check these figures" not in context_text(memory([221.0, 94.0], [88.0, 86.0]))

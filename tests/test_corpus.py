@@ -79,6 +79,21 @@ def test_fetch_rejects_a_tampered_deb(tmp_path):
     assert not (tmp_path / "cache" / "xx" / ".complete").exists()
 
 
-def test_fetch_unknown_language(tmp_path):
+def test_fetch_unknown_language(tmp_path, capsys):
     with pytest.raises(ValueError, match="unknown language.*en"):
-        cli.main(["data", "fetch", "--cache", str(tmp_path), "--languages", "zz"])
+        fetch_corpus(tmp_path, ["zz"], log=lambda _: None)
+    # At the command line: one line, before anything is fetched (it was a traceback).
+    assert cli.main(["data", "fetch", "--cache", str(tmp_path / "c"), "--languages", "zz"]) == 2
+    assert "unknown zz. Accepted: en" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
+def test_fetch_shows_progress_unless_quiet(tmp_path, capsys):
+    debs, catalogue = _make_deb(tmp_path)
+    fetch_corpus(tmp_path / "a", debs=debs, packages_json=catalogue)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and "xx: 3 files" in lines[-1], lines
+    assert "[100% · " in lines[-1] and " elapsed · ~0:00 left]" in lines[-1]
+    fetch_corpus(tmp_path / "b", debs=debs, packages_json=catalogue, quiet=True)
+    assert capsys.readouterr().out == ""
+    assert (tmp_path / "b" / "xx" / ".complete").exists()

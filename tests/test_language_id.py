@@ -34,6 +34,21 @@ def test_quick_run_writes_results_and_learns_something(tmp_path):
     assert all(0 < f < 4000 for f in sinc["learned_centres_hz"])
     assert sinc["learned_centres_hz"] != sinc["initial_centres_hz"]  # the filters trained
     assert "en vs es" in (out / "REPORT.md").read_text()
+    # TensorBoard: losses and each epoch's test accuracy for every front end, the filters
+    # where there is something to learn (sinc), none for the fixed mel front end.
+    tf = pytest.importorskip("tensorflow")
+    for run in summary["runs"]:
+        folder = out / "tensorboard" / f"snr0__{run['frontend']}__seed0"
+        tags = {}
+        for path in sorted(folder.glob("*tfevents*")):
+            for event in tf.compat.v1.train.summary_iterator(str(path)):
+                for value in event.summary.value:
+                    tags.setdefault(value.tag, []).append((event.step, value))
+        assert len(tags["train/loss"]) == len(run["step_loss"])
+        accuracy = tags["test/accuracy"][-1][1].simple_value
+        assert np.isclose(accuracy, run["evaluation"]["0"]["accuracy"], atol=1e-6)
+        images = tags.get("filters/magnitude_response_db", [])
+        assert len(images) == (0 if run["frontend"] == "mel" else 1 + summary["config"]["epochs"])
 
 
 def test_held_out_prompts_never_in_training():

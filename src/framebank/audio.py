@@ -47,18 +47,25 @@ class Clip:
 
 
 def corpus_dir() -> Path:
-    """The shipped corpus: ``$FRAMEBANK_DATA``, else ``./data``, else the repository's ``data/``."""
+    """The corpus: ``$FRAMEBANK_DATA``, else ``./data``, else the shipped one (a checkout's
+    ``data/``, or the copy inside the installed package)."""
+    from framebank_cli import shipped_dir
+
     candidates = []
     if os.environ.get("FRAMEBANK_DATA"):
         candidates.append(Path(os.environ["FRAMEBANK_DATA"]))
-    candidates += [Path.cwd() / "data", Path(__file__).resolve().parents[2] / "data"]
+    candidates.append(Path.cwd() / "data")
     for candidate in candidates:
         if (candidate / "manifest.csv").is_file():
             return candidate
+    shipped = shipped_dir("data")
+    if shipped is not None:
+        return shipped
     raise FileNotFoundError(
         "framebank's corpus (a folder with manifest.csv) was not found in "
         + ", ".join(str(c) for c in candidates)
-        + ". Run from the repository root, set FRAMEBANK_DATA, or pass --source DIR."
+        + " or in the package (an install without its data?). Set FRAMEBANK_DATA, or pass "
+        "--source DIR."
     )
 
 

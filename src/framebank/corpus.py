@@ -14,9 +14,12 @@ import json
 import shutil
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from framebank import files
+from framebank.progress import Progress
 
 __all__ = ["default_cache", "fetch_corpus", "verify_deb"]
 
@@ -49,23 +52,37 @@ def verify_deb(path: Path, expected: dict) -> None:
         )
 
 
-def _download(package: str, version: str, into: Path) -> Path:
+def _bytes_under(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _download(
+    package: str, version: str, into: Path, on_bytes: Callable[[int], None] = lambda n: None
+) -> Path:
+    """``apt-get download`` into ``into``; ``on_bytes`` hears the bytes written so far."""
     if shutil.which("apt-get") is None:
         raise RuntimeError(
             "apt-get is not available: download the .deb files named in data/packages.json "
             "yourself and pass their folder with --debs"
         )
-    done = subprocess.run(
-        ["apt-get", "download", f"{package}={version}"],
-        cwd=into,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen(
+            ["apt-get", "download", f"{package}={version}"],
+            cwd=into,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            text=True,
+        )
+        while process.poll() is None:
+            on_bytes(_bytes_under(into))
+            time.sleep(0.25)
+        on_bytes(_bytes_under(into))
+        errors.seek(0)
+        stderr = errors.read()
+    if process.returncode != 0:
         raise RuntimeError(
             f"apt-get download {package}={version} failed (run `apt-get update` first?):\n"
-            f"{done.stderr.strip()}"
+            f"{stderr.strip()}"
         )
     found = sorted(into.glob(f"{package}_*.deb"))
     if not found:
@@ -78,12 +95,16 @@ def fetch_corpus(
     languages: list[str] | None = None,
     debs: Path | None = None,
     packages_json: Path | None = None,
-    log=print,
+    log: Callable[[str], None] | None = None,
+    quiet: bool = False,
 ) -> dict[str, int]:
     """Fetch, verify and unpack each language; return the WAV count per language.
 
     A language whose folder is complete (a ``.complete`` marker written last)
     is left as it is, so an interrupted fetch resumes where it stopped.
+
+    Progress (bytes of the packages, elapsed time, time left) is printed unless
+    ``quiet``; ``log``, when given, takes the messages instead.
     """
     from framebank.audio import corpus_dir
 
@@ -95,38 +116,71 @@ def fetch_corpus(
         raise ValueError(f"unknown language(s) {unknown}. Accepted: {', '.join(sorted(catalogue))}")
     cache = Path(cache or default_cache())
     cache.mkdir(parents=True, exist_ok=True)
+    todo = [lang for lang in languages if not (cache / lang / ".complete").exists()]
+    # Progress in bytes of the packages: downloads counted as they grow, a package
+    # already at hand (--debs) when it is unpacked.
+    progress = Progress(
+        sum(catalogue[lang]["size"] for lang in todo),
+        quiet=quiet,
+        description="framebank data fetch",
+        unit="MB",
+        scale=1e-6,
+    )
+    say = log or (lambda message: progress.log(message, timing=True))
     counts = {}
-    for lang in languages:
-        entry = catalogue[lang]
-        target = cache / lang
-        if (target / ".complete").exists():
-            counts[lang] = len(list(target.rglob("*.wav")))
-            log(f"{lang}: already complete ({counts[lang]} files)")
-            continue
-        with tempfile.TemporaryDirectory(dir=cache) as scratch:
-            scratch = Path(scratch)
-            deb = debs / entry["deb"] if debs else None
-            if deb is None or not deb.exists():
-                log(f"{lang}: downloading {entry['package']}={entry['version']}")
-                deb = _download(entry["package"], entry["version"], scratch)
-            verify_deb(deb, entry)
-            unpacked = scratch / "root"
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True)
-            sounds = unpacked / entry["sounds_dir"]
-            if not sounds.is_dir():
-                raise ValueError(f"{deb.name} holds no {entry['sounds_dir']}")
-            staged = scratch / "staged"
-            manifest = []
-            for wav in sorted(sounds.rglob("*.wav")):
-                relative = wav.relative_to(sounds)
-                (staged / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(wav), staged / relative)
-                manifest.append({"path": str(relative), "sha256": _sha256(staged / relative)})
-            files.write_json(staged / "manifest.json", {"package": entry, "files": manifest})
-            if target.exists():
-                shutil.rmtree(target)  # an incomplete earlier attempt
-            shutil.move(str(staged), target)
-            (target / ".complete").write_text(entry["sha256"] + "\n")
-        counts[lang] = len(manifest)
-        log(f"{lang}: {counts[lang]} files, {entry['licence']}, {entry['speaker']}")
+    with progress:
+        for lang in languages:
+            counts[lang] = _fetch_language(lang, catalogue[lang], cache, debs, progress, say)
     return counts
+
+
+def _fetch_language(
+    lang: str,
+    entry: dict,
+    cache: Path,
+    debs: Path | None,
+    progress: Progress,
+    log: Callable[[str], None],
+) -> int:
+    """Fetch, verify and unpack one language into ``cache/lang``; return its WAV count."""
+    target = cache / lang
+    if (target / ".complete").exists():
+        count = len(list(target.rglob("*.wav")))
+        log(f"{lang}: already complete ({count} files)")
+        return count
+    counted = 0
+
+    def downloaded(size: int) -> None:
+        nonlocal counted
+        size = min(size, entry["size"])
+        if size > counted:
+            progress.step(size - counted)
+            counted = size
+
+    with tempfile.TemporaryDirectory(dir=cache) as scratch:
+        scratch = Path(scratch)
+        deb = debs / entry["deb"] if debs else None
+        if deb is None or not deb.exists():
+            log(f"{lang}: downloading {entry['package']}={entry['version']}")
+            deb = _download(entry["package"], entry["version"], scratch, downloaded)
+        verify_deb(deb, entry)
+        unpacked = scratch / "root"
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True)
+        sounds = unpacked / entry["sounds_dir"]
+        if not sounds.is_dir():
+            raise ValueError(f"{deb.name} holds no {entry['sounds_dir']}")
+        staged = scratch / "staged"
+        manifest = []
+        for wav in sorted(sounds.rglob("*.wav")):
+            relative = wav.relative_to(sounds)
+            (staged / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(wav), staged / relative)
+            manifest.append({"path": str(relative), "sha256": _sha256(staged / relative)})
+        files.write_json(staged / "manifest.json", {"package": entry, "files": manifest})
+        if target.exists():
+            shutil.rmtree(target)  # an incomplete earlier attempt
+        shutil.move(str(staged), target)
+        (target / ".complete").write_text(entry["sha256"] + "\n")
+    downloaded(entry["size"])
+    log(f"{lang}: {len(manifest)} files, {entry['licence']}, {entry['speaker']}")
+    return len(manifest)

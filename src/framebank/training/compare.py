@@ -9,7 +9,9 @@ comes from the method or its initialisation, nothing else.
 
 Each run checkpoints after every epoch (weights, optimizer state and the
 records so far, written atomically); ``resume=True`` skips finished runs and
-continues unfinished ones from their last epoch.
+continues unfinished ones from their last epoch. TensorBoard logs (training loss,
+validation SI-SNR, the encoder's filters as an image) go under ``<out>/tensorboard``,
+one folder a run, resumed the same way.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from framebank.audio import mix_noise
+from framebank.progress import Progress
 from framebank.training import io
 from framebank.training.checkpoint import load_checkpoint, save_checkpoint
 from framebank.training.config import (
@@ -71,6 +74,7 @@ class CompareConfig:
     memory_steps: int = 5
     memory_batch_size: int = 32
     memory_seconds: float = 4.0
+    memory_repeats: int = 3
     jit_compile: bool | str = "auto"
     distribution: str | None = None
     quick: dict = field(default_factory=dict)
@@ -104,7 +108,7 @@ class CompareConfig:
         check_values(
             self,
             positive=("learning_rate", "chunk_seconds", "max_valid_chunks", "memory_batch_size")
-            + ("memory_seconds",),
+            + ("memory_seconds", "memory_repeats"),
             positive_or_none=("steps_per_epoch", "max_train_chunks"),
             finite=("snr_db",),
             unique=("methods", "inits", "seeds"),
@@ -209,10 +213,15 @@ def prepare_data(config: CompareConfig, source: str | Path | None = None) -> Com
     return CompareData(train, valid, valid_noisy, summary)
 
 
+def steps_per_epoch(n: int, batch_size: int, steps: int | None) -> int:
+    """Training steps in one epoch over ``n`` chunks."""
+    return n // batch_size if steps is None else min(steps, n // batch_size)
+
+
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, steps: int | None) -> list:
     """The batch indices of one epoch: a function of (seed, epoch) only."""
     order = np.random.default_rng([seed, epoch]).permutation(n)
-    count = n // batch_size if steps is None else min(steps, n // batch_size)
+    count = steps_per_epoch(n, batch_size, steps)
     return [order[i * batch_size : (i + 1) * batch_size] for i in range(count)]
 
 
@@ -278,12 +287,20 @@ def train_run(
     init: str,
     seed: int,
     run_dir: Path,
-    log: Any,
+    progress: Progress,
+    tensorboard: Path | None = None,
 ) -> dict:
-    """Train one (method, init, seed); checkpoint every epoch; resume if a checkpoint exists."""
+    """Train one (method, init, seed); checkpoint every epoch; resume if a checkpoint exists.
+
+    ``tensorboard``: this run's TensorBoard folder, or None for no logs.
+    """
+    from framebank.training import tensorboard as tb
+
+    per_epoch = steps_per_epoch(len(data.train), config.batch_size, config.steps_per_epoch)
     result_path = run_dir / "result.json"
     if result_path.exists():
-        log(f"  already finished, kept: {run_dir.name}")
+        progress.log(f"  already finished, kept: {run_dir.name}")
+        progress.skip(config.epochs * per_epoch)
         return io.read_json(result_path)
     from framebank.distribute import distribution_scope
 
@@ -291,6 +308,7 @@ def train_run(
     with distribution_scope(config.distribution):
         model = build_denoiser(config, method, init, seed)
         initial_std = float(np.std(model.get_layer("encoder").get_weights()[0]))
+        encoder = model.get_layer("encoder")
         state = load_checkpoint(run_dir, model)
         if state is None:
             state = {
@@ -300,10 +318,14 @@ def train_run(
                 "step_data_seconds": [],  # making the batch: indexing and mixing the noise
                 "valid_si_snr": [],
             }
+            if tensorboard is not None:
+                tb.log_epoch(tensorboard, 0, [], {}, encoder)  # the initial filters
         else:
-            log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
+            progress.log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
+            progress.skip(state["epochs_done"] * per_epoch)
         n = len(data.train)
         for epoch in range(state["epochs_done"], config.epochs):
+            first_step = len(state["step_loss"])
             noise_rng = np.random.default_rng([seed, epoch, 7])
             for index in epoch_batches(n, config.batch_size, seed, epoch, config.steps_per_epoch):
                 loading = time.perf_counter()
@@ -319,14 +341,26 @@ def train_run(
                         f"{run_dir.name}: loss became {state['step_loss'][-1]} at step "
                         f"{len(state['step_loss'])}"
                     )
+                progress.step()
             state["valid_si_snr"].append(evaluate(model, data, config.batch_size))
             state["epochs_done"] = epoch + 1
+            if tensorboard is not None:
+                # Before the checkpoint: a kill between the two redoes the epoch, and its
+                # log file is written again, not twice.
+                tb.log_epoch(
+                    tensorboard,
+                    epoch + 1,
+                    state["step_loss"][first_step:],
+                    {"valid/si_snr_db": state["valid_si_snr"][-1]},
+                    encoder,
+                    first_step=first_step + 1,
+                )
             save_checkpoint(run_dir, model, state)
-            log(
+            progress.log(
                 f"  {run_dir.name}: epoch {epoch + 1}/{config.epochs} "
                 f"loss {state['step_loss'][-1]:.3f} "
-                f"valid SI-SNR {state['valid_si_snr'][-1]:.2f} dB "
-                f"({sum(state['step_seconds']):.1f} s training)"
+                f"valid SI-SNR {state['valid_si_snr'][-1]:.2f} dB",
+                timing=True,
             )
         result = {
             "method": method,
@@ -342,8 +376,8 @@ def train_run(
         return result
 
 
-def measure_memory(config: CompareConfig, method: str, log: Any) -> dict:
-    """Peak memory of training steps for ``method``, in a fresh process."""
+def measure_memory(config: CompareConfig, method: str) -> dict:
+    """Peak memory of training steps for ``method``, in one fresh process."""
     import keras
 
     from framebank.device import measurement_env
@@ -365,9 +399,66 @@ def measure_memory(config: CompareConfig, method: str, log: Any) -> dict:
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"memory measurement for {method} failed:\n{done.stderr[-2000:]}")
-    measured = json.loads(done.stdout.strip().splitlines()[-1])
-    log(f"  memory {method}: {measured['peak_mb']:.1f} MB on {measured['device']}")
-    return measured
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summarise_memory(measured: list[dict]) -> dict:
+    """One method's repeated measurements: the median peak, its range, every run's figure,
+    and what they depend on (the first run's context; ``contexts_differ`` if any other's
+    differs)."""
+    peaks = [m["peak_mb"] for m in measured]
+    steady = [m.get("steady_peak_mb") for m in measured]
+    first = measured[0]
+    per_run = ("peak_mb", "steady_peak_mb", "retained_mb", "baseline_mb", "rss_split_mb")
+    retained = [m.get("retained_mb") for m in measured]
+    return {
+        **{k: v for k, v in first.items() if k not in per_run},
+        "peak_mb": float(np.median(peaks)),
+        "peak_mb_min": float(min(peaks)),
+        "peak_mb_max": float(max(peaks)),
+        # The steps after the first (no tracing, no new optimizer slots), where measured.
+        "steady_peak_mb": float(np.median(steady)) if None not in steady else None,
+        "steady_peak_mb_min": float(min(steady)) if None not in steady else None,
+        "steady_peak_mb_max": float(max(steady)) if None not in steady else None,
+        # The resident memory the steps left behind (CPU): a peak no higher than this on
+        # every method suggests a kernel that does not track the peak (VmHWM).
+        "retained_mb": float(np.median(retained)) if None not in retained else None,
+        "repeats": len(peaks),
+        "baseline_mb": float(np.median([m["baseline_mb"] for m in measured])),
+        "contexts_differ": any(m.get("context") != first.get("context") for m in measured),
+        "runs": measured,
+    }
+
+
+def measure_all_memory(
+    config: CompareConfig, path: Path, progress: Progress, methods: list[str]
+) -> dict:
+    """``memory_repeats`` fresh processes a method, saved after each (a resumed run keeps
+    the processes already measured)."""
+    memory = io.read_json(path) if path.exists() else {}
+    for method in methods:
+        measured = list(memory.get(method, {}).get("runs", []))
+        while len(measured) < config.memory_repeats:
+            started = time.perf_counter()
+            measured.append(measure_memory(config, method))
+            memory[method] = summarise_memory(measured)
+            io.write_json(path, memory)
+            progress.job(time.perf_counter() - started)
+        entry = memory[method]
+        steady = entry.get("steady_peak_mb")
+        spread = (
+            f" (median of {entry['repeats']}; {entry['peak_mb_min']:.1f}-"
+            f"{entry['peak_mb_max']:.1f})"
+            if entry["repeats"] > 1
+            else ""
+        )
+        progress.log(
+            f"  memory {method}: {entry['peak_mb']:.1f} MB{spread}"
+            + (f", a later step {steady:.1f} MB" if steady is not None else "")
+            + f" on {entry['device']}",
+            timing=True,
+        )
+    return memory
 
 
 def run_compare(
@@ -376,14 +467,18 @@ def run_compare(
     source: str | Path | None = None,
     resume: bool = False,
     quiet: bool = False,
+    tensorboard: bool = True,
 ) -> dict:
-    """Run every (method, init, seed), measure memory, write the results folder."""
+    """Run every (method, init, seed), measure memory, write the results folder.
+
+    ``quiet``: print nothing (no progress); ``tensorboard``: write TensorBoard logs under
+    ``out/tensorboard`` (they change no number of the run).
+    """
     import keras
 
     from framebank.training import report
 
     out = Path(out)
-    log = io.printer(quiet)
     config_record = recipe_fields(config)
     config_record["source"] = str(source) if source else None
     # A resumed run must not mix backends: their step times and rounding differ.
@@ -394,27 +489,34 @@ def run_compare(
     started = time.perf_counter()
     data = prepare_data(config, source)
     io.write_json(config_path, config_record)
-    log(
+    runs = [(m, i, s) for i in config.inits for s in config.seeds for m in config.methods]
+    memory_methods = config.methods if config.memory_steps > 0 else []
+    per_epoch = steps_per_epoch(len(data.train), config.batch_size, config.steps_per_epoch)
+    progress = Progress(
+        len(runs) * config.epochs * per_epoch,
+        quiet=quiet,
+        jobs=len(memory_methods) * config.memory_repeats,
+        description="framebank compare",
+    )
+    progress.log(
         f"framebank compare: {data.summary['files_loaded']} files "
         f"({data.summary['seconds_loaded']} s; {data.summary['files_skipped']} skipped), "
         f"{data.summary['train_chunks']} training / {data.summary['valid_chunks']} validation "
-        f"chunks of {config.chunk_samples} samples; backend {keras.backend.backend()}"
+        f"chunks of {config.chunk_samples} samples; backend {keras.backend.backend()}; "
+        f"{len(runs)} runs of {config.epochs} x {per_epoch} steps, then "
+        f"{len(memory_methods) * config.memory_repeats} memory processes"
     )
-    runs = [(m, i, s) for i in config.inits for s in config.seeds for m in config.methods]
     results = []
-    for number, (method, init, seed) in enumerate(runs, 1):
-        log(f"[{number}/{len(runs)}] method={method} init={init} seed={seed}")
-        run_dir = out / "runs" / f"{method}__{init}__seed{seed}"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        results.append(train_run(config, data, method, init, seed, run_dir, log))
-        io.write_json(out / "results.json", {"config": config_record, "runs": results})
-
-    memory_path = out / "memory.json"
-    memory = io.read_json(memory_path) if memory_path.exists() else {}
-    for method in config.methods if config.memory_steps > 0 else []:
-        if method not in memory:
-            memory[method] = measure_memory(config, method, log)
-            io.write_json(memory_path, memory)
+    with progress:
+        for number, (method, init, seed) in enumerate(runs, 1):
+            progress.log(f"[{number}/{len(runs)}] method={method} init={init} seed={seed}")
+            name = f"{method}__{init}__seed{seed}"
+            run_dir = out / "runs" / name
+            run_dir.mkdir(parents=True, exist_ok=True)
+            board = out / "tensorboard" / name if tensorboard else None
+            results.append(train_run(config, data, method, init, seed, run_dir, progress, board))
+            io.write_json(out / "results.json", {"config": config_record, "runs": results})
+        memory = measure_all_memory(config, out / "memory.json", progress, memory_methods)
 
     summary = {
         "config": config_record,
@@ -426,6 +528,10 @@ def run_compare(
     }
     io.write_json(out / "results.json", summary)
     report.write_all(summary, out)
-    log(report.summary_text(summary))
-    log(f"results in {out}: REPORT.md, results.csv, results.json, convergence.png, memory.png")
+    progress.log(report.summary_text(summary))
+    board = f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
+    progress.log(
+        f"results in {out}: REPORT.md, results.csv, results.json, convergence.png, "
+        f"memory.png{board}"
+    )
     return summary

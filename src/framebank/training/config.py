@@ -141,9 +141,17 @@ def check_distribution(name: str | None) -> None:
 
 def load_recipe(cls: type[T], path: str | Path | None, quick: bool = False) -> T:
     """A recipe config from YAML (defaults when ``path`` is None); ``quick`` applies the
-    file's ``quick:`` overrides on top, and the result is checked again."""
+    file's ``quick:`` overrides on top, and the result is checked again (a ``ValueError``
+    when there are none: ``quick`` would otherwise run the full config unannounced)."""
     data = load_yaml(path) if path else {}
     config = from_dict(cls, data, where=str(path or f"{cls.__name__} defaults"))
+    if quick and not config.quick:
+        # Without it --quick would run the full recipe and say nothing.
+        raise ValueError(
+            f"--quick applies a recipe's `quick:` settings, and {path or 'the defaults'} "
+            "has none: add a `quick:` section (the shipped recipes have one) or leave out "
+            "--quick"
+        )
     if quick:
         config = from_dict(cls, {**recipe_fields(config), **config.quick}, where=f"{path}: quick")
     return config

@@ -1,9 +1,9 @@
 """What the recipes share about their inputs and outputs: the user's errors, the results
-folder, progress lines, and (from :mod:`framebank.files`) atomic writes."""
+folder, and (from :mod:`framebank.files`) atomic writes. Progress lines:
+:mod:`framebank.progress`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from framebank.files import atomic_write, read_json, write_json, write_text
@@ -12,7 +12,6 @@ __all__ = [
     "atomic_write",
     "RecipeInputError",
     "check_results_folder",
-    "printer",
     "read_json",
     "write_json",
     "write_text",
@@ -29,7 +28,10 @@ class RecipeInputError(ValueError):
 def check_results_folder(out: Path, record: dict, resume: bool, what: str) -> None:
     """Refuse to overwrite a finished or unfinished run in ``out`` unless resuming it
     with the same config (``record``, as its ``config.json`` holds it)."""
-    config_path = Path(out) / "config.json"
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RecipeInputError(f"the results folder {out} is a file; choose another --out")
+    config_path = out / "config.json"
     if not config_path.exists():
         return
     if not resume:
@@ -37,20 +39,21 @@ def check_results_folder(out: Path, record: dict, resume: bool, what: str) -> No
             f"{out} already holds a {what} run. Pass --resume to continue it, or choose "
             "another --out (nothing was overwritten)."
         )
-    previous = read_json(config_path)
+    try:
+        previous = read_json(config_path)
+    except (ValueError, OSError) as err:  # json.JSONDecodeError and UnicodeDecodeError
+        raise RecipeInputError(
+            f"--resume: {config_path} cannot be read ({type(err).__name__}: {err}), so the run "
+            f"it started cannot be checked or continued; choose another --out"
+        ) from err
+    if not isinstance(previous, dict):
+        raise RecipeInputError(
+            f"--resume: {config_path} holds no config (a JSON {type(previous).__name__}); "
+            "choose another --out"
+        )
     if previous != record:
         changed = sorted(k for k in set(record) | set(previous) if previous.get(k) != record.get(k))
         raise RecipeInputError(
             f"--resume: the config differs from the one {out} was started with "
             f"(fields: {', '.join(changed)}). Use another --out for a new config."
         )
-
-
-def printer(quiet: bool) -> Callable[[str], None]:
-    """A progress logger: print and flush, or nothing when ``quiet``."""
-
-    def log(message: str) -> None:
-        if not quiet:
-            print(message, flush=True)
-
-    return log

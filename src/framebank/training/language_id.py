@@ -23,6 +23,7 @@ from keras import ops
 
 from framebank.audio import mix_noise
 from framebank.postprocessing import LogEnergy
+from framebank.progress import Progress
 from framebank.training import io
 from framebank.training.checkpoint import load_checkpoint, save_checkpoint
 from framebank.training.config import (
@@ -310,12 +311,21 @@ def train_run(
     seed: int,
     snr: float,
     run_dir: Path,
-    log: Any,
+    progress: Progress,
+    tensorboard: Path | None = None,
 ) -> dict:
-    """Train one (SNR, front end, seed) with noise at ``snr`` dB; test at the same SNR."""
+    """Train one (SNR, front end, seed) with noise at ``snr`` dB; test at the same SNR.
+
+    ``tensorboard``: this run's TensorBoard folder (the loss of each step, each epoch's test
+    accuracy and the learnable filters), or None for no logs.
+    """
+    from framebank.training import tensorboard as tb
+
+    per_epoch = _steps_per_epoch(len(data.train), config.batch_size)
     result_path = run_dir / "result.json"
     if result_path.exists():
-        log(f"  already finished, kept: {run_dir.name}")
+        progress.log(f"  already finished, kept: {run_dir.name}")
+        progress.skip(config.epochs * per_epoch)
         return io.read_json(result_path)
     from framebank.distribute import distribution_scope
 
@@ -323,27 +333,46 @@ def train_run(
     with distribution_scope(config.distribution):
         model = build_classifier(config, frontend, seed)
         initial = filter_centres_hz(model, frontend, config)
+        encoder = model.get_layer(f"{frontend}_encoder")
         state = load_checkpoint(run_dir, model)
         if state is None:
             state = {"epochs_done": 0, "step_loss": [], "epoch_seconds": []}
+            if tensorboard is not None:
+                tb.log_epoch(tensorboard, 0, [], {}, encoder)  # the initial filters
         else:
-            log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
+            progress.log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
+            progress.skip(state["epochs_done"] * per_epoch)
         for epoch in range(state["epochs_done"], config.epochs):
             rng = np.random.default_rng([seed, epoch])
             order = rng.permutation(len(data.train))
             started = time.perf_counter()
+            first_step = len(state["step_loss"])
             for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
                 index = order[start : start + config.batch_size]
                 noisy = mix_noise(data.train[index], snr, rng)
                 loss = model.train_on_batch(noisy, data.train_labels[index])
                 value = float(np.asarray(loss[0] if isinstance(loss, (list, tuple)) else loss))
                 state["step_loss"].append(value)
+                progress.step()
             state["epoch_seconds"].append(time.perf_counter() - started)
             state["epochs_done"] = epoch + 1
+            if tensorboard is not None:
+                # Inference only, with its own noise: the training is untouched. Before the
+                # checkpoint, so that a resumed epoch rewrites its file.
+                accuracy = evaluate(model, config, data, snr)[f"{snr:g}"]["accuracy"]
+                tb.log_epoch(
+                    tensorboard,
+                    epoch + 1,
+                    state["step_loss"][first_step:],
+                    {"test/accuracy": accuracy},
+                    encoder,
+                    first_step=first_step + 1,
+                )
             save_checkpoint(run_dir, model, state)
-            log(
+            progress.log(
                 f"  {run_dir.name}: epoch {epoch + 1}/{config.epochs} "
-                f"loss {state['step_loss'][-1]:.3f}"
+                f"loss {state['step_loss'][-1]:.3f}",
+                timing=True,
             )
         result = {
             "frontend": frontend,
@@ -359,18 +388,26 @@ def train_run(
         return result
 
 
+def _steps_per_epoch(n: int, batch_size: int) -> int:
+    return len(range(0, n - batch_size + 1, batch_size))
+
+
 def run_language_id(
     config: LanguageIdConfig,
     out: str | Path,
     source: str | Path | None = None,
     resume: bool = False,
     quiet: bool = False,
+    tensorboard: bool = True,
 ) -> dict:
-    """Train every front end (x seed), evaluate, write results, plots and REPORT.md."""
+    """Train every front end (x seed), evaluate, write results, plots and REPORT.md.
+
+    ``quiet``: print nothing (no progress); ``tensorboard``: write TensorBoard logs under
+    ``out/tensorboard`` (they change no number of the run).
+    """
     from framebank.training import report_language_id as report
 
     out = Path(out)
-    log = io.printer(quiet)
     record = recipe_fields(config)
     record["source"] = str(source) if source else None
     # A resumed run must not mix backends: their step times and rounding differ.
@@ -380,19 +417,27 @@ def run_language_id(
     started = time.perf_counter()
     data = prepare_data(config, source)
     io.write_json(config_path, record)
-    log(
+    runs = [(f, s, n) for n in config.snr_db for s in config.seeds for f in config.frontends]
+    per_epoch = _steps_per_epoch(len(data.train), config.batch_size)
+    progress = Progress(
+        len(runs) * config.epochs * per_epoch, quiet=quiet, description="framebank train"
+    )
+    progress.log(
         f"framebank train (language id): {data.summary['train_chunks']} training / "
         f"{data.summary['test_chunks']} test chunks of {config.chunk_seconds} s, "
         f"{len(config.languages)} languages, noise at {config.snr_db} dB; "
-        f"backend {keras.backend.backend()}"
+        f"backend {keras.backend.backend()}; {len(runs)} runs of {config.epochs} x "
+        f"{per_epoch} steps"
     )
     results = []
-    runs = [(f, s, n) for n in config.snr_db for s in config.seeds for f in config.frontends]
-    for number, (frontend, seed, snr) in enumerate(runs, 1):
-        log(f"[{number}/{len(runs)}] snr={snr:g} dB frontend={frontend} seed={seed}")
-        run_dir = out / "runs" / f"snr{snr:g}__{frontend}__seed{seed}"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        results.append(train_run(config, data, frontend, seed, snr, run_dir, log))
+    with progress:
+        for number, (frontend, seed, snr) in enumerate(runs, 1):
+            progress.log(f"[{number}/{len(runs)}] snr={snr:g} dB frontend={frontend} seed={seed}")
+            name = f"snr{snr:g}__{frontend}__seed{seed}"
+            run_dir = out / "runs" / name
+            run_dir.mkdir(parents=True, exist_ok=True)
+            board = out / "tensorboard" / name if tensorboard else None
+            results.append(train_run(config, data, frontend, seed, snr, run_dir, progress, board))
     summary = {
         "config": record,
         "data": data.summary,
@@ -402,6 +447,9 @@ def run_language_id(
     }
     io.write_json(out / "results.json", summary)
     report.write_all(summary, out)
-    log(report.summary_text(summary))
-    log(f"results in {out}: REPORT.md, results.csv, results.json, confusion.png, centres.png")
+    progress.log(report.summary_text(summary))
+    board = f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
+    progress.log(
+        f"results in {out}: REPORT.md, results.csv, results.json, confusion.png, centres.png{board}"
+    )
     return summary

@@ -46,6 +46,9 @@ def write_csv(summary: dict, path: Path) -> None:
             "median_step_ms",
             "initial_kernel_std",
             "peak_memory_mb",
+            "peak_memory_mb_min",
+            "peak_memory_mb_max",
+            "steady_step_memory_mb",
             "device",
         ]
     )
@@ -70,6 +73,9 @@ def write_csv(summary: dict, path: Path) -> None:
                     f"{median_ms:.3f}",
                     f"{run['initial_kernel_std']:.6f}",
                     f"{mem.get('peak_mb', float('nan')):.2f}",
+                    f"{mem.get('peak_mb_min', mem.get('peak_mb', float('nan'))):.2f}",
+                    f"{mem.get('peak_mb_max', mem.get('peak_mb', float('nan'))):.2f}",
+                    f"{_number(mem.get('steady_peak_mb')):.2f}",
                     mem.get("device", ""),
                 ]
             )
@@ -137,16 +143,21 @@ def plot_memory(summary: dict, path: Path) -> None:
     memory = summary.get("memory", {})
     methods = list(memory)
     values = [memory[m]["peak_mb"] for m in methods]
+    # The range over the repeated processes (none for a single one).
+    low = [v - memory[m].get("peak_mb_min", v) for m, v in zip(methods, values, strict=True)]
+    high = [memory[m].get("peak_mb_max", v) - v for m, v in zip(methods, values, strict=True)]
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.bar(methods, values, color="tab:blue")
+    ax.bar(methods, values, color="tab:blue", yerr=[low, high], capsize=4)
     if methods:
         output_mb = memory[methods[0]]["encoder_output_mb"]
         label = f"encoder output ({output_mb:.1f} MB)"
         ax.axhline(output_mb, color="k", ls="--", lw=1, label=label)
         ax.legend(fontsize=8)
+        repeats = memory[methods[0]].get("repeats", 1)
         ax.set_title(
             f"{memory[methods[0]]['measure']} of {summary['config']['memory_steps']} training "
-            f"steps, {memory[methods[0]]['device']}"
+            f"steps, {memory[methods[0]]['device']}: median and range of {repeats} processes",
+            fontsize=9,
         )
     ax.set_ylabel("MB above the same process before the steps")
     ax.tick_params(axis="x", labelrotation=20)
@@ -172,6 +183,10 @@ def _stats(summary: dict) -> dict:
                 "initial_std": float(np.mean([r["initial_kernel_std"] for r in runs])),
                 "step_ms": float(step_ms) * 1e3,
                 "peak_mb": memory.get(method, {}).get("peak_mb", float("nan")),
+                "peak_min": memory.get(method, {}).get("peak_mb_min", float("nan")),
+                "peak_max": memory.get(method, {}).get("peak_mb_max", float("nan")),
+                "repeats": memory.get(method, {}).get("repeats", 1),
+                "steady_mb": _number(memory.get(method, {}).get("steady_peak_mb")),
             }
         )
     # How close the methods' curves are, seed by seed, within one initialisation.
@@ -191,17 +206,56 @@ def _stats(summary: dict) -> dict:
     return {"rows": rows, "spread": spread}
 
 
+def _number(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _range(row: dict) -> str:
+    if row["repeats"] < 2 or not np.isfinite(row["peak_min"]):
+        return ""
+    return f"{row['peak_min']:.1f}-{row['peak_max']:.1f}"
+
+
+def context_text(memory: dict) -> str:
+    """What the memory figures depend on, in one paragraph (from the measurements' JSON)."""
+    first = next(iter(memory.values()), {})
+    context = first.get("context")
+    if not context:
+        return ""
+    env = ", ".join(f"{k}={v}" for k, v in context.get("env", {}).items()) or "none"
+    differ = any(m.get("contexts_differ") for m in memory.values())
+    text = (
+        f"Measured on {context['cpu']} ({context['cpus']} CPUs; instruction sets "
+        f"{' '.join(context['isa']) or 'none listed'}), {context['backend']} with "
+        f"{context['kernel_library']}, Keras {context['keras']}, allocator "
+        f"{context['allocator']}, peak reset by {context['peak_reset']}; settings: {env}."
+        + (" The processes' contexts differed (see memory.json)." if differ else "")
+    )
+    retained = [m.get("retained_mb") for m in memory.values()]
+    if None not in retained and all(
+        m["peak_mb"] - m["retained_mb"] < 0.1 * m["peak_mb"] for m in memory.values()
+    ):
+        text += (
+            " **Check these figures**: every method's peak is within 10% of the memory its "
+            "steps left resident, as if this kernel did not track the peak (VmHWM); the "
+            "step's transient tensors may be missing (benchmarks/compare_memory.md)."
+        )
+    return text
+
+
 def summary_text(summary: dict) -> str:
     """A short table for the terminal."""
     stats = _stats(summary)
     lines = [
-        f"{'init':<22}{'method':<16}{'valid SI-SNR dB':>18}{'step ms':>10}{'peak MB':>10}",
+        f"{'init':<22}{'method':<16}{'valid SI-SNR dB':>18}{'step ms':>10}{'peak MB':>10}"
+        f"{'range':>14}",
     ]
     for row in stats["rows"]:
         lines.append(
             f"{row['init']:<22}{row['method']:<16}"
             f"{row['final_mean']:>11.2f} ± {row['final_std']:<4.2f}"
             f"{row['step_ms']:>10.1f}{row['peak_mb']:>10.1f}"
+            f"{_range(row):>14}"
         )
     for init, gap in stats["spread"].items():
         lines.append(
@@ -238,13 +292,15 @@ def write_report(summary: dict, path: Path) -> None:
         f"{summary.get('wall_seconds', 0):.0f} s.",
         "",
         "| init | method | valid SI-SNR (dB), mean ± sd over seeds | initial kernel std | "
-        "median step (ms) | peak training memory (MB) |",
-        "|---|---|---|---|---|---|",
+        "median step (ms) | peak training memory (MB), median | its range over processes | "
+        "a later step's peak (MB) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['init']} | {r['method']} | {r['final_mean']:.2f} ± {r['final_std']:.2f} | "
-            f"{r['initial_std']:.4f} | {r['step_ms']:.1f} | {r['peak_mb']:.1f} |"
+            f"{r['initial_std']:.4f} | {r['step_ms']:.1f} | {r['peak_mb']:.1f} | "
+            f"{_range(r) or 'one process'} | {r['steady_mb']:.1f} |"
         )
     lines += ["", "![convergence](convergence.png)", "", "![memory](memory.png)", ""]
     lines += ["## Answers", ""]
@@ -300,9 +356,20 @@ def write_report(summary: dict, path: Path) -> None:
         lines.append(
             f"**Cost here** ({device}, median training step; peak memory of "
             f"{config['memory_steps']} steps in a fresh process, above the same process before "
-            "them): " + "; ".join(parts) + ". These are one run's numbers on a shared machine; "
-            "`benchmarks/` measures speed and memory properly."
+            f"them, median of {shared_rows[0]['repeats']} processes): " + "; ".join(parts) + ". "
+            "These are one run's numbers on a shared machine; `benchmarks/` measures speed and "
+            "memory properly."
         )
+        lines += [
+            "",
+            "The peak training memory includes what the first step adds once (tracing the "
+            "training function, the optimizer's slots, the kernels' code pages: tens of MB, "
+            "about the same for every method); the last column is the peak of the later "
+            "steps above the memory after the first, what a step itself needs.",
+        ]
+        context = context_text(memory)
+        if context:
+            lines += ["", context]
     io.write_text(path, "\n".join(lines) + "\n")
 
 
