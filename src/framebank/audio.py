@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from framebank_cli import shipped_dir
+
 __all__ = [
     "Clip",
     "LoadReport",
@@ -49,8 +51,6 @@ class Clip:
 def corpus_dir() -> Path:
     """The corpus: ``$FRAMEBANK_DATA``, else ``./data``, else the shipped one (a checkout's
     ``data/``, or the copy inside the installed package)."""
-    from framebank_cli import shipped_dir
-
     candidates = []
     if os.environ.get("FRAMEBANK_DATA"):
         candidates.append(Path(os.environ["FRAMEBANK_DATA"]))

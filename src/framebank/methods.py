@@ -371,7 +371,7 @@ def resolve_method(
 
     Warns:
         UserWarning: a method known to be pathological where it will run
-        (``reshape_conv`` under XLA), naming the faster one.
+            (``reshape_conv`` under XLA), naming the faster one.
     """
     import keras
 
