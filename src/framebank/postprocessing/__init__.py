@@ -15,12 +15,15 @@ from framebank.postprocessing.base import (
 )
 from framebank.postprocessing.energy import LogEnergy
 from framebank.postprocessing.mel import MelSpectrum, mel_weights
+from framebank.postprocessing.pcen import PCEN, exponential_moving_average
 
 __all__ = [
+    "PCEN",
     "POSTPROCESSING",
     "LogEnergy",
     "MelSpectrum",
     "Postprocessing",
+    "exponential_moving_average",
     "get_postprocessing",
     "mel_weights",
     "postprocessing_options",
