@@ -13,14 +13,28 @@ from framebank.postprocessing.base import (
     postprocessing_options,
     register_postprocessing,
 )
-from framebank.postprocessing.energy import LogEnergy
+from framebank.postprocessing.compression import LearnableLog1p, Log, Log1p
+from framebank.postprocessing.energy import Energy, LogEnergy, Modulus
 from framebank.postprocessing.mel import MelSpectrum, mel_weights
+from framebank.postprocessing.normalization import InstanceNorm
+from framebank.postprocessing.pcen import PCEN, exponential_moving_average
+from framebank.postprocessing.pooling import FreeLowpass, GaussianLowpass
 
 __all__ = [
+    "PCEN",
     "POSTPROCESSING",
+    "Energy",
+    "FreeLowpass",
+    "GaussianLowpass",
+    "InstanceNorm",
+    "LearnableLog1p",
+    "Log",
+    "Log1p",
     "LogEnergy",
     "MelSpectrum",
+    "Modulus",
     "Postprocessing",
+    "exponential_moving_average",
     "get_postprocessing",
     "mel_weights",
     "postprocessing_options",
