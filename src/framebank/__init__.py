@@ -12,7 +12,13 @@ The public names, by room (``README.md``'s "API" section says what each is):
   :class:`Method`, :func:`register_method`, :func:`get_method`
 * post-processing (after the projection): :data:`POSTPROCESSING`,
   :class:`Postprocessing`, :func:`register_postprocessing`,
-  :func:`get_postprocessing`, :class:`MelSpectrum`, :class:`LogEnergy`
+  :func:`get_postprocessing`, and the layers: :class:`MelSpectrum`,
+  :class:`Energy`, :class:`Modulus`, :class:`LogEnergy`, :class:`GaussianLowpass`,
+  :class:`FreeLowpass`, :class:`Floor`, :class:`PCEN` (and its smoother
+  :func:`exponential_moving_average`), :class:`Log`, :class:`Log1p`,
+  :class:`LearnableLog1p`, :class:`InstanceNorm`
+* :mod:`framebank.frontends`: ready-made front ends (``LEAF``, ``TDFilterbanks``,
+  ``SincNet``, ``PCENMel``, ``LogMel``)
 * layers: :class:`Encoder`, :class:`FrameProjection`, :class:`Decoder`
 * front ends from configs: :func:`build_frontend`, :class:`FrontEnd`,
   :class:`FrontendConfigError`
@@ -22,7 +28,7 @@ Importing framebank registers every layer with Keras, so ``.keras`` files that
 hold them load after ``import framebank``.
 """
 
-from framebank import initializers
+from framebank import frontends, initializers
 from framebank.config import FrontEnd, FrontendConfigError, build_frontend
 from framebank.decoder import Decoder
 from framebank.filterbanks import (
@@ -41,10 +47,21 @@ from framebank.framing import Framing, OverlapAdd, frame, num_frames, overlap_ad
 from framebank.layers import Encoder, FrameProjection
 from framebank.methods import METHODS, Method, get_method, register_method
 from framebank.postprocessing import (
+    PCEN,
     POSTPROCESSING,
+    Energy,
+    Floor,
+    FreeLowpass,
+    GaussianLowpass,
+    InstanceNorm,
+    LearnableLog1p,
+    Log,
+    Log1p,
     LogEnergy,
     MelSpectrum,
+    Modulus,
     Postprocessing,
+    exponential_moving_average,
     get_postprocessing,
     register_postprocessing,
 )
@@ -76,11 +93,24 @@ __all__ = [
     "register_method",
     # post-processing
     "POSTPROCESSING",
+    "PCEN",
+    "Energy",
+    "Floor",
+    "FreeLowpass",
+    "GaussianLowpass",
+    "InstanceNorm",
+    "LearnableLog1p",
+    "Log",
+    "Log1p",
     "LogEnergy",
     "MelSpectrum",
+    "Modulus",
     "Postprocessing",
+    "exponential_moving_average",
     "get_postprocessing",
     "register_postprocessing",
+    # ready-made front ends (LEAF, TDFilterbanks, SincNet, PCENMel, LogMel)
+    "frontends",
     # layers
     "Decoder",
     "Encoder",

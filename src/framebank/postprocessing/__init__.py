@@ -13,7 +13,7 @@ from framebank.postprocessing.base import (
     postprocessing_options,
     register_postprocessing,
 )
-from framebank.postprocessing.compression import LearnableLog1p, Log, Log1p
+from framebank.postprocessing.compression import Floor, LearnableLog1p, Log, Log1p
 from framebank.postprocessing.energy import Energy, LogEnergy, Modulus
 from framebank.postprocessing.mel import MelSpectrum, mel_weights
 from framebank.postprocessing.normalization import InstanceNorm
@@ -24,6 +24,7 @@ __all__ = [
     "PCEN",
     "POSTPROCESSING",
     "Energy",
+    "Floor",
     "FreeLowpass",
     "GaussianLowpass",
     "InstanceNorm",

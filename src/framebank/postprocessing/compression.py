@@ -1,4 +1,4 @@
-"""Logarithmic compression of energies: ``log(x + eps)``, ``log1p(x)`` and a learnable ``log1p``."""
+"""Compression of energies: ``log(x + eps)``, ``log1p(x)``, a learnable ``log1p``, and a floor."""
 
 from __future__ import annotations
 
@@ -11,7 +11,37 @@ from framebank._validation import check_number, check_positive_number
 from framebank.postprocessing._common import Float32Postprocessing
 from framebank.postprocessing.base import register_postprocessing
 
-__all__ = ["LearnableLog1p", "Log", "Log1p"]
+__all__ = ["Floor", "LearnableLog1p", "Log", "Log1p"]
+
+
+@register_postprocessing("floor")
+class Floor(Float32Postprocessing):
+    """``max(x, min_value)``: LEAF's floor on pooled energies before PCEN.
+
+    Args:
+        min_value: the smallest value let through (LEAF: 1e-5).
+
+    Input shape:
+        ``[batch, frames, channels]``.
+
+    Output shape:
+        The input's; float32 under 16-bit policies.
+
+    Example:
+        >>> keras.ops.convert_to_numpy(Floor(0.5)(np.zeros((1, 1, 2), "float32")))
+        array([[[0.5, 0.5]]], dtype=float32)
+    """
+
+    def __init__(self, min_value: float = 1e-5, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.min_value = check_number("min_value", min_value)
+
+    def call(self, x: Any) -> Any:
+        x = ops.cast(x, self.working_dtype)
+        return ops.maximum(x, ops.cast(self.min_value, x.dtype))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "min_value": self.min_value}
 
 
 @register_postprocessing("log")
