@@ -100,7 +100,10 @@ def test_every_recipe_builds_and_runs(recipe):
     frontend = fb.build_frontend(recipe)
     encoder, decoder = frontend.encoder, frontend.decoder
     raw = yaml.safe_load(recipe.read_text())
-    assert encoder.filterbank.family == raw["filterbank"]
+    if "frontend" in raw:  # a ready-made one
+        assert isinstance(frontend, fb.frontends.FRONTENDS[raw["frontend"]])
+    else:
+        assert encoder.filterbank.family == raw["filterbank"]
     x = np.random.default_rng(0).standard_normal((1, 1200)).astype("float32")
     coefficients = encoder(x)
     assert coefficients.shape[-1] == encoder.num_basis
@@ -108,7 +111,7 @@ def test_every_recipe_builds_and_runs(recipe):
     if decoder is not None:
         assert decoder(coefficients, length=1200).shape == (1, 1200)
     features = ops.convert_to_numpy(frontend(x))  # the post-processing after the encoder
-    assert features.shape[:2] == coefficients.shape[:2]
+    assert features.ndim == 3 and features.shape[0] == 1  # pooling may change the frames
     assert np.all(np.isfinite(features))
 
 

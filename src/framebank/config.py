@@ -81,7 +81,7 @@ from typing import Any
 import keras
 
 from framebank import methods
-from framebank._validation import KERAS_LAYER_KEYWORDS
+from framebank._validation import KERAS_LAYER_KEYWORDS, layer_options
 from framebank.decoder import DECODER_KINDS, RENAMED_METHODS, Decoder
 from framebank.filterbanks import FILTERBANKS, family_options, get_filterbank
 from framebank.layers import Encoder
@@ -120,6 +120,21 @@ DECODER_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "name": ((str,), None),
     "trainable": ((bool,), True),
 }
+
+
+# Ready-made front ends by name (framebank.frontends registers them): a config naming
+# one, ``{"frontend": "leaf", "sample_rate": 16000}``, builds it with the other keys.
+_READY_MADE: dict[str, type] = {}
+
+
+def register_ready_made(name: str) -> Any:
+    """Class decorator: a ready-made :class:`FrontEnd` that configs can name with ``frontend``."""
+
+    def decorator(cls: type) -> type:
+        _READY_MADE[name] = cls
+        return cls
+
+    return decorator
 
 
 class FrontendConfigError(ValueError):
@@ -286,6 +301,8 @@ def build_frontend(config: dict | str | os.PathLike) -> FrontEnd:
         (258, 'pinv')
     """
     raw = read_frontend_config(config)
+    if "frontend" in raw:
+        return _build_ready_made(raw)
     problems: list[str] = []
     family_cls = _check_family(raw, problems)
     family_keys = _family_keys(family_cls) if family_cls is not None else {}
@@ -333,6 +350,34 @@ def build_frontend(config: dict | str | os.PathLike) -> FrontEnd:
         # A layer's own validation (values, not types): say it came from the config.
         raise FrontendConfigError(f"Invalid front-end config: {err}") from err
     return FrontEnd(encoder, layers, decoder, name=f"{encoder.name}_frontend")
+
+
+def _build_ready_made(raw: dict) -> FrontEnd:
+    """``{"frontend": name, **options}``: a ready-made front end, its options checked by name
+    and type like a family's, every problem at once."""
+    options = dict(raw)
+    name = options.pop("frontend")
+    if not isinstance(name, str) or name not in _READY_MADE:
+        raise FrontendConfigError(
+            f"Invalid front-end config:\n  - unknown frontend {name!r}. Accepted: "
+            f"{', '.join(sorted(_READY_MADE))}"
+        )
+    cls = _READY_MADE[name]
+    accepted = _option_types(cls, layer_options(cls, cls.__mro__[1:2]))  # its own options
+    problems: list[str] = []
+    for key, value in options.items():
+        if key not in accepted:
+            problems.append(
+                f"unknown option {key!r} of frontend {name!r}. Accepted: {', '.join(accepted)}"
+            )
+        else:
+            _check_type(f"`{key}`", value, accepted[key], problems)
+    if problems:
+        raise FrontendConfigError("Invalid front-end config:\n  - " + "\n  - ".join(problems))
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as err:
+        raise FrontendConfigError(f"Invalid front-end config: {err}") from err
 
 
 def _make_step(cls: type, encoder: Encoder, options: dict) -> keras.layers.Layer:

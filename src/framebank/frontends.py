@@ -36,7 +36,7 @@ from framebank._validation import (
     check_positive_int,
     check_positive_number,
 )
-from framebank.config import FrontEnd
+from framebank.config import FrontEnd, register_ready_made
 from framebank.filterbanks import FreeFilterbank, GaborFilterbank, SincFilterbank
 from framebank.filterbanks.gabor import leaf_gabor_init, tf_mel_weight_matrix
 from framebank.layers import Encoder
@@ -101,6 +101,7 @@ def _common(sample_rate: Any, n_filters: Any, window_ms: Any, hop_ms: Any) -> tu
     return sample_rate, n_filters, window_ms, hop_ms
 
 
+@register_ready_made("log_mel")
 @keras.saving.register_keras_serializable(package="framebank")
 class LogMel(_ReadyMade):
     """A fixed log-mel front end: ``log(eps + mel @ |STFT|^2)``, librosa's log-mel.
@@ -176,6 +177,7 @@ class LogMel(_ReadyMade):
         super().__init__(encoder, steps, options, **kwargs)
 
 
+@register_ready_made("pcen_mel")
 @keras.saving.register_keras_serializable(package="framebank")
 class PCENMel(_ReadyMade):
     """A fixed mel spectrogram, then a learnable PCEN (per-channel energy normalisation).
@@ -255,6 +257,7 @@ def _gabor_family(
     )
 
 
+@register_ready_made("leaf")
 @keras.saving.register_keras_serializable(package="framebank")
 class LEAF(_ReadyMade):
     """LEAF (Zeghidour et al., ICLR 2021): learnable Gabor filters, Gaussian pooling, sPCEN.
@@ -387,6 +390,7 @@ class _FixedInitializer(keras.initializers.Initializer):
         return {"values": self.values.tolist()}
 
 
+@register_ready_made("td_filterbanks")
 @keras.saving.register_keras_serializable(package="framebank")
 class TDFilterbanks(_ReadyMade):
     """Time-domain filterbanks (Zeghidour et al., ICASSP 2018).
@@ -451,6 +455,7 @@ class TDFilterbanks(_ReadyMade):
         super().__init__(encoder, steps, options, **kwargs)
 
 
+@register_ready_made("sincnet")
 @keras.saving.register_keras_serializable(package="framebank")
 class SincNet(_ReadyMade):
     """SincNet's first layer (Ravanelli & Bengio, 2018), at framebank's frame rate.

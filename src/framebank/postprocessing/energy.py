@@ -9,7 +9,7 @@ from keras import ops
 
 from framebank._validation import check_bool, check_number
 from framebank.postprocessing._common import Float32Postprocessing
-from framebank.postprocessing.base import Postprocessing, register_postprocessing
+from framebank.postprocessing.base import register_postprocessing
 
 __all__ = ["Energy", "LogEnergy", "Modulus"]
 
@@ -118,7 +118,7 @@ class Modulus(_PairedChannels):
 
 
 @register_postprocessing("log_energy")
-class LogEnergy(Postprocessing):
+class LogEnergy(Float32Postprocessing):
     """Coefficients to log energies: ``log(eps + x^2)``, or ``log(eps + re^2 + im^2)``.
 
     Args:
@@ -158,6 +158,8 @@ class LogEnergy(Postprocessing):
             )
 
     def call(self, x: Any) -> Any:
+        # Energies overflow float16: computed in float32 under 16-bit policies.
+        x = ops.cast(x, self.working_dtype)
         power = ops.square(x) if self.square else x
         if self.pairs:
             half = x.shape[-1] // 2

@@ -9,7 +9,8 @@ from keras import ops
 
 from framebank._validation import check_number, check_positive_int
 from framebank._weights import constant_initializer
-from framebank.postprocessing.base import Postprocessing, register_postprocessing
+from framebank.postprocessing._common import Float32Postprocessing
+from framebank.postprocessing.base import register_postprocessing
 
 __all__ = ["MelSpectrum", "check_mel_options", "mel_weights"]
 
@@ -58,7 +59,7 @@ def check_mel_options(
 
 
 @register_postprocessing("mel_spectrum")
-class MelSpectrum(Postprocessing):
+class MelSpectrum(Float32Postprocessing):
     """Fourier coefficients to a mel spectrogram: ``|X|^power @ mel``.
 
     Args:
@@ -128,14 +129,20 @@ class MelSpectrum(Postprocessing):
             self.htk,
             self.norm,
         )
+        # Kept in the working dtype and never autocast: a float16 copy of the mel
+        # weights would cost the float32 power its precision.
         self.mel = self.add_weight(
-            name="mel", shape=weights.shape, initializer=constant_initializer(weights)
+            name="mel",
+            shape=weights.shape,
+            initializer=constant_initializer(weights),
+            dtype=self.working_dtype,
+            autocast=False,
         )
 
     def call(self, coefficients: Any) -> Any:
         # In float32 even under mixed_float16: a full-scale tone's power (256**2 for
         # fft_length 1024) is past float16's largest number, 65504.
-        coefficients = ops.cast(coefficients, "float32")
+        coefficients = ops.cast(coefficients, self.working_dtype)
         real = coefficients[..., : self.n_freq]
         imag = coefficients[..., self.n_freq :]
         power = ops.square(real) + ops.square(imag)

@@ -56,14 +56,22 @@ def _lags(count: Any, dtype: str) -> tuple[Any, Any]:
             ops.convert_to_tensor(lag >= 0, dtype),
         )
     steps = ops.arange(count, dtype=dtype)
-    lag = steps[None, :] - steps[:, None]
+    lag = ops.expand_dims(steps, 0) - ops.expand_dims(steps, 1)
     return ops.maximum(lag, 0), ops.cast(lag >= 0, dtype)
+
+
+def _axes(x: Any, *axes: int) -> Any:
+    """``x`` with new length-1 axes at ``axes`` (``ops.expand_dims`` each: TFLite's
+    builtin strided slice has no new-axis mask, which ``x[:, None]`` would need)."""
+    for axis in axes:
+        x = ops.expand_dims(x, axis)
+    return x
 
 
 def _decay_matrix(count: Any, log_decay: Any) -> Any:
     """``[channels, count, count]``: ``a**(j - i)`` at ``(i, j)`` for ``i <= j``, else 0."""
     lag, causal = _lags(count, keras.backend.standardize_dtype(log_decay.dtype))
-    return ops.exp(lag * log_decay[:, None, None]) * causal
+    return ops.exp(lag * _axes(log_decay, -1, -1)) * causal
 
 
 def _decay_powers(count: Any, log_decay: Any) -> Any:
@@ -73,7 +81,7 @@ def _decay_powers(count: Any, log_decay: Any) -> Any:
         steps = ops.convert_to_tensor(np.arange(1, count + 1), dtype)
     else:
         steps = ops.arange(1, count + 1, dtype=dtype)
-    return ops.exp(steps * log_decay[:, None])
+    return ops.exp(steps * _axes(log_decay, -1))
 
 
 def _linear_recurrence(b: Any, log_decay: Any, initial: Any, levels: int) -> Any:
@@ -89,7 +97,7 @@ def _linear_recurrence(b: Any, log_decay: Any, initial: Any, levels: int) -> Any
     """
     length = _dim(b, 2)
     if levels == 0 or (isinstance(length, int) and length <= BLOCK):
-        start = _decay_powers(length, log_decay)[:, None, :] * initial[..., None]
+        start = _axes(_decay_powers(length, log_decay), 1) * _axes(initial, -1)
         return ops.matmul(b, _decay_matrix(length, log_decay)) + start
     channels, batch = b.shape[0], _dim(b, 1)
     padding = (-length) % BLOCK  # zeros at the end change no earlier output
@@ -99,8 +107,8 @@ def _linear_recurrence(b: Any, log_decay: Any, initial: Any, levels: int) -> Any
     local = ops.matmul(blocks, _decay_matrix(BLOCK, log_decay))
     local = ops.reshape(local, (channels, batch, -1, BLOCK))
     ends = _linear_recurrence(local[..., -1], BLOCK * log_decay, initial, levels - 1)
-    starts = ops.concatenate([initial[..., None], ends[..., :-1]], axis=-1)
-    h = local + _decay_powers(BLOCK, log_decay)[:, None, None, :] * starts[..., None]
+    starts = ops.concatenate([_axes(initial, -1), ends[..., :-1]], axis=-1)
+    h = local + _axes(_decay_powers(BLOCK, log_decay), 1, 1) * _axes(starts, -1)
     h = ops.reshape(h, (channels, batch, -1))
     return h if isinstance(padding, int) and padding == 0 else h[..., :length]
 

@@ -65,6 +65,10 @@ class _DepthwiseLowpass(Float32Postprocessing):
             left = total // 2 if left is None else left
             x = ops.pad(x, [[0, 0], [left, total - left], [0, 0]])
         kernel = ops.expand_dims(self._window(), -1)
+        if not static:
+            # A run-time pad leaves TensorFlow no static channel count, which TFLite's
+            # depthwise convolution needs: restate it (a free reshape).
+            x = ops.reshape(x, (ops.shape(x)[0], -1, kernel.shape[1]))
         y = ops.depthwise_conv(x, kernel, strides=self.strides, padding="valid")
         return y if self.padding == "same" else y[:, : self._output_frames(frames)]
 

@@ -1,0 +1,190 @@
+"""Ready-made front ends (framebank.frontends): their shapes and defaults, conformance to their
+references (librosa's log-mel, LEAF's pooling kernel), every method with the same numbers,
+saving and loading, configs by name, and training stability on real speech."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from helpers import value_and_grads
+from keras import ops
+
+import framebank as fb
+from framebank import frontends
+from framebank.audio import load_audio, read_manifest
+
+RATE = 16000
+NAMES = sorted(frontends.FRONTENDS)
+
+
+def _speech(seconds: float = 0.5, batch: int = 2) -> np.ndarray:
+    """``batch`` chunks of real speech from data/ at 16 kHz."""
+    length = int(seconds * RATE)
+    chunks = []
+    for clip in read_manifest():
+        samples, _ = load_audio(clip.path, RATE)
+        if len(samples) >= length:
+            chunks.append(samples[:length])
+        if len(chunks) == batch:
+            break
+    return np.stack(chunks).astype("float32")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_defaults_give_40_channels_at_10_ms(name):
+    frontend = frontends.FRONTENDS[name](sample_rate=RATE)
+    out = ops.convert_to_numpy(frontend(_speech(0.5)))
+    assert out.shape[0] == 2 and out.shape[2] == 40
+    assert abs(out.shape[1] - 50) <= 1  # 0.5 s at 10 ms
+    assert np.all(np.isfinite(out))
+    assert tuple(frontend.compute_output_shape((2, RATE // 2))) == out.shape
+
+
+def test_log_mel_is_librosas_log_mel():
+    import librosa
+
+    x = _speech(1.0, batch=1)
+    got = ops.convert_to_numpy(frontends.LogMel(RATE)(x))[0]
+    mel = librosa.feature.melspectrogram(
+        y=x[0].astype("float64"), sr=RATE, n_fft=512, hop_length=160, win_length=400,
+        window="hann", center=True, pad_mode="constant", power=2.0, n_mels=40,
+    )  # fmt: skip
+    want = np.log(mel + 1e-6).T
+    error = np.abs(got - want).max() / np.abs(want).max()
+    print(f"LogMel against librosa: {error:.2e} of the largest magnitude")
+    assert got.shape == want.shape and error <= 5e-6
+
+
+def test_leaf_pooling_kernel_is_leafs_formula():
+    leaf = frontends.LEAF(RATE)
+    leaf(_speech(0.1, batch=1))
+    pooling = leaf.postprocessing[1]
+    assert (pooling.kernel_size, pooling.strides) == (401, 160)
+    width = 401
+    n = np.arange(width)[:, None]
+    want = np.exp(-0.5 * ((n - (width - 1) / 2) / (0.4 * (width - 1) / 2)) ** 2)
+    got = ops.convert_to_numpy(pooling._window())
+    np.testing.assert_allclose(got, np.broadcast_to(want, got.shape), rtol=1e-6)
+    gabor = leaf.encoder.filterbank
+    assert gabor.init == "leaf" and (gabor.min_hz, gabor.max_hz) == (60.0, 7800.0)
+
+
+@pytest.mark.parametrize("name", ["leaf", "sincnet", "td_filterbanks", "log_mel"])
+def test_every_method_of_the_projection_gives_the_same_numbers(name):
+    cls = frontends.FRONTENDS[name]
+    x = _speech(0.1, batch=1)
+    reference = cls(sample_rate=RATE, method="matmul")
+    want = ops.convert_to_numpy(reference(x))
+    for method in ("strided_conv", "fft_conv", "dense"):
+        other = cls(sample_rate=RATE, method=method)
+        other(x)
+        other.set_weights(reference.get_weights())
+        got = ops.convert_to_numpy(other(x))
+        scale = np.abs(want).max()
+        assert np.abs(got - want).max() <= 1e-4 * scale, (name, method)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_saves_and_loads_from_a_keras_file(name, tmp_path):
+    x = _speech(0.25, batch=1)
+    inputs = keras.Input((x.shape[1],))
+    frontend = frontends.FRONTENDS[name](sample_rate=RATE, name=name)
+    model = keras.Model(inputs, frontend(inputs))
+    perturbed = [w + 0.01 * np.abs(w).mean() for w in model.get_weights()]
+    model.set_weights(perturbed)  # "trained"
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded.get_layer(name), frontends.FRONTENDS[name])
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(loaded(x)), ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_a_config_names_a_ready_made_front_end():
+    frontend = fb.build_frontend({"frontend": "pcen_mel", "sample_rate": 8000, "n_filters": 24})
+    assert isinstance(frontend, frontends.PCENMel)
+    assert ops.convert_to_numpy(frontend(np.zeros((1, 8000), "float32"))).shape == (1, 101, 24)
+    with pytest.raises(fb.FrontendConfigError) as err:
+        fb.build_frontend({"frontend": "leaf", "n_filter": 40, "sample_rate": "16k"})
+    assert "n_filter" in str(err.value) and "sample_rate" in str(err.value)
+    with pytest.raises(fb.FrontendConfigError, match="unknown frontend 'leef'.*leaf"):
+        fb.build_frontend({"frontend": "leef"})
+
+
+def test_leaf_at_8khz_needs_a_valid_upper_edge():
+    leaf = frontends.LEAF(8000)  # upper edge 0.4875 * 8000 = 3900 Hz
+    assert leaf.encoder.filterbank.max_hz == 3900.0 and leaf.encoder.frame_len == 201
+    analytic = frontends.LEAF(8000, init="analytic")
+    assert analytic.encoder.filterbank.init == "analytic"
+    with pytest.raises(ValueError, match="max_hz.*Nyquist"):
+        frontends.LEAF(8000, max_hz=7800)
+
+
+@pytest.mark.parametrize(
+    "make,error,match",
+    [
+        (lambda: frontends.LEAF(sample_rate=0), ValueError, "sample_rate=0"),
+        (lambda: frontends.LogMel(n_filters=0), ValueError, "n_filters=0"),
+        (lambda: frontends.SincNet(hop_ms=0.01), ValueError, "hop_ms"),
+        (lambda: frontends.PCENMel(learn=("gain",)), ValueError, "gain"),
+        (lambda: frontends.TDFilterbanks(instance_norm="yes"), TypeError, "instance_norm"),
+    ],
+)
+def test_bad_options_are_refused_at_construction(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def _stability_batches() -> np.ndarray:
+    """Real speech, silence and a full-scale chunk (the cases that made LEAF's PCEN NaN)."""
+    speech = _speech(0.25, batch=2)
+    silence = np.zeros((1, speech.shape[1]), "float32")
+    full = np.sign(speech[:1]) * np.ones_like(speech[:1])  # clipped speech at full scale
+    return np.concatenate([speech, silence, full])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
+@pytest.mark.parametrize("name", NAMES)
+def test_200_adam_steps_stay_finite(name, policy):
+    keras.config.set_dtype_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        x = _stability_batches()
+        inputs = keras.Input((x.shape[1],))
+        features = frontends.FRONTENDS[name](sample_rate=RATE)(inputs)
+        pooled = keras.layers.GlobalAveragePooling1D()(features)
+        outputs = keras.layers.Dense(2, dtype="float32")(pooled)
+        model = keras.Model(inputs, outputs)
+        model.compile(keras.optimizers.Adam(1e-2), "mse")
+        targets = np.random.default_rng(0).standard_normal((len(x), 2)).astype("float32")
+        losses = [float(np.asarray(model.train_on_batch(x, targets))) for _ in range(200)]
+        assert np.all(np.isfinite(losses)), losses[-5:]
+        for weight in model.weights:
+            assert np.all(np.isfinite(ops.convert_to_numpy(weight))), weight.path
+        assert np.all(np.isfinite(ops.convert_to_numpy(model(x))))
+        variables = model.trainable_variables
+        _, input_grad, grads = value_and_grads(
+            lambda a: ops.sum(ops.cast(model(a), "float32")), [x], variables
+        )
+        for grad in [*input_grad, *grads]:
+            assert grad is None or np.all(np.isfinite(grad))
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow export")
+@pytest.mark.parametrize("name", NAMES)
+def test_exports_to_saved_model_and_tflite_with_the_same_numbers(name, tmp_path):
+    from framebank import export
+
+    x = _speech(0.25, batch=2)
+    # fft_conv has no TFLite operator; the weights do not depend on the method.
+    frontend = frontends.FRONTENDS[name](sample_rate=RATE, method="strided_conv")
+    want = ops.convert_to_numpy(frontend(x))
+    saved = export.export_saved_model(frontend, tmp_path / "saved")
+    np.testing.assert_allclose(export.load_saved_model(saved)(x), want, rtol=1e-4, atol=1e-4)
+    tflite = export.export_tflite(saved, tmp_path / "m.tflite")
+    got = export.run_tflite(tflite, x)
+    assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
