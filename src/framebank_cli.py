@@ -308,6 +308,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recipes.add_argument("name", nargs="?", help="print this one (e.g. frontends/log_mel)")
 
+    inspect = sub.add_parser(
+        "inspect",
+        help="what a trained front end learned: filter responses, centres, PCEN parameters",
+        description="Find the framebank front end in a saved model and write, into --out, a "
+        "PNG of its filters' frequency responses (learned against initial where the initial "
+        "values are known), a CSV of centre frequencies and bandwidths, and a CSV of each "
+        "post-processing layer's per-channel parameters (PCEN's alpha, delta, root, smoothing).",
+    )
+    inspect.add_argument("model", help="a .keras file holding a framebank Encoder or front end")
+    inspect.add_argument("--out", default="inspection", help="folder to write (inspection)")
+    inspect.add_argument(
+        "--sample-rate", type=number, help="Hz, for families that do not record one"
+    )
+
     data = sub.add_parser("data", help="the speech corpus")
     data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     fetch = data_sub.add_parser(
@@ -358,6 +372,12 @@ def _check_fetch_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--languages: unknown {', '.join(unknown)}. Accepted: {accepted}")
 
 
+def _check_inspect_args(args: argparse.Namespace) -> None:
+    if not Path(args.model).expanduser().is_file():
+        raise UsageError(f"no model file at {args.model} (a .keras file)")
+    _check_folder_target("--out", args.out)
+
+
 def _check_methods_args(args: argparse.Namespace) -> None:
     samples = int(args.seconds * args.sample_rate)
     if samples < args.frame_len:
@@ -372,6 +392,7 @@ CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "train": _check_recipe_args,
     "data": _check_fetch_args,
     "methods": _check_methods_args,
+    "inspect": _check_inspect_args,
 }
 
 

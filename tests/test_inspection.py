@@ -63,3 +63,19 @@ def test_inspect_refuses_what_it_cannot_read(tmp_path):
     with pytest.raises(ValueError, match="sample_rate"):
         inspect_frontend(free, tmp_path)
     assert encoders_in(free) == [free]
+
+
+def test_the_inspect_command_writes_the_files_and_refuses_bad_input(tmp_path, capsys):
+    from framebank_cli import main
+
+    model, _ = _gabor_model()
+    model.save(tmp_path / "m.keras")
+    assert main(["inspect", str(tmp_path / "m.keras"), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "_filters.png" in out and (tmp_path / "out" / "inspection.json").is_file()
+    assert main(["inspect", str(tmp_path / "missing.keras")]) == 2
+    assert "no model file" in capsys.readouterr().err
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "plain.keras")
+    assert main(["inspect", str(tmp_path / "plain.keras"), "--out", str(tmp_path / "o2")]) == 2
+    assert "holds no framebank Encoder" in capsys.readouterr().err

@@ -135,11 +135,33 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import keras
+
+    from framebank.inspection import encoders_in, inspect_frontend
+
+    model = keras.models.load_model(Path(args.model).expanduser())
+    if not encoders_in(model):
+        raise UsageError(f"{args.model} holds no framebank Encoder or front end to inspect")
+    written = inspect_frontend(model, Path(args.out).expanduser(), sample_rate=args.sample_rate)
+    for name, entry in written["encoders"].items():
+        moved = entry["moved_hz"]
+        change = "" if moved is None else f"; centres moved {moved:.1f} Hz (median)"
+        print(f"{name}: {entry['png']}, {entry['csv']}{change}")
+    for name, path in written["parameters"].items():
+        print(f"{name}: {path}")
+    print(f"in {args.out}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "methods": cmd_methods,
     "compare": cmd_compare,
     "train": cmd_train,
     "data": cmd_data,
+    "inspect": cmd_inspect,
 }
 
 

@@ -398,7 +398,7 @@ class TDFilterbanks(_ReadyMade):
     Free complex filters of ``window`` taps at every sample, every tap learned,
     initialised as Gabor filters matching a mel filterbank; their squared modulus; a
     learnable lowpass of ``window`` taps per channel at stride ``hop``, squared-Hann
-    initialised (:class:`~framebank.postprocessing.FreeLowpass`); ``log(1 + x)``; optionally
+    initialised (:class:`~framebank.postprocessing.FreeLowpass`); ``log(1 + |x|)``; optionally
     an instance normalisation.
 
     Args:
@@ -438,6 +438,8 @@ class TDFilterbanks(_ReadyMade):
         steps = [
             Energy(pairs=True, name="squared_modulus"),
             FreeLowpass(kernel_size=window, strides=hop, padding="same", name="lowpass"),
+            # log(1 + |x|): a learned lowpass may go negative, where log1p alone is NaN.
+            Modulus(pairs=False, name="abs"),
             Log1p(name="log1p"),
         ]
         if check_bool("instance_norm", instance_norm):

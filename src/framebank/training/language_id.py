@@ -384,6 +384,11 @@ def train_run(
             "evaluation": evaluate(model, config, data, snr),
             **state,
         }
+        if frontend != "mel":  # a learnable front end: what it learned, as `framebank inspect`
+            from framebank.inspection import inspect_frontend
+
+            inspected = inspect_frontend(model, run_dir / "inspection", config.sample_rate)
+            result["filters_moved_hz"] = next(iter(inspected["encoders"].values()))["moved_hz"]
         io.write_json(result_path, result)
         return result
 

@@ -167,6 +167,10 @@ def write_report(summary: dict, path: Path) -> None:
         "![confusion](confusion.png)",
         "",
         "![centres](centres.png)",
+        "",
+        "Each learnable run's filters (responses, centres and -3 dB bandwidths, learned "
+        "against initial, as `framebank inspect` writes them) are in "
+        "`runs/<run>/inspection/`.",
     ]
     io.write_text(path, "\n".join(lines) + "\n")
 
