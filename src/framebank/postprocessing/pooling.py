@@ -64,13 +64,42 @@ class _DepthwiseLowpass(Float32Postprocessing):
             total = max(excess, 0) if static else ops.maximum(excess, 0)
             left = total // 2 if left is None else left
             x = ops.pad(x, [[0, 0], [left, total - left], [0, 0]])
-        kernel = ops.expand_dims(self._window(), -1)
         if not static:
-            # A run-time pad leaves TensorFlow no static channel count, which TFLite's
-            # depthwise convolution needs: restate it (a free reshape).
-            x = ops.reshape(x, (ops.shape(x)[0], -1, kernel.shape[1]))
-        y = ops.depthwise_conv(x, kernel, strides=self.strides, padding="valid")
+            # A run-time pad leaves TensorFlow no static channel count: restate it.
+            x = ops.reshape(x, (ops.shape(x)[0], -1, self._window().shape[1]))
+        y = self._strided_window_sum(x)
         return y if self.padding == "same" else y[:, : self._output_frames(frames)]
+
+    def _strided_window_sum(self, x: Any) -> Any:
+        """``y[t] = sum_n window[n] x[t * strides + n]`` for every whole window in ``x``.
+
+        Why not ``ops.depthwise_conv``: its gradient with a long, strided window is slow
+        on the CPU (under JAX about 30x the whole front end's other work). Instead the
+        window is cut into ``ceil(kernel_size / strides)`` segments of one stride each:
+        segment ``k`` meets stride-long blocks of ``x`` shifted by ``k`` blocks, so each
+        is one multiply-and-sum over aligned blocks (``benchmarks/README.md``).
+        """
+        window = self._window()  # [kernel_size, channels]
+        channels = window.shape[1]
+        size, stride = self.kernel_size, self.strides
+        segments = -(-size // stride)
+        window = ops.pad(window, [[0, segments * stride - size], [0, 0]])
+        frames = x.shape[1] if x.shape[1] is not None else ops.shape(x)[1]
+        count = num_frames(frames, size, stride)  # whole windows in x
+        blocks = count + segments - 1
+        need = blocks * stride
+        if isinstance(need, int) and isinstance(frames, int):
+            x = x[:, :need] if frames >= need else ops.pad(x, [[0, 0], [0, need - frames], [0, 0]])
+        else:
+            x = ops.pad(x, [[0, 0], [0, ops.maximum(need - frames, 0)], [0, 0]])[:, :need]
+        x = ops.reshape(x, (-1, blocks, stride, channels))
+        total = None
+        for k in range(segments):
+            part = ops.sum(
+                x[:, k : k + count] * window[k * stride : (k + 1) * stride], axis=2
+            )  # [batch, count, channels]
+            total = part if total is None else total + part
+        return total
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         frames = input_shape[1]

@@ -1,0 +1,211 @@
+"""Complete front ends: forward plus backward step time as a ratio to LogMel's, one run.
+
+Batch 16 x 1 s at 16 kHz (the issue's case), the gradient of ``0.5 * sum(y**2)`` with
+respect to every trainable weight and the input (a front end inside a model), compiled
+(TensorFlow: ``tf.function`` graph; JAX: ``jax.jit``), each backend in its own process,
+steps timed in interleaved rounds (``worker.time_interleaved``) so that all see the same
+load. Rows:
+
+* the ready-made front ends (``framebank.frontends``) with ``method="auto"``;
+* LEAF with its filters run as a stride-1 convolution (``strided_conv``, LEAF's own
+  design) beside the FFT (``fft_conv``, what ``auto`` picks there);
+* PCENMel with PCEN's smoother as a sequential scan over frames (``keras.ops.scan``,
+  LEAF's ``tf.scan``) beside the parallel one;
+* LEAF's whole design transcribed (stride-1 ``conv``, Gaussian pooling, sequential sPCEN).
+
+    python benchmarks/frontends.py                       # TensorFlow and JAX
+    python benchmarks/frontends.py --backends jax --repeats 5
+
+Writes ``benchmarks/results/frontends.csv`` and ``frontends.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+BATCH, SECONDS, RATE = 16, 1.0, 16000
+
+
+def _speech() -> np.ndarray:
+    """16 chunks of 1 s of real speech from data/, resampled to 16 kHz."""
+    from framebank.audio import load_audio, read_manifest
+
+    chunks = []
+    length = int(SECONDS * RATE)
+    for clip in read_manifest():
+        samples, _ = load_audio(clip.path, RATE)
+        if len(samples) >= length:
+            chunks.append(samples[:length])
+        if len(chunks) == BATCH:
+            break
+    return np.stack(chunks).astype("float32")
+
+
+def _sequential_pcen(pcen):
+    """The same PCEN with its smoother as a per-frame scan: LEAF's ``tf.scan``."""
+    from keras import ops
+
+    from framebank.postprocessing import pcen as pcen_module
+
+    def smoother(x, smooth_coef, initial_state):
+        def step(state, frame):
+            new = smooth_coef * frame + (1.0 - smooth_coef) * state
+            return new, new
+
+        _, states = ops.scan(step, ops.cast(initial_state, x.dtype), ops.transpose(x, (1, 0, 2)))
+        return ops.transpose(states, (1, 0, 2))
+
+    original = pcen_module.exponential_moving_average
+
+    def call(x):
+        pcen_module.exponential_moving_average = smoother
+        try:
+            return pcen(x)
+        finally:
+            pcen_module.exponential_moving_average = original
+
+    return call
+
+
+def build_rows() -> dict:
+    """``{row name: (fn, variables)}`` for the running backend."""
+    import keras
+
+    import framebank as fb
+    from framebank import frontends
+
+    rows = {}
+
+    def add(name, layer, fn=None):
+        layer(np.zeros((1, int(SECONDS * RATE)), "float32"))  # build
+        rows[name] = (fn or layer, list(layer.trainable_variables))
+
+    add("LogMel", frontends.LogMel(RATE))
+    pcen_mel = frontends.PCENMel(RATE)
+    add("PCENMel", pcen_mel)
+    sequential = frontends.PCENMel(RATE)
+    scan = _sequential_pcen(sequential.postprocessing[-1])
+    add(
+        "PCENMel (sequential PCEN)",
+        sequential,
+        lambda x: scan(sequential.postprocessing[0](sequential.encoder(x))),
+    )
+    add("LEAF", frontends.LEAF(RATE))
+    add("LEAF (stride-1 conv)", frontends.LEAF(RATE, method="strided_conv"))
+    add("TDFilterbanks", frontends.TDFilterbanks(RATE))
+    add("SincNet", frontends.SincNet(RATE))
+    leaf = frontends.LEAF(RATE, method="strided_conv")
+    leaf(np.zeros((1, int(SECONDS * RATE)), "float32"))
+    scan_leaf = _sequential_pcen(leaf.postprocessing[-1])
+
+    def transcription(x):
+        y = leaf.encoder(x)
+        for step in leaf.postprocessing[:-1]:
+            y = step(y)
+        return scan_leaf(y)
+
+    rows["LEAF transcribed (stride-1 conv, sequential sPCEN)"] = (
+        transcription,
+        list(leaf.trainable_variables),
+    )
+    del fb, keras
+    return rows
+
+
+def run_backend(repeats: int) -> list[dict]:
+    import keras
+    import worker
+
+    x = _speech()
+    rows = build_rows()
+    steps = {
+        name: worker.make_step(fn, variables, x, "weights+input", "graph")
+        for name, (fn, variables) in rows.items()
+    }
+    timed = worker.time_interleaved(steps, repeats, budget_s=120)
+    base = timed["LogMel"][0]
+    from framebank.device import device_description
+
+    return [
+        {
+            "backend": keras.backend.backend(),
+            "device": device_description()[1],
+            "frontend": name,
+            "ms": round(sec * 1e3, 2),
+            "ratio_to_logmel": round(sec / base, 3),
+            "steps": count,
+        }
+        for name, (sec, count, _) in timed.items()
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backends", default="tensorflow,jax")
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--parameters", action="store_true", help="print each front end's parameter counts"
+    )
+    args = parser.parse_args(argv)
+    if args.parameters:
+        from framebank import frontends
+
+        for name, cls in frontends.FRONTENDS.items():
+            layer = cls(sample_rate=RATE)
+            layer(np.zeros((1, RATE), "float32"))
+            fixed = sum(int(np.prod(v.shape)) for v in layer.non_trainable_variables)
+            learned = sum(int(np.prod(v.shape)) for v in layer.trainable_variables)
+            print(f"{name}: {learned} trainable, {fixed} fixed")
+        return
+    if args.worker:
+        print(json.dumps(run_backend(args.repeats)))
+        return
+    rows = []
+    for backend in args.backends.split(","):
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+        done = subprocess.run(
+            [sys.executable, __file__, "--worker", "--repeats", str(args.repeats)],
+            capture_output=True, text=True, env=env, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise SystemExit(f"{backend} failed:\n{done.stderr[-3000:]}")
+        rows += json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"{backend}: done", flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "frontends.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [
+        f"Front ends, forward plus backward (weights and input), batch {BATCH} x {SECONDS:g} s "
+        f"at {RATE} Hz, median ms and ratio to LogMel in the same run; "
+        f"`python benchmarks/frontends.py --repeats {args.repeats}`.",
+        "",
+        "| backend | device | front end | ms | x LogMel |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['backend']} | {r['device']} | {r['frontend']} | {r['ms']:.1f} | "
+            f"{r['ratio_to_logmel']:.2f}x |"
+        )
+    (out / "frontends.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
