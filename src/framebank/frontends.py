@@ -72,12 +72,18 @@ def _hop(sample_rate: float, hop_ms: float) -> int:
     return hop
 
 
+def _arguments(values: dict) -> dict:
+    """A constructor's arguments from its ``locals()`` taken first thing: its config."""
+    return {k: v for k, v in values.items() if k not in ("self", "kwargs", "__class__")}
+
+
 class _ReadyMade(FrontEnd):
-    """A front end built from plain options; its config is those options."""
+    """A front end built from plain options; its config is those options (with the method
+    that ``"auto"`` picked, so a reloaded model runs the same one)."""
 
     def __init__(self, encoder: Encoder, steps: list, options: dict, **kwargs: Any) -> None:
         super().__init__(encoder, steps, **kwargs)
-        self._options = options
+        self._options = {**options, "method": encoder.method.name}
 
     def get_config(self) -> dict:
         return {
@@ -143,6 +149,7 @@ class LogMel(_ReadyMade):
         method: str = "auto",
         **kwargs: Any,
     ) -> None:
+        options = _arguments(locals())
         sample_rate, n_filters, window_ms, hop_ms = _common(
             sample_rate, n_filters, window_ms, hop_ms
         )
@@ -162,18 +169,6 @@ class LogMel(_ReadyMade):
             name="mel_encoder",
         )
         steps = [MelSpectrum.for_encoder(encoder, name="mel"), Log(eps=eps, name="log")]
-        options = dict(
-            sample_rate=sample_rate,
-            n_filters=n_filters,
-            window_ms=window_ms,
-            hop_ms=hop_ms,
-            fft_length=fft_length,
-            fmin=fmin,
-            fmax=fmax,
-            eps=eps,
-            center=center,
-            method=encoder.method.name,
-        )
         super().__init__(encoder, steps, options, **kwargs)
 
 
@@ -216,6 +211,7 @@ class PCENMel(_ReadyMade):
         state_init: str = "first_frame",
         **kwargs: Any,
     ) -> None:
+        options = _arguments(locals())
         mel = LogMel(
             sample_rate, n_filters, window_ms, hop_ms, fft_length, fmin, fmax, 1e-6, center, method
         )
@@ -229,17 +225,6 @@ class PCENMel(_ReadyMade):
             state_init=state_init,
             name="pcen",
         )
-        options = dict(
-            mel._options,
-            alpha=alpha,
-            delta=delta,
-            root=root,
-            smooth_coef=smooth_coef,
-            floor=floor,
-            learn=list(learn),
-            state_init=state_init,
-        )
-        options.pop("eps")
         super().__init__(mel.encoder, [mel.postprocessing[0], pcen], options, **kwargs)
 
 
@@ -299,6 +284,7 @@ class LEAF(_ReadyMade):
         method: str = "auto",
         **kwargs: Any,
     ) -> None:
+        options = _arguments(locals())
         sample_rate, n_filters, window_ms, hop_ms = _common(
             sample_rate, n_filters, window_ms, hop_ms
         )
@@ -336,19 +322,6 @@ class LEAF(_ReadyMade):
         ]
         if check_bool("instance_norm", instance_norm):
             steps.append(InstanceNorm(epsilon=1e-6, name="instance_norm"))
-        options = dict(
-            sample_rate=sample_rate,
-            n_filters=n_filters,
-            window_ms=window_ms,
-            hop_ms=hop_ms,
-            min_hz=min_hz,
-            max_hz=max_hz,
-            init=init,
-            instance_norm=instance_norm,
-            learn_filters=learn_filters,
-            learn_pooling=learn_pooling,
-            method=encoder.method.name,
-        )
         super().__init__(encoder, steps, options, **kwargs)
 
 
@@ -418,6 +391,7 @@ class TDFilterbanks(_ReadyMade):
         method: str = "auto",
         **kwargs: Any,
     ) -> None:
+        options = _arguments(locals())
         sample_rate, n_filters, window_ms, hop_ms = _common(
             sample_rate, n_filters, window_ms, hop_ms
         )
@@ -444,16 +418,6 @@ class TDFilterbanks(_ReadyMade):
         ]
         if check_bool("instance_norm", instance_norm):
             steps.append(InstanceNorm(epsilon=1e-6, name="instance_norm"))
-        options = dict(
-            sample_rate=sample_rate,
-            n_filters=n_filters,
-            window_ms=window_ms,
-            hop_ms=hop_ms,
-            min_hz=min_hz,
-            max_hz=max_hz,
-            instance_norm=instance_norm,
-            method=encoder.method.name,
-        )
         super().__init__(encoder, steps, options, **kwargs)
 
 
@@ -484,6 +448,7 @@ class SincNet(_ReadyMade):
         method: str = "auto",
         **kwargs: Any,
     ) -> None:
+        options = _arguments(locals())
         sample_rate, n_filters, window_ms, hop_ms = _common(
             sample_rate, n_filters, window_ms, hop_ms
         )
@@ -502,15 +467,6 @@ class SincNet(_ReadyMade):
             keras.layers.LayerNormalization(epsilon=1e-6, name="layer_norm"),
             keras.layers.LeakyReLU(negative_slope=0.2, name="leaky_relu"),
         ]
-        options = dict(
-            sample_rate=sample_rate,
-            n_filters=n_filters,
-            window_ms=window_ms,
-            hop_ms=hop_ms,
-            min_low_hz=min_low_hz,
-            min_band_hz=min_band_hz,
-            method=encoder.method.name,
-        )
         super().__init__(encoder, steps, options, **kwargs)
 
 
