@@ -16,6 +16,7 @@ __all__ = [
     "gpu_memory",
     "peak_rss_bytes",
     "rss_bytes",
+    "rss_split_mb",
     "reset_peak_rss",
     "measurement_env",
 ]
@@ -98,6 +99,15 @@ def _proc_status_bytes(field: str) -> int | None:
 def rss_bytes() -> int | None:
     """The process's resident set size now (Linux), or None where it cannot be read."""
     return _proc_status_bytes("VmRSS")
+
+
+def rss_split_mb() -> dict:
+    """``{"anon": MB, "file": MB}``: the resident set now, anonymous and file-backed (Linux),
+    or ``{}`` where it cannot be read."""
+    anon, file = _proc_status_bytes("RssAnon"), _proc_status_bytes("RssFile")
+    if anon is None or file is None:
+        return {}
+    return {"anon": anon / 2**20, "file": file / 2**20}
 
 
 def peak_rss_bytes() -> int:

@@ -74,7 +74,7 @@ class _DepthwiseLowpass(Float32Postprocessing):
         """``y[t] = sum_n window[n] x[t * strides + n]`` for every whole window in ``x``.
 
         Why not ``ops.depthwise_conv``: its gradient with a long, strided window is slow
-        on the CPU (under JAX about 30x the whole front end's other work). Instead the
+        on the CPU (it dominated LEAF's step under JAX). Instead the
         window is cut into ``ceil(kernel_size / strides)`` segments of one stride each:
         segment ``k`` meets stride-long blocks of ``x`` shifted by ``k`` blocks, so each
         is one multiply-and-sum over aligned blocks (``benchmarks/README.md``).

@@ -30,6 +30,7 @@ from framebank.device import (
     gpu_memory,
     peak_rss_bytes,
     reset_peak_rss,
+    rss_split_mb,
 )
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -56,7 +57,7 @@ def measure(config_data: dict, method: str) -> dict:
     clean = rng.standard_normal(shape).astype("float32")
     noisy = clean + 0.1 * rng.standard_normal(shape).astype("float32")
     gpu = kind == "gpu"
-    split_before = _rss_split()
+    split_before = rss_split_mb()
     if gpu:
         before, peak_reset = gpu_memory(reset_peak=True)[1], "allocator"
     else:
@@ -78,7 +79,7 @@ def measure(config_data: dict, method: str) -> dict:
         for _ in range(config.memory_steps - 1):
             model.train_on_batch(noisy, clean)
         peak = gpu_memory()[1] if gpu else peak_rss_bytes()
-    split_after = _rss_split()
+    split_after = rss_split_mb()
     # What the steps left resident: had the peak not been tracked (VmHWM), the figure
     # would be this, whatever the method.
     retained = (
@@ -105,21 +106,6 @@ def measure(config_data: dict, method: str) -> dict:
         "rss_split_mb": {"before": split_before, "after": split_after},
         "context": measurement_context(peak_reset),
     }
-
-
-def _rss_split() -> dict:
-    """``{"anon": MB, "file": MB}`` of the resident set now (Linux), or ``{}``."""
-    fields = {"RssAnon": "anon", "RssFile": "file"}
-    found = {}
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                if key in fields:
-                    found[fields[key]] = int(value.split()[0]) / 1024
-    except OSError:
-        return {}
-    return found
 
 
 def _reset_cpu_peak() -> tuple[int, str]:
