@@ -183,8 +183,8 @@ class PCENMel(_ReadyMade):
     isolates it.
 
     Args:
-        sample_rate, n_filters, window_ms, hop_ms, fft_length, fmin, fmax, center,
-            method: as :class:`LogMel`.
+        sample_rate, n_filters, window_ms, hop_ms, fft_length, fmin, fmax, center, method: as
+            :class:`LogMel`.
         alpha, delta, root, smooth_coef, floor: PCEN's initial values.
         learn: which PCEN parameters learn.
         state_init: PCEN's smoother before the first frame (``"first_frame"``, LEAF's;
