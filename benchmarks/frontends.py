@@ -123,6 +123,42 @@ def build_rows() -> dict:
     return rows
 
 
+def run_parts(repeats: int) -> list[dict]:
+    """LEAF's step cut after each piece: the encoder alone, then each layer added."""
+    import keras
+    import worker
+
+    from framebank import frontends
+
+    x = _speech()
+    leaf = frontends.LEAF(RATE)
+    leaf(x[:1])
+
+    def upto(count):
+        def partial(signal):
+            y = leaf.encoder(signal)
+            for step in leaf.postprocessing[:count]:
+                y = step(y)
+            return y
+
+        return partial
+
+    names = ["encoder", *(f"+ {step.name}" for step in leaf.postprocessing)]
+    steps = {
+        name: worker.make_step(upto(k), list(leaf.trainable_variables), x, "weights+input", "graph")
+        for k, name in enumerate(names)
+    }
+    timed = worker.time_interleaved(steps, repeats, budget_s=300)
+    return [
+        {
+            "backend": keras.backend.backend(),
+            "LEAF up to": name,
+            "ms": round(timed[name][0] * 1e3, 1),
+        }
+        for name in names
+    ]
+
+
 def run_backend(repeats: int) -> list[dict]:
     import keras
     import worker
@@ -159,6 +195,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--parameters", action="store_true", help="print each front end's parameter counts"
     )
+    parser.add_argument(
+        "--parts", action="store_true", help="time LEAF cut after each piece, per backend"
+    )
     args = parser.parse_args(argv)
     if args.parameters:
         from framebank import frontends
@@ -171,19 +210,24 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name}: {learned} trainable, {fixed} fixed")
         return
     if args.worker:
-        print(json.dumps(run_backend(args.repeats)))
+        print(json.dumps((run_parts if args.parts else run_backend)(args.repeats)))
         return
     rows = []
     for backend in args.backends.split(","):
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
         done = subprocess.run(
-            [sys.executable, __file__, "--worker", "--repeats", str(args.repeats)],
+            [sys.executable, __file__, "--worker", "--repeats", str(args.repeats)]
+            + (["--parts"] if args.parts else []),
             capture_output=True, text=True, env=env, check=False,
         )  # fmt: skip
         if done.returncode != 0:
             raise SystemExit(f"{backend} failed:\n{done.stderr[-3000:]}")
         rows += json.loads(done.stdout.strip().splitlines()[-1])
         print(f"{backend}: done", flush=True)
+    if args.parts:
+        for row in rows:
+            print(row)
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "frontends.csv", "w", newline="") as handle:

@@ -180,6 +180,9 @@ class PointwiseConv(Method):
 
     def project(self, frames: Any, basis: Any) -> Any:
         frame_len, num_basis = basis.shape
+        if frames.shape[1] == 0:
+            # Nothing to convolve, and torch's conv refuses an empty sequence.
+            return ops.matmul(frames, basis)
         kernel = ops.reshape(basis, (1, frame_len, num_basis))
         y = ops.conv(frames, kernel, strides=1, padding="valid")
         # A free reshape; TensorFlow's conv of zero frames (a run-time count)
