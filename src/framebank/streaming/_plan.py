@@ -221,12 +221,14 @@ class StreamingStep:
         if not self.waveform_out:
             return Latency(self.hop, -t.lo, t.hi, self.phase, self.sample_rate)
         decoder = self.stages[-1].layer
+        if self.input_feature:  # a bare decoder: frames in, output samples
+            return Latency(decoder.hop, decoder.frame_len - 1, 0, 0, self.sample_rate)
         shift = decoder.frame_len // 2 if decoder.center else 0
         # Output sample n = frame i's hop (i*hop .. i*hop + hop - 1, less the centring
         # shift) is final when frame i is: its first sample waits longest.
         overlaps = -(-decoder.frame_len // decoder.hop) - 1
         lookback = overlaps * decoder.hop - t.lo + decoder.hop - 1 - shift
-        return Latency(self.hop, max(lookback, 0), t.hi - shift, self.phase, self.sample_rate)
+        return Latency(self.hop, max(lookback, 0), t.hi + shift, self.phase, self.sample_rate)
 
     # ------------------------------------------------------------------ state
 

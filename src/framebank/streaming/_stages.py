@@ -306,7 +306,8 @@ class DecoderStage(Stage):
         y = out[:, :emit]
         if weights is not None:
             weights = ops.cast(weights, dtype)
-            frames = mask[:, :, 0][:, :, None] * weights[None, None, :]
+            # Per example, so that the norm's tail has the batch of the state.
+            frames = ops.ones_like(x[:, :, :1]) * mask * weights[None, None, :]
             norm = self._add_tail(framing.overlap_add(frames, self.hop), state["norm_tail"], emit)
             new["norm_tail"] = norm[:, emit:]
             norm = norm[:, :emit]
