@@ -61,6 +61,9 @@ class Stream:
         sample_rate: the rate of the audio that will be streamed; refused if the model
             was built for another one.
         compile: compile the step (``tf.function`` / ``jax.jit``); False runs it eagerly.
+        step_fn: run this instead of the layer's own step: ``(block, state) -> (output,
+            state)``, e.g. an exported step from
+            :func:`framebank.streaming.export.tflite_step_runner` (numpy in and out).
 
     Attributes:
         latency: :class:`Latency` (samples).
@@ -76,7 +79,13 @@ class Stream:
         >>> features = np.concatenate([*parts, stream.flush()], axis=1)  # == offline
     """
 
-    def __init__(self, layer: Any, sample_rate: float | None = None, compile: bool = True) -> None:
+    def __init__(
+        self,
+        layer: Any,
+        sample_rate: float | None = None,
+        compile: bool = True,
+        step_fn: Callable | None = None,
+    ) -> None:
         self.step = layer if isinstance(layer, StreamingStep) else StreamingStep(layer)
         own = self.step.sample_rate
         if sample_rate is not None:
@@ -88,7 +97,10 @@ class Stream:
                     f"for {own:g} Hz; resample the audio (framebank.audio.load_audio(path, "
                     f"{own:g})) or use a model built for {sample_rate:g} Hz."
                 )
-        self._run = compile_step(self.step.step) if compile else self.step.step
+        if step_fn is not None:
+            self._run = step_fn
+        else:
+            self._run = compile_step(self.step.step) if compile else self.step.step
         self.reset()
 
     @property
