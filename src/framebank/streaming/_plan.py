@@ -78,13 +78,16 @@ class Latency:
         return out
 
 
-def flatten(layer: Any) -> list[keras.layers.Layer]:
+def flatten(layer: Any, call_kwargs: dict | None = None) -> list[keras.layers.Layer]:
     """The layers ``layer`` applies, in order: a front end's encoder and post-processing,
-    a model's chain of layers (nested front ends and models flattened)."""
+    a model's chain of layers (nested front ends and models flattened). ``call_kwargs``,
+    when given, receives ``{layer name: keyword arguments}`` of a model's calls."""
+    call_kwargs = {} if call_kwargs is None else call_kwargs
     if isinstance(layer, FrontEnd):
-        return [layer.encoder, *[s for step in layer.postprocessing for s in flatten(step)]]
+        steps = [s for step in layer.postprocessing for s in flatten(step, call_kwargs)]
+        return [layer.encoder, *steps]
     if isinstance(layer, keras.Model):
-        return _model_chain(layer)
+        return _model_chain(layer, call_kwargs)
     if isinstance(layer, keras.layers.Layer):
         return [layer]
     raise TypeError(
@@ -93,7 +96,7 @@ def flatten(layer: Any) -> list[keras.layers.Layer]:
     )
 
 
-def _model_chain(model: keras.Model) -> list[keras.layers.Layer]:
+def _model_chain(model: keras.Model, call_kwargs: dict) -> list[keras.layers.Layer]:
     """A functional or Sequential model's layers, which must form one chain."""
     if isinstance(model, keras.Sequential):
         layers = list(model.layers)
@@ -107,22 +110,28 @@ def _model_chain(model: keras.Model) -> list[keras.layers.Layer]:
             )
         previous = model.inputs[0]
         for layer in layers:
-            nodes = layer._inbound_nodes
-            if len(nodes) != 1 or len(nodes[0].input_tensors) != 1:
+            # The node of this model's graph: a layer may also be called elsewhere.
+            nodes = [
+                node
+                for node in layer._inbound_nodes
+                if len(node.input_tensors) == 1 and node.input_tensors[0] is previous
+            ]
+            if len(nodes) != 1 or len(nodes[0].output_tensors) != 1:
                 raise NotStreamableError(
-                    f"Model {model.name!r} is not a chain: layer {layer.name!r} is called "
-                    f"{len(nodes)} time(s) with {len(nodes[0].input_tensors) if nodes else 0} "
-                    "input(s); streaming follows one chain of layers."
+                    f"Model {model.name!r} is not a chain: layer {layer.name!r} does not take "
+                    "the previous layer's output as its one input; streaming follows one "
+                    "chain of layers."
                 )
-            if nodes[0].input_tensors[0] is not previous:
-                raise NotStreamableError(
-                    f"Model {model.name!r} is not a chain: layer {layer.name!r} does not "
-                    "take the previous layer's output."
-                )
+            call_kwargs[layer.name] = dict(nodes[0].arguments.kwargs)
             previous = nodes[0].output_tensors[0]
+        if previous is not model.outputs[0]:
+            raise NotStreamableError(
+                f"Model {model.name!r} is not a chain: its output is not its last layer's."
+            )
     out = []
     for layer in layers:
-        out.extend(flatten(layer) if isinstance(layer, (keras.Model, FrontEnd)) else [layer])
+        nested = isinstance(layer, (keras.Model, FrontEnd))
+        out.extend(flatten(layer, call_kwargs) if nested else [layer])
     return out
 
 
@@ -165,7 +174,8 @@ class StreamingStep:
 
     def __init__(self, layer: Any) -> None:
         self.layer = layer
-        layers = flatten(layer)
+        self.call_kwargs: dict[str, dict] = {}
+        layers = flatten(layer, self.call_kwargs)
         for inner in layers:
             if not inner.built:
                 raise ValueError(

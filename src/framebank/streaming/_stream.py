@@ -10,7 +10,7 @@ import numpy as np
 from keras import ops
 
 from framebank.streaming._plan import Latency, StreamingStep
-from framebank.streaming._stages import DecoderStage, EncoderStage
+from framebank.streaming._stages import EncoderStage
 
 __all__ = ["Stream", "compile_step"]
 
@@ -234,7 +234,8 @@ class Stream:
             frames = counts[-1]
             raw = (frames - 1) * decoder.hop + decoder.frame_len if frames > 0 else 0
             end = raw - 2 * self._shift() if raw else 0
-            if _called_with_length(step.layer, decoder):
+            if step.call_kwargs.get(decoder.name, {}).get("length") is not None:
+                # A model that calls its decoder with a length returns the input's length.
                 end = self._received
             last_item = -(-max(raw, 1) // decoder.hop) - 1
         else:
@@ -280,13 +281,3 @@ class Stream:
             return out
 
         return feed
-
-
-def _called_with_length(model: Any, decoder: Any) -> bool:
-    """Whether ``model`` calls ``decoder`` with a ``length`` (then it returns the input's)."""
-    if not isinstance(model, keras.Model) or isinstance(model, DecoderStage):
-        return False
-    for node in getattr(decoder, "_inbound_nodes", []):
-        if node.arguments.kwargs.get("length") is not None:
-            return True
-    return False
