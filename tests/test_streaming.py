@@ -291,3 +291,33 @@ def test_a_state_from_another_model_or_shape_is_refused():
         step.check_state(step.initial_state(2), batch=1)
     with pytest.raises(ValueError, match=r"\[batch, 160\]. Received: shape=\(1, 7\)"):
         step.check_block(np.zeros((1, 7), "float32"))
+
+
+@pytest.mark.parametrize("name", ["pcen_mel", "leaf"])
+def test_several_frames_a_step_equal_offline(name):
+    """frames_per_step=3: one compiled call gives three frames, still equal to offline."""
+    frontend = built(FRONTENDS[name](sample_rate=RATE))
+    x = speech(RATE, 20 * HOP + 50)
+    stream = streaming.Stream(frontend, frames_per_step=3)
+    # LEAF's 'same' pooling: offline of the clip padded to whole hops (21 of them).
+    aligned = stream.step.aligned_length(x.shape[1])
+    assert aligned == (21 * HOP if name == "leaf" else x.shape[1])
+    want = offline(frontend, np.pad(x, [(0, 0), (0, aligned - x.shape[1])]))
+    assert stream.step.block == 3 * HOP
+    for pattern in (7, 3 * HOP + 5, "random"):
+        got = run_stream(stream, x, chunk_lengths(pattern, x.shape[1]))
+        assert relative_error(got, want)[0] < 1e-6, pattern
+
+
+def test_denoiser_with_ten_millisecond_steps():
+    model, config = _denoiser("matmul")
+    x = speech(config.sample_rate, config.chunk_samples, start=3000)
+    stream = streaming.Stream(model, frames_per_step=4)  # 80 samples: 10 ms at 8 kHz
+    for pattern in (1, 33, "random"):
+        got = run_stream(stream, x, chunk_lengths(pattern, x.shape[1]))
+        assert relative_error(got, offline(model, x))[1] < 1e-5, pattern
+
+
+def test_frames_per_step_must_be_a_positive_integer():
+    with pytest.raises(ValueError, match="frames_per_step.*Received: 0"):
+        streaming.StreamingStep(_built_logmel(), frames_per_step=0)

@@ -103,3 +103,18 @@ def test_metadata_names_the_state_and_latency():
     assert meta["hop"] == 160 and meta["phase"] == 120 and meta["warmup"] == 1
     assert meta["state"]["s0_mel_encoder_buffer"] == {"shape": [None, 240], "dtype": "float32"}
     assert meta["latency"]["delay"] == 199
+
+
+def test_exported_denoiser_with_ten_millisecond_blocks(tmp_path):
+    from framebank.training.compare import CompareConfig, build_denoiser
+
+    config = CompareConfig(chunk_seconds=0.25, methods=["matmul"])
+    model = build_denoiser(config, "matmul", "basis_glorot_uniform", 0)
+    x = _speech(config.sample_rate, config.chunk_samples)
+    step = streaming.StreamingStep(model, frames_per_step=4)
+    run = export.tflite_step_runner(export.export_step_tflite(step, tmp_path / "d.tflite"))
+    assert export.metadata(step)["block"] == 80
+    stream = streaming.Stream(step, step_fn=run)
+    parts = [stream.process(x[:, i : i + 80]) for i in range(0, x.shape[1], 80)]
+    got = np.concatenate([*parts, stream.flush()], axis=1)
+    assert _relative(got, keras.ops.convert_to_numpy(model(x))) < 1e-4

@@ -158,11 +158,14 @@ class StreamingStep:
             ready-made front end), a :class:`~framebank.Decoder` (coefficients in), or a
             model chaining them (``Encoder -> ... -> Decoder``, as ``framebank compare``'s
             denoiser). It must be built (called once).
+        frames_per_step: output frames a step gives (default 1: one hop a step); more
+            spreads a call's fixed cost over several hops, at that many hops of latency.
 
     Attributes:
-        hop: input items a step consumes (samples; frames for a bare decoder).
+        hop: input items an output frame advances (samples; frames for a bare decoder).
+        block: input items a step consumes, ``frames_per_step * hop``.
         phase: zeros to put before the first sample (:class:`Stream` does).
-        warmup: steps whose outputs lie before the signal.
+        warmup: output frames (from the first) that lie before the signal.
         stages: the stages, in order.
         waveform_out: whether the output is samples (a decoder last) or frames.
         latency: :class:`Latency`.
@@ -172,7 +175,16 @@ class StreamingStep:
             a layer with no streaming form), naming it.
     """
 
-    def __init__(self, layer: Any) -> None:
+    def __init__(self, layer: Any, frames_per_step: int = 1) -> None:
+        if (
+            isinstance(frames_per_step, bool)
+            or not isinstance(frames_per_step, int)
+            or frames_per_step < 1
+        ):
+            raise ValueError(
+                f"`frames_per_step` must be a positive integer. Received: {frames_per_step!r}"
+            )
+        self.frames_per_step = frames_per_step
         self.layer = layer
         self.call_kwargs: dict[str, dict] = {}
         layers = flatten(layer, self.call_kwargs)
@@ -207,18 +219,21 @@ class StreamingStep:
             timing = stage.timing(timing)
             timings.append(timing)
         self.hop = timing.a
-        # Steps end at input counts k*hop + r, r in 1..hop: where output items complete.
+        self.block = self.hop * frames_per_step
+        # Steps end at input counts j*block + r, r in 1..block: where output items complete.
         completes = timing.hi + 1
-        r = (completes - 1) % self.hop + 1
-        self.phase = self.hop - r
-        first_in, m_in = r - self.hop, self.hop  # step 0's input items
+        r = (completes - 1) % self.block + 1
+        self.phase = self.block - r
+        first_in, m_in = r - self.block, self.block  # step 0's input items
         for stage in self.stages:
             stage.configure(m_in, first_in)
             first_in, m_in = stage.first_out, stage.m_out
         self.out_first = first_in  # index of the first output item at step 0
-        if m_in != 1:
-            raise NotStreamableError(f"Expected one output item a step. Received: {m_in}")
-        self.warmup = max(0, -self.out_first)
+        if m_in != frames_per_step:
+            raise NotStreamableError(
+                f"Expected {frames_per_step} output items a step. Received: {m_in}"
+            )
+        self.warmup = max(0, -self.out_first)  # output items before the signal
         self.timing = timing
         self.sample_rate = model_sample_rate(layer)
         self.latency = self._latency()
@@ -309,10 +324,11 @@ class StreamingStep:
     # ------------------------------------------------------------------ the step
 
     def step(self, block: Any, state: dict) -> tuple[Any, dict]:
-        """One step: ``block`` ``[batch, hop]`` samples (``[batch, 1, num_basis]`` frames for a
-        bare decoder) to ``(output, new_state)``.
+        """One step: ``block`` ``[batch, block]`` samples (``[batch, block, num_basis]`` frames
+        for a bare decoder) to ``(output, new_state)``.
 
-        The output is ``[batch, 1, channels]`` (one frame) or ``[batch, hop]`` samples.
+        The output is ``[batch, frames_per_step, channels]`` or ``[batch, frames_per_step *
+        decoder hop]`` samples.
         Pure: ``keras.ops`` only, so it traces, compiles and exports.
         """
         position = state["position"]
@@ -332,12 +348,12 @@ class StreamingStep:
         shape = tuple(block.shape)
         if len(shape) != want_rank:
             raise ValueError(
-                f"A block must be rank {want_rank}, [batch, {self.hop}"
+                f"A block must be rank {want_rank}, [batch, {self.block}"
                 f"{''.join(f', {d}' for d in self.input_feature)}]. Received: shape={shape}"
             )
-        if shape[1] != self.hop or tuple(shape[2:]) != self.input_feature:
+        if shape[1] != self.block or tuple(shape[2:]) != self.input_feature:
             raise ValueError(
-                f"A block must be [batch, {self.hop}"
+                f"A block must be [batch, {self.block}"
                 f"{''.join(f', {d}' for d in self.input_feature)}]. Received: shape={shape}"
             )
         dtype = keras.backend.standardize_dtype(block.dtype)

@@ -64,6 +64,7 @@ class Stream:
         step_fn: run this instead of the layer's own step: ``(block, state) -> (output,
             state)``, e.g. an exported step from
             :func:`framebank.streaming.export.tflite_step_runner` (numpy in and out).
+        frames_per_step: output frames a compiled call gives (:class:`StreamingStep`).
 
     Attributes:
         latency: :class:`Latency` (samples).
@@ -85,8 +86,12 @@ class Stream:
         sample_rate: float | None = None,
         compile: bool = True,
         step_fn: Callable | None = None,
+        frames_per_step: int = 1,
     ) -> None:
-        self.step = layer if isinstance(layer, StreamingStep) else StreamingStep(layer)
+        if isinstance(layer, StreamingStep):
+            self.step = layer
+        else:
+            self.step = StreamingStep(layer, frames_per_step=frames_per_step)
         own = self.step.sample_rate
         if sample_rate is not None:
             if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)):
@@ -158,15 +163,15 @@ class Stream:
 
     def _advance(self, block: np.ndarray) -> tuple[int, np.ndarray]:
         y, self._state = self._run(ops.convert_to_tensor(block), self._state)
-        index = self._steps + self.step.out_first
+        index = self._steps * self.step.frames_per_step + self.step.out_first
         self._steps += 1
         return index, ops.convert_to_numpy(y)
 
     def _drain(self, limit: int | None = None) -> list:
         outs = []
-        hop = self.step.hop
-        while self._pending.shape[1] >= hop:
-            block, self._pending = self._pending[:, :hop], self._pending[:, hop:]
+        size = self.step.block
+        while self._pending.shape[1] >= size:
+            block, self._pending = self._pending[:, :size], self._pending[:, size:]
             outs.append(self._advance(block))
         return outs
 
@@ -182,7 +187,12 @@ class Stream:
         if not outs:
             return self._empty()
         if not self.step.waveform_out:
-            keep = [y for i, y in outs if i >= 0 and (end is None or i < end)]
+            keep = []
+            for first, y in outs:  # items first .. first + frames_per_step - 1
+                lo = max(0, -first)
+                hi = y.shape[1] if end is None else min(y.shape[1], end - first)
+                if hi > lo:
+                    keep.append(y[:, lo:hi])
             return np.concatenate(keep, axis=1) if keep else self._empty()
         decoder = self.step.stages[-1]
         hop, shift = decoder.hop, self._shift()
@@ -243,8 +253,8 @@ class Stream:
             last_item = end - 1
         feed = self._end_padding(total - self._received)
         outs = []
-        while self._steps + step.out_first <= last_item:
-            need = step.hop - self._pending.shape[1]
+        while self._last_item() < last_item:
+            need = step.block - self._pending.shape[1]
             if need > 0:
                 self._pending = np.concatenate([self._pending, feed(need)], axis=1)
             outs.extend(self._drain())
@@ -258,8 +268,12 @@ class Stream:
 
     def _emitted_samples(self, end: int) -> int:
         decoder = self.step.stages[-1]
-        last = self._steps - 1 + self.step.out_first
+        last = self._last_item()
         return min(end, (last + 1) * decoder.hop - self._shift())
+
+    def _last_item(self) -> int:
+        """Index of the last output item emitted so far."""
+        return self._steps * self.step.frames_per_step + self.step.out_first - 1
 
     def _end_padding(self, zeros: int) -> Callable[[int], np.ndarray]:
         """What follows the last sample: ``zeros`` zeros (to an aligned length), the

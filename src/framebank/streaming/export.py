@@ -1,7 +1,7 @@
 """Export the streaming step: TFLite and ONNX, the state as explicit inputs and outputs.
 
 The exported function is :meth:`~framebank.streaming.StreamingStep.step` traced by
-``tf.function`` under ``KERAS_BACKEND=tensorflow``: inputs ``block`` (``[batch, hop]``
+``tf.function`` under ``KERAS_BACKEND=tensorflow``: inputs ``block`` (``[batch, block]``
 float32) and one tensor a state entry (named by its key, batch dynamic; ``position`` and
 the ``*_limit`` entries are int32 scalars), outputs ``output`` and ``new_<key>`` for each
 state entry. Drive it one hop a call: start from :func:`initial_state_numpy`, prepend
@@ -67,6 +67,8 @@ def metadata(layer: Any) -> dict:
     step = _as_step(layer)
     return {
         "hop": step.hop,
+        "block": step.block,
+        "frames_per_step": step.frames_per_step,
         "phase": step.phase,
         "warmup": step.warmup,
         "waveform_out": step.waveform_out,
@@ -91,7 +93,7 @@ def step_tf_function(layer: Any) -> tuple[Any, list[str]]:
     _check(step, "TFLite/ONNX")
     keys = state_keys(step)
     spec = step.state_spec()
-    signature = [tf.TensorSpec((None, step.hop, *step.input_feature), tf.float32, name="block")]
+    signature = [tf.TensorSpec((None, step.block, *step.input_feature), tf.float32, name="block")]
     signature += [tf.TensorSpec(spec[k][0], spec[k][1], name=k) for k in keys]
 
     def run(block: Any, *flat: Any) -> dict:
