@@ -126,19 +126,22 @@ def _first_that_runs(path: Path, clip: np.ndarray) -> tuple:
     raise RuntimeError(f"No TFLite interpreter runs {path}")
 
 
-def measure(name: str, model, twin, rate: int, seconds: float, hops: int, folder: Path) -> dict:
+def measure(
+    name: str, model, twin, rate: int, seconds: float, hops: int, folder: Path, per_step: int = 1
+) -> dict:
     import tensorflow as tf
 
     from framebank import streaming
     from framebank.streaming import export as step_export
 
-    step = streaming.StreamingStep(model)
-    hop = step.hop
+    step = streaming.StreamingStep(model, frames_per_step=per_step)
+    twin_step = streaming.StreamingStep(twin, frames_per_step=per_step)
+    hop = step.block
     rng = np.random.default_rng(0)
     clip = (0.1 * rng.standard_normal((1, int(seconds * rate)))).astype("float32")
     offline = _offline_model(model)
     run_offline = tf.function(lambda x: offline(x))
-    frames = int(run_offline(clip).shape[1]) if not step.waveform_out else clip.shape[1] // hop
+    frames = int(run_offline(clip).shape[1]) if not step.waveform_out else clip.shape[1] // step.hop
     run_offline(clip)
     offline_s = _median_seconds(lambda: run_offline(clip).numpy(), 5)
 
@@ -154,6 +157,17 @@ def measure(name: str, model, twin, rate: int, seconds: float, hops: int, folder
         out.numpy()
 
     keras_hop_s = _median_seconds(keras_hops, 3) / hops
+    # Where a Keras step's time goes: tf.function's own call, measured on a function that
+    # takes and returns the same tensors and computes nothing.
+    empty = tf.function(lambda b, s: (b, s))
+    empty(block, state)
+
+    def empty_hops():
+        for _ in range(hops):
+            out, _ = empty(block, state)
+        out.numpy()
+
+    keras_call_s = _median_seconds(empty_hops, 3) / hops
 
     # TFLite, one thread: the offline model, then the step.
     # The clip's length fixed: framebank.export's dynamic-length file does not convert for
@@ -162,9 +176,9 @@ def measure(name: str, model, twin, rate: int, seconds: float, hops: int, folder
     runner, offline_kernels, key = _first_that_runs(tflite_offline, clip)
     tflite_offline_s = _median_seconds(lambda: runner(**{key: clip}), 5)
 
-    tflite_step = step_export.export_step_tflite(twin, folder / f"{name}_step.tflite")
+    tflite_step = step_export.export_step_tflite(twin_step, folder / f"{name}_step.tflite")
     run = step_export.tflite_step_runner(tflite_step, num_threads=1)
-    np_state = step_export.initial_state_numpy(twin, 1)
+    np_state = step_export.initial_state_numpy(twin_step, 1)
     np_block = clip[:, :hop]
     run(np_block, np_state)
 
@@ -174,17 +188,28 @@ def measure(name: str, model, twin, rate: int, seconds: float, hops: int, folder
             _, np_state = run(np_block, np_state)
 
     tflite_hop_s = _median_seconds(tflite_hops, 3) / hops
+    # The interpreter's own work, inputs already set: the rest is the Python runner.
+    interpreter = run.interpreter
+
+    def invokes():
+        for _ in range(hops):
+            interpreter.invoke()
+
+    tflite_invoke_s = _median_seconds(invokes, 3) / hops
     hop_seconds = hop / rate
+    frame_s, tflite_frame_s = offline_s / frames, tflite_offline_s / frames
     return {
         "model": name,
-        "hop": f"{hop} ({1000 * hop_seconds:g} ms)",
-        "offline_frame_us": 1e6 * offline_s / frames,
+        "hop": f"{hop} ({1000 * hop_seconds:g} ms, {per_step} frame{'s' * (per_step > 1)})",
+        "offline_frame_us": 1e6 * frame_s,
         "keras_hop_us": 1e6 * keras_hop_s,
-        "keras_ratio": keras_hop_s / (offline_s / frames),
+        "keras_call_us": 1e6 * keras_call_s,
+        "keras_ratio": keras_hop_s / per_step / frame_s,
         "keras_rtf": keras_hop_s / hop_seconds,
-        "tflite_frame_us": 1e6 * tflite_offline_s / frames,
+        "tflite_frame_us": 1e6 * tflite_frame_s,
         "tflite_hop_us": 1e6 * tflite_hop_s,
-        "tflite_ratio": tflite_hop_s / (tflite_offline_s / frames),
+        "tflite_invoke_us": 1e6 * tflite_invoke_s,
+        "tflite_ratio": tflite_hop_s / per_step / tflite_frame_s,
         "tflite_rtf": tflite_hop_s / hop_seconds,
         "tflite_kernels": f"{offline_kernels}/{run.delegate}",
     }
@@ -199,19 +224,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name, (model, twin, rate) in _models(args.quick).items():
             rows.append(measure(name, model, twin, rate, seconds, hops, Path(folder)))
+            if name == "denoiser":  # 10 ms steps at 8 kHz: four of its 20-sample hops
+                rows.append(measure(name, model, twin, rate, seconds, hops, Path(folder), 4))
             print(f"measured {name}", file=sys.stderr)
     header = (
-        "| model | hop | offline µs/frame | Keras step µs/hop | step/frame | RTF | "
-        "TFLite offline µs/frame | TFLite step µs/hop | step/frame | RTF | TFLite kernels "
-        "(offline/step) |"
+        "| model | step | Keras offline µs/frame | Keras step µs (tf.function call alone) | "
+        "step/frame | RTF | TFLite offline µs/frame | TFLite step µs (invoke alone) | "
+        "step/frame | RTF | TFLite kernels (offline/step) |"
     )
     print(header)
     print("|---" * 11 + "|")
     for r in rows:
         print(
-            f"| {r['model']} | {r['hop']} | {r['offline_frame_us']:.1f} | {r['keras_hop_us']:.0f}"
-            f" | {r['keras_ratio']:.1f} | {r['keras_rtf']:.3f} | {r['tflite_frame_us']:.1f} | "
-            f"{r['tflite_hop_us']:.0f} | {r['tflite_ratio']:.1f} | {r['tflite_rtf']:.3f} | "
+            f"| {r['model']} | {r['hop']} | {r['offline_frame_us']:.1f} | "
+            f"{r['keras_hop_us']:.0f} ({r['keras_call_us']:.0f}) | {r['keras_ratio']:.1f} | "
+            f"{r['keras_rtf']:.3f} | {r['tflite_frame_us']:.1f} | {r['tflite_hop_us']:.0f} "
+            f"({r['tflite_invoke_us']:.0f}) | {r['tflite_ratio']:.1f} | {r['tflite_rtf']:.3f} | "
             f"{r['tflite_kernels']} |"
         )
     print(
