@@ -216,6 +216,7 @@ def tflite_step_runner(path: str | os.PathLike, num_threads: int | None = None) 
         return outputs["output"], new
 
     run.interpreter = interpreter
+    run.signature_runner = runner
     run.delegate = delegate
     return run
 
