@@ -250,9 +250,24 @@ def test_instance_norm_is_refused_naming_the_layer():
         streaming.Stream(frontend)
 
 
-def test_an_unbuilt_layer_is_refused():
-    with pytest.raises(ValueError, match="not built"):
-        streaming.Stream(fb.Encoder(8, 16, 8))
+def test_an_unbuilt_front_end_streams_its_initial_weights():
+    frontend = FRONTENDS["pcen_mel"](sample_rate=RATE)
+    stream = streaming.Stream(frontend)  # built here, by one call on zeros
+    x = speech(RATE, 12 * HOP)
+    got = run_stream(stream, x, chunk_lengths(HOP, x.shape[1]))
+    assert relative_error(got, offline(frontend, x))[0] < 1e-6
+
+
+def test_the_checked_call_names_a_wrong_state_or_block():
+    step = streaming.StreamingStep(_built_logmel())
+    other = streaming.StreamingStep(built(FRONTENDS["pcen_mel"](sample_rate=RATE)))
+    block = np.zeros((1, HOP), "float32")
+    output, state = step(block, step.initial_state(1))
+    assert tuple(output.shape) == (1, 1, 40) and set(state) == set(step.state_spec())
+    with pytest.raises(ValueError, match="from another model"):
+        step(block, other.initial_state(1))
+    with pytest.raises(TypeError, match="floating point.*int32"):
+        step(np.zeros((1, HOP), "int32"), step.initial_state(1))
 
 
 def _built_logmel():

@@ -230,7 +230,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
             np.save(args.output, result)
     latency = stream.latency
     print(
-        f"framebank stream: {stream._received} samples a channel at {rate} Hz through "
+        f"framebank stream: {stream.samples_received} samples a channel at {rate} Hz through "
         f"{args.model}; algorithmic latency {latency.delay} samples "
         f"({1000 * latency.delay / rate:.1f} ms) plus a chunk",
         file=sys.stderr,

@@ -157,7 +157,9 @@ class StreamingStep:
         layer: an :class:`~framebank.Encoder`, a :class:`~framebank.FrontEnd` (every
             ready-made front end), a :class:`~framebank.Decoder` (coefficients in), or a
             model chaining them (``Encoder -> ... -> Decoder``, as ``framebank compare``'s
-            denoiser). It must be built (called once).
+            denoiser). An encoder, front end or decoder not built yet is built by one call
+            on zeros (its initial weights, as an offline call would use); any other layer
+            must be built.
         frames_per_step: output frames a step gives (default 1: one hop a step); more
             spreads a call's fixed cost over several hops, at that many hops of latency.
 
@@ -187,6 +189,7 @@ class StreamingStep:
         self.frames_per_step = frames_per_step
         self.layer = layer
         self.call_kwargs: dict[str, dict] = {}
+        _build_if_needed(layer)
         layers = flatten(layer, self.call_kwargs)
         for inner in layers:
             if not inner.built:
@@ -323,6 +326,14 @@ class StreamingStep:
 
     # ------------------------------------------------------------------ the step
 
+    def __call__(self, block: Any, state: dict) -> tuple[Any, dict]:
+        """:meth:`step` after checking ``block`` and ``state`` (eagerly: errors name the
+        wrong value, a state from another model included)."""
+        block = ops.convert_to_tensor(block)
+        self.check_block(block)
+        self.check_state(state, batch=int(block.shape[0]))
+        return self.step(block, state)
+
     def step(self, block: Any, state: dict) -> tuple[Any, dict]:
         """One step: ``block`` ``[batch, block]`` samples (``[batch, block, num_basis]`` frames
         for a bare decoder) to ``(output, new_state)``.
@@ -391,6 +402,17 @@ class StreamingStep:
             if ok:
                 return samples + extra
         raise NotStreamableError(f"No aligned length found for {samples} samples")
+
+
+def _build_if_needed(layer: Any) -> None:
+    """Build an unbuilt encoder, front end or decoder by calling it on zeros."""
+    if getattr(layer, "built", True):
+        return
+    if isinstance(layer, Decoder):
+        layer(np.zeros((1, 4, layer.num_basis), "float32"))
+    elif isinstance(layer, (Encoder, FrontEnd)):
+        encoder = layer if isinstance(layer, Encoder) else layer.encoder
+        layer(np.zeros((1, max(4 * encoder.frame_len, 16 * encoder.hop)), "float32"))
 
 
 def _clean(name: str) -> str:

@@ -112,6 +112,11 @@ class Stream:
     def latency(self) -> Latency:
         return self.step.latency
 
+    @property
+    def samples_received(self) -> int:
+        """Samples (a channel) given to :meth:`process` since the last reset."""
+        return self._received
+
     def reset(self) -> None:
         """Forget the clip: the next chunk starts a new one (any batch size)."""
         self._state: dict | None = None
