@@ -15,6 +15,9 @@ block of one hop, ``initial_state(batch)``); :class:`Stream` takes any chunk len
 it. Non-causal layers (``InstanceNorm`` over the clip) are refused, naming the layer
 (:class:`NotStreamableError`). :func:`latency` gives each model's look-back and delay.
 Export of the step: :mod:`framebank.streaming.export`.
+
+Limit: item indices are int32, so a stream indexes at most 2**31 items of any stage: LEAF's
+encoder frames (one a sample) reach it after 37 hours at 16 kHz; ``reset()`` before then.
 """
 
 from framebank.streaming._plan import Latency, StreamingStep, latency, streaming_step
