@@ -34,6 +34,7 @@ __all__ = ["UsageError", "build_parser", "main", "resolve_recipe", "shipped_dir"
 
 PROG = "framebank"
 RECIPES = {"compare": "compare_methods", "train": "language_id"}
+RAW_FORMATS = ("s16le", "f32le")
 DEFAULT_OUT = {"compare": "runs/compare", "train": "runs/language_id"}
 
 
@@ -322,6 +323,36 @@ def build_parser() -> argparse.ArgumentParser:
         "--sample-rate", type=number, help="Hz, for families that do not record one"
     )
 
+    stream = sub.add_parser(
+        "stream",
+        help="run a saved denoiser or front end chunk by chunk (the streaming path)",
+        description="Run a saved model (.keras) through framebank.streaming, one chunk at a "
+        "time: a denoiser (a model ending in a Decoder) writes a waveform, a front end writes "
+        "its features as .npy [channels, frames, features]. Each channel of the input is one "
+        "stream. `-` reads raw PCM from standard input or writes it to standard output "
+        "(--format, --rate), so that sox or arecord can pipe: "
+        "`arecord -f S16_LE -r 8000 -c 1 -t raw | framebank stream model.keras - out.wav "
+        "--rate 8000`.",
+    )
+    stream.add_argument("model", help="a saved model (.keras): denoiser or front end")
+    stream.add_argument("input", help="an audio file, or - for raw PCM on standard input")
+    stream.add_argument(
+        "output", help="a .wav (denoiser) or .npy (front end) file, or - for standard output"
+    )
+    stream.add_argument(
+        "--chunk-ms", type=number, default=10.0, help="milliseconds read a chunk (10)"
+    )
+    stream.add_argument(
+        "--format",
+        choices=RAW_FORMATS,
+        default="s16le",
+        help="raw PCM on standard input/output: 16-bit or 32-bit float, little-endian (s16le)",
+    )
+    stream.add_argument("--rate", type=integer, help="sample rate of raw PCM input, Hz")
+    stream.add_argument(
+        "--channels", type=integer, default=1, help="channels of raw PCM input, interleaved (1)"
+    )
+
     data = sub.add_parser("data", help="the speech corpus")
     data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     fetch = data_sub.add_parser(
@@ -387,7 +418,30 @@ def _check_methods_args(args: argparse.Namespace) -> None:
         )
 
 
+def _check_stream_args(args: argparse.Namespace) -> None:
+    model = Path(args.model).expanduser()
+    if model.suffix != ".keras":
+        raise UsageError(f"MODEL must be a saved model, a .keras file. Received: {args.model}")
+    if not model.is_file():
+        raise UsageError(f"MODEL: no file {args.model}")
+    if args.input == "-":
+        if args.rate is None:
+            raise UsageError("raw PCM on standard input (-) needs --rate (Hz), e.g. --rate 16000")
+    elif not Path(args.input).expanduser().is_file():
+        raise UsageError(f"IN: no file {args.input}")
+    if args.output != "-":
+        output = Path(args.output).expanduser()
+        if output.suffix not in (".wav", ".npy"):
+            raise UsageError(
+                f"OUT must be a .wav file (denoiser), a .npy file (front end) or -. "
+                f"Received: {args.output}"
+            )
+        if not output.parent.is_dir():
+            raise UsageError(f"OUT: no folder {output.parent} to write {output.name} in")
+
+
 CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "stream": _check_stream_args,
     "compare": _check_recipe_args,
     "train": _check_recipe_args,
     "data": _check_fetch_args,

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from framebank_cli import DEFAULT_OUT, UsageError
 
@@ -156,7 +157,143 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pcm_reader(args: argparse.Namespace, chunk_ms: float) -> tuple[Iterator, int, int]:
+    """``(chunks [channels, samples] float32, rate, channels)`` from a file or raw stdin."""
+    import numpy as np
+
+    if args.input == "-":
+        rate, channels = args.rate, args.channels
+        dtype = np.int16 if args.format == "s16le" else np.float32
+        samples = max(1, round(chunk_ms * rate / 1000))
+        size = samples * channels * np.dtype(dtype).itemsize
+
+        def raw() -> Iterator:
+            source = sys.stdin.buffer
+            left = b""
+            while True:
+                data = source.read(size)
+                if not data:
+                    break
+                data, left = left + data, b""
+                usable = len(data) - len(data) % (channels * np.dtype(dtype).itemsize)
+                data, left = data[:usable], data[usable:]
+                values = np.frombuffer(data, "<" + np.dtype(dtype).str[1:]).astype(np.float32)
+                if dtype == np.int16:
+                    values = values / 32768.0
+                yield values.reshape(-1, channels).T
+
+        return raw(), rate, channels
+    import soundfile as sf
+
+    with _user_input():
+        try:
+            info = sf.info(args.input)
+        except RuntimeError as err:
+            raise ValueError(f"IN: cannot read {args.input} as audio ({err})") from None
+    if args.rate is not None and args.rate != info.samplerate:
+        raise UsageError(
+            f"--rate {args.rate} differs from {args.input}'s own rate, {info.samplerate} Hz"
+        )
+    samples = max(1, round(chunk_ms * info.samplerate / 1000))
+
+    def blocks() -> Iterator:
+        for block in sf.blocks(args.input, blocksize=samples, dtype="float32", always_2d=True):
+            yield block.T
+
+    return blocks(), info.samplerate, info.channels
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    """Run a saved model through framebank.streaming, chunk by chunk."""
+    import keras
+    import numpy as np
+
+    import framebank  # noqa: F401  (registers the layers for loading)
+    from framebank import streaming
+
+    with _user_input():
+        try:
+            model = keras.models.load_model(args.model)
+        except (OSError, ValueError, TypeError) as err:
+            raise ValueError(f"MODEL: cannot load {args.model} as a Keras model ({err})") from None
+    chunks, rate, channels = _pcm_reader(args, args.chunk_ms)
+    with _user_input():
+        stream = streaming.Stream(model, sample_rate=rate)
+    waveform = stream.step.waveform_out
+    if args.output != "-" and waveform != args.output.endswith(".wav"):
+        what = (
+            "a denoiser (waveform out): OUT must be .wav"
+            if waveform
+            else ("a front end (features out): OUT must be .npy")
+        )
+        raise UsageError(f"{args.model} is {what} or -. Received: {args.output}")
+    writer = _waveform_writer(args, rate, channels) if waveform else None
+    features = []
+    for chunk in chunks:
+        if chunk.shape[1] == 0:
+            continue
+        out = stream.process(chunk)
+        if waveform:
+            writer(out)
+        else:
+            features.append(out)
+    out = stream.flush()
+    if waveform:
+        writer(out)
+        writer(None)
+    else:
+        features.append(out)
+        result = np.concatenate(features, axis=1)
+        if args.output == "-":
+            np.save(sys.stdout.buffer, result)
+            sys.stdout.buffer.flush()
+        else:
+            np.save(args.output, result)
+    latency = stream.latency
+    print(
+        f"framebank stream: {stream.samples_received} samples a channel at {rate} Hz through "
+        f"{args.model}; algorithmic latency {latency.delay} samples "
+        f"({1000 * latency.delay / rate:.1f} ms) plus a chunk",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _waveform_writer(args: argparse.Namespace, rate: int, channels: int) -> Callable:
+    """``write(samples [channels, n])`` to a .wav file or raw stdout; ``write(None)`` closes."""
+    import numpy as np
+
+    if args.output == "-":
+        sink = sys.stdout.buffer
+
+        def raw(samples: Any) -> None:
+            if samples is None:
+                sink.flush()
+                return
+            interleaved = samples.T.reshape(-1)
+            if args.format == "s16le":
+                data = np.clip(np.round(interleaved * 32768.0), -32768, 32767).astype("<i2")
+            else:
+                data = interleaved.astype("<f4")
+            sink.write(data.tobytes())
+            sink.flush()
+
+        return raw
+    import soundfile as sf
+
+    handle = sf.SoundFile(args.output, "w", samplerate=rate, channels=channels, subtype="FLOAT")
+
+    def write(samples: Any) -> None:
+        if samples is None:
+            handle.close()
+        elif samples.shape[1]:
+            handle.write(samples.T)
+
+    return write
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "stream": cmd_stream,
     "methods": cmd_methods,
     "compare": cmd_compare,
     "train": cmd_train,

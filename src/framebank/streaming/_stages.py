@@ -1,0 +1,406 @@
+"""The pieces of a streaming plan: one stage a layer, each saying what its state is.
+
+A stage maps a stream of *items* to a stream of items: samples ``[batch, n]`` or frames
+``[batch, n, channels]``. Item ``i`` of every stream is complete once the input has
+delivered ``a * i + hi + 1`` samples (``a`` samples per item) and depends on input samples
+``a * i + lo .. a * i + hi``: the affine :class:`Timing` each stage derives from the one
+before it. A plan's steps are aligned so that every stage's items complete exactly at the
+end of a step, so each stage's state is a fixed-size buffer.
+
+Index bookkeeping: at step ``k`` a stage receives its input items ``k * m_in + first_in``
+onwards (``m_in`` of them). Items of negative index (before the signal, or inside a
+centring or 'same' pad) or at or past ``limit`` (after the end, set by a flush) are
+replaced by the stage's pad value before they reach a window, and never move a recurrence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+from keras import ops
+
+from framebank import framing
+from framebank.decoder import Decoder
+from framebank.layers import Encoder
+from framebank.postprocessing import PCEN, FreeLowpass, GaussianLowpass
+
+__all__ = ["Stage", "Timing", "stage_for"]
+
+# The largest int32: the limit of a stream whose end is not known yet.
+NO_LIMIT = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Item ``i`` depends on input samples ``a*i + lo .. a*i + hi`` (``a`` samples an item)."""
+
+    a: int
+    lo: int
+    hi: int
+
+
+class Stage:
+    """One layer's streaming form.
+
+    Attributes:
+        layer: the Keras layer it runs.
+        ratio: input items per output item (a window's hop; 1 for frame-wise layers).
+        needs_limit: whether it masks its input by index (its state holds a ``limit``).
+    """
+
+    ratio = 1
+    needs_limit = False
+
+    def __init__(self, layer: keras.layers.Layer) -> None:
+        self.layer = layer
+        self.m_in = 0
+        self.first_in = 0  # index of the first input item at step 0
+
+    def timing(self, t: Timing) -> Timing:
+        return t
+
+    def configure(self, m_in: int, first_in: int) -> None:
+        """Fix the items a step receives: ``m_in`` of them, the first at ``first_in`` at step 0."""
+        self.m_in, self.first_in = m_in, first_in
+
+    @property
+    def m_out(self) -> int:
+        return self.m_in // self.ratio
+
+    @property
+    def first_out(self) -> int:
+        """Index of the first output item at step 0."""
+        return self.first_in  # frame-wise: one out for one in
+
+    def state_shapes(self, feature: tuple) -> dict[str, tuple[tuple, str]]:
+        """``{name: (shape without batch, dtype)}`` for an input of per-item shape ``feature``."""
+        return {}
+
+    def initial(self, name: str, batch: int, shape: tuple, dtype: str) -> Any:
+        return ops.zeros((batch, *shape), dtype)
+
+    def output_feature(self, feature: tuple) -> tuple:
+        """Per-item output shape, ``()`` for samples."""
+        shape = self.layer.compute_output_shape((None, None, *feature))
+        return tuple(shape[2:])
+
+    def count(self, count_in: int) -> int:
+        """Output items offline gives for ``count_in`` input items."""
+        return count_in
+
+    def step(self, x: Any, state: dict, position: Any) -> tuple[Any, dict]:
+        return self.layer(x), {}
+
+    def _indices(self, position: Any, first: int, m: int) -> Any:
+        """``[m]`` int32: the indices of a step's items."""
+        start = ops.cast(position, "int32") * m + first
+        return start + ops.arange(m, dtype="int32")
+
+    def _valid(self, position: Any, state: dict) -> Any:
+        index = self._indices(position, self.first_in, self.m_in)
+        return ops.logical_and(index >= 0, index < state["limit"]), index
+
+
+class FrameWise(Stage):
+    """A layer that maps each frame on its own (a pointwise function, a per-frame norm)."""
+
+
+class Windowed(Stage):
+    """Windows of ``size`` items every ``hop`` items, ``pad`` items of padding at the start.
+
+    Its state is the window buffer: the last ``size - hop`` input items (the pad value
+    before the signal). ``reduce`` maps ``[batch, items, ...]`` to the windows' outputs.
+    """
+
+    pad_value = 0.0
+    same = False  # TensorFlow's 'same' padding, whose grid depends on the input's length
+
+    def __init__(self, layer: Any, size: int, hop: int, pad: int) -> None:
+        super().__init__(layer)
+        self.size, self.ratio, self.pad = size, hop, pad
+        self.keep = max(size - hop, 0)
+
+    def timing(self, t: Timing) -> Timing:
+        last = self.size - 1 - self.pad
+        return Timing(t.a * self.ratio, t.lo - t.a * self.pad, t.hi + t.a * last)
+
+    @property
+    def first_out(self) -> int:
+        # The last output of step 0 ends at the last input item of step 0.
+        last_in = self.first_in + self.m_in - 1
+        return (last_in + self.pad - self.size + 1) // self.ratio - self.m_out + 1
+
+    def state_shapes(self, feature: tuple) -> dict:
+        shapes = {"buffer": ((self.keep, *feature), keras.backend.floatx())}
+        if self.needs_limit:
+            shapes["limit"] = ((), "int32")
+        return shapes
+
+    def initial(self, name: str, batch: int, shape: tuple, dtype: str) -> Any:
+        if name == "buffer":
+            return ops.full((batch, *shape), self.pad_value, dtype)
+        return super().initial(name, batch, shape, dtype)
+
+    def step(self, x: Any, state: dict, position: Any) -> tuple[Any, dict]:
+        if self.needs_limit:
+            valid, _ = self._valid(position, state)
+            mask = ops.reshape(valid, (1, -1) + (1,) * (len(x.shape) - 2))
+            x = ops.where(mask, x, ops.cast(self.pad_value, x.dtype))
+        buffer = ops.cast(state["buffer"], x.dtype)
+        joined = ops.concatenate([buffer, x], axis=1)
+        new = {"buffer": joined[:, framing.axis_len(joined, 1) - self.keep :]}
+        if self.keep == 0:
+            new["buffer"] = joined[:, :0]
+        if self.needs_limit:
+            new["limit"] = state["limit"]
+        return self.reduce(joined), new
+
+    def reduce(self, joined: Any) -> Any:
+        raise NotImplementedError
+
+
+class EncoderStage(Windowed):
+    """:class:`~framebank.Encoder`: the framing buffer holds the last ``frame_len - hop``
+    samples; a step's frames are the encoder's projection of buffer + new samples."""
+
+    def __init__(self, layer: Encoder) -> None:
+        pad = layer.frame_len // 2 if layer.center else 0
+        super().__init__(layer, layer.frame_len, layer.hop, pad)
+
+    def state_shapes(self, feature: tuple) -> dict:
+        return {"buffer": ((self.keep,), keras.backend.floatx())}
+
+    def output_feature(self, feature: tuple) -> tuple:
+        return (self.layer.num_basis,)
+
+    def count(self, count_in: int) -> int:
+        layer = self.layer
+        time = count_in + (2 * (layer.frame_len // 2) if layer.center else 0)
+        return framing.num_frames(time, layer.frame_len, layer.hop, layer.pad_end)
+
+    def reduce(self, joined: Any) -> Any:
+        layer = self.layer
+        joined = ops.cast(joined, layer.compute_dtype)
+        basis = layer._basis(joined.dtype)
+        if layer.method.needs_frames:
+            frames = framing.frame_valid(joined, layer.frame_len, layer.hop)
+            coefficients = layer.method.project(frames, basis)
+        else:
+            coefficients = layer.method.project_signal(joined, basis, layer.hop)
+        return layer._add_bias(coefficients)
+
+
+def _same_left(size: int, hop: int) -> int:
+    """TensorFlow's 'same' left padding for an input of a whole number of hops."""
+    return max(size - hop, 0) // 2
+
+
+class LowpassStage(Windowed):
+    """:class:`~framebank.GaussianLowpass` / :class:`~framebank.FreeLowpass`: the buffer
+    holds the last ``kernel_size - strides`` frames not yet fully consumed."""
+
+    needs_limit = True
+
+    def __init__(self, layer: Any) -> None:
+        self.same = layer.padding == "same"
+        pad = _same_left(layer.kernel_size, layer.strides) if self.same else 0
+        super().__init__(layer, layer.kernel_size, layer.strides, pad)
+
+    def count(self, count_in: int) -> int:
+        return self.layer._output_frames(count_in)
+
+    def reduce(self, joined: Any) -> Any:
+        joined = ops.cast(joined, self.layer.working_dtype)
+        kernel = ops.expand_dims(self.layer._window(), -1)
+        return ops.depthwise_conv(joined, kernel, strides=self.ratio, padding="valid")
+
+
+class MaxPoolStage(Windowed):
+    """``keras.layers.MaxPooling1D``: its padding never wins a maximum."""
+
+    needs_limit = True
+
+    def __init__(self, layer: Any) -> None:
+        (size,), (hop,) = layer.pool_size, layer.strides
+        self.same = layer.padding == "same"
+        pad = _same_left(size, hop) if self.same else 0
+        super().__init__(layer, size, hop, pad)
+        self.pad_value = -3.4e38  # float32's lowest, a finite -inf
+
+    def count(self, count_in: int) -> int:
+        same = self.layer.padding == "same"
+        return framing.num_frames(count_in, self.size, self.ratio, pad_end=same)
+
+    def reduce(self, joined: Any) -> Any:
+        return ops.max_pool(joined, self.size, self.ratio, padding="valid")
+
+
+class PCENStage(Stage):
+    """:class:`~framebank.PCEN`: its state is the smoother ``M`` after the last frame,
+    ``[batch, channels]``; the frame of index 0 starts it as the layer's ``state_init`` says."""
+
+    needs_limit = True
+
+    def state_shapes(self, feature: tuple) -> dict:
+        return {"smoother": (feature, self.layer.working_dtype), "limit": ((), "int32")}
+
+    def step(self, x: Any, state: dict, position: Any) -> tuple[Any, dict]:
+        valid, index = self._valid(position, state)
+        smoother = state["smoother"]
+        outputs = []
+        for i in range(self.m_in):
+            frame = ops.cast(x[:, i : i + 1], self.layer.working_dtype)
+            start = frame[:, 0]
+            if self.layer.state_init == "ones":
+                start = ops.ones_like(start)
+            initial = ops.where(index[i] == 0, start, smoother)
+            out, after = self.layer(frame, initial_state=initial, return_state=True)
+            smoother = ops.where(valid[i], after, smoother)
+            outputs.append(out)
+        y = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=1)
+        return y, {"smoother": smoother, "limit": state["limit"]}
+
+
+class DecoderStage(Stage):
+    """:class:`~framebank.Decoder`: its state is the overlap-add tail, the last
+    ``frame_len - hop`` samples that later frames still add to (and, for ``pinv``, the
+    tail of the overlapped frame weights that normalise them). Each frame gives ``hop``
+    samples: output item ``i`` is samples ``i*hop .. (i+1)*hop - 1`` before centring."""
+
+    needs_limit = True
+
+    def __init__(self, layer: Decoder) -> None:
+        super().__init__(layer)
+        self.hop, self.frame_len = layer.hop, layer.frame_len
+        self.keep = max(layer.frame_len - layer.hop, 0)
+
+    def timing(self, t: Timing) -> Timing:
+        return t  # samples of frame i's hop are final when frame i is
+
+    def state_shapes(self, feature: tuple) -> dict:
+        shapes = {"tail": ((self.keep,), keras.backend.floatx()), "limit": ((), "int32")}
+        if self.layer.kind == "pinv":
+            shapes["norm_tail"] = ((self.keep,), keras.backend.floatx())
+        return shapes
+
+    def output_feature(self, feature: tuple) -> tuple:
+        return ()
+
+    def step(self, x: Any, state: dict, position: Any) -> tuple[Any, dict]:
+        layer = self.layer
+        valid, _ = self._valid(position, state)
+        x = ops.cast(x, layer.compute_dtype)
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        half = dtype in ("float16", "bfloat16")
+        synthesis, weights = layer.synthesis("float32" if half else dtype)
+        synthesis = ops.cast(synthesis, dtype)
+        if layer.kind == "pinv" and layer.encoder.bias is not None:
+            x = x - ops.cast(layer.encoder.bias, dtype)
+        mask = ops.cast(ops.reshape(valid, (1, -1, 1)), dtype)
+        out = layer.method.synthesize(x * mask, synthesis, self.hop)
+        emit = self.m_in * self.hop
+        out = self._add_tail(out, state["tail"], emit)
+        new = {"tail": out[:, emit:], "limit": state["limit"]}
+        y = out[:, :emit]
+        if weights is not None:
+            weights = ops.cast(weights, dtype)
+            # Per example, so that the norm's tail has the batch of the state.
+            frames = ops.ones_like(x[:, :, :1]) * mask * weights[None, None, :]
+            norm = self._add_tail(framing.overlap_add(frames, self.hop), state["norm_tail"], emit)
+            new["norm_tail"] = norm[:, emit:]
+            norm = norm[:, :emit]
+            floor = ops.max(weights) * 1e-8
+            y = ops.where(norm > floor, y / ops.where(norm > floor, norm, 1.0), 0.0)
+        return y, new
+
+    def _add_tail(self, out: Any, tail: Any, emit: int) -> Any:
+        """``out`` (``[b, (m-1)*hop + frame_len]``) padded to ``emit + keep``, plus the tail."""
+        length = framing.axis_len(out, 1)
+        total = emit + self.keep
+        if length < total:
+            out = ops.pad(out, [[0, 0], [0, total - length]])
+        tail = ops.cast(tail, out.dtype)
+        head = out[:, : self.keep] + tail
+        return ops.concatenate([head, out[:, self.keep :]], axis=1)
+
+
+# Layers that map each frame on its own: streamed as they are.
+def _frame_wise_types() -> tuple[type, ...]:
+    from framebank.postprocessing import (
+        Energy,
+        Floor,
+        LearnableLog1p,
+        Log,
+        Log1p,
+        LogEnergy,
+        MelSpectrum,
+        Modulus,
+    )
+
+    layers = keras.layers
+    return (
+        Energy,
+        Floor,
+        LearnableLog1p,
+        Log,
+        Log1p,
+        LogEnergy,
+        MelSpectrum,
+        Modulus,
+        layers.ReLU,
+        layers.LeakyReLU,
+        layers.Activation,
+        layers.Dense,
+        layers.Dropout,
+        layers.Identity,
+    )
+
+
+class NotStreamableError(ValueError):
+    """A layer whose output depends on samples a stream has not seen (or that framebank
+    cannot yet stream); the message names it."""
+
+
+def stage_for(layer: keras.layers.Layer) -> Stage:
+    """The stage that streams ``layer``; :class:`NotStreamableError` naming it otherwise."""
+    from framebank.postprocessing import InstanceNorm
+
+    if isinstance(layer, Encoder):
+        return EncoderStage(layer)
+    if isinstance(layer, Decoder):
+        return DecoderStage(layer)
+    if isinstance(layer, (GaussianLowpass, FreeLowpass)):
+        return LowpassStage(layer)
+    if isinstance(layer, keras.layers.MaxPooling1D):
+        if layer.data_format != "channels_last":
+            raise NotStreamableError(
+                f"Layer {layer.name!r} (MaxPooling1D) streams channels-last only. "
+                f"Received: data_format={layer.data_format!r}"
+            )
+        return MaxPoolStage(layer)
+    if isinstance(layer, PCEN):
+        return PCENStage(layer)
+    if isinstance(layer, keras.layers.LayerNormalization):
+        axis = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+        if list(axis) in ([-1], [2]):
+            return FrameWise(layer)
+        raise NotStreamableError(
+            f"Layer {layer.name!r} (LayerNormalization) normalises over axis={layer.axis}, "
+            "which includes time; only axis=-1 (each frame on its own) streams."
+        )
+    if isinstance(layer, InstanceNorm):
+        raise NotStreamableError(
+            f"Layer {layer.name!r} (InstanceNorm) normalises each channel over the whole "
+            "clip, so no frame is final before the clip ends: it does not stream. Build the "
+            "front end without it (instance_norm=False) and normalise downstream."
+        )
+    if isinstance(layer, _frame_wise_types()):
+        return FrameWise(layer)
+    raise NotStreamableError(
+        f"Layer {layer.name!r} ({type(layer).__name__}) has no streaming form: framebank "
+        "streams Encoder, Decoder, GaussianLowpass, FreeLowpass, MaxPooling1D, PCEN and "
+        "frame-wise layers (energies, logs, floors, MelSpectrum, activations, Dense, "
+        "LayerNormalization over channels)."
+    )

@@ -1,0 +1,338 @@
+"""Streaming: chunk by chunk equals offline, for every ready-made front end and method,
+the compare denoiser, bare encoders and decoders; state, latency and bad input."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import framebank as fb
+from framebank import streaming
+from framebank.frontends import FRONTENDS
+
+RATE = 16000
+HOP = 160  # every ready-made front end's default 10 ms hop at 16 kHz
+
+
+def relative_error(got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
+    """``(||got - want|| / ||want||, max|got - want| / max|want|)``."""
+    assert got.shape == want.shape, (got.shape, want.shape)
+    diff = got.astype("float64") - want
+    return (
+        float(np.linalg.norm(diff) / np.linalg.norm(want)),
+        float(np.abs(diff).max() / np.abs(want).max()),
+    )
+
+
+@functools.cache
+def speech(rate: int, samples: int, start: int = 4000) -> np.ndarray:
+    """``[1, samples]`` of real speech from the shipped corpus."""
+    from framebank.audio import load_audio, read_manifest
+
+    clip = next(c for c in read_manifest() if c.seconds > 2)
+    x, _ = load_audio(clip.path, rate)
+    return np.ascontiguousarray(x[None, start : start + samples], dtype="float32")
+
+
+def chunk_lengths(pattern: object, total: int, seed: int = 0) -> list[int]:
+    """Chunk lengths covering ``total`` samples: a fixed length or a random mixture."""
+    if pattern == "random":
+        rng = np.random.default_rng(seed)
+        sizes = []
+        while sum(sizes) < total:
+            sizes.append(int(rng.choice([1, 2, 7, 159, 160, 161, 333, 485, 1000])))
+        return sizes
+    return [pattern] * -(-total // pattern)
+
+
+def run_stream(stream: streaming.Stream, x: np.ndarray, sizes: list[int]) -> np.ndarray:
+    stream.reset()
+    outs, start = [], 0
+    for size in sizes:
+        outs.append(stream.process(x[:, start : start + size]))
+        start += size
+    outs.append(stream.flush())
+    return np.concatenate(outs, axis=1)
+
+
+def built(layer):
+    """``layer`` called once, so that it has its weights."""
+    layer(np.zeros((1, 4 * HOP), "float32"))
+    return layer
+
+
+def offline(layer, x: np.ndarray) -> np.ndarray:
+    return keras.ops.convert_to_numpy(layer(x))
+
+
+PATTERNS = [1, 7, HOP, 3 * HOP + 5, "random"]
+# The methods the ready-made front ends pick (method="auto") run in the default suite; the
+# other methods, which give the same numbers more slowly, are marked slow.
+DEFAULT = {"leaf": "fft_conv", "td_filterbanks": "fft_conv", "sincnet": "fft_conv"}
+
+
+def _cases() -> list:
+    cases = []
+    for name in FRONTENDS:
+        for method in sorted(fb.METHODS):
+            marks = [] if method == DEFAULT.get(name, "matmul") else [pytest.mark.slow]
+            cases.append(pytest.param(name, method, id=f"{name}-{method}", marks=marks))
+    return cases
+
+
+@pytest.mark.parametrize("name, method", _cases())
+def test_frontend_chunked_equals_offline(name, method):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # reshape_conv under XLA
+        frontend = built(FRONTENDS[name](sample_rate=RATE, method=method))
+    stream = streaming.Stream(frontend, sample_rate=RATE)
+    long_clip = speech(RATE, 30 * HOP)
+    short_clip = speech(RATE, 10 * HOP)  # the one-sample chunks: a tenth of a second
+    worst = []
+    for pattern in PATTERNS:
+        x = short_clip if pattern == 1 else long_clip
+        want = offline(frontend, x)
+        got = run_stream(stream, x, chunk_lengths(pattern, x.shape[1]))
+        norm_error, max_error = relative_error(got, want)
+        worst.append((pattern, norm_error, max_error))
+        # Float32 rounding only: the step multiplies one frame where offline multiplies all,
+        # in another order. The largest single difference is larger for the log-mel, whose
+        # log turns the rounding of its faintest bins into an absolute error.
+        assert norm_error < 1e-6, worst
+        assert max_error < 5e-6, worst
+
+
+@pytest.mark.parametrize("samples", [30 * HOP + 37, 30 * HOP - 1])
+def test_same_pooling_gives_offline_of_the_clip_padded_to_whole_hops(samples):
+    """LEAF's 'same' pooling grid depends on the clip's length modulo the hop: the stream
+    gives offline's output of the clip zero-padded to whole hops, and says so."""
+    frontend = built(FRONTENDS["leaf"](sample_rate=RATE, method="fft_conv"))
+    x = speech(RATE, samples)
+    step = streaming.StreamingStep(frontend)
+    padded_length = step.aligned_length(samples)
+    assert padded_length == -(-samples // HOP) * HOP
+    padded = np.pad(x, [(0, 0), (0, padded_length - samples)])
+    got = run_stream(streaming.Stream(step), x, chunk_lengths(HOP + 3, samples))
+    norm_error, _ = relative_error(got, offline(frontend, padded))
+    assert norm_error < 1e-6
+    # And the difference from offline on the unpadded clip is real (not hidden by the test).
+    want = offline(frontend, x)
+    if want.shape == got.shape:
+        assert relative_error(got, want)[0] > 1e-4
+
+
+def _denoiser(method: str):
+    from framebank.training.compare import CompareConfig, build_denoiser
+
+    config = CompareConfig(chunk_seconds=0.25, methods=[method])
+    return build_denoiser(config, method, "basis_glorot_uniform", 0), config
+
+
+@pytest.mark.parametrize("method", ["matmul", "strided_conv", "fft_conv"])
+def test_compare_denoiser_chunked_equals_offline(method):
+    model, config = _denoiser(method)
+    x = speech(config.sample_rate, config.chunk_samples, start=3000)
+    want = offline(model, x)
+    stream = streaming.Stream(model)
+    assert stream.latency.delay == config.frame_len - 1
+    assert stream.latency.hop == config.hop
+    for pattern in [1, 7, config.hop, 3 * config.hop + 5, "random"]:
+        got = run_stream(stream, x, chunk_lengths(pattern, x.shape[1]))
+        norm_error, max_error = relative_error(got, want)
+        assert norm_error < 1e-5 and max_error < 1e-5, (pattern, norm_error, max_error)
+
+
+def test_denoiser_output_trails_input_by_its_latency():
+    """After n samples in, the stream has given out every sample whose frames are complete:
+    n - (frame_len - hop) of them at a step boundary, never one that needs a later sample."""
+    model, config = _denoiser("matmul")
+    x = speech(config.sample_rate, config.chunk_samples, start=3000)
+    stream = streaming.Stream(model)
+    given = received = 0
+    for n in (1, 19, 20, 21, 400):
+        given += stream.process(x[:, received : received + n]).shape[1]
+        received += n
+        complete = max(0, (received - config.frame_len) // config.hop + 1)  # frames
+        assert given == complete * config.hop, (received, given)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"pad_end": True, "pad_value": 0.5}, {"center": True}, {"center": True, "pad_end": True}],
+)
+@pytest.mark.parametrize("method", ["matmul", "strided_conv"])
+def test_encoder_and_pinv_decoder_stream(options, method):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 203)).astype("float32")
+    encoder = fb.Encoder(18, 16, 4, method=method, filterbank="fourier", window="hann", **options)
+    want = offline(encoder, x)
+    got = run_stream(streaming.Stream(encoder), x, chunk_lengths("random", 203, seed=3))
+    assert relative_error(got, want)[1] < 1e-6
+    inputs = keras.Input((None,))
+    model = keras.Model(inputs, fb.Decoder(encoder, kind="pinv", method=method)(encoder(inputs)))
+    want = offline(model, x)
+    for pattern in (1, 5, 33):
+        got = run_stream(streaming.Stream(model), x, chunk_lengths(pattern, 203))
+        assert relative_error(got, want)[1] < 1e-5, pattern
+
+
+def test_bare_decoder_streams_frames_to_samples():
+    encoder = fb.Encoder(12, 16, 6, method="matmul")
+    x = np.random.default_rng(2).standard_normal((2, 200)).astype("float32")
+    coefficients = offline(encoder, x)
+    decoder = fb.Decoder(encoder, kind="tied")
+    want = offline(decoder, coefficients)
+    stream = streaming.Stream(decoder)
+    for size in (1, 3):
+        stream.reset()
+        parts = [stream.process(coefficients[:, i : i + size]) for i in range(0, 32, size)]
+        got = np.concatenate([*parts, stream.flush()], axis=1)
+        assert relative_error(got, want)[1] < 1e-6
+
+
+def test_pcen_state_is_the_smoother():
+    step = streaming.StreamingStep(built(FRONTENDS["pcen_mel"](sample_rate=RATE)))
+    spec = step.state_spec()
+    assert spec["s2_pcen_smoother"] == ((None, 40), "float32")
+    assert spec["s0_mel_encoder_buffer"] == ((None, 400 - HOP), "float32")
+    state = step.initial_state(3)
+    assert tuple(state["s2_pcen_smoother"].shape) == (3, 40)
+
+
+def test_leaf_state_includes_the_pooling_window():
+    step = streaming.StreamingStep(built(FRONTENDS["leaf"](sample_rate=RATE)))
+    spec = step.state_spec()
+    assert spec["s0_gabor_encoder_buffer"] == ((None, 400), "float32")  # 401 taps, hop 1
+    assert spec["s2_gaussian_lowpass_buffer"] == ((None, 401 - HOP, 40), "float32")
+
+
+def test_latency_of_the_ready_made_front_ends():
+    for name, (lookback, delay) in {
+        "log_mel": (200, 199),  # frame_len 400 centred: 200 samples each side
+        "pcen_mel": (200, 199),
+        # 401 taps centred at every sample, then a 401-frame window, 'same' from frame -120
+        "leaf": (320, 480),
+        "td_filterbanks": (320, 480),
+        "sincnet": (320, 480),
+    }.items():
+        found = streaming.latency(built(FRONTENDS[name](sample_rate=RATE)))
+        assert (found.hop, found.lookback, found.delay) == (HOP, lookback, delay), name
+        assert found.as_dict()["delay_ms"] == pytest.approx(delay / 16)
+
+
+def test_the_step_traces_once_and_gives_one_frame_a_call():
+    frontend = built(FRONTENDS["log_mel"](sample_rate=RATE))
+    step = streaming.StreamingStep(frontend)
+    run = streaming.compile_step(step.step)
+    state = step.initial_state(2)
+    x = np.concatenate([speech(RATE, 8 * HOP)] * 2)
+    x = np.pad(x, [(0, 0), (step.phase, 0)])
+    frames = []
+    for k in range(8):
+        y, state = run(keras.ops.convert_to_tensor(x[:, k * HOP : (k + 1) * HOP]), state)
+        assert tuple(y.shape) == (2, 1, 40)
+        frames.append(keras.ops.convert_to_numpy(y))
+    got = np.concatenate(frames, axis=1)[:, step.warmup :]
+    want = offline(frontend, x[:, step.phase :])[:, : got.shape[1]]
+    assert relative_error(got, want)[0] < 1e-6
+
+
+# ------------------------------------------------------------------------ refusals, bad input
+
+
+def test_instance_norm_is_refused_naming_the_layer():
+    frontend = built(FRONTENDS["leaf"](sample_rate=RATE, instance_norm=True))
+    with pytest.raises(streaming.NotStreamableError, match="'instance_norm'.*whole clip"):
+        streaming.Stream(frontend)
+
+
+def test_an_unbuilt_front_end_streams_its_initial_weights():
+    frontend = FRONTENDS["pcen_mel"](sample_rate=RATE)
+    stream = streaming.Stream(frontend)  # built here, by one call on zeros
+    x = speech(RATE, 12 * HOP)
+    got = run_stream(stream, x, chunk_lengths(HOP, x.shape[1]))
+    assert relative_error(got, offline(frontend, x))[0] < 1e-6
+
+
+def test_the_checked_call_names_a_wrong_state_or_block():
+    step = streaming.StreamingStep(_built_logmel())
+    other = streaming.StreamingStep(built(FRONTENDS["pcen_mel"](sample_rate=RATE)))
+    block = np.zeros((1, HOP), "float32")
+    output, state = step(block, step.initial_state(1))
+    assert tuple(output.shape) == (1, 1, 40) and set(state) == set(step.state_spec())
+    with pytest.raises(ValueError, match="from another model"):
+        step(block, other.initial_state(1))
+    with pytest.raises(TypeError, match="floating point.*int32"):
+        step(np.zeros((1, HOP), "int32"), step.initial_state(1))
+
+
+def _built_logmel():
+    return built(FRONTENDS["log_mel"](sample_rate=RATE))
+
+
+def test_bad_chunks_name_the_value():
+    stream = streaming.Stream(_built_logmel(), sample_rate=RATE)
+    with pytest.raises(ValueError, match=r"rank 2.*shape=\(160,\).*chunk\[None\]"):
+        stream.process(np.zeros(160, "float32"))
+    with pytest.raises(TypeError, match="dtype=int16.*32768"):
+        stream.process(np.zeros((1, 160), "int16"))
+    stream.process(np.zeros((2, 10), "float32"))
+    with pytest.raises(ValueError, match="batch is 2, but the chunk has batch 3"):
+        stream.process(np.zeros((3, 10), "float32"))
+    stream.flush()
+    with pytest.raises(ValueError, match="flushed"):
+        stream.process(np.zeros((2, 10), "float32"))
+
+
+def test_a_sample_rate_that_differs_is_refused():
+    with pytest.raises(ValueError, match="8000 Hz but the model was built for 16000 Hz"):
+        streaming.Stream(_built_logmel(), sample_rate=8000)
+
+
+def test_a_state_from_another_model_or_shape_is_refused():
+    step = streaming.StreamingStep(_built_logmel())
+    other = streaming.StreamingStep(built(FRONTENDS["pcen_mel"](sample_rate=RATE)))
+    with pytest.raises(ValueError, match="from another model.*missing keys"):
+        step.check_state(other.initial_state(1))
+    state = step.initial_state(2)
+    state["s0_mel_encoder_buffer"] = keras.ops.zeros((2, 17))
+    with pytest.raises(ValueError, match=r"s0_mel_encoder_buffer.*\(2, 17\).*\(None, 240\)"):
+        step.check_state(state)
+    with pytest.raises(ValueError, match="batch 2, but the block has batch 1"):
+        step.check_state(step.initial_state(2), batch=1)
+    with pytest.raises(ValueError, match=r"\[batch, 160\]. Received: shape=\(1, 7\)"):
+        step.check_block(np.zeros((1, 7), "float32"))
+
+
+@pytest.mark.parametrize("name", ["pcen_mel", "leaf"])
+def test_several_frames_a_step_equal_offline(name):
+    """frames_per_step=3: one compiled call gives three frames, still equal to offline."""
+    frontend = built(FRONTENDS[name](sample_rate=RATE))
+    x = speech(RATE, 20 * HOP + 50)
+    stream = streaming.Stream(frontend, frames_per_step=3)
+    # LEAF's 'same' pooling: offline of the clip padded to whole hops (21 of them).
+    aligned = stream.step.aligned_length(x.shape[1])
+    assert aligned == (21 * HOP if name == "leaf" else x.shape[1])
+    want = offline(frontend, np.pad(x, [(0, 0), (0, aligned - x.shape[1])]))
+    assert stream.step.block == 3 * HOP
+    for pattern in (7, 3 * HOP + 5, "random"):
+        got = run_stream(stream, x, chunk_lengths(pattern, x.shape[1]))
+        assert relative_error(got, want)[0] < 1e-6, pattern
+
+
+def test_denoiser_with_ten_millisecond_steps():
+    model, config = _denoiser("matmul")
+    x = speech(config.sample_rate, config.chunk_samples, start=3000)
+    stream = streaming.Stream(model, frames_per_step=4)  # 80 samples: 10 ms at 8 kHz
+    for pattern in (1, 33, "random"):
+        got = run_stream(stream, x, chunk_lengths(pattern, x.shape[1]))
+        assert relative_error(got, offline(model, x))[1] < 1e-5, pattern
+
+
+def test_frames_per_step_must_be_a_positive_integer():
+    with pytest.raises(ValueError, match="frames_per_step.*Received: 0"):
+        streaming.StreamingStep(_built_logmel(), frames_per_step=0)
