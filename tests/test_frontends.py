@@ -188,3 +188,26 @@ def test_exports_to_saved_model_and_tflite_with_the_same_numbers(name, tmp_path)
     tflite = export.export_tflite(saved, tmp_path / "m.tflite")
     got = export.run_tflite(tflite, x)
     assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
+
+
+def test_a_ready_made_front_ends_dtype_reaches_every_piece():
+    frontend = frontends.LogMel(8000, dtype="float64")
+    out = frontend(np.zeros((1, 800), "float64"))
+    expected = keras.backend.standardize_dtype(ops.zeros((1,), "float64").dtype)
+    assert keras.backend.standardize_dtype(out.dtype) == expected
+    assert {w.dtype for w in frontend.weights} == {"float64"}
+    assert frontend.encoder.dtype_policy.name == "float64"
+
+
+@pytest.mark.parametrize(
+    "make,error,match",
+    [
+        (lambda: frontends.TDFilterbanks(8000, max_hz=6000), ValueError, "Nyquist"),
+        (lambda: frontends.LogMel(8000, fft_length=0), ValueError, "fft_length=0"),
+        (lambda: frontends.PCENMel(8000, learn="alpha"), TypeError, "collection"),
+        (lambda: fb.MelSpectrum(8000, "16", n_mels=4), TypeError, "fft_length='16'"),
+    ],
+)
+def test_more_bad_options_found_in_review(make, error, match):
+    with pytest.raises(error, match=match):
+        make()

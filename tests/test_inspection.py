@@ -79,3 +79,16 @@ def test_the_inspect_command_writes_the_files_and_refuses_bad_input(tmp_path, ca
     keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "plain.keras")
     assert main(["inspect", str(tmp_path / "plain.keras"), "--out", str(tmp_path / "o2")]) == 2
     assert "holds no framebank Encoder" in capsys.readouterr().err
+
+
+def test_an_unbuilt_front_end_is_inspected_at_its_initial_filters(tmp_path):
+    written = inspect_frontend(fb.frontends.LEAF(sample_rate=8000), tmp_path)
+    assert list(written["encoders"].values())[0]["moved_hz"] == 0.0
+
+
+def test_inspect_refuses_a_file_that_is_not_a_model_in_one_line(tmp_path, capsys):
+    from framebank_cli import main
+
+    (tmp_path / "bad.yaml").write_text("filterbank: free\n")
+    assert main(["inspect", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "o")]) == 2
+    assert "cannot load it as a Keras model" in capsys.readouterr().err

@@ -301,3 +301,22 @@ def test_bad_arguments_are_refused_at_construction(options, match):
 def test_learn_must_be_a_collection_of_names():
     with pytest.raises(TypeError, match="learn='alpha'"):
         PCEN(learn="alpha")
+
+
+def test_a_wrong_state_or_zero_frames_is_a_clear_error_or_passes_through():
+    import framebank as fb
+
+    x = np.ones((2, 4, 3), "float32")
+    for state in (np.ones((2, 5)), np.ones((3, 3)), np.ones(3)):
+        with pytest.raises(ValueError, match="initial_state.shape"):
+            fb.PCEN()(x, initial_state=state.astype("float32"))
+    with pytest.raises(TypeError, match="return_state='yes'"):
+        fb.PCEN()(x, return_state="yes")
+    empty = np.ones((2, 0, 3), "float32")
+    assert tuple(fb.PCEN()(empty).shape) == (2, 0, 3)
+    state = np.full((2, 3), 0.5, "float32")
+    out, kept = fb.PCEN()(empty, initial_state=state, return_state=True)
+    assert tuple(out.shape) == (2, 0, 3)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(kept), state)
+    with pytest.raises(ValueError, match="zero frames and no initial_state"):
+        fb.PCEN()(empty, return_state=True)

@@ -143,7 +143,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     from framebank.inspection import encoders_in, inspect_frontend
 
-    model = keras.models.load_model(Path(args.model).expanduser())
+    try:
+        model = keras.models.load_model(Path(args.model).expanduser())
+    except (ValueError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UsageError(f"{args.model}: cannot load it as a Keras model ({first})") from err
     if not encoders_in(model):
         raise UsageError(f"{args.model} holds no framebank Encoder or front end to inspect")
     written = inspect_frontend(model, Path(args.out).expanduser(), sample_rate=args.sample_rate)

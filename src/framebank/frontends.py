@@ -84,6 +84,11 @@ class _ReadyMade(FrontEnd):
     def __init__(self, encoder: Encoder, steps: list, options: dict, **kwargs: Any) -> None:
         super().__init__(encoder, steps, **kwargs)
         self._options = {**options, "method": encoder.method.name}
+        if "dtype" in kwargs:
+            # The pieces were made before this layer knew its dtype: they take it now (as a
+            # layer's own weights would), before any is built.
+            for layer in (encoder, encoder.filterbank, *steps):
+                layer.dtype_policy = self.dtype_policy
 
     def get_config(self) -> dict:
         return {
@@ -154,6 +159,8 @@ class LogMel(_ReadyMade):
             sample_rate, n_filters, window_ms, hop_ms
         )
         frame_len = int(round(sample_rate * window_ms / 1000))
+        if fft_length is not None:
+            fft_length = check_positive_int("fft_length", fft_length)
         fft = fft_length or 1 << max(0, frame_len - 1).bit_length()
         encoder = Encoder(
             frame_len=frame_len,
@@ -221,22 +228,30 @@ class PCENMel(_ReadyMade):
             root=root,
             smooth_coef=smooth_coef,
             floor=floor,
-            learn=tuple(learn),
+            learn=learn,
             state_init=state_init,
             name="pcen",
         )
         super().__init__(mel.encoder, [mel.postprocessing[0], pcen], options, **kwargs)
 
 
-def _gabor_family(
-    n_filters: int, frame_len: int, sample_rate: Any, min_hz: float, max_hz: Any, init: str
-) -> GaborFilterbank:
+def _upper_edge(sample_rate: Any, max_hz: Any) -> float:
+    """The initial filters' upper edge: ``max_hz``, or LEAF's 7800 Hz scaled to the rate
+    (``0.4875 * sample_rate``); above Nyquist is an error (the mel matrix would be empty)."""
     nyquist = float(sample_rate) / 2
-    top = max_hz if max_hz is not None else min(7800.0, 0.4875 * float(sample_rate))
-    if top > nyquist:
+    if max_hz is None:
+        return min(7800.0, 0.4875 * float(sample_rate))
+    if check_positive_number("max_hz", max_hz) > nyquist:
         raise ValueError(
             f"`max_hz`={max_hz} is above Nyquist ({nyquist:g} Hz at sample_rate={sample_rate})"
         )
+    return float(max_hz)
+
+
+def _gabor_family(
+    n_filters: int, frame_len: int, sample_rate: Any, min_hz: float, max_hz: Any, init: str
+) -> GaborFilterbank:
+    top = _upper_edge(sample_rate, max_hz)
     return GaborFilterbank(
         2 * n_filters, frame_len, sample_rate, min_hz=min_hz, max_hz=top, init=init, name="gabor"
     )
@@ -396,7 +411,7 @@ class TDFilterbanks(_ReadyMade):
             sample_rate, n_filters, window_ms, hop_ms
         )
         window, hop = _window(sample_rate, window_ms), _hop(sample_rate, hop_ms)
-        top = max_hz if max_hz is not None else min(7800.0, 0.4875 * float(sample_rate))
+        top = _upper_edge(sample_rate, max_hz)
         basis = td_gabor_basis(n_filters, window, float(sample_rate), float(min_hz), top)
         filters = FreeFilterbank(
             2 * n_filters,

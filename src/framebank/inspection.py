@@ -122,6 +122,8 @@ def filter_table(encoder: Encoder, sample_rate: float | None = None) -> list[dic
             f"The {encoder.filterbank.family!r} filterbank of {encoder.name!r} has no "
             "sample_rate: pass sample_rate= to express frequencies in Hz."
         )
+    if not encoder.built:  # a front end not called yet: its initial filters
+        encoder.build((None, None))
     learned = _stats(filter_responses(encoder.filterbank), rate)
     start = initial_filterbank(encoder)
     initial = _stats(filter_responses(start), rate) if start is not None else None

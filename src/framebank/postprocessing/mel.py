@@ -66,7 +66,8 @@ class MelSpectrum(Float32Postprocessing):
         sample_rate: Hz.
         fft_length: the DFT size of the coefficients.
         n_mels, fmin, fmax, htk, norm: as in ``librosa.filters.mel``.
-        power: 1 (magnitude) or 2 (power).
+        power: the exponent of ``|X|``: 1 (magnitude), 2 (power), or any positive number,
+            as librosa's ``power``.
         trainable: the mel weights are fixed by default.
 
     Input shape:
@@ -93,7 +94,7 @@ class MelSpectrum(Float32Postprocessing):
         super().__init__(trainable=trainable, **kwargs)
         check_mel_options(n_mels, power, norm, fmin, fmax, sample_rate)
         self.sample_rate = float(sample_rate)
-        self.fft_length = int(fft_length)
+        self.fft_length = check_positive_int("fft_length", fft_length)
         self.n_freq = self.fft_length // 2 + 1
         self.n_mels = int(n_mels)
         self.fmin = float(fmin)

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from framebank._validation import check_choice, check_in_range, check_number
+from framebank._validation import check_bool, check_choice, check_in_range, check_number
 from framebank.postprocessing._common import Clip, Float32Postprocessing
 from framebank.postprocessing.base import register_postprocessing
 
@@ -300,6 +300,17 @@ class PCEN(Float32Postprocessing):
 
     def call(self, inputs: Any, initial_state: Any = None, return_state: bool = False) -> Any:
         x = ops.cast(inputs, self.working_dtype)
+        return_state = check_bool("return_state", return_state)
+        if initial_state is not None:
+            initial_state = self._checked_state(initial_state, x)
+        if x.shape[1] == 0:
+            # No frame: nothing to smooth, and the state (if any) passes through unchanged.
+            if return_state and initial_state is None:
+                raise ValueError(
+                    "PCEN received zero frames and no initial_state, so it has no state to "
+                    f"return. Received: inputs.shape={tuple(x.shape)}"
+                )
+            return (x, initial_state) if return_state else x
         alpha, log_delta, root, smooth_coef = self._clipped()
         if initial_state is None:
             initial_state = x[:, 0, :]
@@ -312,6 +323,20 @@ class PCEN(Float32Postprocessing):
         if return_state:
             return outputs, smoother[:, -1, :]
         return outputs
+
+    def _checked_state(self, state: Any, x: Any) -> Any:
+        """``state`` as ``[batch, channels]`` in the working dtype; ValueError naming it."""
+        state = ops.cast(ops.convert_to_tensor(state), self.working_dtype)
+        want = (x.shape[0], x.shape[2])
+        shape = tuple(state.shape)
+        if len(shape) != 2 or any(
+            w is not None and g is not None and w != g for w, g in zip(want, shape, strict=True)
+        ):
+            raise ValueError(
+                f"`initial_state` must be [batch, channels] = {want}, the smoother after the "
+                f"previous chunk. Received: initial_state.shape={shape}"
+            )
+        return state
 
     def compute_output_spec(
         self, inputs: Any, initial_state: Any = None, return_state: bool = False

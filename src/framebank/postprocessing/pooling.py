@@ -122,7 +122,7 @@ class GaussianLowpass(_DepthwiseLowpass):
 
     Args:
         kernel_size: ``W``, frames in the window (LEAF: 401 samples at 16 kHz),
-            at least 4.
+            at least 5 (so that the default width, 0.4, is within ``[2 / W, 0.5]``).
         strides: the hop between outputs (LEAF: 160).
         padding: ``"same"`` (TensorFlow's rule, as LEAF) or ``"valid"``.
         sigma: the initial width of every channel's window, in ``[2 / W, 0.5]``.
@@ -156,9 +156,9 @@ class GaussianLowpass(_DepthwiseLowpass):
         **kwargs: Any,
     ) -> None:
         super().__init__(kernel_size, strides, padding, **kwargs)
-        if self.kernel_size < 4:
+        if self.kernel_size < 5:
             raise ValueError(
-                "`kernel_size` must be at least 4 (the width is clipped to "
+                "`kernel_size` must be at least 5 (the width is clipped to "
                 f"[2 / kernel_size, 0.5]). Received: kernel_size={kernel_size!r}"
             )
         self.sigma_low = 2.0 / self.kernel_size
