@@ -37,8 +37,8 @@ class Floor(Float32Postprocessing):
         self.min_value = check_number("min_value", min_value)
 
     def call(self, x: Any) -> Any:
-        x = ops.cast(x, self.working_dtype)
-        return ops.maximum(x, ops.cast(self.min_value, x.dtype))
+        # clip, not maximum: Keras's torch maximum returns float64 as float32.
+        return ops.clip(ops.cast(x, self.working_dtype), self.min_value, float("inf"))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "min_value": self.min_value}

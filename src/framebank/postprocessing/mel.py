@@ -151,7 +151,11 @@ class MelSpectrum(Float32Postprocessing):
             # The floor keeps the gradient of |X| finite where X = 0.
             tiny = ops.cast(1e-20 if power.dtype != "float16" else 1e-7, power.dtype)
             power = ops.power(ops.maximum(power, tiny), self.power / 2.0)
-        return ops.matmul(power, ops.cast(self.mel, power.dtype))
+        mel = ops.cast(self.mel, power.dtype)
+        if self.working_dtype == "float64":
+            # Keras's torch matmul returns float64 products as float32; einsum keeps them.
+            return ops.einsum("...f,fm->...m", power, mel)
+        return ops.matmul(power, mel)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (*input_shape[:-1], self.n_mels)
