@@ -88,12 +88,11 @@ def _out(args: argparse.Namespace) -> str:
     return args.out or (f"{folder}-quick" if args.quick else folder)
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    from framebank.training.compare import load_compare_config, run_compare
-
+def _run_recipe(args: argparse.Namespace, load: Callable, run: Callable) -> int:
+    """Read the recipe's config (the user's mistakes in one line), then run it."""
     with _user_input():
-        config = load_compare_config(args.config, quick=args.quick)
-    run_compare(
+        config = load(args.config, quick=args.quick)
+    run(
         config,
         _out(args),
         source=args.source,
@@ -102,22 +101,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
         tensorboard=not args.no_tensorboard,
     )
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from framebank.training.compare import load_compare_config, run_compare
+
+    return _run_recipe(args, load_compare_config, run_compare)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from framebank.training.language_id import load_language_id_config, run_language_id
 
-    with _user_input():
-        config = load_language_id_config(args.config, quick=args.quick)
-    run_language_id(
-        config,
-        _out(args),
-        source=args.source,
-        resume=args.resume,
-        quiet=args.quiet,
-        tensorboard=not args.no_tensorboard,
-    )
-    return 0
+    return _run_recipe(args, load_language_id_config, run_language_id)
 
 
 def cmd_data(args: argparse.Namespace) -> int:
