@@ -336,3 +336,29 @@ def test_denoiser_with_ten_millisecond_steps():
 def test_frames_per_step_must_be_a_positive_integer():
     with pytest.raises(ValueError, match="frames_per_step.*Received: 0"):
         streaming.StreamingStep(_built_logmel(), frames_per_step=0)
+
+
+class Squared(fb.Postprocessing):
+    """A user's own post-processing layer that maps each frame on its own."""
+
+    frame_wise = True
+
+    def call(self, x):
+        return x * x
+
+
+def test_a_users_frame_wise_layer_streams_and_an_undeclared_one_is_refused():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((1, 203)).astype("float32")
+    encoder = fb.Encoder(8, 16, 4, method="matmul")
+    inputs = keras.Input((None,))
+    model = keras.Model(inputs, Squared()(encoder(inputs)))
+    got = run_stream(streaming.Stream(model), x, chunk_lengths("random", 203, seed=4))
+    assert relative_error(got, offline(model, x))[1] < 1e-6
+
+    class Undeclared(Squared):
+        frame_wise = False
+
+    other = keras.Model(inputs, Undeclared()(encoder(inputs)))
+    with pytest.raises(streaming.NotStreamableError):
+        streaming.Stream(other)

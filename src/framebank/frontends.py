@@ -32,7 +32,6 @@ import numpy as np
 
 from framebank._validation import (
     check_bool,
-    check_choice,
     check_positive_int,
     check_positive_number,
 )
@@ -494,9 +493,3 @@ FRONTENDS: Mapping[str, type[_ReadyMade]] = types.MappingProxyType(
         "log_mel": LogMel,
     }
 )
-
-
-def get_frontend(name: str, **options: Any) -> _ReadyMade:
-    """A ready-made front end by name (a key of :data:`FRONTENDS`) with its options."""
-    check_choice("frontend", name, FRONTENDS)
-    return FRONTENDS[name](**options)

@@ -39,9 +39,12 @@ class Postprocessing(keras.layers.Layer):
 
     Attributes:
         kind: the registry name.
+        frame_wise: True when each output frame depends on its input frame alone
+            (energies, compressions): streaming then runs the layer as it is.
     """
 
     kind: str = ""
+    frame_wise: bool = False
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

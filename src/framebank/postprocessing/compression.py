@@ -32,6 +32,8 @@ class Floor(Float32Postprocessing):
         array([[[0.5, 0.5]]], dtype=float32)
     """
 
+    frame_wise = True
+
     def __init__(self, min_value: float = 1e-5, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.min_value = check_number("min_value", min_value)
@@ -66,6 +68,8 @@ class Log(Float32Postprocessing):
         array([[[0., 0.]]], dtype=float32)
     """
 
+    frame_wise = True
+
     def __init__(self, eps: float = 1e-6, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.eps = check_positive_number("eps", eps)
@@ -95,6 +99,8 @@ class Log1p(Float32Postprocessing):
         >>> keras.ops.convert_to_numpy(Log1p()(np.zeros((1, 1, 2), "float32")))
         array([[[0., 0.]]], dtype=float32)
     """
+
+    frame_wise = True
 
     def call(self, x: Any) -> Any:
         return ops.log1p(ops.cast(x, self.working_dtype))
@@ -128,6 +134,8 @@ class LearnableLog1p(Float32Postprocessing):
         >>> keras.ops.convert_to_numpy(layer(np.full((1, 1, 2), 0.9, "float32")))  # log(1 + 9)
         array([[[2.3025851, 2.3025851]]], dtype=float32)
     """
+
+    frame_wise = True
 
     def __init__(self, log10_gain: float = 5.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)

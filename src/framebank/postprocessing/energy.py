@@ -17,6 +17,8 @@ __all__ = ["Energy", "LogEnergy", "Modulus"]
 class _PairedChannels(Float32Postprocessing):
     """Shared by :class:`Energy` and :class:`Modulus`: one output per channel, or per pair."""
 
+    frame_wise = True
+
     def __init__(self, pairs: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pairs = check_bool("pairs", pairs)
@@ -139,6 +141,8 @@ class LogEnergy(Float32Postprocessing):
         >>> tuple(LogEnergy(pairs=True)(np.ones((1, 3, 8), "float32")).shape)
         (1, 3, 4)
     """
+
+    frame_wise = True
 
     def __init__(
         self, pairs: bool = False, square: bool = True, eps: float = 1e-6, **kwargs: Any

@@ -78,6 +78,8 @@ class MelSpectrum(Float32Postprocessing):
         ``[batch, frames, n_mels]``.
     """
 
+    frame_wise = True
+
     def __init__(
         self,
         sample_rate: float,

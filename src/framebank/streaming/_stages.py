@@ -326,36 +326,20 @@ class DecoderStage(Stage):
         return ops.concatenate([head, out[:, self.keep :]], axis=1)
 
 
-# Layers that map each frame on its own: streamed as they are.
-def _frame_wise_types() -> tuple[type, ...]:
-    from framebank.postprocessing import (
-        Energy,
-        Floor,
-        LearnableLog1p,
-        Log,
-        Log1p,
-        LogEnergy,
-        MelSpectrum,
-        Modulus,
-    )
+# Keras layers that map each frame on its own: streamed as they are (framebank's own
+# post-processing says so itself, ``Postprocessing.frame_wise``).
+_KERAS_FRAME_WISE = (
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.Activation,
+    keras.layers.Dense,
+    keras.layers.Dropout,
+    keras.layers.Identity,
+)
 
-    layers = keras.layers
-    return (
-        Energy,
-        Floor,
-        LearnableLog1p,
-        Log,
-        Log1p,
-        LogEnergy,
-        MelSpectrum,
-        Modulus,
-        layers.ReLU,
-        layers.LeakyReLU,
-        layers.Activation,
-        layers.Dense,
-        layers.Dropout,
-        layers.Identity,
-    )
+
+def _frame_wise(layer: keras.layers.Layer) -> bool:
+    return getattr(layer, "frame_wise", False) or isinstance(layer, _KERAS_FRAME_WISE)
 
 
 class NotStreamableError(ValueError):
@@ -396,7 +380,7 @@ def stage_for(layer: keras.layers.Layer) -> Stage:
             "clip, so no frame is final before the clip ends: it does not stream. Build the "
             "front end without it (instance_norm=False) and normalise downstream."
         )
-    if isinstance(layer, _frame_wise_types()):
+    if _frame_wise(layer):
         return FrameWise(layer)
     raise NotStreamableError(
         f"Layer {layer.name!r} ({type(layer).__name__}) has no streaming form: framebank "
