@@ -7,12 +7,17 @@ import pytest
 
 from framebank import cli
 from framebank.audio import read_manifest, split_of
+from framebank.frontends import FRONTENDS
 from framebank.postprocessing import LogEnergy
+from framebank.training import language_id
 from framebank.training.config import from_dict
 from framebank.training.language_id import (
+    FAMILIES,
     LanguageIdConfig,
     build_classifier,
+    frontend_layers,
     prepare_data,
+    run_language_id,
 )
 
 
@@ -48,7 +53,18 @@ def test_quick_run_writes_results_and_learns_something(tmp_path):
         accuracy = tags["test/accuracy"][-1][1].simple_value
         assert np.isclose(accuracy, run["evaluation"]["0"]["accuracy"], atol=1e-6)
         images = tags.get("filters/magnitude_response_db", [])
-        assert len(images) == (0 if run["frontend"] == "mel" else 1 + summary["config"]["epochs"])
+        assert len(images) == (
+            0 if run["frontend"] == "log_mel" else 1 + summary["config"]["epochs"]
+        )
+    # Paired with the reference on the same chunks, and the epoch chosen on validation.
+    (versus,) = [c for c in summary["comparisons"] if c["frontend"] == "sinc"]
+    assert versus["reference"] == "log_mel" and versus["low"] <= versus["difference"]
+    assert versus["difference"] <= versus["high"] and 0 < versus["p"] <= 1
+    assert summary["data"]["valid_chunks"] > 0
+    assert all(
+        run["chosen_epoch"] == 1 and len(run["valid_accuracy"]) == 1 for run in summary["runs"]
+    )
+    assert "vs log_mel" in (out / "REPORT.md").read_text()
 
 
 def test_held_out_prompts_never_in_training():
@@ -61,9 +77,12 @@ def test_held_out_prompts_never_in_training():
     assert set(np.unique(data.test_labels)) == {0, 1}
 
 
-@pytest.mark.parametrize("frontend", ["mel", "free", "sinc", "gabor"])
+@pytest.mark.parametrize("frontend", [*FAMILIES, *FRONTENDS])
 def test_every_frontend_builds_and_gives_finite_logits(frontend):
-    config = from_dict(LanguageIdConfig, {"num_filters": 8, "frame_len": 64, "hop": 32})
+    config = from_dict(
+        LanguageIdConfig,
+        {"num_filters": 8, "frame_len": 64, "hop": 32, "frontends": [frontend]},
+    )
     model = build_classifier(config, frontend, seed=0)
     x = np.random.default_rng(0).standard_normal((3, config.chunk_samples)).astype("float32")
     logits = np.asarray(model(x))
@@ -96,6 +115,28 @@ def test_log_power_pairs():
         ({"seeds": [0, 0]}, ValueError, "`seeds` lists 0 more than once"),
         ({"max_train_chunks": 0}, ValueError, "max_train_chunks"),
         ({"distribution": "no_such"}, ValueError, "no_such"),
+        ({"frontends": ["log_mel"], "reference": "leaf"}, ValueError, "`reference` must be"),
+        ({"frontends": ["x"], "variants": {"x": {"frontend": "cqt"}}}, ValueError, "cqt"),
+        ({"frontends": ["x"], "variants": {"x": {"base": "leaf"}}}, ValueError, "`frontend:`"),
+        (
+            {"frontends": ["x"], "variants": {"x": {"frontend": "leaf", "lr": 3}}},
+            ValueError,
+            "unknown field.*lr",
+        ),
+        (
+            {"variants": {"x": {"frontend": "leaf", "frontend_lr_multiplier": 0}}},
+            ValueError,
+            "frontend_lr_multiplier must be a positive",
+        ),
+        ({"variants": {"leaf": {"frontend": "leaf"}}}, ValueError, "a front end's own"),
+        (
+            {"frontends": ["x"], "variants": {"x": {"frontend": "leaf", "options": {"n": 1}}}},
+            ValueError,
+            "front end 'x'.*n",
+        ),
+        ({"spec_augment": {"time_masks": -1}}, ValueError, "time_masks"),
+        ({"validation_fraction": 0.5}, ValueError, "validation_fraction"),
+        ({"stride1_method": "fft"}, ValueError, "stride1_method"),
     ],
 )
 def test_bad_config(data, error, match):
@@ -112,3 +153,99 @@ def test_a_language_without_audio_is_refused_before_training():
     config = from_dict(LanguageIdConfig, {"languages": ["en", "es", "de"], "max_train_chunks": 8})
     with pytest.raises(RecipeInputError, match="names de, which has no usable audio"):
         prepare_data(config)
+
+
+def _trained_once(multiplier: float) -> tuple[list, list, list]:
+    config = from_dict(
+        LanguageIdConfig,
+        {
+            "num_filters": 8,
+            "frame_len": 64,
+            "hop": 32,
+            "frontends": ["sinc"],
+            "frontend_lr_multiplier": multiplier,
+        },
+    )
+    model = build_classifier(config, "sinc", seed=0)
+    before = [np.array(w) for w in model.get_weights()]
+    x = np.random.default_rng(1).standard_normal((4, config.chunk_samples)).astype("float32")
+    model.train_on_batch(x, np.array([0, 1, 2, 3]))
+    front = {id(v) for layer in frontend_layers(model) for v in layer.weights}
+    is_front = [id(v) in front for v in model.weights]
+    steps = [np.array(w) - b for w, b in zip(model.get_weights(), before, strict=True)]
+    return steps, is_front, [v.trainable for v in model.weights]
+
+
+def test_frontend_lr_multiplier_scales_only_the_front_ends_steps():
+    """Adam's first step is about lr x sign(gradient): x10 for the front end's weights,
+    the classifier's steps unchanged."""
+    plain, is_front, trainable = _trained_once(1.0)
+    scaled, _, _ = _trained_once(10.0)
+    assert any(is_front) and not all(is_front)
+    for a, b, front, learns in zip(plain, scaled, is_front, trainable, strict=True):
+        if not learns:
+            continue
+        if front:
+            moved = np.abs(a) > 1e-7
+            assert moved.any()
+            np.testing.assert_allclose(b[moved], 10 * a[moved], rtol=0.02)
+        else:
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-8)
+
+
+def test_validation_split_comes_from_training_prompts_and_leaves_test_alone():
+    plain = prepare_data(from_dict(LanguageIdConfig, {"frontends": ["log_mel"]}))
+    held = prepare_data(
+        from_dict(LanguageIdConfig, {"frontends": ["log_mel"], "validation_fraction": 0.2})
+    )
+    np.testing.assert_array_equal(held.test, plain.test)  # the paired chunks stay the same
+    assert held.valid is not None and len(held.valid) > 0
+    assert len(held.train) + len(held.valid) == len(plain.train)
+    assert plain.valid is None
+    train_rows = {row.tobytes() for row in held.train}
+    assert not any(row.tobytes() in train_rows for row in held.valid)
+
+
+def test_killed_run_with_masks_and_validation_resumes_to_the_same_numbers(tmp_path, monkeypatch):
+    """SpecAugment's random state and the best epoch's weights survive a kill."""
+    config = from_dict(
+        LanguageIdConfig,
+        {
+            "num_filters": 8,
+            "frame_len": 64,
+            "hop": 32,
+            "frontends": ["gabor_masked"],
+            "variants": {
+                "gabor_masked": {
+                    "frontend": "gabor",
+                    "spec_augment": {"time_width": 3, "freq_width": 2},
+                    "frontend_lr_multiplier": 5.0,
+                }
+            },
+            "snr_db": [0.0],
+            "epochs": 3,
+            "max_train_chunks": 96,
+            "validation_fraction": 0.1,
+        },
+    )
+    whole = run_language_id(config, tmp_path / "whole", quiet=True, tensorboard=False)
+    saved = language_id.save_checkpoint
+    calls = []
+
+    def killed_after_one_epoch(*args, **kwargs):
+        if calls:
+            raise KeyboardInterrupt("killed")
+        calls.append(1)
+        saved(*args, **kwargs)
+
+    monkeypatch.setattr(language_id, "save_checkpoint", killed_after_one_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_language_id(config, tmp_path / "killed", quiet=True, tensorboard=False)
+    monkeypatch.setattr(language_id, "save_checkpoint", saved)
+    resumed = run_language_id(
+        config, tmp_path / "killed", resume=True, quiet=True, tensorboard=False
+    )
+    (a,), (b,) = whole["runs"], resumed["runs"]
+    assert a["step_loss"] == b["step_loss"] and a["valid_accuracy"] == b["valid_accuracy"]
+    assert a["chosen_epoch"] == b["chosen_epoch"]
+    assert a["evaluation"] == b["evaluation"]

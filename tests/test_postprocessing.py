@@ -30,6 +30,7 @@ CASES = {
     "learnable_log1p": ({}, 5),
     "instance_norm": ({}, 5),
     "floor": ({"min_value": 0.1}, 5),
+    "spec_augment": ({"seed": 0}, 5),
 }
 # Layers computing in float32 under 16-bit policies and float64 under float64.
 WIDE = sorted(CASES)
@@ -397,3 +398,50 @@ def test_layers_with_a_weight_per_channel_need_known_channels():
         pp.InstanceNorm().build((None, None, None))
     with pytest.raises(ValueError, match="rank 3"):
         pp.PCEN().build((None, 5))
+
+
+# ---- SpecAugment ----------------------------------------------------------------------------
+
+
+def test_spec_augment_masks_bands_with_the_mean_in_training_only():
+    x = np.random.default_rng(0).random((16, 30, 12)).astype("float32") + 1.0
+    layer = pp.SpecAugment(time_masks=1, time_width=5, freq_masks=1, freq_width=3, seed=1)
+    np.testing.assert_array_equal(to_numpy(layer(x)), x)  # inference: the identity
+    got = to_numpy(layer(x, training=True))
+    changed = got != x
+    mean = x.mean(axis=(1, 2))
+    for example in range(len(x)):
+        np.testing.assert_allclose(got[example][changed[example]], mean[example], rtol=1e-6)
+        frames = np.all(changed[example], axis=1)  # whole frames masked: the time band
+        channels = np.all(changed[example], axis=0)
+        assert frames.sum() <= 5 and channels.sum() <= 3
+        # A band is contiguous: masked frames (channels) form one run.
+        for band in (frames, channels):
+            where = np.flatnonzero(band)
+            assert where.size == 0 or where[-1] - where[0] + 1 == where.size
+        # Nothing else changed: a changed value lies in a masked frame or channel.
+        assert np.all(frames[:, None] | channels[None, :] | ~changed[example])
+    assert changed.any() and not changed.all()
+
+
+def test_spec_augment_is_reproducible_with_a_seed_and_varies_without_one():
+    x = np.random.default_rng(0).random((8, 40, 10)).astype("float32")
+    a = to_numpy(pp.SpecAugment(seed=5)(x, training=True))
+    b = to_numpy(pp.SpecAugment(seed=5)(x, training=True))
+    np.testing.assert_array_equal(a, b)
+    layer = pp.SpecAugment(seed=5)
+    first, second = (to_numpy(layer(x, training=True)) for _ in range(2))
+    assert not np.array_equal(first, second)  # each batch draws new masks
+
+
+@pytest.mark.parametrize(
+    "options,error,match",
+    [
+        ({"time_masks": -1}, ValueError, "time_masks"),
+        ({"freq_width": 2.5}, TypeError, "freq_width"),
+        ({"seed": "a"}, TypeError, "seed"),
+    ],
+)
+def test_spec_augment_arguments_are_checked(options, error, match):
+    with pytest.raises(error, match=match):
+        pp.SpecAugment(**options)

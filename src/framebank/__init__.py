@@ -16,7 +16,7 @@ The public names, by room (``README.md``'s "API" section says what each is):
   :class:`Energy`, :class:`Modulus`, :class:`LogEnergy`, :class:`GaussianLowpass`,
   :class:`FreeLowpass`, :class:`Floor`, :class:`PCEN` (and its smoother
   :func:`exponential_moving_average`), :class:`Log`, :class:`Log1p`,
-  :class:`LearnableLog1p`, :class:`InstanceNorm`
+  :class:`LearnableLog1p`, :class:`InstanceNorm`, :class:`SpecAugment` (training-time masking)
 * :mod:`framebank.frontends`: ready-made front ends (``LEAF``, ``TDFilterbanks``,
   ``SincNet``, ``PCENMel``, ``LogMel``)
 * layers: :class:`Encoder`, :class:`FrameProjection`, :class:`Decoder`
@@ -61,6 +61,7 @@ from framebank.postprocessing import (
     MelSpectrum,
     Modulus,
     Postprocessing,
+    SpecAugment,
     exponential_moving_average,
     get_postprocessing,
     register_postprocessing,
@@ -106,6 +107,7 @@ __all__ = [
     "MelSpectrum",
     "Modulus",
     "Postprocessing",
+    "SpecAugment",
     "exponential_moving_average",
     "get_postprocessing",
     "register_postprocessing",

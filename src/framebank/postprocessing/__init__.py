@@ -6,6 +6,7 @@ order, after the encoder. A user's own layer registers the same way.
 Post-processing never imports filterbanks or methods: it sees only tensors.
 """
 
+from framebank.postprocessing.augment import SpecAugment
 from framebank.postprocessing.base import (
     POSTPROCESSING,
     Postprocessing,
@@ -35,6 +36,7 @@ __all__ = [
     "MelSpectrum",
     "Modulus",
     "Postprocessing",
+    "SpecAugment",
     "exponential_moving_average",
     "get_postprocessing",
     "mel_weights",

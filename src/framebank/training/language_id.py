@@ -7,6 +7,15 @@ name hashed, so the same prompt is in the same split in every language and no
 sentence is both trained on and tested. en and es are read by the same voice
 artist, so their two-way accuracy is reported apart: the five-way score is
 partly speaker identification.
+
+Front ends: the bare learnable families with log compression (``free``, ``sinc``,
+``gabor``), the fixed ``mel`` one, and the ready-made complete front ends
+(:data:`framebank.frontends.FRONTENDS`: ``log_mel``, ``pcen_mel``, ``leaf``,
+``td_filterbanks``, ``sincnet``). ``variants`` names a front end with levers set
+(its own options, a learning-rate multiplier for its weights, SpecAugment masking);
+``validation_fraction`` holds out training prompts to choose each run's epoch. Every
+front end sees the same seeds, batches and noise, and is tested on the same chunks, so
+the report pairs each with ``reference`` (McNemar per seed, a bootstrap over chunks).
 """
 
 from __future__ import annotations
@@ -22,10 +31,15 @@ import numpy as np
 from keras import ops
 
 from framebank.audio import mix_noise
-from framebank.postprocessing import LogEnergy
+from framebank.postprocessing import LogEnergy, SpecAugment
 from framebank.progress import Progress
 from framebank.training import io
-from framebank.training.checkpoint import load_checkpoint, save_checkpoint
+from framebank.training.checkpoint import (
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+    save_weights,
+)
 from framebank.training.config import (
     check_distribution,
     check_values,
@@ -41,7 +55,15 @@ __all__ = [
     "run_language_id",
 ]
 
-FRONTENDS = ("mel", "free", "sinc", "gabor")
+FAMILIES = ("mel", "free", "sinc", "gabor")  # bare families, log compression after
+# What a variant may set; anything else in it is refused when the config loads.
+VARIANT_FIELDS = ("frontend", "options", "frontend_lr_multiplier", "spec_augment")
+
+
+def _ready_made() -> Any:
+    from framebank.frontends import FRONTENDS
+
+    return FRONTENDS
 
 
 @dataclass
@@ -52,37 +74,40 @@ class LanguageIdConfig:
     sample_rate: int = 8000
     chunk_seconds: float = 0.25
     snr_db: list[float] = field(default_factory=lambda: [0.0, -5.0])
-    frontends: list[str] = field(default_factory=lambda: list(FRONTENDS))
+    frontends: list[str] = field(default_factory=lambda: list(FAMILIES))
+    variants: dict = field(default_factory=dict)
+    reference: str | None = None
     method: str = "dense"
+    stride1_method: str = "strided_conv"
     frame_len: int = 256
     hop: int = 80
     num_filters: int = 40
     epochs: int = 5
     batch_size: int = 32
     learning_rate: float = 0.001
+    frontend_lr_multiplier: float = 1.0
+    spec_augment: dict | None = None
+    validation_fraction: float = 0.0
     seeds: list[int] = field(default_factory=lambda: [0])
     max_train_chunks: int | None = None
+    bootstrap_resamples: int = 10_000
     distribution: str | None = None
     quick: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from framebank.methods import METHODS
 
-        bad = [f for f in self.frontends if f not in FRONTENDS]
-        if bad or not self.frontends:
-            raise ValueError(
-                f"config `frontends`: unknown {bad or 'empty list'}. "
-                f"Accepted: {', '.join(FRONTENDS)}"
-            )
-        if self.method not in METHODS and self.method != "auto":
-            raise ValueError(
-                f"config `method`: unknown {self.method!r}. Accepted: auto, "
-                f"{', '.join(sorted(METHODS))}"
-            )
+        for name in ("method", "stride1_method"):
+            value = getattr(self, name)
+            if value not in METHODS and value != "auto":
+                raise ValueError(
+                    f"config `{name}`: unknown {value!r}. Accepted: auto, "
+                    f"{', '.join(sorted(METHODS))}"
+                )
         check_distribution(self.distribution)
         check_values(
             self,
-            positive=("learning_rate", "chunk_seconds"),
+            positive=("learning_rate", "chunk_seconds", "frontend_lr_multiplier"),
             positive_or_none=("max_train_chunks",),
             finite=("snr_db",),
             unique=("languages", "frontends", "seeds", "snr_db"),
@@ -94,15 +119,99 @@ class LanguageIdConfig:
         for name in ("sample_rate", "frame_len", "hop", "num_filters", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"config `{name}` must be >= 1. Received: {getattr(self, name)}")
+        if self.bootstrap_resamples < 1:
+            raise ValueError(
+                f"config `bootstrap_resamples` must be >= 1. Received: {self.bootstrap_resamples}"
+            )
+        if not 0.0 <= self.validation_fraction < 0.5:
+            raise ValueError(
+                "config `validation_fraction` must be in [0, 0.5) (0: no validation split, "
+                f"the last epoch is tested). Received: {self.validation_fraction}"
+            )
         if self.chunk_samples < self.frame_len:
             raise ValueError(
                 f"config `chunk_seconds`={self.chunk_seconds} is shorter than one frame "
                 f"(frame_len={self.frame_len})"
             )
+        self._check_frontends()
+
+    def _check_frontends(self) -> None:
+        known = [*FAMILIES, *_ready_made(), *self.variants]
+        bad = [f for f in self.frontends if f not in known]
+        if bad or not self.frontends:
+            raise ValueError(
+                f"config `frontends`: unknown {bad or 'empty list'}. Accepted: "
+                f"{', '.join(known)} (bare families, ready-made front ends, your `variants`)"
+            )
+        if self.reference is not None and self.reference not in self.frontends:
+            raise ValueError(
+                f"config `reference` must be one of `frontends` {self.frontends}. "
+                f"Received: {self.reference!r}"
+            )
+        for name, variant in self.variants.items():
+            where = f"config `variants.{name}`"
+            if name in FAMILIES or name in _ready_made():
+                raise ValueError(f"{where}: the name is a front end's own; choose another")
+            if not isinstance(variant, dict) or "frontend" not in variant:
+                raise ValueError(
+                    f"{where} must be a mapping with `frontend:` (the front end it varies) "
+                    f"and any of {', '.join(VARIANT_FIELDS[1:])}. Received: {variant!r}"
+                )
+            unknown = sorted(set(variant) - set(VARIANT_FIELDS))
+            if unknown:
+                raise ValueError(
+                    f"{where}: unknown field(s) {', '.join(unknown)}. "
+                    f"Accepted: {', '.join(VARIANT_FIELDS)}"
+                )
+            if variant["frontend"] not in (*FAMILIES, *_ready_made()):
+                raise ValueError(
+                    f"{where}.frontend: unknown {variant['frontend']!r}. Accepted: "
+                    f"{', '.join([*FAMILIES, *_ready_made()])}"
+                )
+            if not isinstance(variant.get("options", {}), dict):
+                raise ValueError(f"{where}.options must be a mapping of the front end's options")
+            multiplier = variant.get("frontend_lr_multiplier", 1.0)
+            if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)):
+                raise TypeError(f"{where}.frontend_lr_multiplier must be a number")
+            if not (math.isfinite(multiplier) and multiplier > 0):
+                raise ValueError(
+                    f"{where}.frontend_lr_multiplier must be a positive number. "
+                    f"Received: {multiplier!r}"
+                )
+        for name in self.frontends:
+            settings = self.settings(name)
+            try:  # the layers are cheap to make: a bad option stops the config, not run 7
+                layers = language_id_frontend(self, name)
+                if settings["spec_augment"] is not None:
+                    SpecAugment(**settings["spec_augment"])
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"config front end {name!r}: {err}") from None
+            del layers
 
     @property
     def chunk_samples(self) -> int:
         return int(round(self.chunk_seconds * self.sample_rate))
+
+    @property
+    def reference_frontend(self) -> str:
+        """The front end the others are paired against: ``reference``, else the first."""
+        return self.reference or self.frontends[0]
+
+    def settings(self, name: str) -> dict:
+        """``{"frontend", "options", "frontend_lr_multiplier", "spec_augment"}`` of ``name``:
+        a variant's own fields over the config's."""
+        variant = self.variants.get(name, {"frontend": name})
+        spec_augment = variant.get("spec_augment", self.spec_augment)
+        if spec_augment is True:
+            spec_augment = {}
+        return {
+            "frontend": variant["frontend"],
+            "options": dict(variant.get("options") or {}),
+            "frontend_lr_multiplier": float(
+                variant.get("frontend_lr_multiplier", self.frontend_lr_multiplier)
+            ),
+            "spec_augment": None if spec_augment is False else spec_augment,
+        }
 
 
 def load_language_id_config(path: str | Path | None, quick: bool = False) -> LanguageIdConfig:
@@ -110,12 +219,36 @@ def load_language_id_config(path: str | Path | None, quick: bool = False) -> Lan
     return load_recipe(LanguageIdConfig, path, quick)
 
 
-def language_id_frontend(config: LanguageIdConfig, name: str) -> tuple[Any, list]:
-    """``(encoder, layers after it)`` giving ``[batch, frames, num_filters]`` log energies."""
+def language_id_frontend(config: LanguageIdConfig, name: str) -> list:
+    """The layers that turn ``[batch, samples]`` into ``[batch, frames, num_filters]``
+    features for front end ``name`` (a family, a ready-made front end or a variant).
+
+    The first layer is an :class:`~framebank.Encoder` (bare families) or a
+    :class:`~framebank.FrontEnd` (ready-made ones, at ``frame_len`` windows and ``hop``).
+    """
     import framebank as fb
 
-    common = dict(method=config.method, name=f"{name}_encoder")
-    if name == "mel":
+    settings = config.settings(name)
+    family, options = settings["frontend"], settings["options"]
+    ready_made = _ready_made()
+    if family in ready_made:
+        rate = config.sample_rate
+        stride1 = family in ("leaf", "td_filterbanks", "sincnet")
+        options = {
+            "method": config.stride1_method if stride1 else config.method,
+            **options,
+        }
+        frontend = ready_made[family](
+            sample_rate=rate,
+            n_filters=config.num_filters,
+            window_ms=1000.0 * config.frame_len / rate,
+            hop_ms=1000.0 * config.hop / rate,
+            name="frontend",
+            **options,
+        )
+        return [frontend]
+    common = dict(method=config.method, name="frontend_encoder")
+    if family == "mel":
         fft_bins = 2 * (config.frame_len // 2 + 1)
         encoder = fb.Encoder(
             fft_bins,
@@ -125,43 +258,91 @@ def language_id_frontend(config: LanguageIdConfig, name: str) -> tuple[Any, list
             sample_rate=config.sample_rate,
             n_mels=config.num_filters,
             power=2.0,
+            **options,
             **common,
         )
         spectrum = encoder.filterbank.spectrum()
-        return encoder, [spectrum, LogEnergy(square=False, name="log")]
-    if name == "gabor":
+        return [encoder, spectrum, LogEnergy(square=False, name="log")]
+    if family == "gabor":
         encoder = fb.Encoder(
             2 * config.num_filters,
             config.frame_len,
             config.hop,
             filterbank="gabor",
             sample_rate=config.sample_rate,
+            **options,
             **common,
         )
-        return encoder, [LogEnergy(pairs=True, name="log_power")]
-    options = {"sample_rate": config.sample_rate} if name == "sinc" else {}
+        return [encoder, LogEnergy(pairs=True, name="log_power")]
+    if family == "sinc":
+        options = {"sample_rate": config.sample_rate, **options}
     encoder = fb.Encoder(
-        config.num_filters, config.frame_len, config.hop, filterbank=name, **options, **common
+        config.num_filters, config.frame_len, config.hop, filterbank=family, **options, **common
     )
-    return encoder, [LogEnergy(name="log_power")]
+    return [encoder, LogEnergy(name="log_power")]
+
+
+class _ScaledAdam(keras.optimizers.Adam):
+    """Adam whose step on some variables (a front end's) is ``multiplier`` times larger.
+
+    Scaling the gradient would not do it (Adam divides the scale out), so the learning
+    rate of those variables is what is scaled, inside ``update_step``.
+    """
+
+    def __init__(self, learning_rate: float, multiplier: float, scaled: list) -> None:
+        super().__init__(learning_rate, name="scaled_adam")
+        self._multiplier = multiplier
+        self._scaled_ids = {id(v) for v in scaled}
+        self._scaled_indices: set[int] = set()
+
+    def build(self, variables: list) -> None:
+        super().build(variables)
+        self._scaled_indices = {
+            self._get_variable_index(v) for v in variables if id(v) in self._scaled_ids
+        }
+
+    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
+        if self._get_variable_index(variable) in self._scaled_indices:
+            learning_rate = learning_rate * self._multiplier
+        super().update_step(gradient, variable, learning_rate)
+
+
+def frontend_layers(model: Any) -> list:
+    """The front end's layers in a classifier from :func:`build_classifier`."""
+    layers = []
+    for layer in model.layers[1:]:
+        if layer.name in ("spec_augment", "feature_norm"):
+            break
+        layers.append(layer)
+    return layers
 
 
 def build_classifier(config: LanguageIdConfig, frontend: str, seed: int) -> Any:
-    """Front end -> per-filter normalisation -> two Conv1D(64) -> pooling -> softmax."""
+    """Front end -> [SpecAugment] -> per-filter normalisation -> two Conv1D(64) -> pooling
+    -> softmax; Adam with the front end's weights at ``frontend_lr_multiplier`` x the rate."""
     keras.utils.set_random_seed(seed)
+    settings = config.settings(frontend)
     inputs = keras.Input((config.chunk_samples,), name="audio")
-    encoder, after = language_id_frontend(config, frontend)
-    x = encoder(inputs)
-    for layer in after:
+    layers = language_id_frontend(config, frontend)
+    x = inputs
+    for layer in layers:
         x = layer(x)
+    if settings["spec_augment"] is not None:
+        x = SpecAugment(**{"seed": seed, **settings["spec_augment"]}, name="spec_augment")(x)
     x = keras.layers.BatchNormalization(name="feature_norm")(x)
     x = keras.layers.Conv1D(64, 3, padding="same", activation="relu", name="conv1")(x)
     x = keras.layers.Conv1D(64, 3, padding="same", activation="relu", name="conv2")(x)
     x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
     outputs = keras.layers.Dense(len(config.languages), name="logits")(x)
     model = keras.Model(inputs, outputs, name=f"language_id_{frontend}")
+    multiplier = settings["frontend_lr_multiplier"]
+    if multiplier == 1.0:
+        optimizer = keras.optimizers.Adam(config.learning_rate)
+    else:
+        scaled = [v for layer in layers for v in layer.trainable_variables]
+        optimizer = _ScaledAdam(config.learning_rate, multiplier, scaled)
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
@@ -175,6 +356,8 @@ class LanguageData:
     test: np.ndarray
     test_labels: np.ndarray
     summary: dict
+    valid: np.ndarray | None = None  # held-out training prompts that choose the epoch
+    valid_labels: np.ndarray | None = None
 
 
 def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> LanguageData:
@@ -199,13 +382,25 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
             f"no audio of languages {config.languages} in {source or 'the corpus'} "
             "(a --source folder needs one sub-folder per language)"
         )
+    from framebank.audio import split_of
+
     report = LoadReport()
-    # No early stopping or tuning here, so the held-out set is valid + test.
+    # The test set is the same with or without validation (valid + test of the corpus
+    # split: nothing is tuned on it); a validation split comes out of training prompts.
     trained = {id(c) for c in split_clips(clips)["train"]}
     chosen = {
         "train": [c for c in clips if id(c) in trained],
         "test": [c for c in clips if id(c) not in trained],
     }
+    if config.validation_fraction > 0:
+        share = (1.0 - config.validation_fraction, config.validation_fraction, 0.0)
+        validating = {
+            id(c)
+            for c in chosen["train"]
+            if split_of(f"valid/{c.prompt or c.path}", share) == "valid"
+        }
+        chosen["valid"] = [c for c in chosen["train"] if id(c) in validating]
+        chosen["train"] = [c for c in chosen["train"] if id(c) not in validating]
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for split, members in chosen.items():
         loaded = load_clips(members, config.sample_rate, report)
@@ -232,9 +427,11 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
             f"both training and test in {source or 'the corpus'}; list only languages with "
             "audio (a --source folder needs one sub-folder per language)"
         )
-    if len(train) < config.batch_size or len(test) == 0:
+    valid, valid_labels = out.get("valid", (None, None))
+    if len(train) < config.batch_size or len(test) == 0 or (valid is not None and not len(valid)):
         raise io.RecipeInputError(
-            f"too little audio: {len(train)} training and {len(test)} test chunks of "
+            f"too little audio: {len(train)} training, {len(test)} test and "
+            f"{0 if valid is None else len(valid)} validation chunks of "
             f"{config.chunk_seconds} s"
         )
     summary = {
@@ -243,12 +440,13 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
         "skipped": report.skipped,
         "train_chunks": int(len(train)),
         "test_chunks": int(len(test)),
+        "valid_chunks": 0 if valid is None else int(len(valid)),
         "test_per_language": {
             lang: int(np.sum(test_labels == i)) for i, lang in enumerate(config.languages)
         },
         "source": str(source) if source else "data/ (shipped corpus)",
     }
-    return LanguageData(train, train_labels, test, test_labels, summary)
+    return LanguageData(train, train_labels, test, test_labels, summary, valid, valid_labels)
 
 
 def _interval(correct: int, total: int) -> float:
@@ -259,23 +457,36 @@ def _interval(correct: int, total: int) -> float:
     return 1.96 * math.sqrt(max(p * (1 - p), 1e-12) / total)
 
 
-def evaluate(model: Any, config: LanguageIdConfig, data: LanguageData, snr: float) -> dict:
-    """Accuracy with its interval, confusion matrix and en-vs-es, with noise at ``snr`` dB."""
-    noisy = mix_noise(data.test, snr, np.random.default_rng(20_000))
-    logits = np.concatenate(
+def _logits(model: Any, audio: np.ndarray) -> np.ndarray:
+    return np.concatenate(
         [
-            ops.convert_to_numpy(model(noisy[i : i + 256], training=False))
-            for i in range(0, len(noisy), 256)
+            ops.convert_to_numpy(model(audio[i : i + 256], training=False))
+            for i in range(0, len(audio), 256)
         ]
     )
+
+
+def validation_accuracy(model: Any, data: LanguageData, snr: float) -> float:
+    """Accuracy on the validation split, with its own fixed noise at ``snr`` dB."""
+    noisy = mix_noise(data.valid, snr, np.random.default_rng(30_000))
+    return float(np.mean(_logits(model, noisy).argmax(-1) == data.valid_labels))
+
+
+def evaluate(model: Any, config: LanguageIdConfig, data: LanguageData, snr: float) -> dict:
+    """Accuracy with its interval, confusion matrix, en-vs-es, and which test chunks were
+    right (``correct``: a string of 0/1, one a chunk, for paired tests), noise at ``snr``."""
+    noisy = mix_noise(data.test, snr, np.random.default_rng(20_000))
+    logits = _logits(model, noisy)
     predicted = logits.argmax(-1)
-    correct = int(np.sum(predicted == data.test_labels))
+    right = predicted == data.test_labels
+    correct = int(np.sum(right))
     confusion = np.zeros((len(config.languages),) * 2, "int64")
     np.add.at(confusion, (data.test_labels, predicted), 1)
     entry = {
         "accuracy": correct / len(predicted),
         "interval95": _interval(correct, len(predicted)),
         "confusion": confusion.tolist(),
+        "correct": "".join("1" if r else "0" for r in right),
     }
     if "en" in config.languages and "es" in config.languages:
         en, es = config.languages.index("en"), config.languages.index("es")
@@ -287,21 +498,41 @@ def evaluate(model: Any, config: LanguageIdConfig, data: LanguageData, snr: floa
     return {f"{snr:g}": entry}
 
 
-def filter_centres_hz(model: Any, frontend: str, config: LanguageIdConfig) -> list[float]:
-    """Each filter's centre frequency (Hz): parametric where the family has one, else the
-    peak of its magnitude response."""
-    filterbank = model.get_layer(f"{frontend}_encoder").filterbank
-    if frontend == "sinc":
+def filter_centres_hz(model: Any, config: LanguageIdConfig) -> list[float]:
+    """Each learnable filter's centre frequency (Hz): parametric where the family has one
+    (sinc, Gabor: continuous, so a small move shows), else its response's peak (as
+    ``framebank inspect``); empty for a fixed filterbank."""
+    from framebank.inspection import encoders_in, filter_table
+
+    filterbank = encoders_in(model)[0].filterbank
+    if not filterbank.trainable_weights:
+        return []
+    if filterbank.family == "sinc":
         low = ops.convert_to_numpy(filterbank.low_hz)
         band = ops.convert_to_numpy(filterbank.band_hz)
         return (low + band / 2).tolist()
-    if frontend == "gabor":
+    if filterbank.family == "gabor":
         return np.asarray(ops.convert_to_numpy(filterbank.centre_hz())).tolist()
-    basis = ops.convert_to_numpy(filterbank.filters())
-    if frontend == "mel":
-        return []  # fixed, and its basis is the DFT's, not one filter per band
-    spectrum = np.abs(np.fft.rfft(basis, n=1024, axis=0))
-    return (spectrum.argmax(0) * config.sample_rate / 1024).tolist()
+    return [r["centre_hz"] for r in filter_table(encoders_in(model)[0], config.sample_rate)]
+
+
+def _parameter_summary(model: Any) -> dict:
+    """Per post-processing layer with per-channel parameters (PCEN's, the pooling's):
+    each parameter's mean, min and max over channels."""
+    from framebank.inspection import parameter_tables
+
+    summary = {}
+    for layer, rows in parameter_tables(model).items():
+        names = [k for k in rows[0] if k != "channel"]
+        summary[layer] = {
+            name: {
+                "mean": float(np.mean([r[name] for r in rows])),
+                "min": float(np.min([r[name] for r in rows])),
+                "max": float(np.max([r[name] for r in rows])),
+            }
+            for name in names
+        }
+    return summary
 
 
 def train_run(
@@ -328,12 +559,16 @@ def train_run(
         progress.skip(config.epochs * per_epoch)
         return io.read_json(result_path)
     from framebank.distribute import distribution_scope
+    from framebank.inspection import encoders_in
 
+    validating = data.valid is not None
+    best_path = run_dir / "best.weights.npz"
     # batch_size is the global batch: the engine splits it over the replicas.
     with distribution_scope(config.distribution):
         model = build_classifier(config, frontend, seed)
-        initial = filter_centres_hz(model, frontend, config)
-        encoder = model.get_layer(f"{frontend}_encoder")
+        initial_centres = filter_centres_hz(model, config)
+        initial_parameters = _parameter_summary(model)
+        encoder = encoders_in(model)[0]
         state = load_checkpoint(run_dir, model)
         if state is None:
             state = {"epochs_done": 0, "step_loss": [], "epoch_seconds": []}
@@ -342,6 +577,8 @@ def train_run(
         else:
             progress.log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
             progress.skip(state["epochs_done"] * per_epoch)
+        if validating:
+            state.setdefault("valid_accuracy", [])
         for epoch in range(state["epochs_done"], config.epochs):
             rng = np.random.default_rng([seed, epoch])
             order = rng.permutation(len(data.train))
@@ -356,35 +593,60 @@ def train_run(
                 progress.step()
             state["epoch_seconds"].append(time.perf_counter() - started)
             state["epochs_done"] = epoch + 1
+            scalars = {}
+            if validating:
+                accuracy = validation_accuracy(model, data, snr)
+                scalars["valid/accuracy"] = accuracy
+                if not state["valid_accuracy"] or accuracy > max(state["valid_accuracy"]):
+                    # Before the checkpoint: a kill in between re-runs this epoch, which
+                    # gives the same weights and rewrites the same file.
+                    save_weights(best_path, model)
+                state["valid_accuracy"].append(accuracy)
             if tensorboard is not None:
                 # Inference only, with its own noise: the training is untouched. Before the
                 # checkpoint, so that a resumed epoch rewrites its file.
-                accuracy = evaluate(model, config, data, snr)[f"{snr:g}"]["accuracy"]
+                scalars["test/accuracy"] = evaluate(model, config, data, snr)[f"{snr:g}"][
+                    "accuracy"
+                ]
                 tb.log_epoch(
                     tensorboard,
                     epoch + 1,
                     state["step_loss"][first_step:],
-                    {"test/accuracy": accuracy},
+                    scalars,
                     encoder,
                     first_step=first_step + 1,
                 )
             save_checkpoint(run_dir, model, state)
             progress.log(
                 f"  {run_dir.name}: epoch {epoch + 1}/{config.epochs} "
-                f"loss {state['step_loss'][-1]:.3f}",
+                f"loss {state['step_loss'][-1]:.3f}"
+                + (f" valid {state['valid_accuracy'][-1]:.1%}" if validating else ""),
                 timing=True,
             )
+        if validating:
+            load_weights(best_path, model)
+            state["chosen_epoch"] = int(np.argmax(state["valid_accuracy"])) + 1
+        else:
+            state["chosen_epoch"] = config.epochs
+        learned_centres = filter_centres_hz(model, config)
+        layers = frontend_layers(model)
         result = {
             "frontend": frontend,
+            "settings": config.settings(frontend),
             "seed": seed,
             "snr_db": snr,
-            "parameters": int(model.get_layer(f"{frontend}_encoder").count_params()),
-            "initial_centres_hz": initial,
-            "learned_centres_hz": filter_centres_hz(model, frontend, config),
+            "parameters": int(sum(layer.count_params() for layer in layers)),
+            "trainable_parameters": int(
+                sum(int(np.prod(v.shape)) for layer in layers for v in layer.trainable_weights)
+            ),
+            "initial_centres_hz": initial_centres,
+            "learned_centres_hz": learned_centres,
+            "initial_parameters": initial_parameters,
+            "learned_parameters": _parameter_summary(model),
             "evaluation": evaluate(model, config, data, snr),
             **state,
         }
-        if frontend != "mel":  # a learnable front end: what it learned, as `framebank inspect`
+        if result["trainable_parameters"]:  # what it learned, as `framebank inspect` writes it
             from framebank.inspection import inspect_frontend
 
             inspected = inspect_frontend(model, run_dir / "inspection", config.sample_rate)
@@ -450,6 +712,7 @@ def run_language_id(
         "runs": results,
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
+    summary["comparisons"] = report.compare_frontends(summary)
     io.write_json(out / "results.json", summary)
     report.write_all(summary, out)
     progress.log(report.summary_text(summary))

@@ -11,7 +11,9 @@ import numpy as np
 from framebank.training import io
 from framebank.training.report import _save_figure
 
-__all__ = ["write_all", "summary_text"]
+__all__ = ["compare_frontends", "write_all", "summary_text"]
+
+GOAL_POINTS = 3.0  # the issue's bar: a learnable front end this far above the reference
 
 
 def _rows(summary: dict) -> list[dict]:
@@ -28,10 +30,93 @@ def _rows(summary: dict) -> list[dict]:
                     "en_vs_es": entry.get("en_vs_es_accuracy", float("nan")),
                     "en_vs_es_interval95": entry.get("en_vs_es_interval95", float("nan")),
                     "parameters": run["parameters"],
+                    "trainable_parameters": run.get("trainable_parameters", ""),
+                    "chosen_epoch": run.get("chosen_epoch", ""),
                     "train_seconds": sum(run["epoch_seconds"]),
                 }
             )
     return rows
+
+
+def compare_frontends(summary: dict) -> list[dict]:
+    """Per front end and SNR: accuracy's mean and sd over seeds, and the paired comparison
+    with the reference front end on the same test chunks (seeds both ran).
+
+    ``difference``: mean accuracy minus the reference's (points); ``low``/``high``/``p``: a
+    paired bootstrap over chunks of each chunk's share of seeds right; ``mcnemar_p``: one
+    exact McNemar p-value per seed; ``verdict``: better/worse when the interval excludes 0,
+    else tie.
+    """
+    from framebank.training.stats import mcnemar, paired_bootstrap
+
+    config = summary["config"]
+    reference = config.get("reference") or config["frontends"][0]
+    resamples = config.get("bootstrap_resamples", 10_000)
+    runs: dict[tuple[str, str], dict[int, dict]] = {}
+    for run in summary["runs"]:
+        snr = f"{run['snr_db']:g}"
+        runs.setdefault((run["frontend"], snr), {})[run["seed"]] = run["evaluation"][snr]
+    rows = []
+    for (frontend, snr), by_seed in runs.items():
+        accuracies = np.array([e["accuracy"] for e in by_seed.values()])
+        row = {
+            "frontend": frontend,
+            "snr_db": snr,
+            "seeds": len(by_seed),
+            "mean": float(accuracies.mean()),
+            "sd": float(accuracies.std(ddof=1)) if len(accuracies) > 1 else 0.0,
+        }
+        base = runs.get((reference, snr), {})
+        seeds = sorted(set(by_seed) & set(base))
+        if frontend != reference and seeds:
+            mine, theirs = (
+                np.array([[c == "1" for c in entries[s]["correct"]] for s in seeds])
+                for entries in (by_seed, base)
+            )
+            test = paired_bootstrap(mine.mean(0), theirs.mean(0), resamples=resamples)
+            high, low = 100 * test["high"], 100 * test["low"]
+            row.update(
+                reference=reference,
+                paired_seeds=len(seeds),
+                difference=100 * test["mean_difference"],
+                low=low,
+                high=high,
+                p=test["p_value"],
+                mcnemar_p=[mcnemar(m, t)["p_value"] for m, t in zip(mine, theirs, strict=True)],
+                verdict="better" if low > 0 else "worse" if high < 0 else "tie",
+            )
+        rows.append(row)
+    return rows
+
+
+def goal_text(comparisons: list[dict], fixed: tuple[str, ...] = ("mel", "log_mel")) -> str:
+    """Whether a learnable front end met the bar: ``GOAL_POINTS`` above the reference at
+    every SNR, its interval above 0."""
+    snrs = sorted({r["snr_db"] for r in comparisons}, key=float, reverse=True)
+    best = []
+    for frontend in dict.fromkeys(r["frontend"] for r in comparisons if "difference" in r):
+        if frontend in fixed:
+            continue
+        mine = {r["snr_db"]: r for r in comparisons if r["frontend"] == frontend}
+        if all(s in mine and "difference" in mine[s] for s in snrs):
+            worst = min(mine[s]["difference"] for s in snrs)
+            met = all(mine[s]["difference"] >= GOAL_POINTS and mine[s]["low"] > 0 for s in snrs)
+            best.append((worst, frontend, met))
+    if not best:
+        return "No learnable front end was paired with the reference at every SNR."
+    worst, frontend, met = max(best)
+    reference = next(r["reference"] for r in comparisons if "reference" in r)
+    if any(m for _, _, m in best):
+        winners = ", ".join(f for _, f, m in best if m)
+        return (
+            f"Goal met: {winners} {'is' if ',' not in winners else 'are'} at least "
+            f"{GOAL_POINTS:g} points above {reference} at every SNR, the 95% interval above 0."
+        )
+    return (
+        f"Goal not met: no learnable front end is {GOAL_POINTS:g} points above {reference} at "
+        f"every SNR with its interval above 0. The closest, {frontend}, is "
+        f"{worst:+.1f} points at its worse SNR."
+    )
 
 
 def write_csv(summary: dict, path: Path) -> None:
@@ -121,43 +206,157 @@ def plot_centres(summary: dict, path: Path) -> None:
 
 
 def summary_text(summary: dict) -> str:
-    lines = [f"{'frontend':<10}{'seed':>5}{'SNR dB':>8}{'accuracy':>16}{'en vs es':>16}"]
-    for row in _rows(summary):
+    """The comparison table in a terminal's width: one line a front end and SNR."""
+    rows = summary.get("comparisons") or compare_frontends(summary)
+    lines = [f"{'front end':<18}{'SNR dB':>7}{'seeds':>6}{'accuracy':>17}   vs reference"]
+    for row in sorted(rows, key=lambda r: -float(r["snr_db"])):
+        versus = (
+            f"{row['difference']:+.1f} [{row['low']:+.1f}, {row['high']:+.1f}] {row['verdict']}"
+            if "difference" in row
+            else "(reference)"
+        )
         lines.append(
-            f"{row['frontend']:<10}{row['seed']:>5}{row['snr_db']:>8}"
-            f"{row['accuracy']:>9.1%} ±{row['interval95']:.1%}"
-            f"{row['en_vs_es']:>9.1%} ±{row['en_vs_es_interval95']:.1%}"
+            f"{row['frontend']:<18}{row['snr_db']:>7}{row['seeds']:>6}"
+            f"{row['mean']:>10.1%} ±{row['sd']:.1%}   {versus}"
         )
     lines.append(f"wall time {summary.get('wall_seconds', 0):.0f} s")
     return "\n".join(lines)
 
 
+def _fixed(summary: dict) -> tuple[str, ...]:
+    """Front ends with nothing to learn before the classifier (mel, log-mel and their
+    variants)."""
+    return tuple(
+        {
+            run["frontend"]
+            for run in summary["runs"]
+            if run.get("settings", {}).get("frontend", run["frontend"]) in ("mel", "log_mel")
+        }
+    )
+
+
+def _levers(settings: dict) -> str:
+    parts = [f"{k}={v}" for k, v in settings.get("options", {}).items()]
+    if settings.get("frontend_lr_multiplier", 1.0) != 1.0:
+        parts.append(f"front-end lr x{settings['frontend_lr_multiplier']:g}")
+    if settings.get("spec_augment") is not None:
+        options = settings["spec_augment"]
+        parts.append("SpecAugment" + (f" {options}" if options else ""))
+    return ", ".join(parts) or "-"
+
+
+def _comparison_lines(summary: dict) -> list[str]:
+    rows = summary.get("comparisons") or compare_frontends(summary)
+    reference = summary["config"].get("reference") or summary["config"]["frontends"][0]
+    settings = {run["frontend"]: run.get("settings", {}) for run in summary["runs"]}
+    lines = [
+        f"Mean accuracy over seeds (± sd), and each front end against **{reference}** on the "
+        "same test chunks: the difference in points with its 95% interval and p-value (a "
+        "paired bootstrap over chunks of the share of seeds right, "
+        f"{summary['config'].get('bootstrap_resamples', 10_000)} resamples), McNemar's exact "
+        "p per seed, and the verdict (better or worse when the interval excludes 0).",
+        "",
+        "| front end | levers | test SNR (dB) | seeds | accuracy (mean ± sd) | vs "
+        f"{reference} (points, 95%) | p | McNemar p per seed | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in sorted(rows, key=lambda r: -float(r["snr_db"])):
+        levers = _levers(settings.get(row["frontend"], {}))
+        head = (
+            f"| {row['frontend']} | {levers} | {row['snr_db']} | {row['seeds']} | "
+            f"{row['mean']:.1%} ± {row['sd']:.1%} |"
+        )
+        if "difference" in row:
+            mcnemar = ", ".join(f"{p:.2g}" for p in row["mcnemar_p"])
+            lines.append(
+                f"{head} {row['difference']:+.1f} [{row['low']:+.1f}, {row['high']:+.1f}] | "
+                f"{row['p']:.2g} | {mcnemar} | {row['verdict']} |"
+            )
+        else:
+            lines.append(f"{head} (reference) | | | |")
+    lines += ["", goal_text(rows, _fixed(summary))]
+    return lines
+
+
+def _diagnostic_lines(summary: dict) -> list[str]:
+    """How far the filters moved, and the learned per-channel parameters (PCEN's, the
+    pooling's), first seed of each front end and SNR."""
+    lines = []
+    first = summary["runs"][0]["seed"]
+    for run in summary["runs"]:
+        if run["seed"] != first or not run.get("trainable_parameters"):
+            continue
+        parts = []
+        if run.get("filters_moved_hz") is not None and run.get("learned_centres_hz"):
+            parts.append(f"filter centres moved {run['filters_moved_hz']:.0f} Hz (median)")
+        for layer, values in run.get("learned_parameters", {}).items():
+            before = run.get("initial_parameters", {}).get(layer, {})
+            for name, learned in values.items():
+                start = before.get(name, {}).get("mean")
+                parts.append(
+                    f"{layer}.{name}: {learned['mean']:.3g} [{learned['min']:.3g}, "
+                    f"{learned['max']:.3g}]" + (f" (initial {start:.3g})" if start else "")
+                )
+        if parts:
+            lines.append(f"- **{run['frontend']}**, {run['snr_db']:g} dB: " + "; ".join(parts))
+    if not lines:
+        return []
+    return [
+        "## What the front ends learned",
+        "",
+        "Seed "
+        f"{first}: the median change of the filters' centre frequencies (response peak, "
+        "as `framebank inspect`), and each per-channel parameter's mean [min, max] over "
+        "channels after training. Per-filter and per-channel tables: "
+        "`runs/<run>/inspection/`.",
+        "",
+        *lines,
+        "",
+    ]
+
+
 def write_report(summary: dict, path: Path) -> None:
     config, data = summary["config"], summary["data"]
     chance = 1 / len(config["languages"])
+    valid = data.get("valid_chunks", 0)
+    selection = (
+        f"the epoch with the best accuracy on {valid} validation chunks (held-out training "
+        "prompts) is tested"
+        if valid
+        else "the last epoch is tested"
+    )
     lines = [
         "# framebank train: spoken-language identification",
         "",
         f"Backend **{summary['backend']}**. {data['train_chunks']} training and "
-        f"{data['test_chunks']} held-out chunks of {config['chunk_seconds']} s at "
+        f"{data['test_chunks']} test chunks of {config['chunk_seconds']} s at "
         f"{config['sample_rate']} Hz ({', '.join(config['languages'])}; chance "
-        f"{chance:.0%}), white noise at each SNR in {config['snr_db']} dB, in training and "
-        "test alike; split by prompt "
-        f"name, so no prompt is in two splits. Front ends: {config['frame_len']}-sample frames, "
-        f"hop {config['hop']}, {config['num_filters']} filters, method `{config['method']}`; "
-        f"classifier: two Conv1D(64) + global average pooling; {config['epochs']} epochs, "
-        f"Adam {config['learning_rate']}, batch {config['batch_size']}. Wall time "
+        f"{chance:.0%}) from {data.get('source', 'the corpus')}, white noise at each SNR in "
+        f"{config['snr_db']} dB, in training and test alike; split by prompt name, so no "
+        f"prompt is in two splits. Front ends: {config['frame_len']}-sample windows, hop "
+        f"{config['hop']}, {config['num_filters']} filters (method `{config['method']}`, "
+        f"`{config.get('stride1_method', config['method'])}` for filters at every sample); "
+        "classifier: two Conv1D(64) + global average pooling; "
+        f"{config['epochs']} epochs, Adam {config['learning_rate']}, batch "
+        f"{config['batch_size']}; {selection}. Seeds {config['seeds']}: every front end "
+        "sees the same batches and noise. Wall time "
         f"{summary.get('wall_seconds', 0):.0f} s.",
         "",
-        "| front end | seed | test SNR (dB) | accuracy ± 95% | en vs es ± 95% | front-end "
-        "parameters |",
-        "|---|---|---|---|---|---|",
+        *_comparison_lines(summary),
+        "",
+        *_diagnostic_lines(summary),
+        "## Every run",
+        "",
+        "| front end | seed | test SNR (dB) | accuracy ± 95% | en vs es ± 95% | epoch tested "
+        "| front-end parameters (trainable) | train s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in _rows(summary):
         lines.append(
             f"| {row['frontend']} | {row['seed']} | {row['snr_db']} | {row['accuracy']:.1%} ± "
             f"{row['interval95']:.1%} | {row['en_vs_es']:.1%} ± {row['en_vs_es_interval95']:.1%} "
-            f"| {row['parameters']} |"
+            f"| {row['chosen_epoch']} | {row['parameters']} ({row['trainable_parameters']}) "
+            f"| {row['train_seconds']:.0f} |"
         )
     lines += [
         "",
@@ -176,6 +375,7 @@ def write_report(summary: dict, path: Path) -> None:
 
 
 def write_all(summary: dict, out: Path) -> None:
+    summary.setdefault("comparisons", compare_frontends(summary))
     write_csv(summary, out / "results.csv")
     plot_confusion(summary, out / "confusion.png")
     plot_centres(summary, out / "centres.png")
