@@ -64,7 +64,11 @@ def test_quick_run_writes_results_and_learns_something(tmp_path):
     assert all(
         run["chosen_epoch"] == 1 and len(run["valid_accuracy"]) == 1 for run in summary["runs"]
     )
-    assert "vs log_mel" in (out / "REPORT.md").read_text()
+    report = (out / "REPORT.md").read_text()
+    assert "vs log_mel" in report
+    assert "framebank train" in summary["command"]  # quoted as it was run
+    assert summary["command"].endswith("--quick")
+    assert f"Command: `{summary['command']}`" in report
 
 
 def test_held_out_prompts_never_in_training():

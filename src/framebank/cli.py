@@ -109,10 +109,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return _run_recipe(args, load_compare_config, run_compare)
 
 
+def _command(args: argparse.Namespace) -> str:
+    """The command line that gives a run's numbers (what the report quotes)."""
+    import os
+    import shlex
+
+    words = ["framebank", args.command]
+    for option in ("config", "source"):
+        if getattr(args, option, None):
+            words += [f"--{option}", str(getattr(args, option))]
+    if args.quick:
+        words.append("--quick")
+    backend = os.environ.get("KERAS_BACKEND")
+    return (f"KERAS_BACKEND={backend} " if backend else "") + shlex.join(words)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    import functools
+
     from framebank.training.language_id import load_language_id_config, run_language_id
 
-    return _run_recipe(args, load_language_id_config, run_language_id)
+    run = functools.partial(run_language_id, command=_command(args))
+    return _run_recipe(args, load_language_id_config, run)
 
 
 def cmd_data(args: argparse.Namespace) -> int:

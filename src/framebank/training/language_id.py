@@ -666,11 +666,13 @@ def run_language_id(
     resume: bool = False,
     quiet: bool = False,
     tensorboard: bool = True,
+    command: str | None = None,
 ) -> dict:
     """Train every front end (x seed), evaluate, write results, plots and REPORT.md.
 
     ``quiet``: print nothing (no progress); ``tensorboard``: write TensorBoard logs under
-    ``out/tensorboard`` (they change no number of the run).
+    ``out/tensorboard`` (they change no number of the run); ``command``: the command line
+    that ran it, quoted in the report.
     """
     from framebank.training import report_language_id as report
 
@@ -711,6 +713,7 @@ def run_language_id(
         "backend": keras.backend.backend(),
         "runs": results,
         "wall_seconds": round(time.perf_counter() - started, 1),
+        "command": command,
     }
     summary["comparisons"] = report.compare_frontends(summary)
     io.write_json(out / "results.json", summary)

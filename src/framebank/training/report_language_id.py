@@ -340,8 +340,10 @@ def write_report(summary: dict, path: Path) -> None:
         f"{config['epochs']} epochs, Adam {config['learning_rate']}, batch "
         f"{config['batch_size']}; {selection}. Seeds {config['seeds']}: every front end "
         "sees the same batches and noise. Wall time "
-        f"{summary.get('wall_seconds', 0):.0f} s.",
+        f"{summary.get('wall_seconds', 0):.0f} s (this invocation; the runs' training "
+        f"alone: {sum(sum(r['epoch_seconds']) for r in summary['runs']):.0f} s).",
         "",
+        *([f"Command: `{summary['command']}`", ""] if summary.get("command") else []),
         *_comparison_lines(summary),
         "",
         *_diagnostic_lines(summary),
