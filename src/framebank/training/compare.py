@@ -357,6 +357,13 @@ def evaluate(model: Any, data: CompareData, batch_size: int) -> Evaluation:
     return Evaluation(float(np.mean(per_chunk)), per_chunk)
 
 
+def _basis(encoder: Any) -> np.ndarray:
+    """The encoder's ``[frame_len, num_basis]`` basis as float64 numpy."""
+    from keras import ops
+
+    return np.asarray(ops.convert_to_numpy(encoder.filterbank.filters()), "float64")
+
+
 def learnable_parameters(model: Any) -> dict[str, int]:
     """Trainable values in the encoder, in the rest (the decoder), and in all."""
 
@@ -399,6 +406,7 @@ def train_run(
         model = build_denoiser(config, method, init, seed, family)
         initial_std = float(np.std(model.get_layer("encoder").get_weights()[0]))
         encoder = model.get_layer("encoder")
+        initial_basis = _basis(encoder)  # the seeded draw: the same after a resume
         state = load_checkpoint(run_dir, model)
         if state is None:
             state = {
@@ -478,6 +486,10 @@ def train_run(
                 decoder=family.decoder,
                 encoder_trainable=family.trainable,
                 learnable_parameters=learnable_parameters(model),
+                # How far training moved the encoder's basis, relative to where it began.
+                encoder_basis_change=float(
+                    np.linalg.norm(_basis(encoder) - initial_basis) / np.linalg.norm(initial_basis)
+                ),
             )
         io.write_json(result_path, result)
         return result

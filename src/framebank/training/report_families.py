@@ -88,6 +88,9 @@ def family_stats(summary: dict) -> dict:
                 "decoder": first["decoder"],
                 "encoder_trainable": first["encoder_trainable"],
                 "learnable_parameters": first["learnable_parameters"],
+                "encoder_basis_change": float(
+                    np.mean([r.get("encoder_basis_change", np.nan) for r in runs])
+                ),
                 "seeds": [r["seed"] for r in runs],
                 "improvement_per_seed_db": [float(v) for v in finals],
                 "improvement_mean_db": float(finals.mean()),
@@ -97,12 +100,28 @@ def family_stats(summary: dict) -> dict:
                 "curve_max_db": [float(v) for v in curves.max(0)],
             }
         )
-    for row in rows:
-        row["vs_reference"] = (
-            None
-            if row["family"] == reference or reference not in chunk_means
-            else _compare(chunk_means[row["family"]], chunk_means[reference])
+    reference_finals = {}
+    if reference in groups:
+        reference_finals = dict(
+            zip(
+                (r["seed"] for r in groups[reference]),
+                next(r for r in rows if r["family"] == reference)["improvement_per_seed_db"],
+                strict=True,
+            )
         )
+    for row in rows:
+        if row["family"] == reference or reference not in chunk_means:
+            row["vs_reference"] = None
+            continue
+        row["vs_reference"] = _compare(chunk_means[row["family"]], chunk_means[reference])
+        # The same seed on both sides: in how many seeds the family came out ahead.
+        pairs = [
+            (value, reference_finals[seed])
+            for seed, value in zip(row["seeds"], row["improvement_per_seed_db"], strict=True)
+            if seed in reference_finals
+        ]
+        row["vs_reference"]["seeds_better"] = sum(a > b for a, b in pairs)
+        row["vs_reference"]["seeds_paired"] = len(pairs)
     analytic, free = _find(rows, "analytic", "free"), _find(rows, "free", "free")
     analytic_vs_free = None
     if analytic and free:
@@ -316,26 +335,47 @@ def write_report(summary: dict, path: Path) -> None:
         f"bootstrap over the chunks ({RESAMPLES} resamples, seed {BOOTSTRAP_SEED}; "
         f"p < {_p_floor()} means no resample crossed 0, the least it can resolve). "
         "*Verdict*: better or worse when the interval excludes 0, else tie. The interval "
-        "measures how much the difference varies between chunks, for these trained models; "
-        "the spread over seeds is in the mean ± sd column.",
+        "measures how much the difference varies between chunks, for these trained models, "
+        "not between trainings: the spread over seeds is in the mean ± sd column, and *seeds "
+        "ahead* counts the seeds in which the family's improvement beat the reference's "
+        "(same seed, same batches). *Basis moved*: how far training moved the encoder's "
+        "basis, `|B_end - B_start| / |B_start|` (Frobenius norms, mean over seeds).",
         "",
         f"| family | encoder filterbank | decoder | learnable parameters (encoder + decoder) | "
-        f"SI-SNR improvement (dB), mean ± sd over {len(seeds)} seeds | difference vs "
-        f"`{reference}` (dB) [{CONFIDENCE:.0%} interval] | p | verdict |",
-        "|---|---|---|---|---|---|---|---|",
+        f"basis moved | SI-SNR improvement (dB), mean ± sd over {len(seeds)} seeds | "
+        f"difference vs `{reference}` (dB) [{CONFIDENCE:.0%} interval] | p | seeds ahead | "
+        "verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         comparison = row["vs_reference"]
+        ahead = (
+            f"{comparison['seeds_better']} of {comparison['seeds_paired']}" if comparison else ""
+        )
         lines.append(
             f"| {row['family']} | {row['filterbank']} | {row['decoder']} | "
-            f"{_parameters(row)} | {_mean_sd(row)} | {_difference(comparison)} | "
-            f"{_p(comparison['p_value']) if comparison else ''} | "
-            f"{comparison['verdict'] if comparison else ''} |"
+            f"{_parameters(row)} | {row['encoder_basis_change']:.1%} | {_mean_sd(row)} | "
+            f"{_difference(comparison)} | {_p(comparison['p_value']) if comparison else ''} | "
+            f"{ahead} | {comparison['verdict'] if comparison else ''} |"
         )
     lines += ["", "![SI-SNR improvement per epoch](families.png)", "", "## Answers", ""]
     fixed = _fixed_text(rows, config)
     if fixed:
         lines += [fixed, ""]
+    still = [
+        f"`{r['family']}` ({r['encoder_basis_change']:.2%})"
+        for r in rows
+        if r["encoder_trainable"] and r["encoder_basis_change"] < 0.01
+    ]
+    if still:
+        lines += [
+            f"**Trainable, yet hardly moved**: {', '.join(still)}: their encoder ends within 1% "
+            "of its initial basis, so this study compares their initialisation more than what "
+            "they can learn (Adam moves a parameter by about the learning rate, "
+            f"{config['learning_rate']}, a step, whatever its unit: a cut-off in Hz hardly "
+            "moves).",
+            "",
+        ]
     if rows:
         best = max(rows, key=lambda r: r["improvement_mean_db"])
         ranking = ", ".join(
