@@ -668,6 +668,9 @@ def run_compare(
     }
     board = f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
     if families:
+        # Step times compare methods, not families: they stay in runs/*/result.json.
+        timings = ("step_seconds", "step_data_seconds")
+        summary["runs"] = [{k: v for k, v in r.items() if k not in timings} for r in results]
         summary["families"] = report_families.family_stats(summary)
         io.write_json(out / "results.json", summary)
         report_families.write_all(summary, out)

@@ -169,6 +169,12 @@ def _p(p: float) -> str:
     return f"{p:.4f}" if p >= 1e-3 else f"{p:.1e}"
 
 
+def _p_equation(p: float) -> str:
+    """``= 0.0312`` or ``< 2e-4``: the p-value after a ``p``."""
+    text = _p(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
 def _difference(comparison: dict | None) -> str:
     if comparison is None:
         return "(reference)"
@@ -288,12 +294,21 @@ def _fixed_text(rows: list[dict], config: dict) -> str:
         return ""
     names = ", ".join(f"`{r['family']}`" for r in fixed)
     nothing = [f"`{r['family']}`" for r in fixed if r["learnable_parameters"]["total"] == 0]
+    subject = (
+        "the encoders of {} do not train: each keeps"
+        if len(fixed) > 1
+        else ("the encoder of {} does not train: it keeps")
+    )
+    dft = ""
+    if any(r["filterbank"] == "fourier" for r in fixed):
+        dft = (
+            f" (for `fourier`, a periodic-Hann-windowed DFT of {config['frame_len']} samples "
+            f"zero-padded to {config['num_basis'] - 2} points: {config['num_basis']} "
+            "coefficients, the real parts then the imaginary parts)"
+        )
     text = (
-        f"**Fixed encoders**: the encoder of {names} does not train: it keeps its filterbank's "
-        "initial basis (for `fourier`, a periodic-Hann-windowed DFT of "
-        f"{config['frame_len']} samples zero-padded to {config['num_basis'] - 2} points: "
-        f"{config['num_basis']} coefficients, the real parts then the imaginary parts). A "
-        "free decoder after it still trains."
+        f"**Fixed encoders**: {subject.format(names)} its filterbank's initial basis{dft}. "
+        "A free decoder after it still trains."
     )
     if nothing:
         text += (
@@ -369,11 +384,12 @@ def write_report(summary: dict, path: Path) -> None:
     ]
     if still:
         lines += [
-            f"**Trainable, yet hardly moved**: {', '.join(still)}: their encoder ends within 1% "
-            "of its initial basis, so this study compares their initialisation more than what "
-            "they can learn (Adam moves a parameter by about the learning rate, "
-            f"{config['learning_rate']}, a step, whatever its unit: a cut-off in Hz hardly "
-            "moves).",
+            f"**Trainable, yet hardly moved**: {', '.join(still)}: "
+            + ("each encoder ends" if len(still) > 1 else "the encoder ends")
+            + " within 1% of its initial basis, so this study compares that initialisation "
+            "more than what the family can learn (Adam moves a parameter by about the "
+            f"learning rate, {config['learning_rate']}, a step, whatever its unit: a cut-off "
+            "in Hz hardly moves).",
             "",
         ]
     if rows:
@@ -401,7 +417,7 @@ def write_report(summary: dict, path: Path) -> None:
         numbers = (
             f"Here `{check['analytic']}` minus `{check['free']}` is "
             f"{check['mean_difference']:+.2f} dB [{check['low']:+.2f}, {check['high']:+.2f}], "
-            f"p = {_p(check['p_value'])}"
+            f"p {_p_equation(check['p_value'])}"
         )
         if check["verdict"] == "better":
             answer = "so the finding **holds here**: analytic beats free."
