@@ -16,7 +16,12 @@ from framebank import cli
 from framebank.audio import read_manifest, split_of
 from framebank.progress import Progress
 from framebank.training import compare, io
-from framebank.training.compare import CompareConfig, load_compare_config, run_compare
+from framebank.training.compare import (
+    CompareConfig,
+    build_denoiser,
+    load_compare_config,
+    run_compare,
+)
 from framebank.training.config import from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -464,3 +469,160 @@ def test_report_flags_peaks_that_are_only_what_the_steps_left_resident():
 
     assert "Check these figures" in context_text(memory([84.6, 80.0], [82.0, 78.0]))
     assert "Check these figures" not in context_text(memory([221.0, 94.0], [88.0, 86.0]))
+
+
+# --------------------------------------------------------------------------- the family study
+
+FAMILIES_TINY = {
+    **TINY,
+    "methods": ["matmul"],
+    "families": ["free", "analytic"],
+    "seeds": [0, 1],
+    "epochs": 2,
+    "steps_per_epoch": 2,
+}
+
+
+def test_the_shipped_families_recipe_loads_with_each_family_wired():
+    from framebank_cli import resolve_recipe
+
+    path = resolve_recipe("compare_families")
+    assert path == ROOT / "recipes" / "compare_families.yaml"
+    config = load_compare_config(path)
+    specs = {s.name: (s.filterbank, s.decoder, s.trainable) for s in config.family_specs()}
+    assert specs == {
+        "free": ("free", "free", True),
+        "analytic": ("analytic", "free", True),
+        "fourier_pinv": ("fourier", "pinv", False),  # the STFT, fixed
+        "fourier_free": ("fourier", "free", False),
+        "sinc": ("sinc", "free", True),
+        "gabor": ("gabor", "free", True),
+    }
+    assert config.reference == "free" and config.seeds == [0, 1, 2]
+    assert len(config.methods) == 1 and config.memory_steps == 0
+    quick = load_compare_config(path, quick=True)
+    assert quick.families and quick.epochs * quick.steps_per_epoch <= 10
+
+
+def test_family_entries_in_each_form_build_their_denoiser():
+    """A mapping entry chooses the decoder, training and options; every family gives the
+    config's num_basis (the Fourier one through its zero-padded DFT) and only the
+    parameters it should train."""
+    entries = [
+        "fourier_pinv",
+        "gabor_tied",
+        {"filterbank": "fourier", "decoder": "pinv", "trainable": True, "name": "stft_learned"},
+        {"filterbank": "sinc", "options": {"min_band_hz": 80.0}},
+    ]
+    config = from_dict(CompareConfig, {**FAMILIES_TINY, "families": entries, "reference": "sinc"})
+    specs = config.family_specs()
+    assert [s.name for s in specs] == ["fourier_pinv", "gabor_tied", "stft_learned", "sinc"]
+    counts = {}
+    for spec in specs:
+        model = build_denoiser(config, "matmul", "basis_glorot_uniform", 0, spec)
+        encoder = model.get_layer("encoder")
+        assert (
+            encoder.num_basis == config.num_basis and encoder.filterbank.family == spec.filterbank
+        )
+        assert model.get_layer("decoder").kind == spec.decoder
+        counts[spec.name] = compare.learnable_parameters(model)
+    assert counts["fourier_pinv"] == {"encoder": 0, "decoder": 0, "total": 0}
+    assert counts["gabor_tied"] == {"encoder": 64, "decoder": 0, "total": 64}  # centre, sigma
+    assert counts["stft_learned"]["encoder"] == 40 * 64
+    assert counts["sinc"]["encoder"] == 2 * 64 and counts["sinc"]["decoder"] == 40 * 64
+    sinc = build_denoiser(config, "matmul", "basis_glorot_uniform", 0, specs[3])
+    assert sinc.get_layer("encoder").filterbank.min_band_hz == 80.0
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"families": ["free", "nope"]}, r"unknown family 'nope'.*Accepted: .*analytic"),
+        ({"families": ["free", "fourier_inverse"]}, r"'fourier_inverse'.*_free/_pinv"),
+        ({"families": ["free", 3]}, "families"),
+        ({"families": [{"filterbank": "free", "decoder": "inverse"}]}, "decoder 'inverse'"),
+        ({"families": [{"decoder": "pinv"}]}, "no `filterbank`"),
+        ({"families": [{"filterbank": "free", "window": "hann"}]}, "unknown key.*window"),
+        ({"families": [{"filterbank": "nope"}]}, "unknown filterbank 'nope'"),
+        ({"families": [{"filterbank": "free", "name": "a/b"}]}, "`name`"),
+        ({"families": ["free", {"filterbank": "free"}]}, "names free more than once"),
+        ({"families": ["analytic"]}, "`reference` must be one of the families.*'free'"),
+        ({"families": ["free", "gabor"], "num_basis": 63}, "'gabor' cannot be made.*even"),
+        ({"families": ["free", "fourier_pinv"], "num_basis": 32}, "'fourier_pinv' cannot be"),
+        ({"methods": ["matmul", "dense"]}, "`methods`.*must list one"),
+        ({"memory_steps": 2}, "measures no memory"),
+    ],
+)
+def test_bad_family_configs_are_refused_when_the_config_loads(tmp_path, change, match):
+    with pytest.raises(ValueError, match=match):
+        load_compare_config(_tiny_config(tmp_path, **{**FAMILIES_TINY, **change}))
+
+
+def test_family_study_reports_and_resumes_to_the_same_numbers(tmp_path, monkeypatch):
+    """A tiny study (two families, two seeds): the family table with a p-value, the
+    per-chunk scores in result.json; then the same study stopped right after a checkpoint
+    (the second family's first epoch) and resumed gives the same numbers."""
+    config = from_dict(CompareConfig, FAMILIES_TINY)
+    whole = run_compare(config, tmp_path / "whole", quiet=True, tensorboard=False)
+    report = (tmp_path / "whole" / "REPORT.md").read_text()
+    assert "| family | encoder filterbank | decoder | learnable parameters" in report
+    row = next(line for line in report.splitlines() if line.startswith("| analytic |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3] == "1280 + 2560 = 3840"  # half the free kernel; the decoder's
+    assert " ± " in cells[5] and cells[9] in ("better", "worse", "tie")
+    assert cells[7].startswith("<") or 0.0 < float(cells[7]) <= 1.0  # the p-value
+    assert cells[8] in ("0 of 2", "1 of 2", "2 of 2")  # seeds ahead of free
+    assert "Pariente et al." in report and "![SI-SNR improvement per epoch](families.png)" in report
+    assert (tmp_path / "whole" / "families.png").stat().st_size > 0
+    csv_rows = (tmp_path / "whole" / "results.csv").read_text().strip().splitlines()
+    assert len(csv_rows) == 1 + 4 * 2
+    # Each run keeps its per-chunk scores, and the statistics are made of them.
+    chunks = whole["data"]["valid_chunks"]
+    result = json.loads(
+        (tmp_path / "whole" / "runs" / "analytic__seed1" / "result.json").read_text()
+    )
+    assert len(result["valid_si_snr_per_chunk"]) == chunks == 8
+    assert np.mean(result["valid_si_snr_per_chunk"]) == pytest.approx(result["valid_si_snr"][-1])
+    stats = whole["families"]
+    analytic = next(r for r in stats["rows"] if r["family"] == "analytic")
+    inputs = np.array(whole["data"]["valid_input_si_snr_per_chunk"])
+    assert analytic["improvement_per_seed_db"][1] == pytest.approx(
+        np.mean(np.array(result["valid_si_snr_per_chunk"]) - inputs)
+    )
+    for key in ("mean_difference", "low", "high", "p_value", "verdict"):
+        assert analytic["vs_reference"][key] == stats["analytic_vs_free"][key], key
+    assert 0.0 < analytic["encoder_basis_change"] < 1.0
+
+    # Stopped after the third checkpoint: free (both epochs), then analytic's first epoch.
+    saved = []
+    original = compare.save_checkpoint
+
+    def stop_after_three(run_dir, model, state):
+        original(run_dir, model, state)
+        saved.append(run_dir.name)
+        if len(saved) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(compare, "save_checkpoint", stop_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        run_compare(config, tmp_path / "stopped", quiet=True, tensorboard=False)
+    monkeypatch.setattr(compare, "save_checkpoint", original)
+    assert saved == ["free__seed0", "free__seed0", "analytic__seed0"]
+    resumed = run_compare(config, tmp_path / "stopped", resume=True, quiet=True, tensorboard=False)
+    for a, b in zip(whole["runs"], resumed["runs"], strict=True):
+        assert (a["family"], a["seed"]) == (b["family"], b["seed"])
+        for key in ("step_loss", "valid_si_snr", "valid_si_snr_per_chunk"):
+            assert a[key] == b[key], (a["family"], a["seed"], key)
+    assert resumed["families"] == whole["families"]
+
+
+@pytest.mark.slow
+def test_the_families_recipe_runs_quick_from_the_command_line(tmp_path):
+    out = tmp_path / "families"
+    command = ["compare", "--config", "compare_families", "--quick", "--out", str(out)]
+    assert cli.main([*command, "--quiet", "--no-tensorboard"]) == 0
+    summary = json.loads((out / "results.json").read_text())
+    quick = load_compare_config(ROOT / "recipes" / "compare_families.yaml", quick=True)
+    assert len(summary["runs"]) == len(quick.families) * len(quick.seeds)
+    report = (out / "REPORT.md").read_text()
+    assert "Fixed encoders" in report and "fourier_pinv" in report

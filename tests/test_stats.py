@@ -1,4 +1,5 @@
-"""Paired statistics (framebank.training.stats): McNemar's exact test, the paired bootstrap."""
+"""Paired statistics (framebank.training.stats): values worked out by hand, coverage on a
+synthetic case whose answer is known, and the inputs each refuses."""
 
 import math
 
@@ -8,56 +9,132 @@ import pytest
 from framebank.training.stats import mcnemar, paired_bootstrap
 
 
-def test_mcnemar_matches_the_binomial_tail_by_hand():
-    # 9 items only A got right, 1 only B: two-sided exact p = 2 * P(X <= 1), X ~ Bin(10, 1/2).
-    a = np.array([1] * 9 + [0] * 1 + [1] * 5 + [0] * 5)
-    b = np.array([0] * 9 + [1] * 1 + [1] * 5 + [0] * 5)
-    got = mcnemar(a, b)
-    assert (got["a_only"], got["b_only"]) == (9, 1)
-    assert got["p_value"] == pytest.approx(2 * (1 + 10) / 2**10)
-    assert mcnemar(b, a)["p_value"] == pytest.approx(got["p_value"])  # symmetric
+@pytest.mark.parametrize(
+    "b,c,p",
+    [
+        # 2 * sum_{k <= min(b, c)} C(b + c, k) / 2^(b + c), by hand:
+        (9, 1, 2 * (1 + 10) / 1024),  # 0.021484375
+        (8, 2, 2 * (1 + 10 + 45) / 1024),  # 0.109375
+        (5, 0, 2 * 1 / 32),  # 0.0625: five to none is not significant at 5%
+        (6, 0, 2 * 1 / 64),  # 0.03125: six to none is
+        (5, 5, 1.0),  # 2 * 638 / 1024 > 1, capped
+        (0, 0, 1.0),  # no discordant item
+    ],
+)
+def test_mcnemar_exact_p_values(b, c, p):
+    # b items only A gets right, c only B, and 7 both right and 4 both wrong (which
+    # must not count).
+    a = [True] * b + [False] * c + [True] * 7 + [False] * 4
+    other = [False] * b + [True] * c + [True] * 7 + [False] * 4
+    result = mcnemar(a, other)
+    assert (result["b"], result["c"]) == (b, c)
+    assert result["p_value"] == pytest.approx(p, rel=1e-12)
+    swapped = mcnemar(other, a)  # two-sided: symmetric
+    assert (swapped["b"], swapped["c"], swapped["p_value"]) == (c, b, result["p_value"])
 
 
-def test_mcnemar_balanced_and_concordant_give_one():
-    assert mcnemar([1, 0, 1, 0], [0, 1, 1, 0])["p_value"] == 1.0
-    assert mcnemar([1, 1, 0], [1, 1, 0]) == {"a_only": 0, "b_only": 0, "p_value": 1.0}
-
-
-def test_bootstrap_interval_covers_a_known_difference_and_excludes_zero():
-    rng = np.random.default_rng(0)
-    b = rng.standard_normal(2000)
-    a = b + 0.3 + 0.5 * rng.standard_normal(2000)
-    got = paired_bootstrap(a, b, resamples=2000, seed=1)
-    assert got["low"] < 0.3 < got["high"]
-    assert got["low"] > 0 and got["p_value"] < 0.01
-    assert got["mean_difference"] == pytest.approx(float(np.mean(a - b)))
-    assert paired_bootstrap(a, b, resamples=2000, seed=1) == got  # reproducible
-
-
-def test_bootstrap_of_no_difference_is_a_tie():
-    x = np.arange(10.0)
-    assert paired_bootstrap(x, x) == {
-        "mean_difference": 0.0,
-        "low": 0.0,
-        "high": 0.0,
-        "p_value": 1.0,
-    }
+def test_mcnemar_matches_the_binomial_tail_on_many_items():
     rng = np.random.default_rng(3)
-    noise = paired_bootstrap(rng.standard_normal(500), rng.standard_normal(500), resamples=2000)
-    assert noise["low"] < 0 < noise["high"] and noise["p_value"] > 0.05
+    a = rng.random(2000) < 0.8
+    b = rng.random(2000) < 0.75
+    result = mcnemar(a, b.astype(int))  # 0/1 integers work as booleans
+    n, k = result["b"] + result["c"], min(result["b"], result["c"])
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    assert result["p_value"] == pytest.approx(min(1.0, 2 * tail))
+    assert result["p_value"] < 1e-3  # 80% against 75% right on 2000 items
 
 
 @pytest.mark.parametrize(
-    "call,match",
+    "a,b,match",
     [
-        (lambda: mcnemar([1, 0], [1]), "one length"),
-        (lambda: mcnemar([], []), "non-empty"),
-        (lambda: mcnemar([2, 0], [1, 0]), "0/1"),
-        (lambda: paired_bootstrap([1.0, math.nan], [1.0, 2.0]), "finite"),
-        (lambda: paired_bootstrap([1.0], [2.0], resamples=0), "resamples"),
-        (lambda: paired_bootstrap([[1.0]], [[2.0]]), "1-D"),
+        ([True, False], [True], "same items"),
+        ([], [], "no items"),
+        ([[True, False]], [[True, False]], "1-D"),
+        ([1, 2, 0], [1, 0, 0], "booleans"),
+        ([0.5, 1.0], [1.0, 0.0], "booleans"),
+        (["yes", "no"], [True, False], "booleans"),
     ],
 )
-def test_bad_input_is_refused(call, match):
+def test_mcnemar_refuses_bad_input(a, b, match):
     with pytest.raises(ValueError, match=match):
-        call()
+        mcnemar(a, b)
+
+
+def test_identical_scores_differ_by_zero_with_p_one():
+    scores = np.random.default_rng(0).normal(5.0, 2.0, 40)
+    result = paired_bootstrap(scores, scores.copy())
+    assert result == {"mean_difference": 0.0, "low": 0.0, "high": 0.0, "p_value": 1.0}
+
+
+def test_the_interval_covers_the_true_difference():
+    """Pairs drawn with a known mean difference of 0.3: the 95% interval holds it in about
+    95% of independent draws, and excludes 0 when the difference is large against the
+    noise. The pairing matters: a shared per-item level ten times the noise cancels."""
+    rng = np.random.default_rng(1)
+    covered, significant = 0, 0
+    trials = 200
+    for trial in range(trials):
+        level = rng.normal(0.0, 5.0, 60)  # what makes an item hard, shared by both systems
+        a = level + 0.3 + rng.normal(0.0, 0.5, 60)
+        b = level + rng.normal(0.0, 0.5, 60)
+        result = paired_bootstrap(a, b, resamples=2000, seed=trial)
+        assert result["low"] <= result["mean_difference"] <= result["high"]
+        covered += result["low"] <= 0.3 <= result["high"]
+        significant += result["p_value"] < 0.05
+        # The interval and the p-value tell the same story.
+        assert (result["low"] > 0 or result["high"] < 0) == (result["p_value"] < 0.05) or (
+            min(abs(result["low"]), abs(result["high"])) < 0.01
+        )
+    # A percentile interval is a little narrow on 60 items; 95% +- 3 standard errors.
+    assert 0.88 * trials <= covered <= trials
+    assert significant >= 0.9 * trials  # 0.3 against a standard error of about 0.09
+
+
+def test_no_difference_is_seldom_significant():
+    rng = np.random.default_rng(2)
+    rejected = 0
+    for trial in range(200):
+        level = rng.normal(0.0, 5.0, 50)
+        a, b = level + rng.normal(0, 1, 50), level + rng.normal(0, 1, 50)
+        rejected += paired_bootstrap(a, b, resamples=1000, seed=trial)["p_value"] < 0.05
+    assert rejected <= 0.12 * 200  # nominally 5%
+
+
+def test_bootstrap_is_repeatable_and_seeded():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=30), rng.normal(size=30)
+    assert paired_bootstrap(a, b, seed=7) == paired_bootstrap(list(a), list(b), seed=7)
+    assert paired_bootstrap(a, b, seed=7)["low"] != paired_bootstrap(a, b, seed=8)["low"]
+    result = paired_bootstrap(a, b)
+    assert result["mean_difference"] == pytest.approx(float(np.mean(a - b)))
+    assert 0.0 < result["p_value"] <= 1.0
+
+
+def test_bootstrap_resamples_in_blocks_the_same_as_at_once(monkeypatch):
+    """Many items are resampled a block at a time; the blocks continue one random stream,
+    so the result does not depend on the block size."""
+    from framebank.training import stats
+
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=100), rng.normal(size=100)
+    whole = paired_bootstrap(a, b, resamples=500)
+    monkeypatch.setattr(stats, "_BLOCK_ELEMENTS", 100 * 7)  # seven resamples a block
+    assert paired_bootstrap(a, b, resamples=500) == whole
+
+
+@pytest.mark.parametrize(
+    "a,b,kwargs,match",
+    [
+        ([1.0, 2.0], [1.0], {}, "same items"),
+        ([], [], {}, "no items"),
+        ([[1.0, 2.0]], [[1.0, 2.0]], {}, "1-D"),
+        ([1.0, float("nan")], [1.0, 2.0], {}, "finite"),
+        ([1.0, "x"], [1.0, 2.0], {}, "numbers"),
+        ([1.0, 2.0], [1.0, 2.0], {"resamples": 0}, "resamples"),
+        ([1.0, 2.0], [1.0, 2.0], {"resamples": 10.5}, "resamples"),
+        ([1.0, 2.0], [1.0, 2.0], {"confidence": 1.0}, "confidence"),
+    ],
+)
+def test_bootstrap_refuses_bad_input(a, b, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        paired_bootstrap(a, b, **kwargs)

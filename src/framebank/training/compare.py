@@ -1,4 +1,5 @@
-"""Recipe 1: train one encoder-decoder per execution method and compare them.
+"""Recipe 1: train one encoder-decoder per execution method, or per filterbank family,
+and compare them.
 
 The task: recover clean speech from speech with white noise added at a set
 SNR; the loss is minus the SI-SNR. The model: ``Encoder`` (the method under
@@ -6,6 +7,12 @@ test) -> ReLU -> ``Decoder(kind="free", method="matmul")``: a basis of its
 own, then overlap-add back to the waveform. Every (method, initialisation, seed) run
 sees the same batches in the same order, so any difference between methods
 comes from the method or its initialisation, nothing else.
+
+With ``families`` set (``recipes/compare_families.yaml``) the study varies the
+filterbank family instead, one method and one initialisation fixed: each family
+(:mod:`framebank.training.families`) is the encoder, with the decoder it names, run once
+per seed on the same batches; the report compares each with a ``reference`` family,
+paired over the same validation chunks (:mod:`framebank.training.stats`).
 
 Each run checkpoints after every epoch (weights, optimizer state and the
 records so far, written atomically); ``resume=True`` skips finished runs and
@@ -22,9 +29,10 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -38,6 +46,7 @@ from framebank.training.config import (
     load_recipe,
     recipe_fields,
 )
+from framebank.training.families import FamilySpec, encoder_kwargs, parse_families
 
 __all__ = [
     "CompareConfig",
@@ -77,6 +86,10 @@ class CompareConfig:
     memory_repeats: int = 3
     jit_compile: bool | str = "auto"
     distribution: str | None = None
+    # The family study (empty: the method study): family entries, and the one the
+    # others are compared with.
+    families: list[Any] = field(default_factory=list)  # names or mappings (families.py)
+    reference: str = "free"
     quick: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -129,6 +142,37 @@ class CompareConfig:
             raise ValueError(
                 f"config `jit_compile` must be true, false or auto. Received: {self.jit_compile!r}"
             )
+        if self.families:
+            self._check_family_study()
+
+    def _check_family_study(self) -> None:
+        """The family study fixes everything but the family: one method, one
+        initialisation, and no memory measurement (it would measure the method, not the
+        family)."""
+        for name in ("methods", "inits"):
+            if len(getattr(self, name)) != 1:
+                raise ValueError(
+                    f"config `{name}`: the family study (`families` set) holds it fixed, so it "
+                    f"must list one. Received: {getattr(self, name)}"
+                )
+        if self.memory_steps:
+            raise ValueError(
+                "config `memory_steps`: the family study (`families` set) measures no memory; "
+                f"set it to 0. Received: {self.memory_steps}"
+            )
+        self.family_specs()  # every entry checked, and each family made once, now
+
+    def family_specs(self) -> list[FamilySpec]:
+        """The ``families`` entries as :class:`FamilySpec` (empty for the method study)."""
+        return parse_families(
+            self.families,
+            self.reference,
+            self.num_basis,
+            self.frame_len,
+            self.hop,
+            self.sample_rate,
+            self.methods[0],
+        )
 
     @property
     def chunk_samples(self) -> int:
@@ -146,12 +190,15 @@ def load_compare_config(path: str | Path | None, quick: bool = False) -> Compare
 
 @dataclass
 class CompareData:
-    """Clean speech chunks ``[n, chunk_samples]`` for training and validation."""
+    """Clean speech chunks ``[n, chunk_samples]`` for training and validation, and the
+    noisy validation input's own SI-SNR per chunk ``[n_valid]`` (what doing nothing
+    scores; a model's improvement is measured from it)."""
 
     train: np.ndarray
     valid_clean: np.ndarray
     valid_noisy: np.ndarray
     summary: dict
+    valid_input_si_snr: np.ndarray | None = None
 
 
 def prepare_data(config: CompareConfig, source: str | Path | None = None) -> CompareData:
@@ -198,9 +245,11 @@ def prepare_data(config: CompareConfig, source: str | Path | None = None) -> Com
     valid_noisy = mix_noise(valid, config.snr_db, np.random.default_rng(10_000))
     from framebank.training.losses import si_snr_numpy
 
+    input_scores = si_snr_numpy(valid, valid_noisy)
     summary = {
         # What doing nothing scores: the noisy input's own SI-SNR.
-        "valid_input_si_snr_db": round(float(np.mean(si_snr_numpy(valid, valid_noisy))), 3),
+        "valid_input_si_snr_db": round(float(np.mean(input_scores)), 3),
+        "valid_input_si_snr_per_chunk": [float(v) for v in input_scores],
         "files_loaded": report.loaded,
         "files_skipped": len(report.skipped),
         "skipped": report.skipped,
@@ -210,7 +259,7 @@ def prepare_data(config: CompareConfig, source: str | Path | None = None) -> Com
         "chunk_samples": length,
         "source": str(source) if source else "data/ (shipped corpus)",
     }
-    return CompareData(train, valid, valid_noisy, summary)
+    return CompareData(train, valid, valid_noisy, summary, input_scores)
 
 
 def steps_per_epoch(n: int, batch_size: int, steps: int | None) -> int:
@@ -225,8 +274,14 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, steps: int | N
     return [order[i * batch_size : (i + 1) * batch_size] for i in range(count)]
 
 
-def build_denoiser(config: CompareConfig, method: str, init: str, seed: int) -> Any:
-    """Encoder (method under test) -> ReLU -> free Decoder (matmul, then overlap-add)."""
+def build_denoiser(
+    config: CompareConfig, method: str, init: str, seed: int, family: FamilySpec | None = None
+) -> Any:
+    """Encoder (method under test) -> ReLU -> free Decoder (matmul, then overlap-add).
+
+    ``family``: the family study's encoder (its filterbank, trainable or not) and decoder
+    kind instead of the free encoder and free decoder.
+    """
     import keras
 
     import framebank as fb
@@ -238,26 +293,39 @@ def build_denoiser(config: CompareConfig, method: str, init: str, seed: int) -> 
         BasisGlorotUniform(seed) if init == "basis_glorot_uniform" else KerasDefault(seed=seed)
     )
     inputs = keras.Input((config.chunk_samples,), name="noisy")
-    encoder = fb.Encoder(
-        config.num_basis,
-        config.frame_len,
-        config.hop,
-        method=method,
-        kernel_initializer=encoder_init,
-        name="encoder",
-    )
+    if family is None:
+        encoder = fb.Encoder(
+            config.num_basis,
+            config.frame_len,
+            config.hop,
+            method=method,
+            kernel_initializer=encoder_init,
+            name="encoder",
+        )
+    else:
+        kwargs = encoder_kwargs(
+            family,
+            config.num_basis,
+            config.frame_len,
+            config.hop,
+            config.sample_rate,
+            method,
+            encoder_init,
+        )
+        encoder = fb.Encoder(**kwargs, name="encoder")
     hidden = keras.layers.ReLU(name="relu")(encoder(inputs))
     # The decoder is the same for every run (same method, same seeded draw) so
-    # that only the encoder's method and initialisation vary.
+    # that only the encoder's method and initialisation (or family) vary.
     decoder = fb.Decoder(
         encoder,
-        kind="free",
+        kind="free" if family is None else family.decoder,
         method="matmul",
         kernel_initializer=BasisGlorotUniform(seed + 1000),
         name="decoder",
     )
     outputs = decoder(hidden, length=config.chunk_samples)
-    model = keras.Model(inputs, outputs, name=f"compare_{method}")
+    name = f"compare_{method}" if family is None else f"compare_{family.name}"
+    model = keras.Model(inputs, outputs, name=name)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss=neg_si_snr,
@@ -266,8 +334,16 @@ def build_denoiser(config: CompareConfig, method: str, init: str, seed: int) -> 
     return model
 
 
-def evaluate(model: Any, data: CompareData, batch_size: int) -> float:
-    """Mean validation SI-SNR (dB) of the model's output."""
+class Evaluation(NamedTuple):
+    """The model's validation SI-SNR (dB): its mean, and per chunk ``[n_valid]``, in the
+    order of ``CompareData.valid_clean`` (so two models pair chunk by chunk)."""
+
+    mean: float
+    per_chunk: np.ndarray
+
+
+def evaluate(model: Any, data: CompareData, batch_size: int) -> Evaluation:
+    """Validation SI-SNR (dB) of the model's output: the mean and each chunk's."""
     from keras import ops
 
     from framebank.training.losses import si_snr_numpy
@@ -277,7 +353,26 @@ def evaluate(model: Any, data: CompareData, batch_size: int) -> float:
         batch = data.valid_noisy[start : start + batch_size]
         estimate = ops.convert_to_numpy(model(batch, training=False))
         scores.append(si_snr_numpy(data.valid_clean[start : start + batch_size], estimate))
-    return float(np.mean(np.concatenate(scores)))
+    per_chunk = np.concatenate(scores)
+    return Evaluation(float(np.mean(per_chunk)), per_chunk)
+
+
+def _basis(encoder: Any) -> np.ndarray:
+    """The encoder's ``[frame_len, num_basis]`` basis as float64 numpy."""
+    from keras import ops
+
+    return np.asarray(ops.convert_to_numpy(encoder.filterbank.filters()), "float64")
+
+
+def learnable_parameters(model: Any) -> dict[str, int]:
+    """Trainable values in the encoder, in the rest (the decoder), and in all."""
+
+    def count(weights: list) -> int:
+        return int(sum(int(np.prod(w.shape)) for w in weights))
+
+    total = count(model.trainable_weights)
+    encoder = count(model.get_layer("encoder").trainable_weights)
+    return {"encoder": encoder, "decoder": total - encoder, "total": total}
 
 
 def train_run(
@@ -289,10 +384,12 @@ def train_run(
     run_dir: Path,
     progress: Progress,
     tensorboard: Path | None = None,
+    family: FamilySpec | None = None,
 ) -> dict:
     """Train one (method, init, seed); checkpoint every epoch; resume if a checkpoint exists.
 
-    ``tensorboard``: this run's TensorBoard folder, or None for no logs.
+    ``tensorboard``: this run's TensorBoard folder, or None for no logs; ``family``: the
+    family study's encoder and decoder (see :func:`build_denoiser`).
     """
     from framebank.training import tensorboard as tb
 
@@ -306,9 +403,10 @@ def train_run(
 
     # batch_size is the global batch: the engine splits it over the replicas.
     with distribution_scope(config.distribution):
-        model = build_denoiser(config, method, init, seed)
+        model = build_denoiser(config, method, init, seed, family)
         initial_std = float(np.std(model.get_layer("encoder").get_weights()[0]))
         encoder = model.get_layer("encoder")
+        initial_basis = _basis(encoder)  # the seeded draw: the same after a resume
         state = load_checkpoint(run_dir, model)
         if state is None:
             state = {
@@ -317,6 +415,7 @@ def train_run(
                 "step_seconds": [],
                 "step_data_seconds": [],  # making the batch: indexing and mixing the noise
                 "valid_si_snr": [],
+                "valid_si_snr_per_chunk": [],  # the last epoch's
             }
             if tensorboard is not None:
                 tb.log_epoch(tensorboard, 0, [], {}, encoder)  # the initial filters
@@ -333,7 +432,11 @@ def train_run(
                 noisy = mix_noise(clean, config.snr_db, noise_rng)
                 start = time.perf_counter()
                 state["step_data_seconds"].append(start - loading)
-                loss = model.train_on_batch(noisy, clean)
+                with warnings.catch_warnings():
+                    # A fixed encoder with a pinv decoder has nothing to train: its loss is
+                    # still recorded, and the report says it is fixed.
+                    warnings.filterwarnings("ignore", "The model does not have any trainable")
+                    loss = model.train_on_batch(noisy, clean)
                 state["step_seconds"].append(time.perf_counter() - start)
                 state["step_loss"].append(float(np.asarray(loss)))
                 if not math.isfinite(state["step_loss"][-1]):
@@ -342,7 +445,9 @@ def train_run(
                         f"{len(state['step_loss'])}"
                     )
                 progress.step()
-            state["valid_si_snr"].append(evaluate(model, data, config.batch_size))
+            scores = evaluate(model, data, config.batch_size)
+            state["valid_si_snr"].append(scores.mean)
+            state["valid_si_snr_per_chunk"] = [float(v) for v in scores.per_chunk]
             state["epochs_done"] = epoch + 1
             if tensorboard is not None:
                 # Before the checkpoint: a kill between the two redoes the epoch, and its
@@ -371,7 +476,21 @@ def train_run(
                 k: state[k]
                 for k in ("step_loss", "step_seconds", "step_data_seconds", "valid_si_snr")
             },
+            # Each validation chunk's SI-SNR after the last epoch, in the data's order.
+            "valid_si_snr_per_chunk": state.get("valid_si_snr_per_chunk", []),
         }
+        if family is not None:
+            result.update(
+                family=family.name,
+                filterbank=family.filterbank,
+                decoder=family.decoder,
+                encoder_trainable=family.trainable,
+                learnable_parameters=learnable_parameters(model),
+                # How far training moved the encoder's basis, relative to where it began.
+                encoder_basis_change=float(
+                    np.linalg.norm(_basis(encoder) - initial_basis) / np.linalg.norm(initial_basis)
+                ),
+            )
         io.write_json(result_path, result)
         return result
 
@@ -469,17 +588,22 @@ def run_compare(
     quiet: bool = False,
     tensorboard: bool = True,
 ) -> dict:
-    """Run every (method, init, seed), measure memory, write the results folder.
+    """Run every (method, init, seed), measure memory, write the results folder; or, with
+    ``config.families`` set, every (family, seed) and the family report.
 
     ``quiet``: print nothing (no progress); ``tensorboard``: write TensorBoard logs under
     ``out/tensorboard`` (they change no number of the run).
     """
     import keras
 
-    from framebank.training import report
+    from framebank.training import report, report_families
 
     out = Path(out)
     config_record = recipe_fields(config)
+    if not config.families:
+        # The method study's record as before the family study existed: its folders resume.
+        for name in ("families", "reference"):
+            config_record.pop(name)
     config_record["source"] = str(source) if source else None
     # A resumed run must not mix backends: their step times and rounding differ.
     config_record["backend"] = keras.backend.backend()
@@ -489,7 +613,21 @@ def run_compare(
     started = time.perf_counter()
     data = prepare_data(config, source)
     io.write_json(config_path, config_record)
-    runs = [(m, i, s) for i in config.inits for s in config.seeds for m in config.methods]
+    families = config.family_specs()
+    if families:
+        # Seed by seed, so that an interrupted study has every family of its first seeds.
+        runs = [
+            (f"{family.name}__seed{s}", config.methods[0], config.inits[0], s, family)
+            for s in config.seeds
+            for family in families
+        ]
+    else:
+        runs = [
+            (f"{m}__{i}__seed{s}", m, i, s, None)
+            for i in config.inits
+            for s in config.seeds
+            for m in config.methods
+        ]
     memory_methods = config.methods if config.memory_steps > 0 else []
     per_epoch = steps_per_epoch(len(data.train), config.batch_size, config.steps_per_epoch)
     progress = Progress(
@@ -508,13 +646,15 @@ def run_compare(
     )
     results = []
     with progress:
-        for number, (method, init, seed) in enumerate(runs, 1):
-            progress.log(f"[{number}/{len(runs)}] method={method} init={init} seed={seed}")
-            name = f"{method}__{init}__seed{seed}"
+        for number, (name, method, init, seed, family) in enumerate(runs, 1):
+            what = f"method={method} init={init}" if family is None else f"family={family.name}"
+            progress.log(f"[{number}/{len(runs)}] {what} seed={seed}")
             run_dir = out / "runs" / name
             run_dir.mkdir(parents=True, exist_ok=True)
             board = out / "tensorboard" / name if tensorboard else None
-            results.append(train_run(config, data, method, init, seed, run_dir, progress, board))
+            results.append(
+                train_run(config, data, method, init, seed, run_dir, progress, board, family)
+            )
             io.write_json(out / "results.json", {"config": config_record, "runs": results})
         memory = measure_all_memory(config, out / "memory.json", progress, memory_methods)
 
@@ -526,10 +666,20 @@ def run_compare(
         "runs": results,
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
+    board = f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
+    if families:
+        # Step times compare methods, not families: they stay in runs/*/result.json.
+        timings = ("step_seconds", "step_data_seconds")
+        summary["runs"] = [{k: v for k, v in r.items() if k not in timings} for r in results]
+        summary["families"] = report_families.family_stats(summary)
+        io.write_json(out / "results.json", summary)
+        report_families.write_all(summary, out)
+        progress.log(report_families.summary_text(summary))
+        progress.log(f"results in {out}: REPORT.md, results.csv, results.json, families.png{board}")
+        return summary
     io.write_json(out / "results.json", summary)
     report.write_all(summary, out)
     progress.log(report.summary_text(summary))
-    board = f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
     progress.log(
         f"results in {out}: REPORT.md, results.csv, results.json, convergence.png, "
         f"memory.png{board}"

@@ -11,7 +11,14 @@ import numpy as np
 
 from framebank.training import io
 
-__all__ = ["write_all", "summary_text", "write_csv", "plot_convergence", "plot_memory"]
+__all__ = [
+    "data_text",
+    "write_all",
+    "summary_text",
+    "write_csv",
+    "plot_convergence",
+    "plot_memory",
+]
 
 
 def _group(runs: list[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -266,6 +273,20 @@ def summary_text(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def data_text(summary: dict) -> str:
+    """The data a compare run trained and validated on, in one sentence."""
+    config, data = summary["config"], summary["data"]
+    return (
+        f"Data: {data['files_loaded']} files ({data['seconds_loaded']} s; "
+        f"{data['files_skipped']} skipped) from {data['source']}, "
+        f"{data['train_chunks']} training and {data['valid_chunks']} "
+        f"validation chunks of {data['chunk_samples']} samples at "
+        f"{config['sample_rate']} Hz, white noise at {config['snr_db']} dB SNR (the noisy "
+        f"input itself scores {data.get('valid_input_si_snr_db', float('nan')):.2f} "
+        "dB SI-SNR on the validation chunks: a model must beat that to help)."
+    )
+
+
 def write_report(summary: dict, path: Path) -> None:
     """REPORT.md: the table, and the answer in plain words from this run's numbers."""
     stats = _stats(summary)
@@ -277,14 +298,7 @@ def write_report(summary: dict, path: Path) -> None:
     lines = [
         "# framebank compare: one basis, five execution methods",
         "",
-        f"Backend **{summary.get('backend')}**, measured on **{device}**. "
-        f"Data: {summary['data']['files_loaded']} files ({summary['data']['seconds_loaded']} s; "
-        f"{summary['data']['files_skipped']} skipped) from {summary['data']['source']}, "
-        f"{summary['data']['train_chunks']} training and {summary['data']['valid_chunks']} "
-        f"validation chunks of {summary['data']['chunk_samples']} samples at "
-        f"{config['sample_rate']} Hz, white noise at {config['snr_db']} dB SNR (the noisy "
-        f"input itself scores {summary['data'].get('valid_input_si_snr_db', float('nan')):.2f} "
-        "dB SI-SNR on the validation chunks: a model must beat that to help).",
+        f"Backend **{summary.get('backend')}**, measured on **{device}**. " + data_text(summary),
         f"Model: Encoder(num_basis={config['num_basis']}, frame_len={config['frame_len']}, "
         f"hop={config['hop']}, method=...) -> ReLU -> Decoder(kind='free', method='matmul'); "
         f"loss -SI-SNR; Adam {config['learning_rate']}, batch {config['batch_size']}, "
