@@ -113,11 +113,17 @@ def _command(args: argparse.Namespace) -> str:
     """The command line that gives a run's numbers (what the report quotes)."""
     import os
     import shlex
+    from pathlib import Path
+
+    from framebank_cli import shipped_recipes
 
     words = ["framebank", args.command]
-    for option in ("config", "source"):
-        if getattr(args, option, None):
-            words += [f"--{option}", str(getattr(args, option))]
+    if getattr(args, "config", None):
+        # A shipped recipe by its name, which works on any install; a user's file as given.
+        names = {str(Path(p).resolve()): n for n, p in shipped_recipes().items()}
+        words += ["--config", names.get(str(Path(args.config).resolve()), str(args.config))]
+    if getattr(args, "source", None):
+        words += ["--source", str(args.source)]
     if args.quick:
         words.append("--quick")
     backend = os.environ.get("KERAS_BACKEND")
