@@ -130,7 +130,7 @@ def test_log_power_pairs():
         (
             {"variants": {"x": {"frontend": "leaf", "frontend_lr_multiplier": 0}}},
             ValueError,
-            "frontend_lr_multiplier must be a positive",
+            "frontend_lr_multiplier` must be a positive",
         ),
         ({"variants": {"leaf": {"frontend": "leaf"}}}, ValueError, "a front end's own"),
         (
@@ -141,6 +141,27 @@ def test_log_power_pairs():
         ({"spec_augment": {"time_masks": -1}}, ValueError, "time_masks"),
         ({"validation_fraction": 0.5}, ValueError, "validation_fraction"),
         ({"stride1_method": "fft"}, ValueError, "stride1_method"),
+        # Found in a newcomer's review: each failed after the results folder was written.
+        ({"seeds": []}, ValueError, "`seeds` must list at least one"),
+        ({"seeds": [-1]}, ValueError, r"`seeds` must be integers in \[0, 2\*\*32\)"),
+        ({"spec_augment": {"name": "m"}}, ValueError, "may not set name"),
+        ({"spec_augment": {"seed": 3}}, ValueError, "may not set seed"),
+        ({"frontends": ["a/b"], "variants": {"a/b": {"frontend": "sinc"}}}, ValueError, "a/b"),
+        ({"variants": {True: {"frontend": "sinc"}}}, ValueError, "a name is letters"),
+        ({"bootstrap_resamples": 10}, ValueError, "bootstrap_resamples` must be >= 1000"),
+        (
+            {
+                "frontends": ["x"],
+                "variants": {"x": {"frontend": "sinc", "options": {"sample_rate": 1}}},
+            },
+            ValueError,
+            "sample_rate is set by the recipe .from `sample_rate`",
+        ),
+        (
+            {"frontends": ["x"], "variants": {"x": {"frontend": "leaf", "spec_augment": 1}}},
+            TypeError,
+            "true, false, null or a mapping",
+        ),
     ],
 )
 def test_bad_config(data, error, match):
@@ -253,3 +274,78 @@ def test_killed_run_with_masks_and_validation_resumes_to_the_same_numbers(tmp_pa
     assert a["step_loss"] == b["step_loss"] and a["valid_accuracy"] == b["valid_accuracy"]
     assert a["chosen_epoch"] == b["chosen_epoch"]
     assert a["evaluation"] == b["evaluation"]
+
+
+def test_spec_augment_true_means_the_defaults_and_a_variant_may_turn_it_off():
+    config = from_dict(
+        LanguageIdConfig,
+        {
+            "frontends": ["log_mel", "plain"],
+            "spec_augment": True,
+            "variants": {"plain": {"frontend": "log_mel", "spec_augment": False}},
+        },
+    )
+    assert config.settings("log_mel")["spec_augment"] == {}
+    assert config.settings("plain")["spec_augment"] is None
+
+
+def test_a_variant_may_choose_its_own_method():
+    config = from_dict(
+        LanguageIdConfig,
+        {
+            "frontends": ["x"],
+            "variants": {"x": {"frontend": "sinc", "options": {"method": "matmul"}}},
+        },
+    )
+    (encoder, _) = language_id.language_id_frontend(config, "x")
+    assert encoder.method.name == "matmul"
+
+
+def _comparison(reference, other, seeds_right, groups=None):
+    """A summary with a reference and one learnable front end on the same chunks."""
+    runs = []
+    for name, shares in ((reference, seeds_right[0]), (other, seeds_right[1])):
+        for seed, share in enumerate(shares):
+            correct = "".join("1" if i < share * 40 else "0" for i in range(40))
+            runs.append(
+                {
+                    "frontend": name,
+                    "seed": seed,
+                    "snr_db": 0.0,
+                    "trainable_parameters": 0 if name == reference else 80,
+                    "evaluation": {"0": {"accuracy": correct.count("1") / 40, "correct": correct}},
+                }
+            )
+    config = {"frontends": [reference, other], "reference": reference, "bootstrap_resamples": 2000}
+    return {"config": config, "data": {"test_clip": groups}, "runs": runs}
+
+
+def test_goal_needs_every_seed_ahead():
+    from framebank.training import report_language_id as report
+
+    summary = _comparison("log_mel", "sinc", [[0.5, 0.5, 0.5], [0.75, 0.75, 0.45]])
+    (row,) = [r for r in report.compare_frontends(summary) if r["frontend"] == "sinc"]
+    assert row["seeds_ahead"] == 2 and row["paired_seeds"] == 3 and row["low"] > 0
+    assert report.goal_text(report.compare_frontends(summary), ("log_mel",)).startswith(
+        "Goal not met"
+    )
+    summary = _comparison("log_mel", "sinc", [[0.5, 0.5, 0.5], [0.75, 0.75, 0.7]])
+    assert report.goal_text(report.compare_frontends(summary), ("log_mel",)).startswith(
+        "Goal met: sinc"
+    )
+
+
+def test_the_comparison_resamples_recordings_not_chunks():
+    """Chunks of one recording move together: with 4 recordings of 10 chunks the interval
+    is wider than with 40 independent chunks."""
+    from framebank.training import report_language_id as report
+
+    shares = [[0.5, 0.5, 0.5], [0.6, 0.6, 0.6]]
+    chunks = report.compare_frontends(_comparison("log_mel", "sinc", shares))
+    recordings = report.compare_frontends(
+        _comparison("log_mel", "sinc", shares, groups=[i // 10 for i in range(40)])
+    )
+    width = [
+        next(r["high"] - r["low"] for r in rows if "low" in r) for rows in (chunks, recordings)
+    ]
+    assert width[1] > width[0]

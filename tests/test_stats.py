@@ -138,3 +138,24 @@ def test_bootstrap_resamples_in_blocks_the_same_as_at_once(monkeypatch):
 def test_bootstrap_refuses_bad_input(a, b, kwargs, match):
     with pytest.raises(ValueError, match=match):
         paired_bootstrap(a, b, **kwargs)
+
+
+def test_cluster_bootstrap_widens_the_interval_of_clustered_items():
+    """Items in clusters that share their difference: resampling items treats 400 items as
+    400 pieces of evidence, resampling the 20 clusters sees 20; the interval must widen."""
+    from framebank.training.stats import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    per_cluster = rng.normal(0.1, 1.0, 20)
+    groups = np.repeat(np.arange(20), 20)
+    a = per_cluster[groups] + rng.normal(0, 0.05, 400)
+    b = np.zeros(400)
+    items = paired_bootstrap(a, b, resamples=4000, seed=1)
+    clusters = paired_bootstrap(a, b, resamples=4000, seed=1, groups=groups)
+    assert clusters["mean_difference"] == pytest.approx(items["mean_difference"])
+    assert clusters["high"] - clusters["low"] > 3 * (items["high"] - items["low"])
+    # One item per cluster is the plain bootstrap.
+    singles = paired_bootstrap(a, b, resamples=500, seed=2, groups=np.arange(400))
+    assert singles == paired_bootstrap(a, b, resamples=500, seed=2)
+    with pytest.raises(ValueError, match="`groups` must label every item"):
+        paired_bootstrap(a, b, groups=groups[:10])

@@ -21,6 +21,7 @@ the report pairs each with ``reference`` (McNemar per seed, a bootstrap over chu
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,21 @@ __all__ = [
 FAMILIES = ("mel", "free", "sinc", "gabor")  # bare families, log compression after
 # What a variant may set; anything else in it is refused when the config loads.
 VARIANT_FIELDS = ("frontend", "options", "frontend_lr_multiplier", "spec_augment")
+# Options the recipe sets from its own fields: a variant may not set them apart.
+RECIPE_OPTIONS = {
+    "sample_rate": "sample_rate",
+    "n_filters": "num_filters",
+    "num_basis": "num_filters",
+    "n_mels": "num_filters",
+    "window_ms": "frame_len",
+    "frame_len": "frame_len",
+    "hop_ms": "hop",
+    "hop": "hop",
+    "filterbank": "frontend",
+    "name": "the variant's name",
+    "dtype": "the model",
+}
+_VARIANT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def _ready_made() -> Any:
@@ -86,7 +102,7 @@ class LanguageIdConfig:
     batch_size: int = 32
     learning_rate: float = 0.001
     frontend_lr_multiplier: float = 1.0
-    spec_augment: dict | None = None
+    spec_augment: dict | bool | None = None
     validation_fraction: float = 0.0
     seeds: list[int] = field(default_factory=lambda: [0])
     max_train_chunks: int | None = None
@@ -119,9 +135,17 @@ class LanguageIdConfig:
         for name in ("sample_rate", "frame_len", "hop", "num_filters", "epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"config `{name}` must be >= 1. Received: {getattr(self, name)}")
-        if self.bootstrap_resamples < 1:
+        if self.bootstrap_resamples < 1000:
             raise ValueError(
-                f"config `bootstrap_resamples` must be >= 1. Received: {self.bootstrap_resamples}"
+                "config `bootstrap_resamples` must be >= 1000 (fewer give intervals and "
+                f"p-values that disagree). Received: {self.bootstrap_resamples}"
+            )
+        if not self.seeds:
+            raise ValueError("config `seeds` must list at least one seed. Received: []")
+        bad_seeds = [seed for seed in self.seeds if not 0 <= seed < 2**32]
+        if bad_seeds:
+            raise ValueError(
+                f"config `seeds` must be integers in [0, 2**32). Received: {bad_seeds}"
             )
         if not 0.0 <= self.validation_fraction < 0.5:
             raise ValueError(
@@ -149,6 +173,11 @@ class LanguageIdConfig:
                 f"Received: {self.reference!r}"
             )
         for name, variant in self.variants.items():
+            if not isinstance(name, str) or not _VARIANT_NAME.fullmatch(name):
+                raise ValueError(
+                    "config `variants`: a name is letters, digits, '_', '.' and '-' (it "
+                    f"names run folders and Keras layers). Received: {name!r}"
+                )
             where = f"config `variants.{name}`"
             if name in FAMILIES or name in _ready_made():
                 raise ValueError(f"{where}: the name is a front end's own; choose another")
@@ -168,18 +197,46 @@ class LanguageIdConfig:
                     f"{where}.frontend: unknown {variant['frontend']!r}. Accepted: "
                     f"{', '.join([*FAMILIES, *_ready_made()])}"
                 )
-            if not isinstance(variant.get("options", {}), dict):
-                raise ValueError(f"{where}.options must be a mapping of the front end's options")
+            options = variant.get("options", {})
+            if not isinstance(options, dict):
+                raise ValueError(
+                    f"config `variants.{name}.options` must be a mapping of the front end's "
+                    f"options. Received: {options!r}"
+                )
+            owned = sorted(set(options) & set(RECIPE_OPTIONS))
+            if owned:
+                raise ValueError(
+                    f"config `variants.{name}.options`: {', '.join(owned)} "
+                    f"{'is' if len(owned) == 1 else 'are'} set by the recipe (from "
+                    f"{', '.join(dict.fromkeys(f'`{RECIPE_OPTIONS[o]}`' for o in owned))}), "
+                    "the same for every front end"
+                )
             multiplier = variant.get("frontend_lr_multiplier", 1.0)
             if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)):
-                raise TypeError(f"{where}.frontend_lr_multiplier must be a number")
+                raise TypeError(
+                    f"config `variants.{name}.frontend_lr_multiplier` must be a number. "
+                    f"Received: {multiplier!r}"
+                )
             if not (math.isfinite(multiplier) and multiplier > 0):
                 raise ValueError(
-                    f"{where}.frontend_lr_multiplier must be a positive number. "
-                    f"Received: {multiplier!r}"
+                    f"config `variants.{name}.frontend_lr_multiplier` must be a positive "
+                    f"number. Received: {multiplier!r}"
+                )
+            masks = variant.get("spec_augment")
+            if masks is not None and not isinstance(masks, (bool, dict)):
+                raise TypeError(
+                    f"config `variants.{name}.spec_augment` must be true, false, null or a "
+                    f"mapping of SpecAugment's options. Received: {masks!r}"
                 )
         for name in self.frontends:
             settings = self.settings(name)
+            masks = settings["spec_augment"] or {}
+            taken = sorted({"name", "seed"} & set(masks))
+            if taken:
+                raise ValueError(
+                    f"config front end {name!r}: `spec_augment` may not set "
+                    f"{', '.join(taken)} (each run's seed draws its masks)"
+                )
             try:  # the layers are cheap to make: a bad option stops the config, not run 7
                 layers = language_id_frontend(self, name)
                 if settings["spec_augment"] is not None:
@@ -201,6 +258,7 @@ class LanguageIdConfig:
         """``{"frontend", "options", "frontend_lr_multiplier", "spec_augment"}`` of ``name``:
         a variant's own fields over the config's."""
         variant = self.variants.get(name, {"frontend": name})
+        # A variant's spec_augment replaces the config's (it does not merge with it).
         spec_augment = variant.get("spec_augment", self.spec_augment)
         if spec_augment is True:
             spec_augment = {}
@@ -247,7 +305,7 @@ def language_id_frontend(config: LanguageIdConfig, name: str) -> list:
             **options,
         )
         return [frontend]
-    common = dict(method=config.method, name="frontend_encoder")
+    common = dict(method=options.pop("method", config.method), name="frontend_encoder")
     if family == "mel":
         fft_bins = 2 * (config.frame_len // 2 + 1)
         encoder = fb.Encoder(
@@ -402,12 +460,16 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
         chosen["valid"] = [c for c in chosen["train"] if id(c) in validating]
         chosen["train"] = [c for c in chosen["train"] if id(c) not in validating]
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    clip_of_chunk: dict[str, np.ndarray] = {}
     for split, members in chosen.items():
         loaded = load_clips(members, config.sample_rate, report)
         chunks, owners = chunk_clips(loaded, config.chunk_samples)
         labels = np.array([config.languages.index(c.language) for c in owners], "int32")
         keep = audible(chunks)
         out[split] = (chunks[keep], labels[keep])
+        # Chunks of one recording are not independent: the paired tests resample recordings.
+        index = {id(clip): i for i, clip in enumerate(members)}
+        clip_of_chunk[split] = np.array([index[id(c)] for c in owners], "int64")[keep]
     if report.loaded == 0:
         raise io.RecipeInputError(f"no usable audio: {len(report.skipped)} file(s) skipped")
     train, train_labels = out["train"]
@@ -422,13 +484,28 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
         if not (np.any(train_labels == index) and np.any(test_labels == index))
     ]
     if missing:
+        held = (
+            f", or `validation_fraction`={config.validation_fraction} took all its training "
+            "prompts (lower it, or set 0)"
+            if config.validation_fraction
+            else ""
+        )
         raise io.RecipeInputError(
             f"config `languages` names {', '.join(missing)}, which has no usable audio for "
             f"both training and test in {source or 'the corpus'}; list only languages with "
-            "audio (a --source folder needs one sub-folder per language)"
+            f"audio (a --source folder needs one sub-folder per language){held}"
         )
     valid, valid_labels = out.get("valid", (None, None))
-    if len(train) < config.batch_size or len(test) == 0 or (valid is not None and not len(valid)):
+    if valid is not None and (
+        not len(valid) or set(np.unique(valid_labels)) != set(np.unique(train_labels))
+    ):
+        raise io.RecipeInputError(
+            f"config `validation_fraction`={config.validation_fraction} held out "
+            f"{len(valid)} validation chunks of {len(set(np.unique(valid_labels)))} of the "
+            f"{len(config.languages)} languages from {source or 'the corpus'}: change it so "
+            "that every language has some, or set 0 (the last epoch is then tested)"
+        )
+    if len(train) < config.batch_size or len(test) == 0:
         raise io.RecipeInputError(
             f"too little audio: {len(train)} training, {len(test)} test and "
             f"{0 if valid is None else len(valid)} validation chunks of "
@@ -441,6 +518,8 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
         "train_chunks": int(len(train)),
         "test_chunks": int(len(test)),
         "valid_chunks": 0 if valid is None else int(len(valid)),
+        "test_recordings": int(len(np.unique(clip_of_chunk["test"]))),
+        "test_clip": clip_of_chunk["test"].tolist(),
         "test_per_language": {
             lang: int(np.sum(test_labels == i)) for i, lang in enumerate(config.languages)
         },

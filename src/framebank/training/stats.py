@@ -42,7 +42,12 @@ def _paired_vectors(a: Any, b: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def paired_bootstrap(
-    a: Any, b: Any, resamples: int = 10_000, seed: int = 0, confidence: float = 0.95
+    a: Any,
+    b: Any,
+    resamples: int = 10_000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    groups: Any = None,
 ) -> dict[str, float]:
     """The mean of ``a - b`` over items, its bootstrap interval and a two-sided p-value.
 
@@ -61,6 +66,9 @@ def paired_bootstrap(
         seed: seed of the resampling (``numpy.random.default_rng``): the same inputs and
             seed give the same interval and p-value.
         confidence: of the interval, in (0, 1).
+        groups: ``[items]`` labels of clusters of items that are not independent (the
+            chunks of one recording): whole clusters are resampled (a cluster bootstrap),
+            so the interval counts recordings, not chunks. None: every item on its own.
 
     Returns:
         ``{"mean_difference", "low", "high", "p_value"}``: the observed mean of ``a - b``,
@@ -85,13 +93,26 @@ def paired_bootstrap(
     difference = a - b
     if not np.all(np.isfinite(difference)):
         raise ValueError("paired_bootstrap: the scores must be finite (a NaN or inf was given)")
-    n = len(difference)
+    if groups is None:
+        sums, counts = difference, np.ones_like(difference)
+    else:
+        labels = np.asarray(groups)
+        if labels.shape != difference.shape:
+            raise ValueError(
+                f"paired_bootstrap: `groups` must label every item. Received {labels.size} "
+                f"labels for {difference.size} items"
+            )
+        _, index = np.unique(labels, return_inverse=True)
+        sums = np.bincount(index, weights=difference)
+        counts = np.bincount(index).astype("float64")
+    n = len(sums)
     rng = np.random.default_rng(seed)
     means = np.empty(resamples, "float64")
     block = max(1, _BLOCK_ELEMENTS // n)
     for start in range(0, resamples, block):
         count = min(block, resamples - start)
-        means[start : start + count] = difference[rng.integers(0, n, (count, n))].mean(axis=1)
+        draws = rng.integers(0, n, (count, n))
+        means[start : start + count] = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     below = int(np.count_nonzero(means <= 0.0))
