@@ -345,7 +345,9 @@ def write_report(summary: dict, path: Path) -> None:
         "# framebank train: spoken-language identification",
         "",
         f"Backend **{summary['backend']}**. {data['train_chunks']} training and "
-        f"{data['test_chunks']} test chunks of {config['chunk_seconds']} s at "
+        f"{data['test_chunks']} test chunks"
+        + (f" (from {data['test_recordings']} recordings)" if "test_recordings" in data else "")
+        + f" of {config['chunk_seconds']} s at "
         f"{config['sample_rate']} Hz ({', '.join(config['languages'])}; chance "
         f"{chance:.0%}) from {data.get('source', 'the corpus')}, white noise at each SNR in "
         f"{config['snr_db']} dB, in training and test alike; split by prompt name, so no "
