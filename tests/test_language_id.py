@@ -2,6 +2,7 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -89,7 +90,7 @@ def test_every_frontend_builds_and_gives_finite_logits(frontend):
     )
     model = build_classifier(config, frontend, seed=0)
     x = np.random.default_rng(0).standard_normal((3, config.chunk_samples)).astype("float32")
-    logits = np.asarray(model(x))
+    logits = keras.ops.convert_to_numpy(model(x))
     assert logits.shape == (3, 5) and np.all(np.isfinite(logits))
     loss = model.train_on_batch(x, np.array([0, 1, 2]))
     assert np.all(np.isfinite(np.asarray(loss[0] if isinstance(loss, list) else loss)))
@@ -187,11 +188,12 @@ def _trained_once(multiplier: float) -> tuple[list, list, list]:
             "num_filters": 8,
             "frame_len": 64,
             "hop": 32,
-            "frontends": ["sinc"],
+            "frontends": ["free"],
             "frontend_lr_multiplier": multiplier,
         },
     )
-    model = build_classifier(config, "sinc", seed=0)
+    # free: weights of order 0.1, so float32 resolves a 1e-3 step (sinc's are in Hz).
+    model = build_classifier(config, "free", seed=0)
     before = [np.array(w) for w in model.get_weights()]
     x = np.random.default_rng(1).standard_normal((4, config.chunk_samples)).astype("float32")
     model.train_on_batch(x, np.array([0, 1, 2, 3]))
