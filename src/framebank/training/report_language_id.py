@@ -118,18 +118,20 @@ def goal_text(comparisons: list[dict], fixed: tuple[str, ...] = ("mel", "log_mel
         return "No learnable front end was paired with the reference at every SNR."
     worst, frontend, met = max(best)
     reference = next(r["reference"] for r in comparisons if "reference" in r)
+    where = (
+        f"at {' and '.join(snrs)} dB" if len(snrs) > 1 else f"at {snrs[0]} dB (the one SNR here)"
+    )
     if any(m for _, _, m in best):
         winners = ", ".join(f for _, f, m in best if m)
         return (
             f"Goal met: {winners} {'is' if ',' not in winners else 'are'} at least "
-            f"{GOAL_POINTS:g} points above {reference} at every SNR, the 95% interval above 0, "
+            f"{GOAL_POINTS:g} points above {reference} {where}, the 95% interval above 0, "
             "ahead in every seed."
         )
     return (
-        f"Goal not met: no learnable front end is {GOAL_POINTS:g} points above {reference} at "
-        "every SNR with its interval above 0 and ahead in every seed. The closest, "
-        f"{frontend}, is "
-        f"{worst:+.1f} points at its worse SNR."
+        f"Goal not met: no learnable front end is {GOAL_POINTS:g} points above {reference} "
+        f"{where} with its interval above 0 and ahead in every seed. The closest, "
+        f"{frontend}, is {worst:+.1f} points" + (" at its worse SNR." if len(snrs) > 1 else ".")
     )
 
 
