@@ -149,6 +149,7 @@ def test_log_power_pairs():
         ({"spec_augment": {"seed": 3}}, ValueError, "may not set seed"),
         ({"frontends": ["a/b"], "variants": {"a/b": {"frontend": "sinc"}}}, ValueError, "a/b"),
         ({"variants": {True: {"frontend": "sinc"}}}, ValueError, "a name is letters"),
+        ({"frontends": [".."], "variants": {"..": {"frontend": "sinc"}}}, ValueError, "starting"),
         ({"bootstrap_resamples": 10}, ValueError, "bootstrap_resamples` must be >= 1000"),
         (
             {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -15,7 +16,18 @@ from typing import Any, TypeVar
 
 import yaml
 
-__all__ = ["load_yaml", "from_dict", "check_distribution", "load_recipe", "recipe_fields"]
+__all__ = [
+    "RUN_LABEL",
+    "load_yaml",
+    "from_dict",
+    "check_distribution",
+    "load_recipe",
+    "recipe_fields",
+]
+
+# A name a config gives one of its runs (a family, a variant): it names run folders and
+# Keras layers, so letters, digits, '_', '.' and '-', starting with a letter or digit.
+RUN_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 T = TypeVar("T")
 

@@ -18,14 +18,14 @@ parameters train. ``sample_rate`` is given to every family (sinc and gabor need 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from framebank.training.config import RUN_LABEL
 
 __all__ = ["FamilySpec", "parse_family", "parse_families", "encoder_kwargs", "accepted_text"]
 
 MAPPING_KEYS = ("filterbank", "decoder", "trainable", "options", "name")
-_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def parse_family(entry: Any) -> FamilySpec:
         )
     default_name = filterbank if "decoder" not in entry else f"{filterbank}_{decoder}"
     name = entry.get("name", default_name)
-    if not isinstance(name, str) or not _LABEL.fullmatch(name):
+    if not isinstance(name, str) or not RUN_LABEL.fullmatch(name):
         raise ValueError(
             "config `families`: `name` must be letters, digits, '_', '.' or '-' (it names "
             f"the run folders). Received: {name!r} in {entry!r}"

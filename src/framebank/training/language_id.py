@@ -21,7 +21,6 @@ the report pairs each with ``reference`` (McNemar per seed, a bootstrap over chu
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ from framebank.training.checkpoint import (
     save_weights,
 )
 from framebank.training.config import (
+    RUN_LABEL,
     check_distribution,
     check_values,
     load_recipe,
@@ -73,7 +73,6 @@ RECIPE_OPTIONS = {
     "name": "the variant's name",
     "dtype": "the model",
 }
-_VARIANT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def _ready_made() -> Any:
@@ -173,10 +172,11 @@ class LanguageIdConfig:
                 f"Received: {self.reference!r}"
             )
         for name, variant in self.variants.items():
-            if not isinstance(name, str) or not _VARIANT_NAME.fullmatch(name):
+            if not isinstance(name, str) or not RUN_LABEL.fullmatch(name):
                 raise ValueError(
-                    "config `variants`: a name is letters, digits, '_', '.' and '-' (it "
-                    f"names run folders and Keras layers). Received: {name!r}"
+                    "config `variants`: a name is letters, digits, '_', '.' and '-', starting "
+                    f"with a letter or digit (it names run folders and Keras layers). "
+                    f"Received: {name!r}"
                 )
             where = f"config `variants.{name}`"
             if name in FAMILIES or name in _ready_made():
@@ -238,12 +238,11 @@ class LanguageIdConfig:
                     f"{', '.join(taken)} (each run's seed draws its masks)"
                 )
             try:  # the layers are cheap to make: a bad option stops the config, not run 7
-                layers = language_id_frontend(self, name)
+                language_id_frontend(self, name)
                 if settings["spec_augment"] is not None:
                     SpecAugment(**settings["spec_augment"])
             except (TypeError, ValueError) as err:
                 raise ValueError(f"config front end {name!r}: {err}") from None
-            del layers
 
     @property
     def chunk_samples(self) -> int:
@@ -583,7 +582,8 @@ def filter_centres_hz(model: Any, config: LanguageIdConfig) -> list[float]:
     ``framebank inspect``); empty for a fixed filterbank."""
     from framebank.inspection import encoders_in, filter_table
 
-    filterbank = encoders_in(model)[0].filterbank
+    encoder = encoders_in(model)[0]
+    filterbank = encoder.filterbank
     if not filterbank.trainable_weights:
         return []
     if filterbank.family == "sinc":
@@ -592,7 +592,7 @@ def filter_centres_hz(model: Any, config: LanguageIdConfig) -> list[float]:
         return (low + band / 2).tolist()
     if filterbank.family == "gabor":
         return np.asarray(ops.convert_to_numpy(filterbank.centre_hz())).tolist()
-    return [r["centre_hz"] for r in filter_table(encoders_in(model)[0], config.sample_rate)]
+    return [r["centre_hz"] for r in filter_table(encoder, config.sample_rate)]
 
 
 def _parameter_summary(model: Any) -> dict:
@@ -794,9 +794,8 @@ def run_language_id(
         "wall_seconds": round(time.perf_counter() - started, 1),
         "command": command,
     }
-    summary["comparisons"] = report.compare_frontends(summary)
+    report.write_all(summary, out)  # adds the paired comparisons to the summary
     io.write_json(out / "results.json", summary)
-    report.write_all(summary, out)
     progress.log(report.summary_text(summary))
     board = f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
     progress.log(
