@@ -15,8 +15,10 @@ load. Rows:
 
     python benchmarks/frontends.py                       # TensorFlow and JAX
     python benchmarks/frontends.py --backends jax --repeats 5
+    python benchmarks/frontends.py --shape 8000,0.25,32  # the language-ID recipe's step
 
-Writes ``benchmarks/results/frontends.csv`` and ``frontends.md``.
+Writes ``benchmarks/results/frontends.csv`` and ``frontends.md`` (another ``--shape``:
+``frontends_8000hz_0.25s_b32.*``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ BATCH, SECONDS, RATE = 16, 1.0, 16000
 
 
 def _speech() -> np.ndarray:
-    """16 chunks of 1 s of real speech from data/, resampled to 16 kHz."""
+    """``BATCH`` chunks of ``SECONDS`` of real speech from data/, at ``RATE`` Hz."""
     from framebank.audio import load_audio, read_manifest
 
     chunks = []
@@ -187,6 +189,7 @@ def run_backend(repeats: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    global RATE, SECONDS, BATCH  # the step's shape, for this process and its workers
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backends", default="tensorflow,jax")
     parser.add_argument("--repeats", type=int, default=9)
@@ -198,7 +201,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--parts", action="store_true", help="time LEAF cut after each piece, per backend"
     )
+    parser.add_argument(
+        "--shape",
+        default=f"{RATE},{SECONDS:g},{BATCH}",
+        help="sample rate (Hz), seconds and batch of the step (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
+    rate, seconds, batch = args.shape.split(",")
+    RATE, SECONDS, BATCH = int(rate), float(seconds), int(batch)
     if args.parameters:
         from framebank import frontends
 
@@ -216,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     for backend in args.backends.split(","):
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
         done = subprocess.run(
-            [sys.executable, __file__, "--worker", "--repeats", str(args.repeats)]
+            [sys.executable, __file__, "--worker", "--repeats", str(args.repeats),
+             "--shape", args.shape]
             + (["--parts"] if args.parts else []),
             capture_output=True, text=True, env=env, check=False,
         )  # fmt: skip
@@ -230,14 +241,18 @@ def main(argv: list[str] | None = None) -> None:
         return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "frontends.csv", "w", newline="") as handle:
+    default = args.shape == parser.get_default("shape")
+    stem = "frontends" if default else f"frontends_{RATE}hz_{SECONDS:g}s_b{BATCH}"
+    with open(out / f"{stem}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     lines = [
         f"Front ends, forward plus backward (weights and input), batch {BATCH} x {SECONDS:g} s "
         f"at {RATE} Hz, median ms and ratio to LogMel in the same run; "
-        f"`python benchmarks/frontends.py --repeats {args.repeats}`.",
+        f"`python benchmarks/frontends.py --repeats {args.repeats}"
+        + ("" if default else f" --shape {args.shape}")
+        + "`.",
         "",
         "| backend | device | front end | ms | x LogMel |",
         "|---|---|---|---|---|",
@@ -247,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
             f"| {r['backend']} | {r['device']} | {r['frontend']} | {r['ms']:.1f} | "
             f"{r['ratio_to_logmel']:.2f}x |"
         )
-    (out / "frontends.md").write_text("\n".join(lines) + "\n")
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
