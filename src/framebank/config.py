@@ -84,6 +84,8 @@ from framebank import methods
 from framebank._validation import KERAS_LAYER_KEYWORDS, layer_options
 from framebank.decoder import DECODER_KINDS, RENAMED_METHODS, Decoder
 from framebank.filterbanks import FILTERBANKS, family_options, get_filterbank
+from framebank.frontends import FrontEnd
+from framebank.frontends.base import _READY_MADE, register_ready_made  # noqa: F401 (re-export)
 from framebank.layers import Encoder
 from framebank.postprocessing import POSTPROCESSING, postprocessing_options
 
@@ -122,130 +124,8 @@ DECODER_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
 }
 
 
-# Ready-made front ends by name (framebank.frontends registers them): a config naming
-# one, ``{"frontend": "leaf", "sample_rate": 16000}``, builds it with the other keys.
-_READY_MADE: dict[str, type] = {}
-
-
-def register_ready_made(name: str) -> Any:
-    """Class decorator: a ready-made :class:`FrontEnd` that configs can name with ``frontend``."""
-
-    def decorator(cls: type) -> type:
-        _READY_MADE[name] = cls
-        return cls
-
-    return decorator
-
-
 class FrontendConfigError(ValueError):
     """A front-end config with unknown, missing or wrong-typed keys (every problem listed)."""
-
-
-@keras.saving.register_keras_serializable(package="framebank")
-class FrontEnd(keras.layers.Layer):
-    """A whole front end as one Keras layer: an encoder, then post-processing, in order.
-
-    Calling it maps a waveform to features; the optional decoder is held beside
-    (it inverts the encoder's coefficients, not the features) and saved with it,
-    sharing the encoder's basis.
-
-    Args:
-        encoder: the :class:`~framebank.Encoder`.
-        postprocessing: layers applied in order to the coefficients.
-        decoder: an optional :class:`~framebank.Decoder` of ``encoder``.
-
-    Input shape:
-        ``[batch, time]`` or ``[batch, time, 1]``.
-
-    Output shape:
-        what the last post-processing layer returns (the coefficients
-        ``[batch, frames, num_basis]`` without post-processing).
-
-    Example:
-        >>> log_mel = ["mel_spectrum", {"log_energy": {"square": False}}]
-        >>> fe = build_frontend({"filterbank": "mel", "frame_len": 256, "hop": 80,
-        ...                      "sample_rate": 8000, "n_mels": 40, "postprocessing": log_mel})
-        >>> fe(np.zeros((2, 8000), "float32")).shape
-        (2, 97, 40)
-    """
-
-    def __init__(
-        self,
-        encoder: Encoder | dict,
-        postprocessing: list | tuple = (),
-        decoder: Decoder | dict | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        if isinstance(encoder, dict):  # serialised, from get_config
-            encoder = keras.saving.deserialize_keras_object(encoder)
-        if not isinstance(encoder, Encoder):
-            raise TypeError(
-                "`encoder` must be a framebank.Encoder. "
-                f"Received: encoder={encoder!r} of type {type(encoder).__name__}"
-            )
-        if not isinstance(postprocessing, (list, tuple)):
-            raise TypeError(
-                "`postprocessing` must be a list of Keras layers. "
-                f"Received: postprocessing={postprocessing!r}"
-            )
-        steps = []
-        for step in postprocessing:
-            if isinstance(step, dict):
-                step = keras.saving.deserialize_keras_object(step)
-            if not isinstance(step, keras.layers.Layer):
-                raise TypeError(
-                    "Each post-processing step must be a Keras layer. "
-                    f"Received: {step!r} of type {type(step).__name__}"
-                )
-            steps.append(step)
-        if isinstance(decoder, dict):
-            # Rebuilt around this encoder, so that a tied or pinv decoder shares its basis.
-            decoder = Decoder(encoder=encoder, **decoder)
-        if decoder is not None and not isinstance(decoder, Decoder):
-            raise TypeError(
-                "`decoder` must be a framebank.Decoder. "
-                f"Received: decoder={decoder!r} of type {type(decoder).__name__}"
-            )
-        self.encoder = encoder
-        self.postprocessing = steps
-        self.decoder = decoder
-
-    def build(self, input_shape: tuple) -> None:
-        if not self.encoder.built:
-            self.encoder.build(input_shape)
-        shape = self.encoder.compute_output_shape(input_shape)
-        if self.decoder is not None and not self.decoder.built:
-            self.decoder.build(shape)
-        for step in self.postprocessing:
-            if not step.built:
-                step.build(shape)
-            shape = step.compute_output_shape(shape)
-
-    def call(self, waveform: Any) -> Any:
-        x = self.encoder(waveform)
-        for step in self.postprocessing:
-            x = step(x)
-        return x
-
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        shape = self.encoder.compute_output_shape(input_shape)
-        for step in self.postprocessing:
-            shape = step.compute_output_shape(shape)
-        return shape
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        decoder = None
-        if self.decoder is not None:
-            decoder = self.decoder.get_config()
-            decoder.pop("encoder", None)  # rebuilt around this front end's encoder
-        config.update(
-            encoder=keras.saving.serialize_keras_object(self.encoder),
-            postprocessing=[keras.saving.serialize_keras_object(s) for s in self.postprocessing],
-            decoder=decoder,
-        )
-        return config
 
 
 def read_frontend_config(config: dict | str | os.PathLike) -> dict:

@@ -21,8 +21,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from framebank.config import FrontEnd
 from framebank.decoder import Decoder
+from framebank.frontends.base import FrontEnd
 from framebank.layers import Encoder
 from framebank.streaming._stages import (
     NO_LIMIT,

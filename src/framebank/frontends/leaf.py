@@ -1,0 +1,113 @@
+"""LEAF (Zeghidour et al., ICLR 2021): learnable Gabor filters, Gaussian pooling, sPCEN."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from framebank._validation import check_bool
+from framebank.filterbanks import GaborFilterbank
+from framebank.frontends.base import (
+    ReadyMade,
+    _arguments,
+    _common,
+    _hop,
+    _upper_edge,
+    _window,
+    register_ready_made,
+)
+from framebank.layers import Encoder
+from framebank.postprocessing import PCEN, Energy, Floor, GaussianLowpass, InstanceNorm
+
+
+def _gabor_family(
+    n_filters: int, frame_len: int, sample_rate: Any, min_hz: float, max_hz: Any, init: str
+) -> GaborFilterbank:
+    top = _upper_edge(sample_rate, max_hz)
+    return GaborFilterbank(
+        2 * n_filters, frame_len, sample_rate, min_hz=min_hz, max_hz=top, init=init, name="gabor"
+    )
+
+
+@register_ready_made("leaf")
+@keras.saving.register_keras_serializable(package="framebank")
+class LEAF(ReadyMade):
+    """LEAF (Zeghidour et al., ICLR 2021): learnable Gabor filters, Gaussian pooling, sPCEN.
+
+    Gabor filters of ``window`` samples at every sample (LEAF's stride-1 convolution with
+    'SAME' padding: the encoder centres its frames, ``hop=1``), initialised as LEAF's
+    ``GaborInit`` (``init="leaf"``; ``"analytic"`` is EfficientLEAF's closed form), their
+    squared modulus (:class:`~framebank.postprocessing.Energy`), LEAF's Gaussian lowpass of
+    ``window`` taps at stride ``hop`` with a learnable width per channel,
+    ``max(x, 1e-5)``, PCEN with LEAF's initial values and per-channel smoothing, and
+    optionally an instance normalisation. The defaults are LEAF's: 40 filters, 60-7800 Hz
+    at 16 kHz, 25 ms (401 taps) and 10 ms (160 samples); at another rate the upper edge
+    defaults to ``0.4875 * sample_rate``.
+
+    Args:
+        sample_rate: Hz.
+        n_filters: complex filters (output channels).
+        window_ms, hop_ms: filter and pooling length, and pooling stride, milliseconds.
+        min_hz, max_hz: the mel range of the initial filters.
+        init: ``"leaf"`` or ``"analytic"`` (:class:`~framebank.GaborFilterbank`).
+        instance_norm: normalise each channel over time at the end (LEAF's
+            ``mean_var_norm``).
+        learn_filters, learn_pooling: train the Gabor parameters, the pooling widths.
+        method: how the filters run (``"auto"`` picks the FFT for a stride-1 filterbank).
+    """
+
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        n_filters: int = 40,
+        window_ms: float = 25.0,
+        hop_ms: float = 10.0,
+        min_hz: float = 60.0,
+        max_hz: float | None = None,
+        init: str = "leaf",
+        instance_norm: bool = False,
+        learn_filters: bool = True,
+        learn_pooling: bool = True,
+        method: str = "auto",
+        **kwargs: Any,
+    ) -> None:
+        options = _arguments(locals())
+        sample_rate, n_filters, window_ms, hop_ms = _common(
+            sample_rate, n_filters, window_ms, hop_ms
+        )
+        window, hop = _window(sample_rate, window_ms), _hop(sample_rate, hop_ms)
+        gabor = _gabor_family(n_filters, window, sample_rate, min_hz, max_hz, init)
+        gabor.trainable = check_bool("learn_filters", learn_filters)
+        encoder = Encoder(
+            frame_len=window,
+            hop=1,
+            method=method,
+            filterbank=gabor,
+            center=True,
+            name="gabor_encoder",
+        )
+        steps = [
+            Energy(pairs=True, name="squared_modulus"),
+            GaussianLowpass(
+                kernel_size=window,
+                strides=hop,
+                padding="same",
+                sigma=0.4,
+                name="gaussian_lowpass",
+                trainable=check_bool("learn_pooling", learn_pooling),
+            ),
+            Floor(1e-5, name="floor"),
+            PCEN(
+                alpha=0.96,
+                delta=2.0,
+                root=2.0,
+                smooth_coef=0.04,
+                floor=1e-12,
+                state_init="first_frame",
+                name="pcen",
+            ),
+        ]
+        if check_bool("instance_norm", instance_norm):
+            steps.append(InstanceNorm(epsilon=1e-6, name="instance_norm"))
+        super().__init__(encoder, steps, options, **kwargs)

@@ -1,0 +1,68 @@
+"""SincNet's first layer (Ravanelli & Bengio, SLT 2018)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from framebank.filterbanks import SincFilterbank
+from framebank.frontends.base import (
+    ReadyMade,
+    _arguments,
+    _common,
+    _hop,
+    _window,
+    register_ready_made,
+)
+from framebank.layers import Encoder
+from framebank.postprocessing import Modulus
+
+
+@register_ready_made("sincnet")
+@keras.saving.register_keras_serializable(package="framebank")
+class SincNet(ReadyMade):
+    """SincNet's first layer (Ravanelli & Bengio, 2018), at framebank's frame rate.
+
+    Sinc band-pass filters of ``window`` taps at every sample (SincNet's mel-spaced
+    initialisation, :class:`~framebank.SincFilterbank`), ``|.|``, max-pooling over
+    ``window`` samples at stride ``hop`` ('same'), layer normalisation over the channels,
+    leaky ReLU (slope 0.2): the paper's order, with LEAF's pooling size so that it
+    returns ``[batch, frames, n_filters]`` at the hop rate like the other front ends.
+
+    Args:
+        sample_rate, n_filters, window_ms, hop_ms, method: as :class:`LEAF`.
+        min_low_hz, min_band_hz: the sinc family's limits.
+    """
+
+    def __init__(
+        self,
+        sample_rate: float = 16000,
+        n_filters: int = 40,
+        window_ms: float = 25.0,
+        hop_ms: float = 10.0,
+        min_low_hz: float = 50.0,
+        min_band_hz: float = 50.0,
+        method: str = "auto",
+        **kwargs: Any,
+    ) -> None:
+        options = _arguments(locals())
+        sample_rate, n_filters, window_ms, hop_ms = _common(
+            sample_rate, n_filters, window_ms, hop_ms
+        )
+        window, hop = _window(sample_rate, window_ms), _hop(sample_rate, hop_ms)
+        sinc = SincFilterbank(
+            n_filters, window, sample_rate, min_low_hz=min_low_hz, min_band_hz=min_band_hz,
+            name="sinc",
+        )  # fmt: skip
+        encoder = Encoder(
+            frame_len=window, hop=1, method=method, filterbank=sinc, center=True,
+            name="sinc_encoder",
+        )  # fmt: skip
+        steps = [
+            Modulus(pairs=False, name="abs"),
+            keras.layers.MaxPooling1D(pool_size=window, strides=hop, padding="same", name="max"),
+            keras.layers.LayerNormalization(epsilon=1e-6, name="layer_norm"),
+            keras.layers.LeakyReLU(negative_slope=0.2, name="leaky_relu"),
+        ]
+        super().__init__(encoder, steps, options, **kwargs)
