@@ -16,8 +16,8 @@ it. Non-causal layers (``InstanceNorm`` over the clip) are refused, naming the l
 (:class:`NotStreamableError`). :func:`latency` gives each model's look-back and delay.
 Export of the step: :mod:`framebank.streaming.export`.
 
-Limit: item indices are int32, so a stream indexes at most 2**31 items of any stage: LEAF's
-encoder frames (one a sample) reach it after 37 hours at 16 kHz; ``reset()`` before then.
+No length limit: ``position`` counts steps modulo a period (``StreamingStep.period``) once
+past the start, so int32 item indices never overflow and a stream runs indefinitely.
 """
 
 from framebank.streaming._plan import Latency, StreamingStep, latency, streaming_step

@@ -150,6 +150,21 @@ def model_sample_rate(layer: Any) -> float | None:
     return None
 
 
+def _period(stages: list[Stage]) -> int:
+    """The steps by which ``position`` is taken back: a power of two ``P`` such that every
+    index a step computes stays below 2**30 for positions below ``2 P``, and every stage's
+    items are past its start (index >= 1) from position ``P`` on."""
+    widest = max(stage.m_in for stage in stages)
+    period = 1 << max(((2**30 - 1) // (2 * widest + 2)).bit_length() - 1, 0)
+    for stage in stages:
+        if period * stage.m_in + stage.first_in < 1:
+            raise NotStreamableError(
+                f"Layer {stage.layer.name!r} takes {stage.m_in} items a step: too many for a "
+                "stream's int32 item indices. Use fewer frames_per_step."
+            )
+    return period
+
+
 class StreamingStep:
     """The streaming form of a layer or model: a pure step and its state.
 
@@ -171,6 +186,11 @@ class StreamingStep:
         stages: the stages, in order.
         waveform_out: whether the output is samples (a decoder last) or frames.
         latency: :class:`Latency`.
+        period: a stream has no length limit: ``position`` (int32) counts steps up to
+            ``2 * period``, then is taken back by ``period`` (each stage's ``limit`` with it),
+            which changes no output (a stage's items are past its start from position
+            ``period`` on). A position at or past ``2 * period``, or negative (an int32
+            counter that wrapped), is read as ``period``.
 
     Raises:
         NotStreamableError (a ValueError): a layer that does not stream (``InstanceNorm``,
@@ -237,6 +257,7 @@ class StreamingStep:
                 f"Expected {frames_per_step} output items a step. Received: {m_in}"
             )
         self.warmup = max(0, -self.out_first)  # output items before the signal
+        self.period = _period(self.stages)
         self.timing = timing
         self.sample_rate = model_sample_rate(layer)
         self.latency = self._latency()
@@ -339,18 +360,42 @@ class StreamingStep:
         for a bare decoder) to ``(output, new_state)``.
 
         The output is ``[batch, frames_per_step, channels]`` or ``[batch, frames_per_step *
-        decoder hop]`` samples.
+        decoder hop]`` samples. A block holding NaN or inf anywhere (any example) is
+        refused: the new state is ``state`` unchanged (the position too), and the output
+        of that block (computed with zeros for the bad values) is not to be used; the next
+        good block continues as if it never came.
         Pure: ``keras.ops`` only, so it traces, compiles and exports.
         """
-        position = state["position"]
-        x = block
-        new_state = {"position": position + 1}
+        period = self.period
+        position = ops.cast(state["position"], "int32")
+        # A counter outside [0, 2 P) (a wrapped or foreign one) is read as P: past the
+        # start, as it must have been (no output depends on how far past).
+        outside = ops.logical_or(position < 0, position >= 2 * period)
+        position = ops.where(outside, period, position)
+        # NaN and inf give NaN in x - x. Zeros stand in for them, so that nothing in the step
+        # sees them (the `d != d` form is one tf2onnx exports as a select, not arithmetic).
+        difference = block - block
+        bad = ops.not_equal(difference, difference)
+        x = ops.where(bad, ops.zeros_like(block), block)
+        after = position + 1
+        taken_back = after >= 2 * period
+        new_state = {"position": ops.where(taken_back, after - period, after)}
         for index, stage in enumerate(self.stages):
             own = {name: state[key] for key, (i, name, _, _) in self._names.items() if i == index}
             x, updated = stage.step(x, own, position)
+            if "limit" in updated:
+                # A limit set by a flush moves with the position; "no limit" stays.
+                limit = updated["limit"]
+                moved = ops.logical_and(taken_back, limit != NO_LIMIT)
+                updated["limit"] = ops.where(moved, limit - period * stage.m_in, limit)
             for key, (i, name, _, _) in self._names.items():
                 if i == index:
                     new_state[key] = updated[name]
+        # A block holding NaN or inf is refused: the state comes back unchanged, so the next
+        # good block continues as if it never came.
+        refused = ops.max(ops.cast(bad, "float32")) > 0.5
+        for key, value in new_state.items():
+            new_state[key] = ops.where(refused, ops.cast(state[key], value.dtype), value)
         return x, new_state
 
     def check_block(self, block: Any) -> None:

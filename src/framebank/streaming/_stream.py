@@ -51,6 +51,12 @@ class Stream:
     clip that is not a whole number of hops gives offline's output of the clip padded with
     zeros to one: :meth:`StreamingStep.aligned_length`.)
 
+    Non-finite input: a chunk holding NaN or inf (a broken driver, a bad file) is refused
+    with a ValueError that says where; nothing of it is kept, so the stream's state is
+    unchanged and the next good chunk gives what a stream that never saw it gives. (A
+    float32 chunk that overflows on conversion, a float64 value past 3.4e38, is refused
+    too.)
+
     Internally every step is one compiled call of :meth:`StreamingStep.step` on one hop
     of samples; the stream buffers the samples of an incomplete hop in Python and starts
     with ``latency.phase`` zeros so that a frame is emitted by the call in which its
@@ -157,7 +163,20 @@ class Stream:
             )
         if x.shape[0] < 1:
             raise ValueError(f"A chunk needs a batch of at least 1. Received: shape={x.shape}")
-        return x.astype(np.float32, copy=False)
+        x = x.astype(np.float32, copy=False)
+        finite = np.isfinite(x)
+        if not finite.all():
+            # Refused whole and before any state moves: PCEN's smoother would carry a NaN
+            # into every later frame. The next good chunk continues as if this one never came.
+            bad = np.argwhere(~finite)[0]
+            raise ValueError(
+                f"A chunk must be finite: {int((~finite).sum())} of its {x.size} values are "
+                f"NaN or inf (the first at index {tuple(int(i) for i in bad)}, "
+                f"{x[tuple(bad)]!r}). The chunk was refused and the stream's state is "
+                "unchanged; replace the bad samples (e.g. with zeros) and send it again, or "
+                "send the next chunk."
+            )
+        return x
 
     def _start(self, batch: int) -> None:
         self._batch = batch
@@ -238,11 +257,15 @@ class Stream:
         total = step.aligned_length(self._received) if step.input_feature == () else self._received
         counts = step.counts(total)
         count_in = total
+        # The state's position trails the steps taken by whole periods: so do its limits.
+        position = int(ops.convert_to_numpy(self._state["position"]))
+        behind = self._steps - position
         for index, stage in enumerate(step.stages):
             if stage.needs_limit:
                 for key, (i, name, _, _) in step._names.items():
                     if i == index and name == "limit":
-                        self._state[key] = ops.convert_to_tensor(np.int32(count_in))
+                        limit = np.int32(count_in - behind * stage.m_in)
+                        self._state[key] = ops.convert_to_tensor(limit)
             count_in = counts[index]
         if step.waveform_out:
             decoder = step.stages[-1].layer
