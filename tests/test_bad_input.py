@@ -125,10 +125,18 @@ def test_num_frames_still_counts():
 
 
 def test_a_decoder_checks_the_width_of_every_call():
-    decoder = fb.Decoder(_encoder())
+    encoder = _encoder()
+    decoder = fb.Decoder(encoder)
     decoder(np.zeros((1, 3, 4), "float32"))
-    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 4"):
+    named = rf"num_basis=4\].*basis vectors of its encoder '{encoder.name}'.*shape=\(1, 3, 5\)"
+    with pytest.raises(ValueError, match=named):
         decoder(np.zeros((1, 3, 5), "float32"))
+    with pytest.raises(ValueError, match=r"num_basis=4\].*shape=\(3, 4\)"):
+        decoder(np.zeros((3, 4), "float32"))
+    free = fb.Decoder(kind="free", num_basis=6, frame_len=8, hop=4)
+    free(np.zeros((1, 3, 6), "float32"))
+    with pytest.raises(ValueError, match=r"num_basis=6\].*its own basis of 6 vectors"):
+        free(np.zeros((1, 3, 4), "float32"))
 
 
 @pytest.mark.parametrize("length", [-5, 0])

@@ -174,18 +174,28 @@ class Decoder(keras.layers.Layer):
             # strided method's transposed Conv1D has the strided Conv1D's layout.
             self.filterbank.bind_method(self.method.name)
 
+    def _check_width(self, shape: tuple) -> None:
+        """ValueError naming ``num_basis`` and the encoder unless ``shape`` is
+        ``[batch, frames, num_basis]`` (checked at every call, not only the first)."""
+        if len(shape) == 3 and shape[-1] in (None, self.num_basis):
+            return
+        source = (
+            f"the {self.num_basis} basis vectors of its encoder {self.encoder.name!r}"
+            if self.encoder is not None
+            else f"its own basis of {self.num_basis} vectors"
+        )
+        raise ValueError(
+            f"Decoder {self.name!r} expects coefficients [batch, frames, "
+            f"num_basis={self.num_basis}], one a basis vector ({source}). "
+            f"Received: shape={tuple(shape)}"
+        )
+
     def build(self, input_shape: tuple) -> None:
-        if len(input_shape) != 3 or input_shape[-1] != self.num_basis:
-            raise ValueError(
-                f"Decoder expects coefficients [batch, frames, num_basis={self.num_basis}]. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        self._check_width(tuple(input_shape))
         if self.filterbank is not None:
             self.filterbank.build(self.frame_len)
         elif not self.encoder.built:
             self.encoder.build((None, None))
-        # Keras then checks every later call's width, naming both.
-        self.input_spec = keras.InputSpec(ndim=3, axes={-1: self.num_basis})
 
     def synthesis(self, dtype: Any = "float32") -> tuple[Any, Any]:
         """``(synthesis [num_basis, frame_len], weights [frame_len] or None)``.
@@ -222,6 +232,7 @@ class Decoder(keras.layers.Layer):
 
     def call(self, coefficients: Any, length: Any = None) -> Any:
         coefficients = as_real(coefficients, "coefficients", self.compute_dtype)
+        self._check_width(tuple(coefficients.shape))
         dtype = keras.backend.standardize_dtype(coefficients.dtype)
         # A 16-bit pseudo-inverse (SVD) is neither supported everywhere nor accurate:
         # the synthesis basis is made in float32 and only the product runs in 16 bits.
