@@ -81,6 +81,7 @@ from typing import Any
 import keras
 
 from framebank import methods
+from framebank._deprecation import deprecated_names
 from framebank._validation import KERAS_LAYER_KEYWORDS, layer_options
 from framebank.decoder import DECODER_KINDS, RENAMED_METHODS, Decoder
 from framebank.filterbanks import FILTERBANKS, family_options, get_filterbank
@@ -90,6 +91,16 @@ from framebank.layers import Encoder
 from framebank.postprocessing import POSTPROCESSING, postprocessing_options
 
 __all__ = ["FrontEnd", "FrontendConfigError", "build_frontend", "read_frontend_config"]
+
+__getattr__ = deprecated_names(
+    __name__,
+    {
+        "load_config": (
+            lambda: read_frontend_config,
+            "use framebank.config.read_frontend_config (the same function)",
+        )
+    },
+)
 
 _NUMBER = (int, float)
 _REQUIRED = object()

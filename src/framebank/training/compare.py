@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from framebank._deprecation import deprecated_names
 from framebank.audio import mix_noise
 from framebank.progress import Progress
 from framebank.training import io
@@ -199,6 +200,17 @@ class CompareData:
     valid_noisy: np.ndarray
     summary: dict
     valid_input_si_snr: np.ndarray | None = None
+
+
+__getattr__ = deprecated_names(
+    __name__,
+    {
+        "load_config": (
+            lambda: load_compare_config,
+            "use framebank.training.compare.load_compare_config (the same function)",
+        )
+    },
+)
 
 
 def prepare_data(config: CompareConfig, source: str | Path | None = None) -> CompareData:
