@@ -200,11 +200,7 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Every command and option, built without importing framebank."""
-    parser = _Parser(prog=PROG, description="Learnable audio filterbank front ends for Keras 3.")
-    parser.add_argument("--version", action=_Version)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _add_methods(sub: argparse._SubParsersAction) -> None:
     methods = sub.add_parser(
         "methods", help="run every execution method on real speech: equal outputs, their times"
     )
@@ -220,19 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--rtol", type=number, default=1e-5, help="largest difference that agrees (1e-5)"
     )
 
-    _add_recipe(
-        sub,
-        "compare",
-        help="train one encoder-decoder per method on real speech: convergence and memory",
-        source_help="a folder of audio to train on instead of the shipped corpus",
-    )
-    _add_recipe(
-        sub,
-        "train",
-        help="spoken-language identification: learnable vs fixed mel front ends",
-        source_help="a folder <language>/<files> to train on instead of the shipped corpus",
-    )
 
+def _add_recipes_and_inspect(sub: argparse._SubParsersAction) -> None:
+    number = _positive(float)
     recipes = sub.add_parser(
         "recipes",
         help="list the shipped recipes and front-end configs, or print one",
@@ -256,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--sample-rate", type=number, help="Hz, for families that do not record one"
     )
 
+
+def _add_stream(sub: argparse._SubParsersAction) -> None:
+    integer, number = _positive(int), _positive(float)
     stream = sub.add_parser(
         "stream",
         help="run a saved denoiser or front end chunk by chunk (the streaming path)",
@@ -286,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--channels", type=integer, default=1, help="channels of raw PCM input, interleaved (1)"
     )
 
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="the speech corpus")
     data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     fetch = data_sub.add_parser(
@@ -295,6 +286,30 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--languages", nargs="+", help="a subset of: en es fr it ru")
     fetch.add_argument("--debs", help="a folder that already holds the .deb files")
     fetch.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option, built without importing framebank."""
+    parser = _Parser(prog=PROG, description="Learnable audio filterbank front ends for Keras 3.")
+    parser.add_argument("--version", action=_Version)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_methods(sub)
+    _add_recipe(
+        sub,
+        "compare",
+        help="train one encoder-decoder per method on real speech: convergence and memory",
+        source_help="a folder of audio to train on instead of the shipped corpus",
+    )
+    _add_recipe(
+        sub,
+        "train",
+        help="spoken-language identification: learnable vs fixed mel front ends",
+        source_help="a folder <language>/<files> to train on instead of the shipped corpus",
+    )
+
+    _add_recipes_and_inspect(sub)
+    _add_stream(sub)
+    _add_data(sub)
     return parser
 
 

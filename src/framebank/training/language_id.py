@@ -33,13 +33,8 @@ from keras import ops
 from framebank.audio import mix_noise
 from framebank.postprocessing import LogEnergy, SpecAugment
 from framebank.progress import Progress
-from framebank.training import io
-from framebank.training.checkpoint import (
-    load_checkpoint,
-    load_weights,
-    save_checkpoint,
-    save_weights,
-)
+from framebank.training import io, loop
+from framebank.training.checkpoint import load_weights, save_weights
 from framebank.training.config import (
     RUN_LABEL,
     check_distribution,
@@ -47,6 +42,7 @@ from framebank.training.config import (
     load_recipe,
     recipe_fields,
 )
+from framebank.training.loop import RunHooks, steps_per_epoch
 
 __all__ = [
     "LanguageIdConfig",
@@ -614,6 +610,97 @@ def _parameter_summary(model: Any) -> dict:
     return summary
 
 
+class _ClassifierRun(RunHooks):
+    """One (SNR, front end, seed) of the language-ID recipe, as :func:`loop.train_run`'s hooks."""
+
+    def __init__(self, config, data, frontend, seed, snr, run_dir) -> None:
+        self.config, self.data, self.frontend = config, data, frontend
+        self.seed, self.snr, self.run_dir = seed, snr, run_dir
+        self.validating = data.valid is not None
+        self.best_path = run_dir / "best.weights.npz"
+
+    def build(self) -> Any:
+        model = build_classifier(self.config, self.frontend, self.seed)
+        self.initial_centres = filter_centres_hz(model, self.config)
+        self.initial_parameters = _parameter_summary(model)
+        return model
+
+    def encoder(self, model: Any) -> Any:
+        from framebank.inspection import encoders_in
+
+        return encoders_in(model)[0]
+
+    def new_state(self) -> dict:
+        state = {"epochs_done": 0, "step_loss": [], "epoch_seconds": []}
+        return {**state, "valid_accuracy": []} if self.validating else state
+
+    def train_epoch(self, model: Any, state: dict, epoch: int, progress: Progress) -> None:
+        data, batch_size = self.data, self.config.batch_size
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(data.train))
+        started = time.perf_counter()
+        for step in range(steps_per_epoch(len(order), batch_size)):
+            index = order[step * batch_size : (step + 1) * batch_size]
+            noisy = mix_noise(data.train[index], self.snr, rng)
+            loss = model.train_on_batch(noisy, data.train_labels[index])
+            value = float(np.asarray(loss[0] if isinstance(loss, (list, tuple)) else loss))
+            state["step_loss"].append(value)
+            progress.step()
+        state["epoch_seconds"].append(time.perf_counter() - started)
+
+    def end_epoch(self, model: Any, state: dict, epoch: int, logging: bool) -> dict:
+        scalars = {}
+        if self.validating:
+            accuracy = validation_accuracy(model, self.data, self.snr)
+            scalars["valid/accuracy"] = accuracy
+            if not state["valid_accuracy"] or accuracy > max(state["valid_accuracy"]):
+                # Before the checkpoint: a kill in between re-runs this epoch, which
+                # gives the same weights and rewrites the same file.
+                save_weights(self.best_path, model)
+            state["valid_accuracy"].append(accuracy)
+        if logging:
+            # Inference only, with its own noise: the training is untouched.
+            snr = self.snr
+            scalars["test/accuracy"] = evaluate(model, self.config, self.data, snr)[f"{snr:g}"][
+                "accuracy"
+            ]
+        return scalars
+
+    def epoch_note(self, state: dict) -> str:
+        return f" valid {state['valid_accuracy'][-1]:.1%}" if self.validating else ""
+
+    def finish(self, model: Any, state: dict) -> dict:
+        config = self.config
+        if self.validating:
+            load_weights(self.best_path, model)
+            state["chosen_epoch"] = int(np.argmax(state["valid_accuracy"])) + 1
+        else:
+            state["chosen_epoch"] = config.epochs
+        layers = frontend_layers(model)
+        result = {
+            "frontend": self.frontend,
+            "settings": config.settings(self.frontend),
+            "seed": self.seed,
+            "snr_db": self.snr,
+            "parameters": int(sum(layer.count_params() for layer in layers)),
+            "trainable_parameters": int(
+                sum(int(np.prod(v.shape)) for layer in layers for v in layer.trainable_weights)
+            ),
+            "initial_centres_hz": self.initial_centres,
+            "learned_centres_hz": filter_centres_hz(model, config),
+            "initial_parameters": self.initial_parameters,
+            "learned_parameters": _parameter_summary(model),
+            "evaluation": evaluate(model, config, self.data, self.snr),
+            **state,
+        }
+        if result["trainable_parameters"]:  # what it learned, as `framebank inspect` writes it
+            from framebank.inspection import inspect_frontend
+
+            inspected = inspect_frontend(model, self.run_dir / "inspection", config.sample_rate)
+            result["filters_moved_hz"] = next(iter(inspected["encoders"].values()))["moved_hz"]
+        return result
+
+
 def train_run(
     config: LanguageIdConfig,
     data: LanguageData,
@@ -629,113 +716,11 @@ def train_run(
     ``tensorboard``: this run's TensorBoard folder (the loss of each step, each epoch's test
     accuracy and the learnable filters), or None for no logs.
     """
-    from framebank.training import tensorboard as tb
-
-    per_epoch = _steps_per_epoch(len(data.train), config.batch_size)
-    result_path = run_dir / "result.json"
-    if result_path.exists():
-        progress.log(f"  already finished, kept: {run_dir.name}")
-        progress.skip(config.epochs * per_epoch)
-        return io.read_json(result_path)
-    from framebank.distribute import distribution_scope
-    from framebank.inspection import encoders_in
-
-    validating = data.valid is not None
-    best_path = run_dir / "best.weights.npz"
-    # batch_size is the global batch: the engine splits it over the replicas.
-    with distribution_scope(config.distribution):
-        model = build_classifier(config, frontend, seed)
-        initial_centres = filter_centres_hz(model, config)
-        initial_parameters = _parameter_summary(model)
-        encoder = encoders_in(model)[0]
-        state = load_checkpoint(run_dir, model)
-        if state is None:
-            state = {"epochs_done": 0, "step_loss": [], "epoch_seconds": []}
-            if tensorboard is not None:
-                tb.log_epoch(tensorboard, 0, [], {}, encoder)  # the initial filters
-        else:
-            progress.log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
-            progress.skip(state["epochs_done"] * per_epoch)
-        if validating:
-            state.setdefault("valid_accuracy", [])
-        for epoch in range(state["epochs_done"], config.epochs):
-            rng = np.random.default_rng([seed, epoch])
-            order = rng.permutation(len(data.train))
-            started = time.perf_counter()
-            first_step = len(state["step_loss"])
-            for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
-                index = order[start : start + config.batch_size]
-                noisy = mix_noise(data.train[index], snr, rng)
-                loss = model.train_on_batch(noisy, data.train_labels[index])
-                value = float(np.asarray(loss[0] if isinstance(loss, (list, tuple)) else loss))
-                state["step_loss"].append(value)
-                progress.step()
-            state["epoch_seconds"].append(time.perf_counter() - started)
-            state["epochs_done"] = epoch + 1
-            scalars = {}
-            if validating:
-                accuracy = validation_accuracy(model, data, snr)
-                scalars["valid/accuracy"] = accuracy
-                if not state["valid_accuracy"] or accuracy > max(state["valid_accuracy"]):
-                    # Before the checkpoint: a kill in between re-runs this epoch, which
-                    # gives the same weights and rewrites the same file.
-                    save_weights(best_path, model)
-                state["valid_accuracy"].append(accuracy)
-            if tensorboard is not None:
-                # Inference only, with its own noise: the training is untouched. Before the
-                # checkpoint, so that a resumed epoch rewrites its file.
-                scalars["test/accuracy"] = evaluate(model, config, data, snr)[f"{snr:g}"][
-                    "accuracy"
-                ]
-                tb.log_epoch(
-                    tensorboard,
-                    epoch + 1,
-                    state["step_loss"][first_step:],
-                    scalars,
-                    encoder,
-                    first_step=first_step + 1,
-                )
-            save_checkpoint(run_dir, model, state)
-            progress.log(
-                f"  {run_dir.name}: epoch {epoch + 1}/{config.epochs} "
-                f"loss {state['step_loss'][-1]:.3f}"
-                + (f" valid {state['valid_accuracy'][-1]:.1%}" if validating else ""),
-                timing=True,
-            )
-        if validating:
-            load_weights(best_path, model)
-            state["chosen_epoch"] = int(np.argmax(state["valid_accuracy"])) + 1
-        else:
-            state["chosen_epoch"] = config.epochs
-        learned_centres = filter_centres_hz(model, config)
-        layers = frontend_layers(model)
-        result = {
-            "frontend": frontend,
-            "settings": config.settings(frontend),
-            "seed": seed,
-            "snr_db": snr,
-            "parameters": int(sum(layer.count_params() for layer in layers)),
-            "trainable_parameters": int(
-                sum(int(np.prod(v.shape)) for layer in layers for v in layer.trainable_weights)
-            ),
-            "initial_centres_hz": initial_centres,
-            "learned_centres_hz": learned_centres,
-            "initial_parameters": initial_parameters,
-            "learned_parameters": _parameter_summary(model),
-            "evaluation": evaluate(model, config, data, snr),
-            **state,
-        }
-        if result["trainable_parameters"]:  # what it learned, as `framebank inspect` writes it
-            from framebank.inspection import inspect_frontend
-
-            inspected = inspect_frontend(model, run_dir / "inspection", config.sample_rate)
-            result["filters_moved_hz"] = next(iter(inspected["encoders"].values()))["moved_hz"]
-        io.write_json(result_path, result)
-        return result
-
-
-def _steps_per_epoch(n: int, batch_size: int) -> int:
-    return len(range(0, n - batch_size + 1, batch_size))
+    hooks = _ClassifierRun(config, data, frontend, seed, snr, run_dir)
+    per_epoch = steps_per_epoch(len(data.train), config.batch_size)
+    return loop.train_run(
+        hooks, run_dir, progress, config.epochs, per_epoch, config.distribution, tensorboard
+    )
 
 
 def run_language_id(
@@ -766,7 +751,7 @@ def run_language_id(
     data = prepare_data(config, source)
     io.write_json(config_path, record)
     runs = [(f, s, n) for n in config.snr_db for s in config.seeds for f in config.frontends]
-    per_epoch = _steps_per_epoch(len(data.train), config.batch_size)
+    per_epoch = steps_per_epoch(len(data.train), config.batch_size)
     progress = Progress(
         len(runs) * config.epochs * per_epoch, quiet=quiet, description="framebank train"
     )

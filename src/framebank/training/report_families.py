@@ -18,7 +18,7 @@ import numpy as np
 
 from framebank.training import io
 from framebank.training.report import _save_figure, data_text
-from framebank.training.stats import paired_bootstrap
+from framebank.training.stats import paired_bootstrap, verdict
 
 __all__ = ["family_stats", "summary_text", "write_csv", "plot_families", "write_all"]
 
@@ -46,18 +46,9 @@ def _per_chunk_improvement(run: dict, input_scores: np.ndarray) -> np.ndarray:
     return scores - input_scores
 
 
-def verdict(comparison: dict) -> str:
-    """``better``/``worse`` when the interval excludes 0, else ``tie``."""
-    if comparison["low"] > 0:
-        return "better"
-    if comparison["high"] < 0:
-        return "worse"
-    return "tie"
-
-
 def _compare(a: np.ndarray, b: np.ndarray) -> dict:
     result = paired_bootstrap(a, b, resamples=RESAMPLES, seed=BOOTSTRAP_SEED, confidence=CONFIDENCE)
-    return {**result, "verdict": verdict(result)}
+    return {**result, "verdict": verdict(result["low"], result["high"])}
 
 
 def _find(rows: list[dict], filterbank: str, decoder: str) -> dict | None:
