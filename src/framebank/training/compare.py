@@ -579,6 +579,66 @@ def measure_all_memory(
     return memory
 
 
+def _config_record(config: CompareConfig, source: str | Path | None) -> dict:
+    """What config.json records: the recipe's fields, the data's source and the backend."""
+    import keras
+
+    record = recipe_fields(config)
+    if not config.families:
+        # The method study's record as before the family study existed: its folders resume.
+        for name in ("families", "reference"):
+            record.pop(name)
+    record["source"] = str(source) if source else None
+    # A resumed run must not mix backends: their step times and rounding differ.
+    record["backend"] = keras.backend.backend()
+    return record
+
+
+def _runs(config: CompareConfig, families: list) -> list[tuple]:
+    """(name, method, init, seed, family) of every run, in the order they train."""
+    if families:
+        # Seed by seed, so that an interrupted study has every family of its first seeds.
+        return [
+            (f"{family.name}__seed{s}", config.methods[0], config.inits[0], s, family)
+            for s in config.seeds
+            for family in families
+        ]
+    return [
+        (f"{m}__{i}__seed{s}", m, i, s, None)
+        for i in config.inits
+        for s in config.seeds
+        for m in config.methods
+    ]
+
+
+def _write_results(
+    summary: dict, out: Path, progress: Progress, tensorboard: bool, families: bool
+) -> dict:
+    """Write results.json, the report and its plots; the summary as written."""
+    from framebank.training import report, report_families
+
+    results = summary["runs"]
+    board = f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
+    if families:
+        # Step times compare methods, not families: they stay in runs/*/result.json.
+        timings = ("step_seconds", "step_data_seconds")
+        summary["runs"] = [{k: v for k, v in r.items() if k not in timings} for r in results]
+        summary["families"] = report_families.family_stats(summary)
+        io.write_json(out / "results.json", summary)
+        report_families.write_all(summary, out)
+        progress.log(report_families.summary_text(summary))
+        progress.log(f"results in {out}: REPORT.md, results.csv, results.json, families.png{board}")
+        return summary
+    io.write_json(out / "results.json", summary)
+    report.write_all(summary, out)
+    progress.log(report.summary_text(summary))
+    progress.log(
+        f"results in {out}: REPORT.md, results.csv, results.json, convergence.png, "
+        f"memory.png{board}"
+    )
+    return summary
+
+
 def run_compare(
     config: CompareConfig,
     out: str | Path,
@@ -595,17 +655,8 @@ def run_compare(
     """
     import keras
 
-    from framebank.training import report, report_families
-
     out = Path(out)
-    config_record = recipe_fields(config)
-    if not config.families:
-        # The method study's record as before the family study existed: its folders resume.
-        for name in ("families", "reference"):
-            config_record.pop(name)
-    config_record["source"] = str(source) if source else None
-    # A resumed run must not mix backends: their step times and rounding differ.
-    config_record["backend"] = keras.backend.backend()
+    config_record = _config_record(config, source)
     config_path = out / "config.json"
     io.check_results_folder(out, config_record, resume, "compare")
 
@@ -613,20 +664,7 @@ def run_compare(
     data = prepare_data(config, source)
     io.write_json(config_path, config_record)
     families = config.family_specs()
-    if families:
-        # Seed by seed, so that an interrupted study has every family of its first seeds.
-        runs = [
-            (f"{family.name}__seed{s}", config.methods[0], config.inits[0], s, family)
-            for s in config.seeds
-            for family in families
-        ]
-    else:
-        runs = [
-            (f"{m}__{i}__seed{s}", m, i, s, None)
-            for i in config.inits
-            for s in config.seeds
-            for m in config.methods
-        ]
+    runs = _runs(config, families)
     memory_methods = config.methods if config.memory_steps > 0 else []
     per_epoch = steps_per_epoch(len(data.train), config.batch_size, config.steps_per_epoch)
     progress = Progress(
@@ -665,22 +703,4 @@ def run_compare(
         "runs": results,
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
-    board = f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
-    if families:
-        # Step times compare methods, not families: they stay in runs/*/result.json.
-        timings = ("step_seconds", "step_data_seconds")
-        summary["runs"] = [{k: v for k, v in r.items() if k not in timings} for r in results]
-        summary["families"] = report_families.family_stats(summary)
-        io.write_json(out / "results.json", summary)
-        report_families.write_all(summary, out)
-        progress.log(report_families.summary_text(summary))
-        progress.log(f"results in {out}: REPORT.md, results.csv, results.json, families.png{board}")
-        return summary
-    io.write_json(out / "results.json", summary)
-    report.write_all(summary, out)
-    progress.log(report.summary_text(summary))
-    progress.log(
-        f"results in {out}: REPORT.md, results.csv, results.json, convergence.png, "
-        f"memory.png{board}"
-    )
-    return summary
+    return _write_results(summary, out, progress, tensorboard, bool(families))

@@ -77,6 +77,65 @@ def _ready_made() -> Any:
     return FRONTENDS
 
 
+def _check_variant(name: Any, variant: Any) -> None:
+    """One entry of a language-ID config's ``variants``: its name and its fields' types."""
+    if not isinstance(name, str) or not RUN_LABEL.fullmatch(name):
+        raise ValueError(
+            "config `variants`: a name is letters, digits, '_', '.' and '-', starting "
+            f"with a letter or digit (it names run folders and Keras layers). "
+            f"Received: {name!r}"
+        )
+    where = f"config `variants.{name}`"
+    if name in FAMILIES or name in _ready_made():
+        raise ValueError(f"{where}: the name is a front end's own; choose another")
+    if not isinstance(variant, dict) or "frontend" not in variant:
+        raise ValueError(
+            f"{where} must be a mapping with `frontend:` (the front end it varies) "
+            f"and any of {', '.join(VARIANT_FIELDS[1:])}. Received: {variant!r}"
+        )
+    unknown = sorted(set(variant) - set(VARIANT_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown field(s) {', '.join(unknown)}. Accepted: {', '.join(VARIANT_FIELDS)}"
+        )
+    if variant["frontend"] not in (*FAMILIES, *_ready_made()):
+        raise ValueError(
+            f"{where}.frontend: unknown {variant['frontend']!r}. Accepted: "
+            f"{', '.join([*FAMILIES, *_ready_made()])}"
+        )
+    options = variant.get("options", {})
+    if not isinstance(options, dict):
+        raise ValueError(
+            f"config `variants.{name}.options` must be a mapping of the front end's "
+            f"options. Received: {options!r}"
+        )
+    owned = sorted(set(options) & set(RECIPE_OPTIONS))
+    if owned:
+        raise ValueError(
+            f"config `variants.{name}.options`: {', '.join(owned)} "
+            f"{'is' if len(owned) == 1 else 'are'} set by the recipe (from "
+            f"{', '.join(dict.fromkeys(f'`{RECIPE_OPTIONS[o]}`' for o in owned))}), "
+            "the same for every front end"
+        )
+    multiplier = variant.get("frontend_lr_multiplier", 1.0)
+    if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)):
+        raise TypeError(
+            f"config `variants.{name}.frontend_lr_multiplier` must be a number. "
+            f"Received: {multiplier!r}"
+        )
+    if not (math.isfinite(multiplier) and multiplier > 0):
+        raise ValueError(
+            f"config `variants.{name}.frontend_lr_multiplier` must be a positive "
+            f"number. Received: {multiplier!r}"
+        )
+    masks = variant.get("spec_augment")
+    if masks is not None and not isinstance(masks, (bool, dict)):
+        raise TypeError(
+            f"config `variants.{name}.spec_augment` must be true, false, null or a "
+            f"mapping of SpecAugment's options. Received: {masks!r}"
+        )
+
+
 @dataclass
 class LanguageIdConfig:
     """What ``framebank train --config recipes/language_id.yaml`` trains."""
@@ -168,62 +227,7 @@ class LanguageIdConfig:
                 f"Received: {self.reference!r}"
             )
         for name, variant in self.variants.items():
-            if not isinstance(name, str) or not RUN_LABEL.fullmatch(name):
-                raise ValueError(
-                    "config `variants`: a name is letters, digits, '_', '.' and '-', starting "
-                    f"with a letter or digit (it names run folders and Keras layers). "
-                    f"Received: {name!r}"
-                )
-            where = f"config `variants.{name}`"
-            if name in FAMILIES or name in _ready_made():
-                raise ValueError(f"{where}: the name is a front end's own; choose another")
-            if not isinstance(variant, dict) or "frontend" not in variant:
-                raise ValueError(
-                    f"{where} must be a mapping with `frontend:` (the front end it varies) "
-                    f"and any of {', '.join(VARIANT_FIELDS[1:])}. Received: {variant!r}"
-                )
-            unknown = sorted(set(variant) - set(VARIANT_FIELDS))
-            if unknown:
-                raise ValueError(
-                    f"{where}: unknown field(s) {', '.join(unknown)}. "
-                    f"Accepted: {', '.join(VARIANT_FIELDS)}"
-                )
-            if variant["frontend"] not in (*FAMILIES, *_ready_made()):
-                raise ValueError(
-                    f"{where}.frontend: unknown {variant['frontend']!r}. Accepted: "
-                    f"{', '.join([*FAMILIES, *_ready_made()])}"
-                )
-            options = variant.get("options", {})
-            if not isinstance(options, dict):
-                raise ValueError(
-                    f"config `variants.{name}.options` must be a mapping of the front end's "
-                    f"options. Received: {options!r}"
-                )
-            owned = sorted(set(options) & set(RECIPE_OPTIONS))
-            if owned:
-                raise ValueError(
-                    f"config `variants.{name}.options`: {', '.join(owned)} "
-                    f"{'is' if len(owned) == 1 else 'are'} set by the recipe (from "
-                    f"{', '.join(dict.fromkeys(f'`{RECIPE_OPTIONS[o]}`' for o in owned))}), "
-                    "the same for every front end"
-                )
-            multiplier = variant.get("frontend_lr_multiplier", 1.0)
-            if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)):
-                raise TypeError(
-                    f"config `variants.{name}.frontend_lr_multiplier` must be a number. "
-                    f"Received: {multiplier!r}"
-                )
-            if not (math.isfinite(multiplier) and multiplier > 0):
-                raise ValueError(
-                    f"config `variants.{name}.frontend_lr_multiplier` must be a positive "
-                    f"number. Received: {multiplier!r}"
-                )
-            masks = variant.get("spec_augment")
-            if masks is not None and not isinstance(masks, (bool, dict)):
-                raise TypeError(
-                    f"config `variants.{name}.spec_augment` must be true, false, null or a "
-                    f"mapping of SpecAugment's options. Received: {masks!r}"
-                )
+            _check_variant(name, variant)
         for name in self.frontends:
             settings = self.settings(name)
             masks = settings["spec_augment"] or {}
@@ -413,31 +417,10 @@ class LanguageData:
     valid_labels: np.ndarray | None = None
 
 
-def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> LanguageData:
-    from framebank.audio import (
-        LoadReport,
-        audible,
-        chunk_clips,
-        keep_at_most,
-        load_clips,
-        read_manifest,
-        scan_folder,
-        split_clips,
-    )
+def _choose_splits(config: LanguageIdConfig, clips: list) -> dict[str, list]:
+    """The clips of each split: ``train``, ``test`` and, with a validation fraction, ``valid``."""
+    from framebank.audio import split_clips, split_of
 
-    try:
-        clips = scan_folder(source) if source else read_manifest()
-    except (ValueError, FileNotFoundError) as err:
-        raise io.RecipeInputError(str(err)) from err
-    clips = [c for c in clips if c.language in config.languages and "silence" not in c.prompt]
-    if not clips:
-        raise io.RecipeInputError(
-            f"no audio of languages {config.languages} in {source or 'the corpus'} "
-            "(a --source folder needs one sub-folder per language)"
-        )
-    from framebank.audio import split_of
-
-    report = LoadReport()
     # The test set is the same with or without validation (valid + test of the corpus
     # split: nothing is tuned on it); a validation split comes out of training prompts.
     trained = {id(c) for c in split_clips(clips)["train"]}
@@ -454,23 +437,14 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
         }
         chosen["valid"] = [c for c in chosen["train"] if id(c) in validating]
         chosen["train"] = [c for c in chosen["train"] if id(c) not in validating]
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    clip_of_chunk: dict[str, np.ndarray] = {}
-    for split, members in chosen.items():
-        loaded = load_clips(members, config.sample_rate, report)
-        chunks, owners = chunk_clips(loaded, config.chunk_samples)
-        labels = np.array([config.languages.index(c.language) for c in owners], "int32")
-        keep = audible(chunks)
-        out[split] = (chunks[keep], labels[keep])
-        # Chunks of one recording are not independent: the paired tests resample recordings.
-        index = {id(clip): i for i, clip in enumerate(members)}
-        clip_of_chunk[split] = np.array([index[id(c)] for c in owners], "int64")[keep]
-    if report.loaded == 0:
-        raise io.RecipeInputError(f"no usable audio: {len(report.skipped)} file(s) skipped")
-    train, train_labels = out["train"]
-    pick = keep_at_most(len(train), config.max_train_chunks)
-    train, train_labels = train[pick], train_labels[pick]
-    test, test_labels = out["test"]
+    return chosen
+
+
+def _check_splits(
+    config: LanguageIdConfig, source: str | Path | None, train: tuple, test: tuple, valid: tuple
+) -> None:
+    """Refuse splits the recipe cannot use: each is (chunks, labels); ``valid``'s may be None."""
+    (train, train_labels), (test, test_labels), (valid, valid_labels) = train, test, valid
     # A language without audio in both splits would stay a class nobody can score,
     # and the report's chance level (1 / languages) would be wrong.
     missing = [
@@ -490,7 +464,6 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
             f"both training and test in {source or 'the corpus'}; list only languages with "
             f"audio (a --source folder needs one sub-folder per language){held}"
         )
-    valid, valid_labels = out.get("valid", (None, None))
     if valid is not None and (
         not len(valid) or set(np.unique(valid_labels)) != set(np.unique(train_labels))
     ):
@@ -506,6 +479,50 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
             f"{0 if valid is None else len(valid)} validation chunks of "
             f"{config.chunk_seconds} s"
         )
+
+
+def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> LanguageData:
+    from framebank.audio import (
+        LoadReport,
+        audible,
+        chunk_clips,
+        keep_at_most,
+        load_clips,
+        read_manifest,
+        scan_folder,
+    )
+
+    try:
+        clips = scan_folder(source) if source else read_manifest()
+    except (ValueError, FileNotFoundError) as err:
+        raise io.RecipeInputError(str(err)) from err
+    clips = [c for c in clips if c.language in config.languages and "silence" not in c.prompt]
+    if not clips:
+        raise io.RecipeInputError(
+            f"no audio of languages {config.languages} in {source or 'the corpus'} "
+            "(a --source folder needs one sub-folder per language)"
+        )
+    report = LoadReport()
+    chosen = _choose_splits(config, clips)
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    clip_of_chunk: dict[str, np.ndarray] = {}
+    for split, members in chosen.items():
+        loaded = load_clips(members, config.sample_rate, report)
+        chunks, owners = chunk_clips(loaded, config.chunk_samples)
+        labels = np.array([config.languages.index(c.language) for c in owners], "int32")
+        keep = audible(chunks)
+        out[split] = (chunks[keep], labels[keep])
+        # Chunks of one recording are not independent: the paired tests resample recordings.
+        index = {id(clip): i for i, clip in enumerate(members)}
+        clip_of_chunk[split] = np.array([index[id(c)] for c in owners], "int64")[keep]
+    if report.loaded == 0:
+        raise io.RecipeInputError(f"no usable audio: {len(report.skipped)} file(s) skipped")
+    train, train_labels = out["train"]
+    pick = keep_at_most(len(train), config.max_train_chunks)
+    train, train_labels = train[pick], train_labels[pick]
+    test, test_labels = out["test"]
+    valid, valid_labels = out.get("valid", (None, None))
+    _check_splits(config, source, (train, train_labels), (test, test_labels), (valid, valid_labels))
     summary = {
         "files_loaded": report.loaded,
         "files_skipped": len(report.skipped),
@@ -582,12 +599,9 @@ def filter_centres_hz(model: Any, config: LanguageIdConfig) -> list[float]:
     filterbank = encoder.filterbank
     if not filterbank.trainable_weights:
         return []
-    if filterbank.family == "sinc":
-        low = ops.convert_to_numpy(filterbank.low_hz)
-        band = ops.convert_to_numpy(filterbank.band_hz)
-        return (low + band / 2).tolist()
-    if filterbank.family == "gabor":
-        return np.asarray(ops.convert_to_numpy(filterbank.centre_hz())).tolist()
+    centres = filterbank.centre_hz()
+    if centres is not None:
+        return np.asarray(ops.convert_to_numpy(centres)).tolist()
     return [r["centre_hz"] for r in filter_table(encoder, config.sample_rate)]
 
 

@@ -333,6 +333,7 @@ def _diagnostic_lines(summary: dict) -> list[str]:
     ]
 
 
+# long: REPORT.md's sections in reading order, each one formatted block of the typed results
 def write_report(summary: dict, path: Path) -> None:
     config, data = summary["config"], summary["data"]
     chance = 1 / len(config["languages"])
