@@ -2,7 +2,7 @@
 
 The repository's top-level ``data/`` and ``recipes/`` stay the only copies in git; building
 a wheel copies them into the package as ``framebank/_shipped/{data,recipes}``, where
-``framebank_cli.shipped_dir`` finds them once installed. An editable install reads the
+``framebank._resources.shipped_dir`` finds them once installed. An editable install reads the
 checkout's own folders instead, so nothing is copied for it.
 """
 

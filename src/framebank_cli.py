@@ -1,531 +1,57 @@
-"""The ``framebank`` command's entry point: it starts at once and imports framebank only to run.
+"""The ``framebank`` console script: it starts at once and imports Keras only to run a command.
 
-``import framebank`` imports Keras and its backend on purpose (every layer is then registered
-for ``.keras`` loading), which takes seconds and, under TensorFlow, prints native start-up logs.
-So the console script lives here, outside the package: this module builds the options, checks
-what it can without Keras (``--help``, option values, the recipe files, ``data fetch``'s
-languages), quietens the backend's start-up, and only then imports :mod:`framebank.cli` to run
-the command.
-
-It also knows where the shipped files are (:func:`shipped_dir`): the recipes and the corpus
-travel inside the package as ``framebank/_shipped/{recipes,data}`` (copied there from the
-repository's top-level folders when the wheel is built), and a checkout uses its own
-top-level folders.
-
-A user's mistake (a bad option, an unreadable config, a results folder that cannot be used)
-is one line on stderr and exit status 2, found before any work starts; an error during the
-work keeps its traceback (``FRAMEBANK_TRACEBACK=1`` shows one for the user's mistakes too).
+``import framebank`` imports Keras (every layer is then registered for ``.keras`` loading),
+which takes seconds. So this shim loads the command line's parsing and checks
+(:mod:`framebank._command`, and :mod:`framebank._resources` that it reads) from their files
+without running the package's ``__init__``, and imports :mod:`framebank.cli` only once a command
+is to run. Nothing imports this module: it sits at the top of the import graph.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
+import importlib
 import importlib.util
-import json
-import os
-import re
 import sys
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
+from types import ModuleType
 
 __all__ = ["UsageError", "build_parser", "main", "resolve_recipe", "shipped_dir"]
 
-PROG = "framebank"
-RECIPES = {"compare": "compare_methods", "train": "language_id"}
-RAW_FORMATS = ("s16le", "f32le")
-DEFAULT_OUT = {"compare": "runs/compare", "train": "runs/language_id"}
 
+def _load_keras_free(name: str) -> ModuleType:
+    """``framebank.<name>`` by its file, without ``framebank/__init__`` (which imports Keras).
 
-class UsageError(Exception):
-    """A mistake in what the user asked for: one line on stderr, exit status 2.
-
-    ``prog`` names the command it belongs to (``framebank compare``) where known.
+    It is registered under its own name, so a later ``import framebank`` shares it (one
+    ``UsageError`` class, one set of options).
     """
-
-    def __init__(self, message: str, prog: str | None = None) -> None:
-        super().__init__(message)
-        self.prog = prog
-
-
-# --------------------------------------------------------------------------- shipped files
-
-
-def _package_dir() -> Path | None:
-    """``framebank``'s folder, found without importing it (importing it imports Keras)."""
-    spec = importlib.util.find_spec("framebank")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def shipped_dir(kind: str) -> Path | None:
-    """The shipped ``recipes`` or ``data`` folder: a checkout's own top-level folder (one
-    source of truth while developing), else the copy inside the installed package."""
-    if kind not in ("recipes", "data"):
-        raise ValueError(f"`kind` must be 'recipes' or 'data'. Received: {kind!r}")
-    package = _package_dir()
-    if package is None:
-        return None
-    marker = "manifest.csv" if kind == "data" else "compare_methods.yaml"
-    checkout = package.parent.parent  # src/framebank -> the repository
-    for candidate in (checkout / kind, package / "_shipped" / kind):
-        if (candidate / marker).is_file() and (
-            candidate.parent != checkout or (checkout / "pyproject.toml").is_file()
-        ):
-            return candidate
-    return None
-
-
-def shipped_recipes() -> dict[str, Path]:
-    """Shipped YAML files by name: ``language_id``, ``frontends/log_mel``, ..."""
-    root = shipped_dir("recipes")
-    if root is None:
-        return {}
-    return {
-        path.relative_to(root).with_suffix("").as_posix(): path
-        for path in sorted(root.rglob("*.yaml"))
-    }
-
-
-def resolve_recipe(value: str) -> Path:
-    """``--config``: a path to a YAML file, or the name of a shipped recipe."""
-    path = Path(value).expanduser()
-    if path.is_file():
-        return path
-    name = value.removesuffix(".yaml").removesuffix(".yml")
-    name = name.removeprefix("recipes/")
-    shipped = shipped_recipes()
-    if name in shipped:
-        return shipped[name]
-    if path.exists():
-        raise UsageError(f"--config must be a YAML file. Received a folder: {value}")
-    names = ", ".join(n for n in shipped if "/" not in n) or "none found"
-    raise UsageError(
-        f"--config: no file {value} and no shipped recipe of that name (shipped: {names}; "
-        f"`{PROG} recipes` lists them)"
-    )
-
-
-def _description(path: Path) -> str:
-    """A YAML file's opening comment, up to its first indented (usage) line."""
-    words = []
-    for line in path.read_text().splitlines():
-        if not line.startswith("#") or line.startswith("#  "):
-            break
-        words.append(line.lstrip("#").strip())
-    return " ".join(words)
-
-
-# --------------------------------------------------------------------------- quiet start
-
-
-def _tf_noise(line: str, level: int, gpu_present: bool) -> bool:
-    """A line of TensorFlow's native start-up that ``TF_CPP_MIN_LOG_LEVEL=level`` hides.
-
-    TensorFlow logs some lines before its logging reads that level (absl then prints every
-    one, with "All log messages before absl::InitializeLog() ..."), so they are filtered
-    here by their severity as TensorFlow would: ``level`` 1 hides info (I) lines, 2 also
-    warnings (W), 3 also errors (E). The failed CUDA probe (``cuInit``) on a machine with no
-    NVIDIA device is hidden from level 1 (it says nothing there); 0 hides nothing.
-    """
-    if level < 1:
-        return False
-    if "rebuild TensorFlow with the appropriate" in line:  # the rest of an I line
-        return True
-    if "absl::InitializeLog()" in line:
-        return level >= 2
-    severity = re.match(r"([IWEF])\d{4} ", line)
-    if severity is None:
-        return False
-    if severity.group(1) == "E" and "cuInit" in line and not gpu_present:
-        return True
-    return level >= {"I": 1, "W": 2, "E": 3}.get(severity.group(1), 99)  # F: never hidden
-
-
-@contextlib.contextmanager
-def _filtered_stderr(noise: Callable[[str], bool]) -> Iterator[None]:
-    """Capture file descriptor 2 (native code writes there, past ``sys.stderr``), then
-    write back every line but the noise."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            lines = capture.read().decode(errors="replace").splitlines(keepends=True)
-            sys.stderr.write("".join(line for line in lines if not noise(line)))
-            sys.stderr.flush()
-
-
-def _log_level() -> int:
-    """``TF_CPP_MIN_LOG_LEVEL`` as TensorFlow reads it (not a number: 0)."""
-    try:
-        return int(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0"))
-    except ValueError:
-        return 0
-
-
-def _start_backend() -> None:
-    """Import Keras (and its backend) and let TensorFlow probe its devices, its native
-    start-up lines filtered by ``TF_CPP_MIN_LOG_LEVEL`` (:func:`_tf_noise`)."""
-
-    def start() -> None:
-        import keras
-
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # the CUDA probe, here rather than mid-run
-
-    level = _log_level()
-    if level < 1:
-        start()
-        return
-    gpu_present = bool(list(Path("/dev").glob("nvidia[0-9]*")))
-    with _filtered_stderr(lambda line: _tf_noise(line, level, gpu_present)):
-        start()
-
-
-# --------------------------------------------------------------------------- options
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but its errors are one line (the usage is one ``--help`` away)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see `{self.prog} --help`)", prog=self.prog)
-
-
-def _positive(kind: type) -> Callable[[str], int | float]:
-    """An argparse type: a positive, finite ``kind`` (int or float)."""
-
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not 0 < value < float("inf"):
-            what = "integer" if kind is int else "number"
-            raise argparse.ArgumentTypeError(f"must be a positive {what}. Received: {text}")
-        return value
-
-    parse.__name__ = f"positive {kind.__name__}"
-    return parse
-
-
-def _add_recipe(sub: argparse._SubParsersAction, name: str, help: str, source_help: str) -> None:
-    """The options every recipe command shares."""
-    recipe = RECIPES[name]
-    parser = sub.add_parser(name, help=help, description=help)
-    parser.add_argument(
-        "--config",
-        default=recipe,
-        help=f"a recipe: the name of a shipped one or a YAML file (default: {recipe}; "
-        f"`{PROG} recipes` lists them)",
-    )
-    parser.add_argument("--source", help=source_help)
-    parser.add_argument(
-        "--out",
-        help=f"results folder (default: {DEFAULT_OUT[name]}, -quick added with --quick)",
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="apply the recipe's `quick:` settings (a smoke run)"
-    )
-    parser.add_argument("--resume", action="store_true", help="continue a killed run in --out")
-    parser.add_argument(
-        "--quiet", action="store_true", help="print nothing but errors (no progress)"
-    )
-    parser.add_argument(
-        "--no-tensorboard",
-        action="store_true",
-        help="write no TensorBoard logs (default: under OUT/tensorboard)",
-    )
-
-
-class _Version(argparse.Action):
-    """``--version``, reading the installed version only when asked (importlib.metadata
-    takes a fifth of ``--help``'s time)."""
-
-    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
-        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
-
-    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            found = version("framebank")
-        except PackageNotFoundError:
-            found = "unknown (not installed)"
-        print(f"{PROG} {found}")
-        parser.exit()
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Every command and option, built without importing framebank."""
-    parser = _Parser(prog=PROG, description="Learnable audio filterbank front ends for Keras 3.")
-    parser.add_argument("--version", action=_Version)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    methods = sub.add_parser(
-        "methods", help="run every execution method on real speech: equal outputs, their times"
-    )
-    integer, number = _positive(int), _positive(float)
-    methods.add_argument("--frame-len", type=integer, default=80, help="samples per frame (80)")
-    methods.add_argument("--hop", type=integer, default=80, help="samples between frames (80)")
-    methods.add_argument("--num-basis", type=integer, default=256, help="basis vectors (256)")
-    methods.add_argument("--batch", type=integer, default=16, help="speech chunks (16)")
-    methods.add_argument("--seconds", type=number, default=4.0, help="chunk length, s (4)")
-    methods.add_argument("--sample-rate", type=integer, default=8000, help="Hz (8000)")
-    methods.add_argument("--repeats", type=integer, default=10, help="timed calls per method (10)")
-    methods.add_argument(
-        "--rtol", type=number, default=1e-5, help="largest difference that agrees (1e-5)"
-    )
-
-    _add_recipe(
-        sub,
-        "compare",
-        help="train one encoder-decoder per method on real speech: convergence and memory",
-        source_help="a folder of audio to train on instead of the shipped corpus",
-    )
-    _add_recipe(
-        sub,
-        "train",
-        help="spoken-language identification: learnable vs fixed mel front ends",
-        source_help="a folder <language>/<files> to train on instead of the shipped corpus",
-    )
-
-    recipes = sub.add_parser(
-        "recipes",
-        help="list the shipped recipes and front-end configs, or print one",
-        description="List the shipped recipes (for --config) and front-end configs (for "
-        "framebank.build_frontend), or print one: `framebank recipes language_id > my.yaml` "
-        "makes a copy to edit.",
-    )
-    recipes.add_argument("name", nargs="?", help="print this one (e.g. frontends/log_mel)")
-
-    inspect = sub.add_parser(
-        "inspect",
-        help="what a trained front end learned: filter responses, centres, PCEN parameters",
-        description="Find the framebank front end in a saved model and write, into --out, a "
-        "PNG of its filters' frequency responses (learned against initial where the initial "
-        "values are known), a CSV of centre frequencies and bandwidths, and a CSV of each "
-        "post-processing layer's per-channel parameters (PCEN's alpha, delta, root, smoothing).",
-    )
-    inspect.add_argument("model", help="a .keras file holding a framebank Encoder or front end")
-    inspect.add_argument("--out", default="inspection", help="folder to write (inspection)")
-    inspect.add_argument(
-        "--sample-rate", type=number, help="Hz, for families that do not record one"
-    )
-
-    stream = sub.add_parser(
-        "stream",
-        help="run a saved denoiser or front end chunk by chunk (the streaming path)",
-        description="Run a saved model (.keras) through framebank.streaming, one chunk at a "
-        "time: a denoiser (a model ending in a Decoder) writes a waveform, a front end writes "
-        "its features as .npy [channels, frames, features]. Each channel of the input is one "
-        "stream. `-` reads raw PCM from standard input or writes it to standard output "
-        "(--format, --rate), so that sox or arecord can pipe: "
-        "`arecord -f S16_LE -r 8000 -c 1 -t raw | framebank stream model.keras - out.wav "
-        "--rate 8000`.",
-    )
-    stream.add_argument("model", help="a saved model (.keras): denoiser or front end")
-    stream.add_argument("input", help="an audio file, or - for raw PCM on standard input")
-    stream.add_argument(
-        "output", help="a .wav (denoiser) or .npy (front end) file, or - for standard output"
-    )
-    stream.add_argument(
-        "--chunk-ms", type=number, default=10.0, help="milliseconds read a chunk (10)"
-    )
-    stream.add_argument(
-        "--format",
-        choices=RAW_FORMATS,
-        default="s16le",
-        help="raw PCM on standard input/output: 16-bit or 32-bit float, little-endian (s16le)",
-    )
-    stream.add_argument("--rate", type=integer, help="sample rate of raw PCM input, Hz")
-    stream.add_argument(
-        "--channels", type=integer, default=1, help="channels of raw PCM input, interleaved (1)"
-    )
-
-    data = sub.add_parser("data", help="the speech corpus")
-    data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
-    fetch = data_sub.add_parser(
-        "fetch", help="fetch the five full Asterisk prompt sets (verified) into a cache folder"
-    )
-    fetch.add_argument("--cache", help="where to put them (default: ~/.cache/framebank/asterisk)")
-    fetch.add_argument("--languages", nargs="+", help="a subset of: en es fr it ru")
-    fetch.add_argument("--debs", help="a folder that already holds the .deb files")
-    fetch.add_argument("--quiet", action="store_true", help="print nothing but errors")
-    return parser
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def _check_folder_target(option: str, value: str | None) -> None:
-    """``value`` may become a folder: refuse an existing file on its path."""
-    if value is None:
-        return
-    path = Path(value).expanduser()
-    for ancestor in (path, *path.parents):
-        if ancestor.exists():
-            if not ancestor.is_dir():
-                what = "is a file" if ancestor == path else f"lies under a file ({ancestor})"
-                raise UsageError(f"{option} must be a folder. Received: {value}, which {what}")
-            if not os.access(ancestor, os.W_OK | os.X_OK):
-                raise UsageError(f"{option}: cannot write in {ancestor}. Received: {value}")
-            return
-
-
-def _check_recipe_args(args: argparse.Namespace) -> None:
-    args.config = str(resolve_recipe(args.config))
-    _check_folder_target("--out", args.out)
-    if args.source is not None and not Path(args.source).expanduser().is_dir():
-        raise UsageError(f"--source must be a folder of audio files. Received: {args.source}")
-
-
-def _check_fetch_args(args: argparse.Namespace) -> None:
-    _check_folder_target("--cache", args.cache)
-    if args.debs is not None and not Path(args.debs).expanduser().is_dir():
-        raise UsageError(f"--debs must be a folder of .deb files. Received: {args.debs}")
-    data = shipped_dir("data")
-    if args.languages and data is not None:
-        catalogue = json.loads((data / "packages.json").read_text())["languages"]
-        unknown = [language for language in args.languages if language not in catalogue]
-        if unknown:
-            accepted = ", ".join(sorted(catalogue))
-            raise UsageError(f"--languages: unknown {', '.join(unknown)}. Accepted: {accepted}")
-
-
-def _check_inspect_args(args: argparse.Namespace) -> None:
-    if not Path(args.model).expanduser().is_file():
-        raise UsageError(f"no model file at {args.model} (a .keras file)")
-    _check_folder_target("--out", args.out)
-
-
-def _check_methods_args(args: argparse.Namespace) -> None:
-    samples = int(args.seconds * args.sample_rate)
-    if samples < args.frame_len:
-        raise UsageError(
-            f"--frame-len {args.frame_len} is longer than the signal: --seconds {args.seconds} "
-            f"at --sample-rate {args.sample_rate} gives {samples} samples"
-        )
-
-
-def _check_stream_args(args: argparse.Namespace) -> None:
-    model = Path(args.model).expanduser()
-    if model.suffix != ".keras":
-        raise UsageError(f"MODEL must be a saved model, a .keras file. Received: {args.model}")
-    if not model.is_file():
-        raise UsageError(f"MODEL: no file {args.model}")
-    if args.input == "-":
-        if args.rate is None:
-            raise UsageError("raw PCM on standard input (-) needs --rate (Hz), e.g. --rate 16000")
-    elif not Path(args.input).expanduser().is_file():
-        raise UsageError(f"IN: no file {args.input}")
-    if args.output != "-":
-        output = Path(args.output).expanduser()
-        if output.suffix not in (".wav", ".npy"):
-            raise UsageError(
-                f"OUT must be a .wav file (denoiser), a .npy file (front end) or -. "
-                f"Received: {args.output}"
-            )
-        if not output.parent.is_dir():
-            raise UsageError(f"OUT: no folder {output.parent} to write {output.name} in")
-
-
-CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {
-    "stream": _check_stream_args,
-    "compare": _check_recipe_args,
-    "train": _check_recipe_args,
-    "data": _check_fetch_args,
-    "methods": _check_methods_args,
-    "inspect": _check_inspect_args,
-}
-
-
-def cmd_recipes(args: argparse.Namespace) -> int:
-    """List the shipped recipes, or print one (no Keras needed)."""
-    shipped = shipped_recipes()
-    if not shipped:
-        raise UsageError("no shipped recipes found: is framebank installed?")
-    if args.name is not None:
-        name = args.name.removesuffix(".yaml").removeprefix("recipes/")
-        if name not in shipped:
-            raise UsageError(f"no shipped recipe {args.name}. Shipped: {', '.join(shipped)}")
-        sys.stdout.write(shipped[name].read_text())
-        return 0
-    import textwrap
-
-    root = shipped_dir("recipes")
-    width = max(len(name) for name in shipped) + 4
-    print(f"Recipes, for `framebank compare|train --config NAME` (in {root}):")
-    for frontends in (False, True):
-        if frontends:
-            print(f"Front ends, for framebank.build_frontend(PATH) (in {root / 'frontends'}):")
-        for name, path in shipped.items():
-            if ("/" in name) == frontends:
-                print(
-                    textwrap.fill(
-                        _description(path),
-                        width=100,
-                        initial_indent=f"  {name:<{width - 2}}",
-                        subsequent_indent=" " * width,
-                    )
-                )
-    print("`framebank recipes NAME` prints one; `> my.yaml` makes a copy to edit.")
-    return 0
-
-
-# --------------------------------------------------------------------------- main
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """What counts as the user's mistake: :class:`UsageError`, and once a recipe has been
-    imported, its :class:`~framebank.training.io.RecipeInputError`."""
-    errors: tuple[type[BaseException], ...] = (UsageError,)
-    io = sys.modules.get("framebank.training.io")
-    if io is not None:
-        errors += (io.RecipeInputError,)
-    return errors
-
-
-def _run(args: argparse.Namespace) -> int:
-    check = CHECKS.get(args.command)
-    if check is not None:
-        check(args)
-    if args.command == "recipes":
-        return cmd_recipes(args)
-    _start_backend()
-    from framebank import cli
-
-    return cli.COMMANDS[args.command](args)
+    if name in sys.modules:
+        return sys.modules[name]
+    package = importlib.util.find_spec("framebank")
+    if package is None or not package.submodule_search_locations:
+        raise ModuleNotFoundError("framebank is not installed", name="framebank")
+    folder = next(iter(package.submodule_search_locations))
+    spec = importlib.util.spec_from_file_location(name, f"{folder}/{name.rpartition('.')[2]}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_resources = _load_keras_free("framebank._resources")
+_command = _load_keras_free("framebank._command")
+UsageError = _resources.UsageError
+build_parser = _command.build_parser
+resolve_recipe = _resources.resolve_recipe
+shipped_dir = _resources.shipped_dir
+
+
+def _commands() -> dict:
+    return importlib.import_module("framebank.cli").COMMANDS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``framebank`` with ``argv`` (default: the process's); return the exit status."""
-    # Warnings and errors only, unless the user set a level (0 shows every native log line).
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    parser = build_parser()
-    args = None
-    try:
-        args = parser.parse_args(argv)
-        return _run(args)
-    except _user_errors() as err:
-        if os.environ.get("FRAMEBANK_TRACEBACK"):
-            raise
-        # Its message names the value and what was expected; a traceback would bury it.
-        words = (getattr(args, "command", None), getattr(args, "data_command", None))
-        where = getattr(err, "prog", None) or " ".join([PROG, *(w for w in words if w)])
-        message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
-        print(f"{where}: error: {message}", file=sys.stderr)
-        return 2
+    return _command.main(argv, _commands)
 
 
 def console_main() -> None:
@@ -534,8 +60,4 @@ def console_main() -> None:
 
 
 if __name__ == "__main__":
-    # `python -m framebank_cli`: run the module by its name, so that framebank.cli and this
-    # run share one UsageError (``__main__`` would be a second copy of this module).
-    import framebank_cli
-
-    framebank_cli.console_main()
+    console_main()

@@ -15,6 +15,8 @@ from keras import ops
 import framebank as fb
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "framebank"
+# Calls that import a module named by a string: importlib's, and the console shim's loader.
+_IMPORTING_CALLS = {"import_module", "_load_keras_free"}
 
 
 def _module_name(path: Path) -> str:
@@ -22,16 +24,29 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _imported_by_name(node: ast.AST) -> list[str]:
+    """``importlib.import_module("framebank.cli")`` and the like: the string it names."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return []
+    func = node.func
+    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    first = node.args[0]
+    if called in _IMPORTING_CALLS and isinstance(first, ast.Constant):
+        return [str(first.value)]
+    return []
+
+
 def _imports() -> dict[str, set[str]]:
-    """Every framebank module -> the framebank modules it imports, anywhere in its body
-    (function-local imports included: they hide a cycle, they do not remove it)."""
-    modules = {_module_name(p): p for p in SRC.rglob("*.py")}
+    """Every module under ``src/`` (the package and the console shims beside it) -> the
+    modules of ``src/`` it imports, anywhere in its body (function-local imports included:
+    they hide a cycle, they do not remove it) or by name through importlib."""
+    modules = {_module_name(p): p for p in SRC.parent.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         found: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text())):
-            targets: list[str] = []
+            targets: list[str] = _imported_by_name(node)
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -69,6 +84,18 @@ def test_the_parser_sees_known_edges():
     assert "framebank.framing" in GRAPH["framebank.layers"]
     assert "framebank._validation" in GRAPH["framebank.framing"]
     assert "framebank.training.compare" in GRAPH["framebank.training.memory"]
+    assert {"framebank._command", "framebank.cli"} <= GRAPH["framebank_cli"]
+
+
+def test_the_command_line_imports_one_way():
+    """The console shim is the top: nothing imports it. Its parsing and shipped-file lookup
+    import nothing of framebank that imports Keras, and nothing of the package imports back
+    up into the command's work (framebank.cli) but the shim."""
+    importers = sorted(m for m in GRAPH if "framebank_cli" in GRAPH[m])
+    assert importers == [], f"modules importing the console shim: {importers}"
+    assert _reaches("framebank._resources", GRAPH) == set()
+    assert _reaches("framebank._command", GRAPH) == {"framebank._resources"}
+    assert sorted(m for m in GRAPH if "framebank.cli" in GRAPH[m]) == ["framebank_cli"]
 
 
 def test_no_import_cycles():
@@ -84,7 +111,8 @@ def test_directions_of_import():
     below_training = [
         m
         for m in GRAPH
-        if not m.startswith(("framebank.training", "framebank.cli")) and m != "framebank"
+        if not m.startswith(("framebank.training", "framebank.cli", "framebank_cli"))
+        and m != "framebank"
     ]
     leaks = {
         m: sorted(t for t in GRAPH[m] if t.startswith("framebank.training")) for m in below_training

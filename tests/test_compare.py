@@ -595,7 +595,9 @@ def test_family_study_reports_and_resumes_to_the_same_numbers(tmp_path, monkeypa
 
     # Stopped after the third checkpoint: free (both epochs), then analytic's first epoch.
     saved = []
-    original = compare.save_checkpoint
+    from framebank.training import loop
+
+    original = loop.save_checkpoint
 
     def stop_after_three(run_dir, model, state):
         original(run_dir, model, state)
@@ -603,10 +605,10 @@ def test_family_study_reports_and_resumes_to_the_same_numbers(tmp_path, monkeypa
         if len(saved) == 3:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(compare, "save_checkpoint", stop_after_three)
+    monkeypatch.setattr(loop, "save_checkpoint", stop_after_three)
     with pytest.raises(KeyboardInterrupt):
         run_compare(config, tmp_path / "stopped", quiet=True, tensorboard=False)
-    monkeypatch.setattr(compare, "save_checkpoint", original)
+    monkeypatch.setattr(loop, "save_checkpoint", original)
     assert saved == ["free__seed0", "free__seed0", "analytic__seed0"]
     resumed = run_compare(config, tmp_path / "stopped", resume=True, quiet=True, tensorboard=False)
     for a, b in zip(whole["runs"], resumed["runs"], strict=True):

@@ -92,3 +92,41 @@ def test_inspect_refuses_a_file_that_is_not_a_model_in_one_line(tmp_path, capsys
     (tmp_path / "bad.yaml").write_text("filterbank: free\n")
     assert main(["inspect", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "o")]) == 2
     assert "cannot load it as a Keras model" in capsys.readouterr().err
+
+
+def test_a_user_registered_complex_family_is_drawn_as_pairs():
+    """What a family can do is its own attribute: inspection reads ``complex_pairs`` and
+    ``centre_hz`` from the family, so a user's complex family is drawn as one filter a pair."""
+    import framebank as fb
+    from framebank.inspection import filter_responses
+
+    rate, frame_len, tone = 8000, 64, 1000.0
+
+    @fb.register_filterbank("test_one_tone_pairs")
+    class OneTonePairs(fb.Filterbank):
+        complex_pairs = True
+
+        def make_weights(self):
+            n = np.arange(self.frame_len)[:, None]
+            hz = tone * np.arange(1, self.num_basis // 2 + 1)[None, :]
+            phase = 2 * np.pi * hz * n / self.sample_rate
+            self._basis = np.concatenate([np.cos(phase), np.sin(phase)], 1).astype("float32")
+
+        def filters(self):
+            return self._basis
+
+        def centre_hz(self):
+            return tone * np.arange(1, self.num_basis // 2 + 1)
+
+    try:
+        encoder = fb.Encoder(4, frame_len, 32, filterbank="test_one_tone_pairs", sample_rate=rate)
+        encoder.build((None, None))
+        responses = filter_responses(encoder.filterbank, fft_length=frame_len * 8)
+        assert responses.shape[1] == 2  # one filter a (cos, sin) pair, not four real ones
+        freqs = np.linspace(0.0, rate / 2, responses.shape[0])
+        # The FFT grid is rate / (8 frame_len) = 15.6 Hz: the peak falls within one bin.
+        np.testing.assert_allclose(freqs[responses.argmax(0)], [tone, 2 * tone], atol=rate / 512)
+        assert fb.FreeFilterbank.complex_pairs is False and fb.FreeFilterbank.random_init
+        assert fb.FourierFilterbank(None, 16).centre_hz() is None
+    finally:
+        fb.filterbanks.base._REGISTRY.pop("test_one_tone_pairs")

@@ -257,7 +257,9 @@ def test_killed_run_with_masks_and_validation_resumes_to_the_same_numbers(tmp_pa
         },
     )
     whole = run_language_id(config, tmp_path / "whole", quiet=True, tensorboard=False)
-    saved = language_id.save_checkpoint
+    from framebank.training import loop
+
+    saved = loop.save_checkpoint
     calls = []
 
     def killed_after_one_epoch(*args, **kwargs):
@@ -266,10 +268,10 @@ def test_killed_run_with_masks_and_validation_resumes_to_the_same_numbers(tmp_pa
         calls.append(1)
         saved(*args, **kwargs)
 
-    monkeypatch.setattr(language_id, "save_checkpoint", killed_after_one_epoch)
+    monkeypatch.setattr(loop, "save_checkpoint", killed_after_one_epoch)
     with pytest.raises(KeyboardInterrupt):
         run_language_id(config, tmp_path / "killed", quiet=True, tensorboard=False)
-    monkeypatch.setattr(language_id, "save_checkpoint", saved)
+    monkeypatch.setattr(loop, "save_checkpoint", saved)
     resumed = run_language_id(
         config, tmp_path / "killed", resume=True, quiet=True, tensorboard=False
     )

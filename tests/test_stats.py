@@ -159,3 +159,13 @@ def test_cluster_bootstrap_widens_the_interval_of_clustered_items():
     assert singles == paired_bootstrap(a, b, resamples=500, seed=2)
     with pytest.raises(ValueError, match="`groups` must label every item"):
         paired_bootstrap(a, b, groups=groups[:10])
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [(0.1, 2.0, "better"), (-2.0, -0.1, "worse"), (-0.1, 0.1, "tie"), (0.0, 1.0, "tie")],
+)
+def test_verdict_is_decided_by_the_interval_alone(low, high, expected):
+    from framebank.training.stats import verdict
+
+    assert verdict(low, high) == expected

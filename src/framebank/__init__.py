@@ -29,6 +29,7 @@ hold them load after ``import framebank``.
 """
 
 from framebank import frontends, initializers
+from framebank._deprecation import deprecated_names
 from framebank.config import FrontEnd, FrontendConfigError, build_frontend
 from framebank.decoder import Decoder
 from framebank.filterbanks import (
@@ -68,6 +69,11 @@ from framebank.postprocessing import (
 )
 
 __version__ = "0.1.0"
+
+__getattr__ = deprecated_names(
+    __name__,
+    {"Frontend": (lambda: FrontEnd, "use framebank.FrontEnd (a Keras layer since 0.1.0)")},
+)
 
 __all__ = [
     # framing

@@ -177,3 +177,24 @@ def check_floating_policy(owner: str, policy: Any) -> None:
                 f"(float32, float64, mixed_float16, ...). Received: dtype={policy.name!r} "
                 f"({what} dtype {dtype})"
             )
+
+
+def check_mel_options(
+    n_mels: Any, power: Any, norm: Any, fmin: Any, fmax: Any, sample_rate: float
+) -> None:
+    """A mel weighting's options, as ``librosa.filters.mel`` takes them: checked once for the
+    mel family and the :class:`~framebank.postprocessing.MelSpectrum` layer alike."""
+    nyquist = float(sample_rate) / 2
+    low = check_number("fmin", fmin)
+    high = nyquist if fmax is None else check_number("fmax", fmax)
+    if not 0 <= low < high <= nyquist:
+        # librosa only warns, and the filters outside the band come out all zero.
+        raise ValueError(
+            f"Expected 0 <= fmin < fmax <= sample_rate / 2 = {nyquist:g}. "
+            f"Received: fmin={fmin!r}, fmax={fmax!r}"
+        )
+    check_positive_int("n_mels", n_mels)
+    if check_number("power", power) <= 0:
+        raise ValueError(f"`power` must be a positive number (1 or 2). Received: power={power!r}")
+    if norm not in (None, "slaney"):
+        raise ValueError(f"`norm` must be 'slaney' or None. Received: norm={norm!r}")

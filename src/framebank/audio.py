@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from framebank_cli import shipped_dir
+from framebank._resources import shipped_dir
 
 __all__ = [
     "Clip",

@@ -1,8 +1,8 @@
 """The ``framebank`` command's work: one function a command.
 
 The console script is :mod:`framebank_cli` (outside the package, so that ``--help`` and
-option errors need no Keras): it parses and checks the options, then calls the command
-here through :data:`COMMANDS`. :func:`main` is the same entry point, for
+option errors need no Keras): :mod:`framebank._command` parses and checks the options, then
+calls the command here through :data:`COMMANDS`. :func:`main` is the same entry point, for
 ``python -m framebank.cli`` and for tests.
 """
 
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from framebank_cli import DEFAULT_OUT, UsageError
+from framebank._resources import DEFAULT_OUT, UsageError
 
 __all__ = ["COMMANDS", "UsageError", "main"]
 
@@ -58,7 +58,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
     from framebank.check import run_methods
 
-    # framebank_cli checked the options: positive numbers, a frame within the signal.
+    # framebank._command checked the options: positive numbers, a frame within the signal.
     signal, sources = _speech_batch(args.batch, args.seconds, args.sample_rate)
     print(
         f"framebank: every method on real speech [{signal.shape[0]}, {signal.shape[1]}] "
@@ -115,7 +115,7 @@ def _command(args: argparse.Namespace) -> str:
     import shlex
     from pathlib import Path
 
-    from framebank_cli import shipped_recipes
+    from framebank._resources import shipped_recipes
 
     words = ["framebank", args.command]
     if getattr(args, "config", None):
@@ -326,10 +326,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``framebank`` with ``argv``: :func:`framebank_cli.main`."""
-    import framebank_cli
+    """``framebank`` with ``argv`` (default: the process's); return the exit status."""
+    from framebank import _command
 
-    return framebank_cli.main(argv)
+    return _command.main(argv, lambda: COMMANDS)
 
 
 if __name__ == "__main__":

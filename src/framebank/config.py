@@ -81,8 +81,10 @@ from typing import Any
 import keras
 
 from framebank import methods
+from framebank._deprecation import deprecated_names
 from framebank._validation import KERAS_LAYER_KEYWORDS, layer_options
 from framebank.decoder import DECODER_KINDS, RENAMED_METHODS, Decoder
+from framebank.files import read_yaml
 from framebank.filterbanks import FILTERBANKS, family_options, get_filterbank
 from framebank.frontends import FrontEnd
 from framebank.frontends.base import _READY_MADE, register_ready_made  # noqa: F401 (re-export)
@@ -90,6 +92,16 @@ from framebank.layers import Encoder
 from framebank.postprocessing import POSTPROCESSING, postprocessing_options
 
 __all__ = ["FrontEnd", "FrontendConfigError", "build_frontend", "read_frontend_config"]
+
+__getattr__ = deprecated_names(
+    __name__,
+    {
+        "load_config": (
+            lambda: read_frontend_config,
+            "use framebank.config.read_frontend_config (the same function)",
+        )
+    },
+)
 
 _NUMBER = (int, float)
 _REQUIRED = object()
@@ -133,16 +145,10 @@ def read_frontend_config(config: dict | str | os.PathLike) -> dict:
     if isinstance(config, dict):
         return dict(config)
     if isinstance(config, (str, os.PathLike)):
-        import yaml
-
         path = Path(config)
         if not path.is_file():
             raise FileNotFoundError(f"Front-end config file not found. Received: config={config!r}")
-        with open(path) as handle:
-            try:
-                loaded = yaml.safe_load(handle)
-            except yaml.YAMLError as err:
-                raise FrontendConfigError(f"{path} is not valid YAML: {err}") from None
+        loaded = read_yaml(path, FrontendConfigError)
         if not isinstance(loaded, dict):
             raise FrontendConfigError(
                 f"{path} must hold a mapping of config keys. Received: {type(loaded).__name__}"

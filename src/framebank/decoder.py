@@ -37,6 +37,7 @@ import keras
 from keras import ops
 
 from framebank import framing, initializers
+from framebank._deprecation import deprecated_names
 from framebank._validation import (
     as_real,
     check_bool,
@@ -57,6 +58,25 @@ DECODER_KINDS = ("tied", "free", "pinv")
 RENAMED_METHODS = {"conv_transpose": "strided_conv"}
 _HALF = ("float16", "bfloat16")
 _EPS = {"float64": 2.2e-16, "float32": 1.2e-7}  # machine epsilon; 1e-3 for 16-bit floats
+
+
+def _decoder_methods() -> dict:
+    """The old ``DECODER_METHODS``: name -> ``f(coefficients, synthesis, hop)``, now each
+    method's ``synthesize``."""
+    names = {"dense": "dense", "matmul": "matmul", "pointwise_conv": "pointwise_conv"}
+    names.update(RENAMED_METHODS)
+    return {old: get_method(new).synthesize for old, new in names.items()}
+
+
+__getattr__ = deprecated_names(
+    __name__,
+    {
+        "DECODER_METHODS": (
+            _decoder_methods,
+            "every registered method synthesises: framebank.get_method(name).synthesize",
+        )
+    },
+)
 
 
 def _decoder_method(method: Any) -> Method:

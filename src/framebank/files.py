@@ -1,6 +1,7 @@
-"""Atomic writes: a reader never sees a half-written results file, checkpoint or corpus file.
+"""Atomic writes (a reader never sees a half-written results file, checkpoint or corpus
+file), and the one YAML reader of configs and recipes.
 
-Imports nothing of framebank, so the corpus tools and the recipes share it.
+Imports nothing of framebank, so the corpus tools, the configs and the recipes share it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write", "read_json", "write_json", "write_text"]
+__all__ = ["atomic_write", "read_json", "read_yaml", "write_json", "write_text"]
+
+
+def read_yaml(path: str | Path, error: type[Exception] = ValueError) -> Any:
+    """The YAML document in the file ``path`` (None when it is empty); ``error`` (a
+    ValueError subclass, the caller's) names the file when it is not valid YAML."""
+    import yaml
+
+    with open(path) as handle:
+        try:
+            return yaml.safe_load(handle)
+        except yaml.YAMLError as err:
+            raise error(f"{path} is not valid YAML: {err}") from None
 
 
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:

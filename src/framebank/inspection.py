@@ -34,8 +34,6 @@ __all__ = [
     "parameter_tables",
 ]
 
-# Families whose basis holds real parts, then imaginary parts, of complex filters.
-COMPLEX_FAMILIES = ("fourier", "mel", "gabor", "analytic")
 _FFT = 2048
 
 
@@ -74,7 +72,7 @@ def initial_filterbank(encoder: Encoder) -> Any | None:
     None for families whose initial values are a random draw (``free``, ``analytic``).
     """
     filterbank = encoder.filterbank
-    if filterbank.family in ("free", "analytic"):
+    if filterbank.random_init:
         return None
     fresh = type(filterbank).from_config(filterbank.get_config())
     fresh.build(encoder.frame_len)
@@ -89,7 +87,7 @@ def filter_responses(filterbank: Any, fft_length: int = _FFT) -> np.ndarray:
     one real filter a column.
     """
     basis = np.asarray(ops.convert_to_numpy(filterbank.filters()), "float64")
-    if filterbank.family in COMPLEX_FAMILIES:
+    if filterbank.complex_pairs:
         half = basis.shape[1] // 2
         complex_filters = basis[:, :half] - 1j * basis[:, half:]
         spectrum = np.abs(np.fft.fft(complex_filters, fft_length, axis=0))

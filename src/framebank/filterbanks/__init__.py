@@ -6,6 +6,7 @@ from the user's code, and is then available by name everywhere
 (``Encoder(filterbank=...)``, ``build_frontend``).
 """
 
+from framebank._deprecation import deprecated_names
 from framebank.filterbanks.analytic import AnalyticFilterbank
 from framebank.filterbanks.base import (
     FILTERBANKS,
@@ -40,3 +41,25 @@ __all__ = [
     "make_window",
     "register_filterbank",
 ]
+
+
+def _postprocessing_mel(name: str):
+    # Imported on use: filterbanks do not import post-processing at import time.
+    from framebank.postprocessing import mel
+
+    return getattr(mel, name)
+
+
+__getattr__ = deprecated_names(
+    __name__,
+    {
+        "MelSpectrum": (
+            lambda: _postprocessing_mel("MelSpectrum"),
+            "use framebank.postprocessing.MelSpectrum (or framebank.MelSpectrum)",
+        ),
+        "mel_weights": (
+            lambda: _postprocessing_mel("mel_weights"),
+            "use framebank.postprocessing.mel.mel_weights",
+        ),
+    },
+)

@@ -51,6 +51,8 @@ class AnalyticFilterbank(FreeFilterbank):
         design for end-to-end speech separation", ICASSP 2020.
     """
 
+    complex_pairs = True
+
     def __init__(
         self,
         num_basis: int,

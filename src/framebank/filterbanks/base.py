@@ -170,9 +170,19 @@ class Filterbank(keras.layers.Layer):
 
     Attributes:
         family: the registry name.
+        complex_pairs: the basis holds the real parts of complex filters, then their
+            imaginary parts (column ``k`` and ``k + num_basis / 2`` are one filter).
+        random_init: its initial values are a random draw (no fresh copy shows them).
     """
 
     family: str = ""
+    complex_pairs: bool = False
+    random_init: bool = False
+
+    def centre_hz(self) -> Any:
+        """Each filter's centre frequency in Hz from the family's own parameters, or None for
+        a family without one (its responses' peaks then say it)."""
+        return None
 
     def __init__(
         self,

@@ -74,6 +74,8 @@ class FourierFilterbank(Filterbank):
         10
     """
 
+    complex_pairs = True
+
     def __init__(
         self,
         num_basis: int | None = None,

@@ -29,6 +29,8 @@ class FreeFilterbank(Filterbank):
         kernel: the ``[frame_len, num_basis]`` weight.
     """
 
+    random_init = True
+
     def __init__(
         self,
         num_basis: int,

@@ -125,6 +125,8 @@ class GaborFilterbank(Filterbank):
 
     EDGE = 1e-3  # radians per sample kept clear of 0 and pi
 
+    complex_pairs = True
+
     def __init__(
         self,
         num_basis: int,

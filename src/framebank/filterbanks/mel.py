@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from framebank._validation import check_mel_options
 from framebank.filterbanks.base import register_filterbank
 from framebank.filterbanks.fourier import FourierFilterbank
-from framebank.postprocessing.mel import MelSpectrum, check_mel_options
 
 __all__ = ["MelFilterbank"]
 
@@ -87,8 +87,12 @@ class MelFilterbank(FourierFilterbank):
             **self._mel_options(),
         )
 
-    def spectrum(self, **overrides: Any) -> MelSpectrum:
-        """The :class:`MelSpectrum` layer for this basis (options may be overridden)."""
+    def spectrum(self, **overrides: Any) -> Any:
+        """The :class:`~framebank.postprocessing.MelSpectrum` layer for this basis (options
+        may be overridden)."""
+        # Made on demand: the family itself needs nothing of post-processing.
+        from framebank.postprocessing.mel import MelSpectrum
+
         return MelSpectrum(**{**self.spectrum_options(), **overrides})
 
     def get_config(self) -> dict:

@@ -133,6 +133,10 @@ class SincFilterbank(Filterbank):
         f2 = ops.minimum(f1 + band, self.sample_rate / 2)
         return f1, f2
 
+    def centre_hz(self) -> Any:
+        """Each band's centre in Hz, ``[num_basis]``: ``low_hz + band_hz / 2``."""
+        return self.low_hz + self.band_hz / 2
+
     def filters(self) -> Any:
         f1, f2 = self.cutoffs()
         dtype = f1.dtype

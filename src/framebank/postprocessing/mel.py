@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from framebank._validation import check_number, check_positive_int
+from framebank._validation import check_mel_options, check_positive_int
 from framebank._weights import constant_initializer
 from framebank.postprocessing._common import Float32Postprocessing
 from framebank.postprocessing.base import register_postprocessing
@@ -37,25 +37,6 @@ def mel_weights(
         norm=norm,
         dtype=np.float64,
     ).T
-
-
-def check_mel_options(
-    n_mels: Any, power: Any, norm: Any, fmin: Any, fmax: Any, sample_rate: float
-) -> None:
-    nyquist = float(sample_rate) / 2
-    low = check_number("fmin", fmin)
-    high = nyquist if fmax is None else check_number("fmax", fmax)
-    if not 0 <= low < high <= nyquist:
-        # librosa only warns, and the filters outside the band come out all zero.
-        raise ValueError(
-            f"Expected 0 <= fmin < fmax <= sample_rate / 2 = {nyquist:g}. "
-            f"Received: fmin={fmin!r}, fmax={fmax!r}"
-        )
-    check_positive_int("n_mels", n_mels)
-    if check_number("power", power) <= 0:
-        raise ValueError(f"`power` must be a positive number (1 or 2). Received: power={power!r}")
-    if norm not in (None, "slaney"):
-        raise ValueError(f"`norm` must be 'slaney' or None. Received: norm={norm!r}")
 
 
 @register_postprocessing("mel_spectrum")

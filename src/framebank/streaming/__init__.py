@@ -7,6 +7,8 @@ Each stateful piece says what its state is (``StreamingStep.state_spec()`` lists
   input frames not yet consumed, ``kernel_size - strides`` of them;
 * :class:`~framebank.PCEN`: its smoother after the last frame;
 * a :class:`~framebank.Decoder`: the overlap-add tail, ``frame_len - hop`` samples;
+* a layer of the user's: what its ``streaming_state()`` says, carried by its own
+  ``stream_step(frame, state)`` (the hook a layer implements to stream);
 * ``position`` (steps taken) and, for the pieces that need it, ``limit`` (their input
   frames before the end; set by a flush), so that padding and the end are exact.
 

@@ -197,6 +197,7 @@ class StreamingStep:
             a layer with no streaming form), naming it.
     """
 
+    # long: the plan in one pass: stages, their timings, then each stage's window of items
     def __init__(self, layer: Any, frames_per_step: int = 1) -> None:
         if (
             isinstance(frames_per_step, bool)

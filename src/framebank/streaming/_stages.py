@@ -26,7 +26,7 @@ from framebank.decoder import Decoder
 from framebank.layers import Encoder
 from framebank.postprocessing import PCEN, FreeLowpass, GaussianLowpass
 
-__all__ = ["Stage", "Timing", "stage_for"]
+__all__ = ["Stage", "StepStage", "Timing", "stage_for"]
 
 # The largest int32: the limit of a stream whose end is not known yet.
 NO_LIMIT = 2**31 - 1
@@ -263,6 +263,48 @@ class PCENStage(Stage):
         return y, {"smoother": smoother, "limit": state["limit"]}
 
 
+class StepStage(Stage):
+    """A layer that streams by its own step (a user's layer with state, for one): one output
+    frame for each input frame, its state carried from one frame to the next.
+
+    The layer implements the hook::
+
+        def streaming_state(self, feature) -> {name: (shape without batch, dtype)}
+        def stream_step(self, frame, state) -> (output frame, new state)
+
+    ``frame`` is ``[batch, 1, *feature]``; the state starts at zeros. Frames before the
+    signal or past its end leave the state as it was, so the stream equals the offline call.
+    """
+
+    needs_limit = True
+
+    def state_shapes(self, feature: tuple) -> dict:
+        spec = dict(self.layer.streaming_state(feature))
+        if "limit" in spec:
+            raise ValueError(
+                f"Layer {self.layer.name!r}: `limit` is the stream's own state name; "
+                f"streaming_state() must name its state otherwise. Received: {sorted(spec)}"
+            )
+        return {**spec, "limit": ((), "int32")}
+
+    def step(self, x: Any, state: dict, position: Any) -> tuple[Any, dict]:
+        valid, _ = self._valid(position, state)
+        carried = {name: value for name, value in state.items() if name != "limit"}
+        outputs = []
+        for i in range(self.m_in):
+            out, after = self.layer.stream_step(x[:, i : i + 1], dict(carried))
+            carried = {name: ops.where(valid[i], after[name], carried[name]) for name in carried}
+            outputs.append(out)
+        y = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=1)
+        return y, {**carried, "limit": state["limit"]}
+
+
+def _streams_by_its_own_step(layer: keras.layers.Layer) -> bool:
+    return callable(getattr(layer, "stream_step", None)) and callable(
+        getattr(layer, "streaming_state", None)
+    )
+
+
 class DecoderStage(Stage):
     """:class:`~framebank.Decoder`: its state is the overlap-add tail, the last
     ``frame_len - hop`` samples that later frames still add to (and, for ``pinv``, the
@@ -351,6 +393,8 @@ def stage_for(layer: keras.layers.Layer) -> Stage:
     """The stage that streams ``layer``; :class:`NotStreamableError` naming it otherwise."""
     from framebank.postprocessing import InstanceNorm
 
+    if _streams_by_its_own_step(layer):  # the hook a user's layer implements
+        return StepStage(layer)
     if isinstance(layer, Encoder):
         return EncoderStage(layer)
     if isinstance(layer, Decoder):
@@ -386,5 +430,6 @@ def stage_for(layer: keras.layers.Layer) -> Stage:
         f"Layer {layer.name!r} ({type(layer).__name__}) has no streaming form: framebank "
         "streams Encoder, Decoder, GaussianLowpass, FreeLowpass, MaxPooling1D, PCEN and "
         "frame-wise layers (energies, logs, floors, MelSpectrum, activations, Dense, "
-        "LayerNormalization over channels)."
+        "LayerNormalization over channels); a layer of yours streams by implementing "
+        "streaming_state() and stream_step() (framebank.streaming's StepStage says how)."
     )

@@ -36,10 +36,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from framebank._deprecation import deprecated_names
 from framebank.audio import mix_noise
 from framebank.progress import Progress
-from framebank.training import io
-from framebank.training.checkpoint import load_checkpoint, save_checkpoint
+from framebank.training import io, loop
 from framebank.training.config import (
     check_distribution,
     check_values,
@@ -47,6 +47,7 @@ from framebank.training.config import (
     recipe_fields,
 )
 from framebank.training.families import FamilySpec, encoder_kwargs, parse_families
+from framebank.training.loop import RunHooks, steps_per_epoch
 
 __all__ = [
     "CompareConfig",
@@ -201,6 +202,17 @@ class CompareData:
     valid_input_si_snr: np.ndarray | None = None
 
 
+__getattr__ = deprecated_names(
+    __name__,
+    {
+        "load_config": (
+            lambda: load_compare_config,
+            "use framebank.training.compare.load_compare_config (the same function)",
+        )
+    },
+)
+
+
 def prepare_data(config: CompareConfig, source: str | Path | None = None) -> CompareData:
     """Read, split (by prompt), chunk and mix the validation set; skip bad files."""
     from framebank.audio import (
@@ -260,11 +272,6 @@ def prepare_data(config: CompareConfig, source: str | Path | None = None) -> Com
         "source": str(source) if source else "data/ (shipped corpus)",
     }
     return CompareData(train, valid, valid_noisy, summary, input_scores)
-
-
-def steps_per_epoch(n: int, batch_size: int, steps: int | None) -> int:
-    """Training steps in one epoch over ``n`` chunks."""
-    return n // batch_size if steps is None else min(steps, n // batch_size)
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, steps: int | None) -> list:
@@ -375,6 +382,95 @@ def learnable_parameters(model: Any) -> dict[str, int]:
     return {"encoder": encoder, "decoder": total - encoder, "total": total}
 
 
+class _DenoiserRun(RunHooks):
+    """One (method, init, seed) of the compare recipe, as :func:`loop.train_run`'s hooks."""
+
+    def __init__(self, config, data, method, init, seed, run_dir, family) -> None:
+        self.config, self.data, self.run_dir, self.family = config, data, run_dir, family
+        self.method, self.init, self.seed = method, init, seed
+
+    def build(self) -> Any:
+        model = build_denoiser(self.config, self.method, self.init, self.seed, self.family)
+        self.initial_std = float(np.std(model.get_layer("encoder").get_weights()[0]))
+        self.initial_basis = _basis(model.get_layer("encoder"))  # the seeded draw, resumed too
+        return model
+
+    def encoder(self, model: Any) -> Any:
+        return model.get_layer("encoder")
+
+    def new_state(self) -> dict:
+        return {
+            "epochs_done": 0,
+            "step_loss": [],
+            "step_seconds": [],
+            "step_data_seconds": [],  # making the batch: indexing and mixing the noise
+            "valid_si_snr": [],
+            "valid_si_snr_per_chunk": [],  # the last epoch's
+        }
+
+    def train_epoch(self, model: Any, state: dict, epoch: int, progress: Progress) -> None:
+        config, seed = self.config, self.seed
+        noise_rng = np.random.default_rng([seed, epoch, 7])
+        n = len(self.data.train)
+        for index in epoch_batches(n, config.batch_size, seed, epoch, config.steps_per_epoch):
+            loading = time.perf_counter()
+            clean = self.data.train[index]
+            noisy = mix_noise(clean, config.snr_db, noise_rng)
+            start = time.perf_counter()
+            state["step_data_seconds"].append(start - loading)
+            with warnings.catch_warnings():
+                # A fixed encoder with a pinv decoder has nothing to train: its loss is
+                # still recorded, and the report says it is fixed.
+                warnings.filterwarnings("ignore", "The model does not have any trainable")
+                loss = model.train_on_batch(noisy, clean)
+            state["step_seconds"].append(time.perf_counter() - start)
+            state["step_loss"].append(float(np.asarray(loss)))
+            if not math.isfinite(state["step_loss"][-1]):
+                raise FloatingPointError(
+                    f"{self.run_dir.name}: loss became {state['step_loss'][-1]} at step "
+                    f"{len(state['step_loss'])}"
+                )
+            progress.step()
+
+    def end_epoch(self, model: Any, state: dict, epoch: int, logging: bool) -> dict:
+        scores = evaluate(model, self.data, self.config.batch_size)
+        state["valid_si_snr"].append(scores.mean)
+        state["valid_si_snr_per_chunk"] = [float(v) for v in scores.per_chunk]
+        return {"valid/si_snr_db": state["valid_si_snr"][-1]}
+
+    def epoch_note(self, state: dict) -> str:
+        return f" valid SI-SNR {state['valid_si_snr'][-1]:.2f} dB"
+
+    def finish(self, model: Any, state: dict) -> dict:
+        result = {
+            "method": self.method,
+            "init": self.init,
+            "seed": self.seed,
+            "initial_kernel_std": self.initial_std,
+            **{
+                k: state[k]
+                for k in ("step_loss", "step_seconds", "step_data_seconds", "valid_si_snr")
+            },
+            # Each validation chunk's SI-SNR after the last epoch, in the data's order.
+            "valid_si_snr_per_chunk": state.get("valid_si_snr_per_chunk", []),
+        }
+        family = self.family
+        if family is not None:
+            basis, initial = _basis(model.get_layer("encoder")), self.initial_basis
+            result.update(
+                family=family.name,
+                filterbank=family.filterbank,
+                decoder=family.decoder,
+                encoder_trainable=family.trainable,
+                learnable_parameters=learnable_parameters(model),
+                # How far training moved the encoder's basis, relative to where it began.
+                encoder_basis_change=float(
+                    np.linalg.norm(basis - initial) / np.linalg.norm(initial)
+                ),
+            )
+        return result
+
+
 def train_run(
     config: CompareConfig,
     data: CompareData,
@@ -391,108 +487,11 @@ def train_run(
     ``tensorboard``: this run's TensorBoard folder, or None for no logs; ``family``: the
     family study's encoder and decoder (see :func:`build_denoiser`).
     """
-    from framebank.training import tensorboard as tb
-
+    hooks = _DenoiserRun(config, data, method, init, seed, run_dir, family)
     per_epoch = steps_per_epoch(len(data.train), config.batch_size, config.steps_per_epoch)
-    result_path = run_dir / "result.json"
-    if result_path.exists():
-        progress.log(f"  already finished, kept: {run_dir.name}")
-        progress.skip(config.epochs * per_epoch)
-        return io.read_json(result_path)
-    from framebank.distribute import distribution_scope
-
-    # batch_size is the global batch: the engine splits it over the replicas.
-    with distribution_scope(config.distribution):
-        model = build_denoiser(config, method, init, seed, family)
-        initial_std = float(np.std(model.get_layer("encoder").get_weights()[0]))
-        encoder = model.get_layer("encoder")
-        initial_basis = _basis(encoder)  # the seeded draw: the same after a resume
-        state = load_checkpoint(run_dir, model)
-        if state is None:
-            state = {
-                "epochs_done": 0,
-                "step_loss": [],
-                "step_seconds": [],
-                "step_data_seconds": [],  # making the batch: indexing and mixing the noise
-                "valid_si_snr": [],
-                "valid_si_snr_per_chunk": [],  # the last epoch's
-            }
-            if tensorboard is not None:
-                tb.log_epoch(tensorboard, 0, [], {}, encoder)  # the initial filters
-        else:
-            progress.log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
-            progress.skip(state["epochs_done"] * per_epoch)
-        n = len(data.train)
-        for epoch in range(state["epochs_done"], config.epochs):
-            first_step = len(state["step_loss"])
-            noise_rng = np.random.default_rng([seed, epoch, 7])
-            for index in epoch_batches(n, config.batch_size, seed, epoch, config.steps_per_epoch):
-                loading = time.perf_counter()
-                clean = data.train[index]
-                noisy = mix_noise(clean, config.snr_db, noise_rng)
-                start = time.perf_counter()
-                state["step_data_seconds"].append(start - loading)
-                with warnings.catch_warnings():
-                    # A fixed encoder with a pinv decoder has nothing to train: its loss is
-                    # still recorded, and the report says it is fixed.
-                    warnings.filterwarnings("ignore", "The model does not have any trainable")
-                    loss = model.train_on_batch(noisy, clean)
-                state["step_seconds"].append(time.perf_counter() - start)
-                state["step_loss"].append(float(np.asarray(loss)))
-                if not math.isfinite(state["step_loss"][-1]):
-                    raise FloatingPointError(
-                        f"{run_dir.name}: loss became {state['step_loss'][-1]} at step "
-                        f"{len(state['step_loss'])}"
-                    )
-                progress.step()
-            scores = evaluate(model, data, config.batch_size)
-            state["valid_si_snr"].append(scores.mean)
-            state["valid_si_snr_per_chunk"] = [float(v) for v in scores.per_chunk]
-            state["epochs_done"] = epoch + 1
-            if tensorboard is not None:
-                # Before the checkpoint: a kill between the two redoes the epoch, and its
-                # log file is written again, not twice.
-                tb.log_epoch(
-                    tensorboard,
-                    epoch + 1,
-                    state["step_loss"][first_step:],
-                    {"valid/si_snr_db": state["valid_si_snr"][-1]},
-                    encoder,
-                    first_step=first_step + 1,
-                )
-            save_checkpoint(run_dir, model, state)
-            progress.log(
-                f"  {run_dir.name}: epoch {epoch + 1}/{config.epochs} "
-                f"loss {state['step_loss'][-1]:.3f} "
-                f"valid SI-SNR {state['valid_si_snr'][-1]:.2f} dB",
-                timing=True,
-            )
-        result = {
-            "method": method,
-            "init": init,
-            "seed": seed,
-            "initial_kernel_std": initial_std,
-            **{
-                k: state[k]
-                for k in ("step_loss", "step_seconds", "step_data_seconds", "valid_si_snr")
-            },
-            # Each validation chunk's SI-SNR after the last epoch, in the data's order.
-            "valid_si_snr_per_chunk": state.get("valid_si_snr_per_chunk", []),
-        }
-        if family is not None:
-            result.update(
-                family=family.name,
-                filterbank=family.filterbank,
-                decoder=family.decoder,
-                encoder_trainable=family.trainable,
-                learnable_parameters=learnable_parameters(model),
-                # How far training moved the encoder's basis, relative to where it began.
-                encoder_basis_change=float(
-                    np.linalg.norm(_basis(encoder) - initial_basis) / np.linalg.norm(initial_basis)
-                ),
-            )
-        io.write_json(result_path, result)
-        return result
+    return loop.train_run(
+        hooks, run_dir, progress, config.epochs, per_epoch, config.distribution, tensorboard
+    )
 
 
 def measure_memory(config: CompareConfig, method: str) -> dict:
@@ -580,6 +579,66 @@ def measure_all_memory(
     return memory
 
 
+def _config_record(config: CompareConfig, source: str | Path | None) -> dict:
+    """What config.json records: the recipe's fields, the data's source and the backend."""
+    import keras
+
+    record = recipe_fields(config)
+    if not config.families:
+        # The method study's record as before the family study existed: its folders resume.
+        for name in ("families", "reference"):
+            record.pop(name)
+    record["source"] = str(source) if source else None
+    # A resumed run must not mix backends: their step times and rounding differ.
+    record["backend"] = keras.backend.backend()
+    return record
+
+
+def _runs(config: CompareConfig, families: list) -> list[tuple]:
+    """(name, method, init, seed, family) of every run, in the order they train."""
+    if families:
+        # Seed by seed, so that an interrupted study has every family of its first seeds.
+        return [
+            (f"{family.name}__seed{s}", config.methods[0], config.inits[0], s, family)
+            for s in config.seeds
+            for family in families
+        ]
+    return [
+        (f"{m}__{i}__seed{s}", m, i, s, None)
+        for i in config.inits
+        for s in config.seeds
+        for m in config.methods
+    ]
+
+
+def _write_results(
+    summary: dict, out: Path, progress: Progress, tensorboard: bool, families: bool
+) -> dict:
+    """Write results.json, the report and its plots; the summary as written."""
+    from framebank.training import report, report_families
+
+    results = summary["runs"]
+    board = f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
+    if families:
+        # Step times compare methods, not families: they stay in runs/*/result.json.
+        timings = ("step_seconds", "step_data_seconds")
+        summary["runs"] = [{k: v for k, v in r.items() if k not in timings} for r in results]
+        summary["families"] = report_families.family_stats(summary)
+        io.write_json(out / "results.json", summary)
+        report_families.write_all(summary, out)
+        progress.log(report_families.summary_text(summary))
+        progress.log(f"results in {out}: REPORT.md, results.csv, results.json, families.png{board}")
+        return summary
+    io.write_json(out / "results.json", summary)
+    report.write_all(summary, out)
+    progress.log(report.summary_text(summary))
+    progress.log(
+        f"results in {out}: REPORT.md, results.csv, results.json, convergence.png, "
+        f"memory.png{board}"
+    )
+    return summary
+
+
 def run_compare(
     config: CompareConfig,
     out: str | Path,
@@ -596,17 +655,8 @@ def run_compare(
     """
     import keras
 
-    from framebank.training import report, report_families
-
     out = Path(out)
-    config_record = recipe_fields(config)
-    if not config.families:
-        # The method study's record as before the family study existed: its folders resume.
-        for name in ("families", "reference"):
-            config_record.pop(name)
-    config_record["source"] = str(source) if source else None
-    # A resumed run must not mix backends: their step times and rounding differ.
-    config_record["backend"] = keras.backend.backend()
+    config_record = _config_record(config, source)
     config_path = out / "config.json"
     io.check_results_folder(out, config_record, resume, "compare")
 
@@ -614,20 +664,7 @@ def run_compare(
     data = prepare_data(config, source)
     io.write_json(config_path, config_record)
     families = config.family_specs()
-    if families:
-        # Seed by seed, so that an interrupted study has every family of its first seeds.
-        runs = [
-            (f"{family.name}__seed{s}", config.methods[0], config.inits[0], s, family)
-            for s in config.seeds
-            for family in families
-        ]
-    else:
-        runs = [
-            (f"{m}__{i}__seed{s}", m, i, s, None)
-            for i in config.inits
-            for s in config.seeds
-            for m in config.methods
-        ]
+    runs = _runs(config, families)
     memory_methods = config.methods if config.memory_steps > 0 else []
     per_epoch = steps_per_epoch(len(data.train), config.batch_size, config.steps_per_epoch)
     progress = Progress(
@@ -666,22 +703,4 @@ def run_compare(
         "runs": results,
         "wall_seconds": round(time.perf_counter() - started, 1),
     }
-    board = f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
-    if families:
-        # Step times compare methods, not families: they stay in runs/*/result.json.
-        timings = ("step_seconds", "step_data_seconds")
-        summary["runs"] = [{k: v for k, v in r.items() if k not in timings} for r in results]
-        summary["families"] = report_families.family_stats(summary)
-        io.write_json(out / "results.json", summary)
-        report_families.write_all(summary, out)
-        progress.log(report_families.summary_text(summary))
-        progress.log(f"results in {out}: REPORT.md, results.csv, results.json, families.png{board}")
-        return summary
-    io.write_json(out / "results.json", summary)
-    report.write_all(summary, out)
-    progress.log(report.summary_text(summary))
-    progress.log(
-        f"results in {out}: REPORT.md, results.csv, results.json, convergence.png, "
-        f"memory.png{board}"
-    )
-    return summary
+    return _write_results(summary, out, progress, tensorboard, bool(families))

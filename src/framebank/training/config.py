@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
+from framebank.files import read_yaml
 
 __all__ = [
     "RUN_LABEL",
@@ -37,11 +37,7 @@ def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
-    with open(path) as handle:
-        try:
-            data = yaml.safe_load(handle)
-        except yaml.YAMLError as err:
-            raise ValueError(f"{path} is not valid YAML: {err}") from None
+    data = read_yaml(path)
     if data is None:
         # An empty file is more likely a mistake than a wish for every default.
         raise ValueError(

@@ -33,13 +33,8 @@ from keras import ops
 from framebank.audio import mix_noise
 from framebank.postprocessing import LogEnergy, SpecAugment
 from framebank.progress import Progress
-from framebank.training import io
-from framebank.training.checkpoint import (
-    load_checkpoint,
-    load_weights,
-    save_checkpoint,
-    save_weights,
-)
+from framebank.training import io, loop
+from framebank.training.checkpoint import load_weights, save_weights
 from framebank.training.config import (
     RUN_LABEL,
     check_distribution,
@@ -47,6 +42,7 @@ from framebank.training.config import (
     load_recipe,
     recipe_fields,
 )
+from framebank.training.loop import RunHooks, steps_per_epoch
 
 __all__ = [
     "LanguageIdConfig",
@@ -79,6 +75,65 @@ def _ready_made() -> Any:
     from framebank.frontends import FRONTENDS
 
     return FRONTENDS
+
+
+def _check_variant(name: Any, variant: Any) -> None:
+    """One entry of a language-ID config's ``variants``: its name and its fields' types."""
+    if not isinstance(name, str) or not RUN_LABEL.fullmatch(name):
+        raise ValueError(
+            "config `variants`: a name is letters, digits, '_', '.' and '-', starting "
+            f"with a letter or digit (it names run folders and Keras layers). "
+            f"Received: {name!r}"
+        )
+    where = f"config `variants.{name}`"
+    if name in FAMILIES or name in _ready_made():
+        raise ValueError(f"{where}: the name is a front end's own; choose another")
+    if not isinstance(variant, dict) or "frontend" not in variant:
+        raise ValueError(
+            f"{where} must be a mapping with `frontend:` (the front end it varies) "
+            f"and any of {', '.join(VARIANT_FIELDS[1:])}. Received: {variant!r}"
+        )
+    unknown = sorted(set(variant) - set(VARIANT_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown field(s) {', '.join(unknown)}. Accepted: {', '.join(VARIANT_FIELDS)}"
+        )
+    if variant["frontend"] not in (*FAMILIES, *_ready_made()):
+        raise ValueError(
+            f"{where}.frontend: unknown {variant['frontend']!r}. Accepted: "
+            f"{', '.join([*FAMILIES, *_ready_made()])}"
+        )
+    options = variant.get("options", {})
+    if not isinstance(options, dict):
+        raise ValueError(
+            f"config `variants.{name}.options` must be a mapping of the front end's "
+            f"options. Received: {options!r}"
+        )
+    owned = sorted(set(options) & set(RECIPE_OPTIONS))
+    if owned:
+        raise ValueError(
+            f"config `variants.{name}.options`: {', '.join(owned)} "
+            f"{'is' if len(owned) == 1 else 'are'} set by the recipe (from "
+            f"{', '.join(dict.fromkeys(f'`{RECIPE_OPTIONS[o]}`' for o in owned))}), "
+            "the same for every front end"
+        )
+    multiplier = variant.get("frontend_lr_multiplier", 1.0)
+    if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)):
+        raise TypeError(
+            f"config `variants.{name}.frontend_lr_multiplier` must be a number. "
+            f"Received: {multiplier!r}"
+        )
+    if not (math.isfinite(multiplier) and multiplier > 0):
+        raise ValueError(
+            f"config `variants.{name}.frontend_lr_multiplier` must be a positive "
+            f"number. Received: {multiplier!r}"
+        )
+    masks = variant.get("spec_augment")
+    if masks is not None and not isinstance(masks, (bool, dict)):
+        raise TypeError(
+            f"config `variants.{name}.spec_augment` must be true, false, null or a "
+            f"mapping of SpecAugment's options. Received: {masks!r}"
+        )
 
 
 @dataclass
@@ -172,62 +227,7 @@ class LanguageIdConfig:
                 f"Received: {self.reference!r}"
             )
         for name, variant in self.variants.items():
-            if not isinstance(name, str) or not RUN_LABEL.fullmatch(name):
-                raise ValueError(
-                    "config `variants`: a name is letters, digits, '_', '.' and '-', starting "
-                    f"with a letter or digit (it names run folders and Keras layers). "
-                    f"Received: {name!r}"
-                )
-            where = f"config `variants.{name}`"
-            if name in FAMILIES or name in _ready_made():
-                raise ValueError(f"{where}: the name is a front end's own; choose another")
-            if not isinstance(variant, dict) or "frontend" not in variant:
-                raise ValueError(
-                    f"{where} must be a mapping with `frontend:` (the front end it varies) "
-                    f"and any of {', '.join(VARIANT_FIELDS[1:])}. Received: {variant!r}"
-                )
-            unknown = sorted(set(variant) - set(VARIANT_FIELDS))
-            if unknown:
-                raise ValueError(
-                    f"{where}: unknown field(s) {', '.join(unknown)}. "
-                    f"Accepted: {', '.join(VARIANT_FIELDS)}"
-                )
-            if variant["frontend"] not in (*FAMILIES, *_ready_made()):
-                raise ValueError(
-                    f"{where}.frontend: unknown {variant['frontend']!r}. Accepted: "
-                    f"{', '.join([*FAMILIES, *_ready_made()])}"
-                )
-            options = variant.get("options", {})
-            if not isinstance(options, dict):
-                raise ValueError(
-                    f"config `variants.{name}.options` must be a mapping of the front end's "
-                    f"options. Received: {options!r}"
-                )
-            owned = sorted(set(options) & set(RECIPE_OPTIONS))
-            if owned:
-                raise ValueError(
-                    f"config `variants.{name}.options`: {', '.join(owned)} "
-                    f"{'is' if len(owned) == 1 else 'are'} set by the recipe (from "
-                    f"{', '.join(dict.fromkeys(f'`{RECIPE_OPTIONS[o]}`' for o in owned))}), "
-                    "the same for every front end"
-                )
-            multiplier = variant.get("frontend_lr_multiplier", 1.0)
-            if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)):
-                raise TypeError(
-                    f"config `variants.{name}.frontend_lr_multiplier` must be a number. "
-                    f"Received: {multiplier!r}"
-                )
-            if not (math.isfinite(multiplier) and multiplier > 0):
-                raise ValueError(
-                    f"config `variants.{name}.frontend_lr_multiplier` must be a positive "
-                    f"number. Received: {multiplier!r}"
-                )
-            masks = variant.get("spec_augment")
-            if masks is not None and not isinstance(masks, (bool, dict)):
-                raise TypeError(
-                    f"config `variants.{name}.spec_augment` must be true, false, null or a "
-                    f"mapping of SpecAugment's options. Received: {masks!r}"
-                )
+            _check_variant(name, variant)
         for name in self.frontends:
             settings = self.settings(name)
             masks = settings["spec_augment"] or {}
@@ -417,31 +417,10 @@ class LanguageData:
     valid_labels: np.ndarray | None = None
 
 
-def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> LanguageData:
-    from framebank.audio import (
-        LoadReport,
-        audible,
-        chunk_clips,
-        keep_at_most,
-        load_clips,
-        read_manifest,
-        scan_folder,
-        split_clips,
-    )
+def _choose_splits(config: LanguageIdConfig, clips: list) -> dict[str, list]:
+    """The clips of each split: ``train``, ``test`` and, with a validation fraction, ``valid``."""
+    from framebank.audio import split_clips, split_of
 
-    try:
-        clips = scan_folder(source) if source else read_manifest()
-    except (ValueError, FileNotFoundError) as err:
-        raise io.RecipeInputError(str(err)) from err
-    clips = [c for c in clips if c.language in config.languages and "silence" not in c.prompt]
-    if not clips:
-        raise io.RecipeInputError(
-            f"no audio of languages {config.languages} in {source or 'the corpus'} "
-            "(a --source folder needs one sub-folder per language)"
-        )
-    from framebank.audio import split_of
-
-    report = LoadReport()
     # The test set is the same with or without validation (valid + test of the corpus
     # split: nothing is tuned on it); a validation split comes out of training prompts.
     trained = {id(c) for c in split_clips(clips)["train"]}
@@ -458,23 +437,14 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
         }
         chosen["valid"] = [c for c in chosen["train"] if id(c) in validating]
         chosen["train"] = [c for c in chosen["train"] if id(c) not in validating]
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    clip_of_chunk: dict[str, np.ndarray] = {}
-    for split, members in chosen.items():
-        loaded = load_clips(members, config.sample_rate, report)
-        chunks, owners = chunk_clips(loaded, config.chunk_samples)
-        labels = np.array([config.languages.index(c.language) for c in owners], "int32")
-        keep = audible(chunks)
-        out[split] = (chunks[keep], labels[keep])
-        # Chunks of one recording are not independent: the paired tests resample recordings.
-        index = {id(clip): i for i, clip in enumerate(members)}
-        clip_of_chunk[split] = np.array([index[id(c)] for c in owners], "int64")[keep]
-    if report.loaded == 0:
-        raise io.RecipeInputError(f"no usable audio: {len(report.skipped)} file(s) skipped")
-    train, train_labels = out["train"]
-    pick = keep_at_most(len(train), config.max_train_chunks)
-    train, train_labels = train[pick], train_labels[pick]
-    test, test_labels = out["test"]
+    return chosen
+
+
+def _check_splits(
+    config: LanguageIdConfig, source: str | Path | None, train: tuple, test: tuple, valid: tuple
+) -> None:
+    """Refuse splits the recipe cannot use: each is (chunks, labels); ``valid``'s may be None."""
+    (train, train_labels), (test, test_labels), (valid, valid_labels) = train, test, valid
     # A language without audio in both splits would stay a class nobody can score,
     # and the report's chance level (1 / languages) would be wrong.
     missing = [
@@ -494,7 +464,6 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
             f"both training and test in {source or 'the corpus'}; list only languages with "
             f"audio (a --source folder needs one sub-folder per language){held}"
         )
-    valid, valid_labels = out.get("valid", (None, None))
     if valid is not None and (
         not len(valid) or set(np.unique(valid_labels)) != set(np.unique(train_labels))
     ):
@@ -510,6 +479,50 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
             f"{0 if valid is None else len(valid)} validation chunks of "
             f"{config.chunk_seconds} s"
         )
+
+
+def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> LanguageData:
+    from framebank.audio import (
+        LoadReport,
+        audible,
+        chunk_clips,
+        keep_at_most,
+        load_clips,
+        read_manifest,
+        scan_folder,
+    )
+
+    try:
+        clips = scan_folder(source) if source else read_manifest()
+    except (ValueError, FileNotFoundError) as err:
+        raise io.RecipeInputError(str(err)) from err
+    clips = [c for c in clips if c.language in config.languages and "silence" not in c.prompt]
+    if not clips:
+        raise io.RecipeInputError(
+            f"no audio of languages {config.languages} in {source or 'the corpus'} "
+            "(a --source folder needs one sub-folder per language)"
+        )
+    report = LoadReport()
+    chosen = _choose_splits(config, clips)
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    clip_of_chunk: dict[str, np.ndarray] = {}
+    for split, members in chosen.items():
+        loaded = load_clips(members, config.sample_rate, report)
+        chunks, owners = chunk_clips(loaded, config.chunk_samples)
+        labels = np.array([config.languages.index(c.language) for c in owners], "int32")
+        keep = audible(chunks)
+        out[split] = (chunks[keep], labels[keep])
+        # Chunks of one recording are not independent: the paired tests resample recordings.
+        index = {id(clip): i for i, clip in enumerate(members)}
+        clip_of_chunk[split] = np.array([index[id(c)] for c in owners], "int64")[keep]
+    if report.loaded == 0:
+        raise io.RecipeInputError(f"no usable audio: {len(report.skipped)} file(s) skipped")
+    train, train_labels = out["train"]
+    pick = keep_at_most(len(train), config.max_train_chunks)
+    train, train_labels = train[pick], train_labels[pick]
+    test, test_labels = out["test"]
+    valid, valid_labels = out.get("valid", (None, None))
+    _check_splits(config, source, (train, train_labels), (test, test_labels), (valid, valid_labels))
     summary = {
         "files_loaded": report.loaded,
         "files_skipped": len(report.skipped),
@@ -586,12 +599,9 @@ def filter_centres_hz(model: Any, config: LanguageIdConfig) -> list[float]:
     filterbank = encoder.filterbank
     if not filterbank.trainable_weights:
         return []
-    if filterbank.family == "sinc":
-        low = ops.convert_to_numpy(filterbank.low_hz)
-        band = ops.convert_to_numpy(filterbank.band_hz)
-        return (low + band / 2).tolist()
-    if filterbank.family == "gabor":
-        return np.asarray(ops.convert_to_numpy(filterbank.centre_hz())).tolist()
+    centres = filterbank.centre_hz()
+    if centres is not None:
+        return np.asarray(ops.convert_to_numpy(centres)).tolist()
     return [r["centre_hz"] for r in filter_table(encoder, config.sample_rate)]
 
 
@@ -614,6 +624,97 @@ def _parameter_summary(model: Any) -> dict:
     return summary
 
 
+class _ClassifierRun(RunHooks):
+    """One (SNR, front end, seed) of the language-ID recipe, as :func:`loop.train_run`'s hooks."""
+
+    def __init__(self, config, data, frontend, seed, snr, run_dir) -> None:
+        self.config, self.data, self.frontend = config, data, frontend
+        self.seed, self.snr, self.run_dir = seed, snr, run_dir
+        self.validating = data.valid is not None
+        self.best_path = run_dir / "best.weights.npz"
+
+    def build(self) -> Any:
+        model = build_classifier(self.config, self.frontend, self.seed)
+        self.initial_centres = filter_centres_hz(model, self.config)
+        self.initial_parameters = _parameter_summary(model)
+        return model
+
+    def encoder(self, model: Any) -> Any:
+        from framebank.inspection import encoders_in
+
+        return encoders_in(model)[0]
+
+    def new_state(self) -> dict:
+        state = {"epochs_done": 0, "step_loss": [], "epoch_seconds": []}
+        return {**state, "valid_accuracy": []} if self.validating else state
+
+    def train_epoch(self, model: Any, state: dict, epoch: int, progress: Progress) -> None:
+        data, batch_size = self.data, self.config.batch_size
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(len(data.train))
+        started = time.perf_counter()
+        for step in range(steps_per_epoch(len(order), batch_size)):
+            index = order[step * batch_size : (step + 1) * batch_size]
+            noisy = mix_noise(data.train[index], self.snr, rng)
+            loss = model.train_on_batch(noisy, data.train_labels[index])
+            value = float(np.asarray(loss[0] if isinstance(loss, (list, tuple)) else loss))
+            state["step_loss"].append(value)
+            progress.step()
+        state["epoch_seconds"].append(time.perf_counter() - started)
+
+    def end_epoch(self, model: Any, state: dict, epoch: int, logging: bool) -> dict:
+        scalars = {}
+        if self.validating:
+            accuracy = validation_accuracy(model, self.data, self.snr)
+            scalars["valid/accuracy"] = accuracy
+            if not state["valid_accuracy"] or accuracy > max(state["valid_accuracy"]):
+                # Before the checkpoint: a kill in between re-runs this epoch, which
+                # gives the same weights and rewrites the same file.
+                save_weights(self.best_path, model)
+            state["valid_accuracy"].append(accuracy)
+        if logging:
+            # Inference only, with its own noise: the training is untouched.
+            snr = self.snr
+            scalars["test/accuracy"] = evaluate(model, self.config, self.data, snr)[f"{snr:g}"][
+                "accuracy"
+            ]
+        return scalars
+
+    def epoch_note(self, state: dict) -> str:
+        return f" valid {state['valid_accuracy'][-1]:.1%}" if self.validating else ""
+
+    def finish(self, model: Any, state: dict) -> dict:
+        config = self.config
+        if self.validating:
+            load_weights(self.best_path, model)
+            state["chosen_epoch"] = int(np.argmax(state["valid_accuracy"])) + 1
+        else:
+            state["chosen_epoch"] = config.epochs
+        layers = frontend_layers(model)
+        result = {
+            "frontend": self.frontend,
+            "settings": config.settings(self.frontend),
+            "seed": self.seed,
+            "snr_db": self.snr,
+            "parameters": int(sum(layer.count_params() for layer in layers)),
+            "trainable_parameters": int(
+                sum(int(np.prod(v.shape)) for layer in layers for v in layer.trainable_weights)
+            ),
+            "initial_centres_hz": self.initial_centres,
+            "learned_centres_hz": filter_centres_hz(model, config),
+            "initial_parameters": self.initial_parameters,
+            "learned_parameters": _parameter_summary(model),
+            "evaluation": evaluate(model, config, self.data, self.snr),
+            **state,
+        }
+        if result["trainable_parameters"]:  # what it learned, as `framebank inspect` writes it
+            from framebank.inspection import inspect_frontend
+
+            inspected = inspect_frontend(model, self.run_dir / "inspection", config.sample_rate)
+            result["filters_moved_hz"] = next(iter(inspected["encoders"].values()))["moved_hz"]
+        return result
+
+
 def train_run(
     config: LanguageIdConfig,
     data: LanguageData,
@@ -629,113 +730,11 @@ def train_run(
     ``tensorboard``: this run's TensorBoard folder (the loss of each step, each epoch's test
     accuracy and the learnable filters), or None for no logs.
     """
-    from framebank.training import tensorboard as tb
-
-    per_epoch = _steps_per_epoch(len(data.train), config.batch_size)
-    result_path = run_dir / "result.json"
-    if result_path.exists():
-        progress.log(f"  already finished, kept: {run_dir.name}")
-        progress.skip(config.epochs * per_epoch)
-        return io.read_json(result_path)
-    from framebank.distribute import distribution_scope
-    from framebank.inspection import encoders_in
-
-    validating = data.valid is not None
-    best_path = run_dir / "best.weights.npz"
-    # batch_size is the global batch: the engine splits it over the replicas.
-    with distribution_scope(config.distribution):
-        model = build_classifier(config, frontend, seed)
-        initial_centres = filter_centres_hz(model, config)
-        initial_parameters = _parameter_summary(model)
-        encoder = encoders_in(model)[0]
-        state = load_checkpoint(run_dir, model)
-        if state is None:
-            state = {"epochs_done": 0, "step_loss": [], "epoch_seconds": []}
-            if tensorboard is not None:
-                tb.log_epoch(tensorboard, 0, [], {}, encoder)  # the initial filters
-        else:
-            progress.log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
-            progress.skip(state["epochs_done"] * per_epoch)
-        if validating:
-            state.setdefault("valid_accuracy", [])
-        for epoch in range(state["epochs_done"], config.epochs):
-            rng = np.random.default_rng([seed, epoch])
-            order = rng.permutation(len(data.train))
-            started = time.perf_counter()
-            first_step = len(state["step_loss"])
-            for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
-                index = order[start : start + config.batch_size]
-                noisy = mix_noise(data.train[index], snr, rng)
-                loss = model.train_on_batch(noisy, data.train_labels[index])
-                value = float(np.asarray(loss[0] if isinstance(loss, (list, tuple)) else loss))
-                state["step_loss"].append(value)
-                progress.step()
-            state["epoch_seconds"].append(time.perf_counter() - started)
-            state["epochs_done"] = epoch + 1
-            scalars = {}
-            if validating:
-                accuracy = validation_accuracy(model, data, snr)
-                scalars["valid/accuracy"] = accuracy
-                if not state["valid_accuracy"] or accuracy > max(state["valid_accuracy"]):
-                    # Before the checkpoint: a kill in between re-runs this epoch, which
-                    # gives the same weights and rewrites the same file.
-                    save_weights(best_path, model)
-                state["valid_accuracy"].append(accuracy)
-            if tensorboard is not None:
-                # Inference only, with its own noise: the training is untouched. Before the
-                # checkpoint, so that a resumed epoch rewrites its file.
-                scalars["test/accuracy"] = evaluate(model, config, data, snr)[f"{snr:g}"][
-                    "accuracy"
-                ]
-                tb.log_epoch(
-                    tensorboard,
-                    epoch + 1,
-                    state["step_loss"][first_step:],
-                    scalars,
-                    encoder,
-                    first_step=first_step + 1,
-                )
-            save_checkpoint(run_dir, model, state)
-            progress.log(
-                f"  {run_dir.name}: epoch {epoch + 1}/{config.epochs} "
-                f"loss {state['step_loss'][-1]:.3f}"
-                + (f" valid {state['valid_accuracy'][-1]:.1%}" if validating else ""),
-                timing=True,
-            )
-        if validating:
-            load_weights(best_path, model)
-            state["chosen_epoch"] = int(np.argmax(state["valid_accuracy"])) + 1
-        else:
-            state["chosen_epoch"] = config.epochs
-        learned_centres = filter_centres_hz(model, config)
-        layers = frontend_layers(model)
-        result = {
-            "frontend": frontend,
-            "settings": config.settings(frontend),
-            "seed": seed,
-            "snr_db": snr,
-            "parameters": int(sum(layer.count_params() for layer in layers)),
-            "trainable_parameters": int(
-                sum(int(np.prod(v.shape)) for layer in layers for v in layer.trainable_weights)
-            ),
-            "initial_centres_hz": initial_centres,
-            "learned_centres_hz": learned_centres,
-            "initial_parameters": initial_parameters,
-            "learned_parameters": _parameter_summary(model),
-            "evaluation": evaluate(model, config, data, snr),
-            **state,
-        }
-        if result["trainable_parameters"]:  # what it learned, as `framebank inspect` writes it
-            from framebank.inspection import inspect_frontend
-
-            inspected = inspect_frontend(model, run_dir / "inspection", config.sample_rate)
-            result["filters_moved_hz"] = next(iter(inspected["encoders"].values()))["moved_hz"]
-        io.write_json(result_path, result)
-        return result
-
-
-def _steps_per_epoch(n: int, batch_size: int) -> int:
-    return len(range(0, n - batch_size + 1, batch_size))
+    hooks = _ClassifierRun(config, data, frontend, seed, snr, run_dir)
+    per_epoch = steps_per_epoch(len(data.train), config.batch_size)
+    return loop.train_run(
+        hooks, run_dir, progress, config.epochs, per_epoch, config.distribution, tensorboard
+    )
 
 
 def run_language_id(
@@ -766,7 +765,7 @@ def run_language_id(
     data = prepare_data(config, source)
     io.write_json(config_path, record)
     runs = [(f, s, n) for n in config.snr_db for s in config.seeds for f in config.frontends]
-    per_epoch = _steps_per_epoch(len(data.train), config.batch_size)
+    per_epoch = steps_per_epoch(len(data.train), config.batch_size)
     progress = Progress(
         len(runs) * config.epochs * per_epoch, quiet=quiet, description="framebank train"
     )

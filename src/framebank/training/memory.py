@@ -24,6 +24,7 @@ import os
 import platform
 import signal
 import sys
+from typing import Any
 
 from framebank.device import (
     device_description,
@@ -36,10 +37,36 @@ from framebank.device import (
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def _step_peaks(
+    model: Any, noisy: Any, clean: Any, steps: int, gpu: bool, peak_reset: str
+) -> tuple[int, float | None]:
+    """Train ``steps`` steps: the peak (bytes) over them all, and the later steps' own peak
+    above what the first left (MB; None where the peak cannot be reset between them)."""
+    import keras
+
+    # The first step also traces the training function and makes the optimizer's
+    # slots; the later ones show what a step itself needs (the "steady" peak).
+    model.train_on_batch(noisy, clean)
+    first_peak = gpu_memory()[1] if gpu else peak_rss_bytes()
+    steady = None
+    resettable = peak_reset == "clear_refs" or (gpu and keras.backend.backend() != "jax")
+    if steps >= 2 and resettable:
+        after_first = gpu_memory(reset_peak=True)[0] if gpu else reset_peak_rss(trim=False)
+        for _ in range(steps - 1):
+            model.train_on_batch(noisy, clean)
+        later_peak = gpu_memory()[1] if gpu else peak_rss_bytes()
+        steady = (later_peak - after_first) / 2**20
+        peak = max(first_peak, later_peak)
+    else:
+        for _ in range(steps - 1):
+            model.train_on_batch(noisy, clean)
+        peak = gpu_memory()[1] if gpu else peak_rss_bytes()
+    return peak, steady
+
+
 def measure(config_data: dict, method: str) -> dict:
     """Train ``memory_steps`` steps of ``method``'s denoiser on ``memory_batch_size`` x
     ``memory_seconds`` of noise and return the memory they took, as JSON."""
-    import keras
     import numpy as np
 
     from framebank.training.compare import CompareConfig, build_denoiser
@@ -62,23 +89,7 @@ def measure(config_data: dict, method: str) -> dict:
         before, peak_reset = gpu_memory(reset_peak=True)[1], "allocator"
     else:
         before, peak_reset = _reset_cpu_peak()
-    # The first step also traces the training function and makes the optimizer's
-    # slots; the later ones show what a step itself needs (the "steady" peak).
-    model.train_on_batch(noisy, clean)
-    first_peak = gpu_memory()[1] if gpu else peak_rss_bytes()
-    steady = None
-    resettable = peak_reset == "clear_refs" or (gpu and keras.backend.backend() != "jax")
-    if config.memory_steps >= 2 and resettable:
-        after_first = gpu_memory(reset_peak=True)[0] if gpu else reset_peak_rss(trim=False)
-        for _ in range(config.memory_steps - 1):
-            model.train_on_batch(noisy, clean)
-        later_peak = gpu_memory()[1] if gpu else peak_rss_bytes()
-        steady = (later_peak - after_first) / 2**20
-        peak = max(first_peak, later_peak)
-    else:
-        for _ in range(config.memory_steps - 1):
-            model.train_on_batch(noisy, clean)
-        peak = gpu_memory()[1] if gpu else peak_rss_bytes()
+    peak, steady = _step_peaks(model, noisy, clean, config.memory_steps, gpu, peak_reset)
     split_after = rss_split_mb()
     # What the steps left resident: had the peak not been tracked (VmHWM), the figure
     # would be this, whatever the method.

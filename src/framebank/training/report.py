@@ -287,6 +287,7 @@ def data_text(summary: dict) -> str:
     )
 
 
+# long: REPORT.md's sections in reading order, each one formatted block of the typed results
 def write_report(summary: dict, path: Path) -> None:
     """REPORT.md: the table, and the answer in plain words from this run's numbers."""
     stats = _stats(summary)

@@ -18,7 +18,7 @@ import numpy as np
 
 from framebank.training import io
 from framebank.training.report import _save_figure, data_text
-from framebank.training.stats import paired_bootstrap
+from framebank.training.stats import paired_bootstrap, verdict
 
 __all__ = ["family_stats", "summary_text", "write_csv", "plot_families", "write_all"]
 
@@ -46,60 +46,41 @@ def _per_chunk_improvement(run: dict, input_scores: np.ndarray) -> np.ndarray:
     return scores - input_scores
 
 
-def verdict(comparison: dict) -> str:
-    """``better``/``worse`` when the interval excludes 0, else ``tie``."""
-    if comparison["low"] > 0:
-        return "better"
-    if comparison["high"] < 0:
-        return "worse"
-    return "tie"
-
-
 def _compare(a: np.ndarray, b: np.ndarray) -> dict:
     result = paired_bootstrap(a, b, resamples=RESAMPLES, seed=BOOTSTRAP_SEED, confidence=CONFIDENCE)
-    return {**result, "verdict": verdict(result)}
+    return {**result, "verdict": verdict(result["low"], result["high"])}
 
 
 def _find(rows: list[dict], filterbank: str, decoder: str) -> dict | None:
     return next((r for r in rows if (r["filterbank"], r["decoder"]) == (filterbank, decoder)), None)
 
 
-def family_stats(summary: dict) -> dict:
-    """Per family: parameters, the improvement per seed, its mean and sd, the per-epoch
-    curve, and the paired comparison with the reference; plus analytic against free when
-    both ran (the claim of Pariente et al. 2020)."""
-    input_scores = np.asarray(summary["data"]["valid_input_si_snr_per_chunk"], "float64")
-    input_mean = float(np.mean(input_scores))
-    reference = summary["config"]["reference"]
-    groups = _families(summary)
-    chunk_means: dict[str, np.ndarray] = {}
-    rows = []
-    for name, runs in groups.items():
-        per_chunk = np.array([_per_chunk_improvement(r, input_scores) for r in runs])
-        chunk_means[name] = per_chunk.mean(axis=0)
-        finals = per_chunk.mean(axis=1)  # one improvement a seed
-        epochs = min(len(r["valid_si_snr"]) for r in runs)
-        curves = np.array([r["valid_si_snr"][:epochs] for r in runs]) - input_mean
-        first = runs[0]
-        rows.append(
-            {
-                "family": name,
-                "filterbank": first["filterbank"],
-                "decoder": first["decoder"],
-                "encoder_trainable": first["encoder_trainable"],
-                "learnable_parameters": first["learnable_parameters"],
-                "encoder_basis_change": float(
-                    np.mean([r.get("encoder_basis_change", np.nan) for r in runs])
-                ),
-                "seeds": [r["seed"] for r in runs],
-                "improvement_per_seed_db": [float(v) for v in finals],
-                "improvement_mean_db": float(finals.mean()),
-                "improvement_sd_db": float(finals.std(ddof=1)) if len(finals) > 1 else None,
-                "curve_mean_db": [float(v) for v in curves.mean(0)],
-                "curve_min_db": [float(v) for v in curves.min(0)],
-                "curve_max_db": [float(v) for v in curves.max(0)],
-            }
-        )
+def _family_row(name: str, runs: list[dict], finals: np.ndarray, curves: np.ndarray) -> dict:
+    """One family's row: what it is, its improvement per seed and its mean curve (dB)."""
+    first = runs[0]
+    return {
+        "family": name,
+        "filterbank": first["filterbank"],
+        "decoder": first["decoder"],
+        "encoder_trainable": first["encoder_trainable"],
+        "learnable_parameters": first["learnable_parameters"],
+        "encoder_basis_change": float(
+            np.mean([r.get("encoder_basis_change", np.nan) for r in runs])
+        ),
+        "seeds": [r["seed"] for r in runs],
+        "improvement_per_seed_db": [float(v) for v in finals],
+        "improvement_mean_db": float(finals.mean()),
+        "improvement_sd_db": float(finals.std(ddof=1)) if len(finals) > 1 else None,
+        "curve_mean_db": [float(v) for v in curves.mean(0)],
+        "curve_min_db": [float(v) for v in curves.min(0)],
+        "curve_max_db": [float(v) for v in curves.max(0)],
+    }
+
+
+def _add_reference_comparisons(
+    rows: list[dict], groups: dict, chunk_means: dict, reference: str
+) -> None:
+    """Set each row's ``vs_reference``: the paired comparison and the seeds it came out ahead."""
     reference_finals = {}
     if reference in groups:
         reference_finals = dict(
@@ -122,6 +103,26 @@ def family_stats(summary: dict) -> dict:
         ]
         row["vs_reference"]["seeds_better"] = sum(a > b for a, b in pairs)
         row["vs_reference"]["seeds_paired"] = len(pairs)
+
+
+def family_stats(summary: dict) -> dict:
+    """Per family: parameters, the improvement per seed, its mean and sd, the per-epoch
+    curve, and the paired comparison with the reference; plus analytic against free when
+    both ran (the claim of Pariente et al. 2020)."""
+    input_scores = np.asarray(summary["data"]["valid_input_si_snr_per_chunk"], "float64")
+    input_mean = float(np.mean(input_scores))
+    reference = summary["config"]["reference"]
+    groups = _families(summary)
+    chunk_means: dict[str, np.ndarray] = {}
+    rows = []
+    for name, runs in groups.items():
+        per_chunk = np.array([_per_chunk_improvement(r, input_scores) for r in runs])
+        chunk_means[name] = per_chunk.mean(axis=0)
+        finals = per_chunk.mean(axis=1)  # one improvement a seed
+        epochs = min(len(r["valid_si_snr"]) for r in runs)
+        curves = np.array([r["valid_si_snr"][:epochs] for r in runs]) - input_mean
+        rows.append(_family_row(name, runs, finals, curves))
+    _add_reference_comparisons(rows, groups, chunk_means, reference)
     analytic, free = _find(rows, "analytic", "free"), _find(rows, "free", "free")
     analytic_vs_free = None
     if analytic and free:
@@ -320,6 +321,7 @@ def _fixed_text(rows: list[dict], config: dict) -> str:
     return text
 
 
+# long: REPORT.md's sections in reading order, each one formatted block of the typed results
 def write_report(summary: dict, path: Path) -> None:
     """REPORT.md: the family table, the curves, and the answers from this run's numbers."""
     stats = _stats(summary)

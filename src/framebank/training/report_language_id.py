@@ -47,7 +47,7 @@ def compare_frontends(summary: dict) -> list[dict]:
     exact McNemar p-value per seed; ``verdict``: better/worse when the interval excludes 0,
     else tie; ``seeds_ahead``: in how many paired seeds it beat the reference.
     """
-    from framebank.training.stats import mcnemar, paired_bootstrap
+    from framebank.training.stats import mcnemar, paired_bootstrap, verdict
 
     config = summary["config"]
     reference = config.get("reference") or config["frontends"][0]
@@ -90,7 +90,7 @@ def compare_frontends(summary: dict) -> list[dict]:
                 p=test["p_value"],
                 mcnemar_p=[mcnemar(m, t)["p_value"] for m, t in zip(mine, theirs, strict=True)],
                 seeds_ahead=ahead,
-                verdict="better" if low > 0 else "worse" if high < 0 else "tie",
+                verdict=verdict(low, high),
             )
         rows.append(row)
     return rows
@@ -333,6 +333,7 @@ def _diagnostic_lines(summary: dict) -> list[str]:
     ]
 
 
+# long: REPORT.md's sections in reading order, each one formatted block of the typed results
 def write_report(summary: dict, path: Path) -> None:
     config, data = summary["config"], summary["data"]
     chance = 1 / len(config["languages"])

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["paired_bootstrap", "mcnemar"]
+__all__ = ["paired_bootstrap", "mcnemar", "verdict"]
 
 # Resamples drawn at once: bounds the index array at about 64 MB for any number of items.
 _BLOCK_ELEMENTS = 8_000_000
@@ -183,3 +183,13 @@ def mcnemar(correct_a: Any, correct_b: Any) -> dict[str, float]:
     tail = sum(math.comb(n, k) for k in range(min(b, c) + 1))
     p_value = min(1.0, 2 * tail / 2**n)
     return {"b": b, "c": c, "p_value": float(p_value)}
+
+
+def verdict(low: float, high: float) -> str:
+    """``better`` when a difference's interval ``[low, high]`` lies above 0, ``worse`` when
+    below, else ``tie``: the one rule every recipe's comparison uses."""
+    if low > 0:
+        return "better"
+    if high < 0:
+        return "worse"
+    return "tie"

@@ -1,0 +1,94 @@
+"""Files that travel with framebank (recipes, the corpus), found without importing Keras.
+
+The recipes and the corpus are shipped inside the package as
+``framebank/_shipped/{recipes,data}`` (copied there from the repository's top-level folders when
+the wheel is built); a checkout uses its own top-level folders. Imports nothing of framebank and
+nothing heavier than the standard library, so the ``framebank`` command's parsing and checks
+(:mod:`framebank._command`) use it before Keras is imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+__all__ = [
+    "DEFAULT_OUT",
+    "RECIPES",
+    "UsageError",
+    "resolve_recipe",
+    "shipped_dir",
+    "shipped_recipes",
+]
+
+PROG = "framebank"
+# The recipe each recipe command reads by default, and where it writes.
+RECIPES = {"compare": "compare_methods", "train": "language_id"}
+DEFAULT_OUT = {"compare": "runs/compare", "train": "runs/language_id"}
+
+
+class UsageError(Exception):
+    """A mistake in what the user asked for: one line on stderr, exit status 2.
+
+    ``prog`` names the command it belongs to (``framebank compare``) where known.
+    """
+
+    def __init__(self, message: str, prog: str | None = None) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+def _package_dir() -> Path | None:
+    """``framebank``'s folder, found without importing it (importing it imports Keras)."""
+    spec = importlib.util.find_spec("framebank")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def shipped_dir(kind: str) -> Path | None:
+    """The shipped ``recipes`` or ``data`` folder: a checkout's own top-level folder (one
+    source of truth while developing), else the copy inside the installed package."""
+    if kind not in ("recipes", "data"):
+        raise ValueError(f"`kind` must be 'recipes' or 'data'. Received: {kind!r}")
+    package = _package_dir()
+    if package is None:
+        return None
+    marker = "manifest.csv" if kind == "data" else "compare_methods.yaml"
+    checkout = package.parent.parent  # src/framebank -> the repository
+    for candidate in (checkout / kind, package / "_shipped" / kind):
+        if (candidate / marker).is_file() and (
+            candidate.parent != checkout or (checkout / "pyproject.toml").is_file()
+        ):
+            return candidate
+    return None
+
+
+def shipped_recipes() -> dict[str, Path]:
+    """Shipped YAML files by name: ``language_id``, ``frontends/log_mel``, ..."""
+    root = shipped_dir("recipes")
+    if root is None:
+        return {}
+    return {
+        path.relative_to(root).with_suffix("").as_posix(): path
+        for path in sorted(root.rglob("*.yaml"))
+    }
+
+
+def resolve_recipe(value: str) -> Path:
+    """``--config``: a path to a YAML file, or the name of a shipped recipe."""
+    path = Path(value).expanduser()
+    if path.is_file():
+        return path
+    name = value.removesuffix(".yaml").removesuffix(".yml")
+    name = name.removeprefix("recipes/")
+    shipped = shipped_recipes()
+    if name in shipped:
+        return shipped[name]
+    if path.exists():
+        raise UsageError(f"--config must be a YAML file. Received a folder: {value}")
+    names = ", ".join(n for n in shipped if "/" not in n) or "none found"
+    raise UsageError(
+        f"--config: no file {value} and no shipped recipe of that name (shipped: {names}; "
+        f"`{PROG} recipes` lists them)"
+    )

@@ -1,0 +1,113 @@
+"""The recipes' one training skeleton: a run trained epoch by epoch, with a checkpoint after
+each epoch, resume, TensorBoard logs and progress lines.
+
+A recipe supplies :class:`RunHooks` (what to build, one epoch's steps, what each epoch
+measures, the run's result) and :func:`train_run` does the rest in one order for every recipe:
+a run whose ``result.json`` exists is kept; else the model is built (inside the distribution
+scope), its checkpoint loaded if there is one, and each remaining epoch is trained, measured,
+logged to TensorBoard, checkpointed, then reported; the result is written last.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from framebank.progress import Progress
+from framebank.training import io
+from framebank.training.checkpoint import load_checkpoint, save_checkpoint
+
+__all__ = ["RunHooks", "steps_per_epoch", "train_run"]
+
+
+def steps_per_epoch(n: int, batch_size: int, steps: int | None = None) -> int:
+    """Training steps in one epoch over ``n`` items: whole batches only, at most ``steps``."""
+    return n // batch_size if steps is None else min(steps, n // batch_size)
+
+
+class RunHooks:
+    """What one recipe's run does at each point of :func:`train_run`; override them all."""
+
+    def build(self) -> Any:
+        """The model, freshly built and seeded (called inside the distribution scope)."""
+        raise NotImplementedError
+
+    def encoder(self, model: Any) -> Any:
+        """The encoder whose filters TensorBoard draws."""
+        raise NotImplementedError
+
+    def new_state(self) -> dict:
+        """A fresh run's state (``epochs_done`` 0, ``step_loss`` empty, the recipe's lists)."""
+        raise NotImplementedError
+
+    def train_epoch(self, model: Any, state: dict, epoch: int, progress: Progress) -> None:
+        """One epoch's steps: append each step's loss to ``state["step_loss"]``."""
+        raise NotImplementedError
+
+    def end_epoch(self, model: Any, state: dict, epoch: int, logging: bool) -> dict:
+        """Measure the epoch into ``state``; return TensorBoard scalars (``logging``: logs on)."""
+        raise NotImplementedError
+
+    def epoch_note(self, state: dict) -> str:
+        """What the progress line adds after the epoch's last loss."""
+        return ""
+
+    def finish(self, model: Any, state: dict) -> dict:
+        """The run's result (written to ``result.json``)."""
+        raise NotImplementedError
+
+
+def train_run(
+    hooks: RunHooks,
+    run_dir: Path,
+    progress: Progress,
+    epochs: int,
+    per_epoch: int,
+    distribution: Any = None,
+    tensorboard: Path | None = None,
+) -> dict:
+    """Train one run in ``run_dir``, resuming from its checkpoint; its result as a dict.
+
+    ``per_epoch``: the steps one epoch reports to ``progress`` (kept runs and resumed epochs
+    are skipped by as many); ``tensorboard``: this run's TensorBoard folder, or None.
+    """
+    from framebank.training import tensorboard as tb
+
+    result_path = run_dir / "result.json"
+    if result_path.exists():
+        progress.log(f"  already finished, kept: {run_dir.name}")
+        progress.skip(epochs * per_epoch)
+        return io.read_json(result_path)
+    from framebank.distribute import distribution_scope
+
+    # batch_size is the global batch: the engine splits it over the replicas.
+    with distribution_scope(distribution):
+        model = hooks.build()
+        encoder = hooks.encoder(model)
+        state = load_checkpoint(run_dir, model)
+        if state is None:
+            state = hooks.new_state()
+            if tensorboard is not None:
+                tb.log_epoch(tensorboard, 0, [], {}, encoder)  # the initial filters
+        else:
+            progress.log(f"  resuming {run_dir.name} after epoch {state['epochs_done']}")
+            progress.skip(state["epochs_done"] * per_epoch)
+        for epoch in range(state["epochs_done"], epochs):
+            first_step = len(state["step_loss"])
+            hooks.train_epoch(model, state, epoch, progress)
+            state["epochs_done"] = epoch + 1
+            scalars = hooks.end_epoch(model, state, epoch, tensorboard is not None)
+            if tensorboard is not None:
+                # Before the checkpoint: a kill between the two redoes the epoch, and its
+                # log file is written again, not twice.
+                steps = state["step_loss"][first_step:]
+                tb.log_epoch(tensorboard, epoch + 1, steps, scalars, encoder, first_step + 1)
+            save_checkpoint(run_dir, model, state)
+            progress.log(
+                f"  {run_dir.name}: epoch {epoch + 1}/{epochs} "
+                f"loss {state['step_loss'][-1]:.3f}" + hooks.epoch_note(state),
+                timing=True,
+            )
+        result = hooks.finish(model, state)
+        io.write_json(result_path, result)
+        return result
