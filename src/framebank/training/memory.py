@@ -187,7 +187,11 @@ def _kernel_library(backend: str) -> str:
 
             if _pywrap_util_port.IsMklEnabled():
                 return "oneDNN on"
-            return "Eigen (oneDNN off: TF_ENABLE_ONEDNN_OPTS=0)"
+            if os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "0":
+                return "Eigen (oneDNN off: TF_ENABLE_ONEDNN_OPTS=0)"
+            # TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 or newer
+            # (an AVX2-only CPU runs Eigen unless TF_ENABLE_ONEDNN_OPTS=1).
+            return "Eigen (oneDNN off: TensorFlow's default for this CPU)"
         if backend == "torch":
             import torch
 
