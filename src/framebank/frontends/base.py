@@ -15,7 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from framebank._validation import check_positive_int, check_positive_number
+from framebank._validation import AudioInput, check_positive_int, check_positive_number
 from framebank.decoder import Decoder
 from framebank.layers import Encoder
 
@@ -38,7 +38,7 @@ def register_ready_made(name: str) -> Any:
 
 
 @keras.saving.register_keras_serializable(package="framebank")
-class FrontEnd(keras.layers.Layer):
+class FrontEnd(AudioInput, keras.layers.Layer):
     """A whole front end as one Keras layer: an encoder, then post-processing, in order.
 
     Calling it maps a waveform to features; the optional decoder is held beside
@@ -51,7 +51,10 @@ class FrontEnd(keras.layers.Layer):
         decoder: an optional :class:`~framebank.Decoder` of ``encoder``.
 
     Input shape:
-        ``[batch, time]`` or ``[batch, time, 1]``.
+        ``[batch, time]`` or ``[batch, time, 1]``: float samples in ``[-1, 1]``, or
+        integer PCM (int8, int16, int32, uint8) which is divided by its full scale
+        (int16 by 32768) as soundfile and torchaudio read it; every front end applies
+        this one rule (its encoder does).
 
     Output shape:
         what the last post-processing layer returns (the coefficients
