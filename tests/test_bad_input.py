@@ -24,14 +24,14 @@ def _encoder(method="matmul", **kwargs):
 
 
 @pytest.mark.parametrize("method", FRAMED)
-def test_integer_frames_become_the_compute_dtype(method):
+def test_integer_frames_are_pcm_divided_by_full_scale(method):
     frames = np.arange(2 * 3 * 8).reshape(2, 3, 8).astype("int16")
     layer = fb.FrameProjection(4, method=method)
     got = layer(frames)
     assert keras.backend.standardize_dtype(got.dtype) == "float32"
-    want = frames.astype("float64") @ ops.convert_to_numpy(layer.filterbank.filters())
-    np.testing.assert_allclose(ops.convert_to_numpy(got), want, rtol=1e-5, atol=1e-4)
-    assert np.abs(want).max() > 1  # not the all-zero output an integer basis gave
+    want = frames.astype("float64") / 32768 @ ops.convert_to_numpy(layer.filterbank.filters())
+    np.testing.assert_allclose(ops.convert_to_numpy(got), want, rtol=1e-5, atol=1e-9)
+    assert np.abs(want).max() > 1e-4  # not the all-zero output an integer basis gave
 
 
 @pytest.mark.parametrize("kind", ["tied", "free", "pinv"])
@@ -49,8 +49,8 @@ def test_integer_waveform_takes_the_layers_dtype_not_floatx():
     encoder = fb.Encoder(4, 8, 4, dtype="float64", method="matmul")
     out = encoder(np.arange(64, dtype="int32")[None])
     # An integer waveform runs exactly as a float64 one (JAX without x64, and Keras's torch
-    # matmul, compute float64 as float32), never as floatx.
-    same = encoder(np.arange(64, dtype="float64")[None])
+    # matmul, compute float64 as float32), never as floatx; int32 PCM is divided by 2**31.
+    same = encoder(np.arange(64, dtype="float64")[None] / 2**31)
     assert out.dtype == same.dtype
     np.testing.assert_array_equal(ops.convert_to_numpy(out), ops.convert_to_numpy(same))
     if keras.backend.backend() == "tensorflow":
@@ -62,7 +62,7 @@ def test_integer_waveform_takes_the_layers_dtype_not_floatx():
     [
         (lambda: fb.LogEnergy(), np.full((1, 2, 4), 300, "int16")),  # 300**2 overflows int16
         (lambda: fb.OverlapAdd(4), np.ones((1, 3, 8), "int32")),
-        (lambda: fb.Framing(8, 4), np.arange(32, dtype="int64")[None]),
+        (lambda: fb.Framing(8, 4), np.arange(32, dtype="int32")[None]),
     ],
 )
 def test_every_other_layer_converts_integers_too(layer, x):

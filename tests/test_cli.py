@@ -304,6 +304,10 @@ def test_recipes_lists_the_shipped_recipes_and_front_ends(capsys):
         assert f"  {name} " in out, out
     assert cli.main(["recipes", "frontends/log_mel"]) == 0
     assert capsys.readouterr().out == (ROOT / "recipes/frontends/log_mel.yaml").read_text()
+    # A front-end config by its own name: `frontends/` may be left out.
+    assert cli.main(["recipes", "leaf_frontend"]) == 0
+    want = (ROOT / "recipes/frontends/leaf_frontend.yaml").read_text()
+    assert capsys.readouterr().out == want
 
 
 @pytest.mark.parametrize(

@@ -628,3 +628,31 @@ def test_the_families_recipe_runs_quick_from_the_command_line(tmp_path):
     assert len(summary["runs"]) == len(quick.families) * len(quick.seeds)
     report = (out / "REPORT.md").read_text()
     assert "Fixed encoders" in report and "fourier_pinv" in report
+
+
+def test_each_run_saves_a_keras_model_that_stream_and_inspect_read(tmp_path):
+    import keras
+    import soundfile as sf
+
+    config = load_compare_config(_tiny_config(tmp_path, methods=["matmul"], epochs=1))
+    summary = run_compare(config, tmp_path / "out", quiet=True, tensorboard=False)
+    (run,) = summary["runs"]
+    folder = tmp_path / "out" / "runs" / f"matmul__{run['init']}__seed0"
+    path = folder / "model.keras"
+    assert (folder / "checkpoint.npz").exists() and path.exists()  # beside the weights
+    model = keras.models.load_model(path)
+    x = np.random.default_rng(0).standard_normal(config.chunk_samples).astype("float32") * 0.1
+    sf.write(tmp_path / "in.wav", x, config.sample_rate, subtype="FLOAT")
+    out = tmp_path / "out.wav"
+    assert cli.main(["stream", str(path), str(tmp_path / "in.wav"), str(out)]) == 0
+    want = keras.ops.convert_to_numpy(model(x[None]))[0]
+    got, _ = sf.read(out, dtype="float32")
+    np.testing.assert_allclose(got, want, atol=1e-5 * np.abs(want).max())
+    rate = str(config.sample_rate)  # a free basis has no rate of its own
+    assert (
+        cli.main(
+            ["inspect", str(path), "--out", str(tmp_path / "inspection"), "--sample-rate", rate]
+        )
+        == 0
+    )
+    assert any((tmp_path / "inspection").iterdir())

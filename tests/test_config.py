@@ -250,3 +250,17 @@ def test_config_defaults_are_the_layers_defaults(layer, keys):
         default = keys[key][1]
         if default is not fb.config._REQUIRED:
             assert parameters[key].default == default, key
+
+
+# --------------------------------------------------------------------------- names, as installed
+
+
+def test_shipped_configs_and_ready_made_names_build_from_any_folder(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # as after `pip install`: no recipes/ folder here
+    by_path = fb.build_frontend("recipes/frontends/log_mel.yaml")
+    assert by_path.encoder.filterbank.sample_rate == 8000  # the shipped file's own rate
+    assert type(fb.build_frontend("frontends/log_mel")).__name__ == "FrontEnd"
+    assert isinstance(fb.build_frontend("log_mel"), fb.frontends.LogMel)  # the ready-made
+    assert isinstance(fb.build_frontend("leaf_frontend"), fb.frontends.LEAF)  # a shipped file
+    with pytest.raises(FileNotFoundError, match="Ready-made: leaf.*leaf_frontend"):
+        fb.build_frontend("leaf_frontends")

@@ -283,9 +283,31 @@ def test_torch_backend_onnx_export_of_strided_conv(tmp_path):
 
 
 @TF_ONLY
-def test_a_method_without_an_exported_operator_is_refused_before_converting(tmp_path):
-    encoder = fb.Encoder(8, 32, 1, method="fft_conv", center=True)
-    encoder(np.zeros((1, 64), "float32"))
-    with pytest.raises(ValueError, match="method='fft_conv'.*strided_conv"):
-        export.export_tflite(encoder, tmp_path / "x.tflite")
+@pytest.mark.parametrize("name", ["leaf", "sincnet", "td_filterbanks"])
+def test_a_default_method_without_an_operator_is_replaced_and_checked(name, tmp_path):
+    frontend = fb.frontends.FRONTENDS[name](sample_rate=16000, method="fft_conv")
+    x = np.random.default_rng(1).standard_normal((2, 4000)).astype("float32")
+    want = ops.convert_to_numpy(frontend(x))
+    with pytest.warns(UserWarning, match="runs 'strided_conv' \\(not 'fft_conv'\\)"):
+        path = export.export_tflite(frontend, tmp_path / "x.tflite")
+    got = export.run_tflite(path, x)
+    # float32 rounding through two methods and the converter: far below 1e-4 of the largest.
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+    assert frontend.encoder.method.name == "fft_conv"  # the user's model is left alone
+
+
+@TF_ONLY
+def test_a_model_that_cannot_be_rebuilt_is_refused_with_the_way_out(tmp_path):
+    class Unregistered(keras.layers.Layer):
+        def __init__(self, inner, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = inner
+
+        def call(self, x):
+            return self.inner(x)
+
+    layer = Unregistered(fb.Encoder(8, 32, 1, method="fft_conv", center=True))
+    layer(np.zeros((1, 64), "float32"))
+    with pytest.raises(ValueError, match="method='strided_conv'"):
+        export.export_tflite(layer, tmp_path / "x.tflite")
     assert not (tmp_path / "x.saved_model").exists()

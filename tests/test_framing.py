@@ -106,7 +106,9 @@ def test_ranks_and_dtypes():
     assert one.shape == (9, 4) and one.dtype == np.float32
     batched = ops.convert_to_numpy(fb.frame(x[None, :, None], 4, 2))
     np.testing.assert_array_equal(batched[0], one)
-    assert ops.convert_to_numpy(fb.frame(np.ones(8, bool), 4, 4)).shape == (2, 4)
+    assert one.max() == 19 / 2**31  # int32 PCM, divided by its full scale
+    with pytest.raises(TypeError, match="dtype=bool"):
+        fb.frame(np.ones(8, bool), 4, 4)
 
 
 @pytest.mark.parametrize(

@@ -354,3 +354,29 @@ def test_the_comparison_resamples_recordings_not_chunks():
         next(r["high"] - r["low"] for r in rows if "low" in r) for rows in (chunks, recordings)
     ]
     assert width[1] > width[0]
+
+
+def test_each_run_saves_the_classifier_and_the_front_end_as_keras(tmp_path):
+    import soundfile as sf
+
+    config = from_dict(
+        LanguageIdConfig,
+        {"num_filters": 8, "frame_len": 64, "hop": 32, "frontends": ["log_mel"],
+         "snr_db": [0.0], "epochs": 1, "max_train_chunks": 32},
+    )  # fmt: skip
+    run_language_id(config, tmp_path / "out", quiet=True, tensorboard=False)
+    (folder,) = (tmp_path / "out" / "runs").iterdir()
+    classifier = keras.models.load_model(folder / "model.keras")
+    frontend = keras.models.load_model(folder / "frontend.keras")
+    x = np.random.default_rng(0).standard_normal((1, config.chunk_samples)).astype("float32")
+    assert keras.ops.convert_to_numpy(classifier(x)).shape == (1, len(config.languages))
+    sf.write(tmp_path / "in.wav", 0.1 * x[0], config.sample_rate, subtype="FLOAT")
+    out = tmp_path / "features.npy"
+    assert (
+        cli.main(["stream", str(folder / "frontend.keras"), str(tmp_path / "in.wav"), str(out)])
+        == 0
+    )
+    want = keras.ops.convert_to_numpy(frontend(0.1 * x))[0]
+    got = np.load(out).reshape(-1, want.shape[-1])  # one channel
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())

@@ -89,11 +89,18 @@ def test_exported_denoiser_equals_offline(kind, tmp_path):
     assert _relative(got, want) < 1e-4
 
 
-def test_fft_conv_is_refused_with_the_way_out(tmp_path):
+@pytest.mark.parametrize("kind", sorted(RUNNERS))
+def test_fft_conv_is_replaced_by_an_exportable_method(kind, tmp_path):
     frontend = FRONTENDS["leaf"](sample_rate=RATE, method="fft_conv")
-    frontend(np.zeros((1, 800), "float32"))
-    with pytest.raises(ValueError, match="method='fft_conv'.*strided_conv"):
-        export.export_step_tflite(frontend, tmp_path / "x.tflite")
+    x = _speech(RATE, 12 * 160)
+    want = keras.ops.convert_to_numpy(frontend(x))
+    write, runner = RUNNERS[kind]
+    with pytest.warns(UserWarning, match="runs 'strided_conv'"):
+        step_fn = runner(write(frontend, tmp_path / f"x.{kind}"))
+    stream = streaming.Stream(frontend, step_fn=step_fn)
+    parts = [stream.process(x[:, i : i + 160]) for i in range(0, x.shape[1], 160)]
+    got = np.concatenate([*parts, stream.flush()], axis=1)
+    assert _relative(got, want) < 1e-4
 
 
 def test_metadata_names_the_state_and_latency():

@@ -31,6 +31,7 @@ from framebank._resources import (
     PROG,
     RECIPES,
     UsageError,
+    find_shipped,
     resolve_recipe,
     shipped_dir,
     shipped_recipes,
@@ -404,10 +405,10 @@ def cmd_recipes(args: argparse.Namespace) -> int:
     if not shipped:
         raise UsageError("no shipped recipes found: is framebank installed?")
     if args.name is not None:
-        name = args.name.removesuffix(".yaml").removeprefix("recipes/")
-        if name not in shipped:
+        found = find_shipped(args.name)
+        if found is None:
             raise UsageError(f"no shipped recipe {args.name}. Shipped: {', '.join(shipped)}")
-        sys.stdout.write(shipped[name].read_text())
+        sys.stdout.write(found.read_text())
         return 0
     import textwrap
 
@@ -416,7 +417,10 @@ def cmd_recipes(args: argparse.Namespace) -> int:
     print(f"Recipes, for `framebank compare|train --config NAME` (in {root}):")
     for frontends in (False, True):
         if frontends:
-            print(f"Front ends, for framebank.build_frontend(PATH) (in {root / 'frontends'}):")
+            print(
+                "Front ends, for framebank.build_frontend(NAME) (`frontends/` may be left "
+                f"out; in {root / 'frontends'}):"
+            )
         for name, path in shipped.items():
             if ("/" in name) == frontends:
                 print(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 __all__ = [
     "DEFAULT_OUT",
+    "find_shipped",
     "RECIPES",
     "UsageError",
     "resolve_recipe",
@@ -75,16 +76,27 @@ def shipped_recipes() -> dict[str, Path]:
     }
 
 
+def find_shipped(name: str) -> Path | None:
+    """A shipped YAML file by name, as a user may write it: ``leaf_frontend``,
+    ``frontends/leaf_frontend``, ``recipes/frontends/leaf_frontend.yaml`` (a front-end
+    config needs no ``frontends/``); None when nothing shipped has that name."""
+    name = name.removesuffix(".yaml").removesuffix(".yml").removeprefix("recipes/")
+    shipped = shipped_recipes()
+    for candidate in (name, f"frontends/{name}"):
+        if candidate in shipped:
+            return shipped[candidate]
+    return None
+
+
 def resolve_recipe(value: str) -> Path:
     """``--config``: a path to a YAML file, or the name of a shipped recipe."""
     path = Path(value).expanduser()
     if path.is_file():
         return path
-    name = value.removesuffix(".yaml").removesuffix(".yml")
-    name = name.removeprefix("recipes/")
+    found = find_shipped(value)
+    if found is not None:
+        return found
     shipped = shipped_recipes()
-    if name in shipped:
-        return shipped[name]
     if path.exists():
         raise UsageError(f"--config must be a YAML file. Received a folder: {value}")
     names = ", ".join(n for n in shipped if "/" not in n) or "none found"

@@ -164,6 +164,72 @@ def as_real(x: Any, name: str, float_dtype: str) -> Any:
     return x
 
 
+# Integer PCM as soundfile and torchaudio read it: a signed k-bit sample divided by its
+# full scale 2**(k-1) lies in [-1, 1); 8-bit PCM (WAV) is unsigned, centred on 128.
+# (offset, full scale) by dtype name; other integer dtypes have no audio meaning.
+PCM_FULL_SCALE: dict[str, tuple[int, int]] = {
+    "int8": (0, 2**7),
+    "int16": (0, 2**15),
+    "int32": (0, 2**31),
+    "uint8": (2**7, 2**7),
+}
+
+
+def pcm_scale(dtype: str, name: str) -> tuple[int, int]:
+    """``(offset, full_scale)`` for integer PCM of ``dtype``; TypeError for any other integer.
+
+    The one rule for integer audio: ``(x - offset) / full_scale``, so an int16
+    waveform gives the same features as the float waveform soundfile reads.
+    """
+    if dtype not in PCM_FULL_SCALE:
+        raise TypeError(
+            f"`{name}` is audio: a float dtype (samples in [-1, 1]) or integer PCM "
+            f"({', '.join(PCM_FULL_SCALE)}), which is divided by its full scale. "
+            f"Received: {name}.dtype={dtype} (convert it to float yourself, in [-1, 1])"
+        )
+    return PCM_FULL_SCALE[dtype]
+
+
+class AudioInput:
+    """Mixin for a Keras layer whose input is audio samples: a numpy integer input is
+    checked against :data:`PCM_FULL_SCALE` before Keras converts it (a backend may narrow
+    int64 to int32 on the way, which would then pass as PCM)."""
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(inputs, (np.ndarray, np.generic)) and inputs.dtype.kind in "iub":
+            pcm_scale(str(inputs.dtype), "waveform")
+        return super().__call__(inputs, *args, **kwargs)  # type: ignore[misc]
+
+
+def as_waveform(x: Any, name: str, float_dtype: str) -> Any:
+    """Audio samples as a float tensor: integer PCM scaled to [-1, 1) (:data:`PCM_FULL_SCALE`).
+
+    Every layer that reads samples (a waveform, or frames of one) goes through here,
+    so int16 audio gives the features of the float audio it encodes, not features of
+    samples 32768 times too loud. Complex, string and bool samples are refused.
+    """
+    import keras
+
+    if isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind in "iub":
+        # Checked before conversion: a backend may narrow int64 to int32 (JAX without x64).
+        pcm_scale(str(x.dtype), name)
+    if not (hasattr(x, "shape") and hasattr(x, "dtype")) or isinstance(x, np.ndarray):
+        x = keras.ops.convert_to_tensor(x)
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype.startswith(("float", "bfloat")):
+        return x
+    if dtype.startswith(("int", "uint")):
+        offset, full_scale = pcm_scale(dtype, name)
+        x = keras.ops.cast(x, float_dtype)
+        if offset:
+            x = x - offset
+        return x * (1.0 / full_scale)
+    raise TypeError(
+        f"`{name}` must hold audio samples: a float dtype, or integer PCM "
+        f"({', '.join(PCM_FULL_SCALE)}) scaled by its full scale. Received: {name}.dtype={dtype}"
+    )
+
+
 def check_floating_policy(owner: str, policy: Any) -> None:
     """Refuse a dtype policy whose variables or computations are not floating point.
 

@@ -140,14 +140,38 @@ class FrontendConfigError(ValueError):
     """A front-end config with unknown, missing or wrong-typed keys (every problem listed)."""
 
 
+def _config_path(config: str | os.PathLike) -> Path | None:
+    """The YAML file ``config`` names: a path, else a shipped config by name (with or
+    without ``recipes/frontends/``, so the README's paths work after ``pip install``);
+    None for the name of a ready-made front end."""
+    from framebank._resources import find_shipped, shipped_recipes
+
+    path = Path(config)
+    if path.is_file():
+        return path
+    if isinstance(config, str) and config in _READY_MADE:
+        return None
+    shipped = find_shipped(str(config)) if isinstance(config, str) else None
+    if shipped is not None:
+        return shipped
+    names = sorted(n.removeprefix("frontends/") for n in shipped_recipes() if "/" in n)
+    raise FileNotFoundError(
+        f"Front-end config not found: no file {str(config)!r}, no ready-made front end and no "
+        f"shipped config of that name. Ready-made: {', '.join(sorted(_READY_MADE))}; shipped "
+        f"configs: {', '.join(names) or 'none found'} (`framebank recipes` lists them)."
+    )
+
+
 def read_frontend_config(config: dict | str | os.PathLike) -> dict:
-    """A front-end config as a dict: ``config`` itself, or the YAML file it names."""
+    """A front-end config as a dict: ``config`` itself; the name of a ready-made front end
+    (``"leaf"``: its defaults); or a YAML file, by path or by shipped name (``"log_mel"``
+    is the ready-made, ``"frontends/log_mel"`` the shipped file; ``"leaf_frontend"``)."""
     if isinstance(config, dict):
         return dict(config)
     if isinstance(config, (str, os.PathLike)):
-        path = Path(config)
-        if not path.is_file():
-            raise FileNotFoundError(f"Front-end config file not found. Received: config={config!r}")
+        path = _config_path(config)
+        if path is None:
+            return {"frontend": str(config)}
         loaded = read_yaml(path, FrontendConfigError)
         if not isinstance(loaded, dict):
             raise FrontendConfigError(
@@ -164,8 +188,12 @@ def build_frontend(config: dict | str | os.PathLike) -> FrontEnd:
     """Build a :class:`FrontEnd` (encoder, post-processing, optional decoder) from a config.
 
     Args:
-        config: a dict, or the path of a YAML file holding one (see the module
-            docstring for the keys).
+        config: a dict (see the module docstring for the keys); the name of a
+            ready-made front end (``"leaf"``, ``"log_mel"``: a key of
+            ``framebank.frontends.FRONTENDS``, its defaults); or a YAML file holding a
+            dict, by path or by the name of a shipped one (``"leaf_frontend"``,
+            ``"frontends/log_mel"``, ``"recipes/frontends/log_mel.yaml"``: found in the
+            installed package; ``framebank recipes`` lists them).
 
     Returns:
         a :class:`FrontEnd` layer: ``.encoder``, ``.postprocessing`` (a list,
@@ -178,7 +206,7 @@ def build_frontend(config: dict | str | os.PathLike) -> FrontEnd:
             lists every such problem and what is accepted. A well-typed value
             the layers refuse (``hop: 0``, a sinc family without
             ``sample_rate``) is reported with the layer's own message.
-        FileNotFoundError: a config path that does not exist.
+        FileNotFoundError: a string that is no file, ready-made name or shipped config.
 
     Example:
         >>> fe = build_frontend({"filterbank": "fourier", "frame_len": 256,

@@ -20,12 +20,16 @@ tests/test_export.py):
   export it in a process started with ``KERAS_BACKEND=tensorflow``
   (Keras's own JAX route, ``jax2tf``, fails on the dynamic frame count).
 
+``fft_conv`` has no TFLite or ONNX operator: :func:`exportable_model` rebuilds such a
+model with ``strided_conv`` (the same weights, outputs checked equal) and says so.
+
 TensorFlow is imported inside the functions, never at ``import framebank``.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,7 @@ import numpy as np
 
 __all__ = [
     "serving_model",
+    "exportable_model",
     "export_saved_model",
     "export_tflite",
     "export_onnx",
@@ -85,6 +90,102 @@ def _check_exportable(model: keras.Model, what: str) -> None:
                 f"operator there. The method changes no weight: build the same layer with "
                 "method='strided_conv' (or another), load the weights and export that."
             )
+
+
+def _export_pick(name: str) -> str | None:
+    """The method an export runs in place of ``name``: None when ``name`` exports.
+
+    ``strided_conv`` for a method that reads the waveform (a convolution, a builtin
+    operator everywhere), ``matmul`` for one that reads frames.
+    """
+    from framebank.methods import METHODS
+
+    method = METHODS.get(name)
+    if method is None or method.exportable:
+        return None
+    return "matmul" if method.needs_frames else "strided_conv"
+
+
+def _replace_methods(config: Any) -> Any:
+    """A serialised model with every non-exportable ``method`` replaced by its pick."""
+    if isinstance(config, list):
+        return [_replace_methods(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    out = {key: _replace_methods(value) for key, value in config.items()}
+    method = out.get("method")
+    if isinstance(method, str) and _export_pick(method):
+        out["method"] = _export_pick(method)
+    return out
+
+
+def _probe(model: Any) -> np.ndarray:
+    """A noise waveform ``[2, time]`` long enough for every frame of ``model``'s layers."""
+    length = None
+    if isinstance(model, keras.Model) and len(model.inputs) == 1:
+        length = model.inputs[0].shape[1]
+    if length is None:
+        frames = [getattr(layer, "frame_len", 0) for layer in _sublayers(model)]
+        length = max(4 * max(f for f in frames if isinstance(f, int)), 4000)
+    return np.random.default_rng(0).standard_normal((2, length)).astype("float32")
+
+
+# How far the replaced method's output may lie from the original's, as a fraction of the
+# largest value: float32 rounding through an FFT or a convolution of these lengths stays
+# below 1e-5; a weight lost in the rebuild moves the output by its own size.
+EXPORT_TOLERANCE = 1e-4
+
+
+def exportable_model(model: keras.Layer | keras.Model, what: str = "TFLite") -> Any:
+    """``model``, or a copy in which every method without an operator in ``what`` is
+    replaced by one that has (``fft_conv`` by ``strided_conv``): same weights, outputs
+    checked equal to :data:`EXPORT_TOLERANCE` of the largest value on a noise probe.
+
+    A method changes no weight, so the copy is the same model run by other operators.
+    A ``UserWarning`` names each layer whose method changed and the error measured.
+
+    Raises:
+        ValueError: the copy cannot be made (a layer that is not serialisable) or its
+            output differs from the original's.
+    """
+    changed = {}
+    for layer in _sublayers(model):
+        method = getattr(layer, "method", None)
+        pick = _export_pick(getattr(method, "name", ""))
+        if pick:
+            changed[layer.name] = (method.name, pick)
+    if not changed:
+        return model
+    try:
+        copy = keras.saving.deserialize_keras_object(
+            _replace_methods(keras.saving.serialize_keras_object(model))
+        )
+        probe = _probe(model)
+        copy(probe)  # builds a layer; a functional model is built already
+        copy.set_weights(model.get_weights())
+    except (TypeError, ValueError, NotImplementedError) as err:  # what Keras raises
+        layers = ", ".join(map(repr, changed))
+        raise ValueError(
+            f"{what} has no operator for the method of {layers}, and the model could not be "
+            f"rebuilt with another ({err}). The method changes no weight: build the same "
+            "model with method='strided_conv', load the weights and export that."
+        ) from err
+    want = keras.ops.convert_to_numpy(model(probe))
+    got = keras.ops.convert_to_numpy(copy(probe))
+    error = float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-30))
+    if not error <= EXPORT_TOLERANCE:
+        raise ValueError(
+            f"{what}: the model rebuilt with an exportable method ({changed}) differs from the "
+            f"original by {error:.2e} of the largest value (allowed {EXPORT_TOLERANCE:g})."
+        )
+    names = ", ".join(f"{n!r} runs {new!r} (not {old!r})" for n, (old, new) in changed.items())
+    warnings.warn(
+        f"{what} has no operator for some methods, so the export runs the same weights with "
+        f"another: {names}; outputs equal to {error:.1e} of the largest value.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return copy
 
 
 def _input_signature() -> list[keras.InputSpec]:
@@ -149,7 +250,7 @@ def export_tflite(
 
     Args:
         model: a built layer or model (exported to a SavedModel beside ``path``
-            first), or the folder of a SavedModel written by
+            first, through :func:`exportable_model`), or the folder of a SavedModel written by
             :func:`export_saved_model`.
         path: the ``.tflite`` file to write.
 
@@ -163,7 +264,7 @@ def export_tflite(
     if isinstance(model, (str, os.PathLike)):
         saved = _existing(model, "SavedModel folder")
     else:
-        _check_exportable(serving_model(model), "TFLite")
+        model = exportable_model(model, "TFLite")
         saved = export_saved_model(model, path.with_suffix(".saved_model"))
     # Builtin ops only: every family and method lowers to them, so the file
     # runs on any TFLite runtime without the Flex (TF ops) delegate.
@@ -184,8 +285,7 @@ def export_onnx(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Pa
     """
     _require_backend(("tensorflow", "torch"), "ONNX export")
     path = _writable(path)
-    model = serving_model(model)
-    _check_exportable(model, "ONNX")
+    model = serving_model(exportable_model(model, "ONNX"))
     if keras.backend.backend() == "torch":
         _check_torch_onnx(model)
     model.export(str(path), format="onnx", input_signature=_input_signature(), verbose=False)

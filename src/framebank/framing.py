@@ -27,7 +27,9 @@ import numpy as np
 from keras import ops
 
 from framebank._validation import (
+    AudioInput,
     as_real,
+    as_waveform,
     check_bool,
     check_floating_policy,
     check_framing_args,
@@ -75,10 +77,11 @@ def num_frames(time: Any, frame_len: int, hop: int, pad_end: bool = False) -> An
 def as_batch_time(signal: Any, name: str = "signal", dtype: str | None = None) -> tuple[Any, int]:
     """Return ``signal`` as a float ``[batch, time]`` tensor and its original rank.
 
-    Accepts ``[time]``, ``[batch, time]`` and ``[batch, time, 1]``; an int or
-    bool dtype becomes ``dtype`` (default ``keras.backend.floatx()``).
+    Accepts ``[time]``, ``[batch, time]`` and ``[batch, time, 1]``; integer PCM
+    (int8, int16, int32, uint8) is scaled by its full scale to ``dtype`` (default
+    ``keras.backend.floatx()``), as soundfile reads it.
     """
-    x = as_real(signal, name, dtype or keras.backend.floatx())
+    x = as_waveform(signal, name, dtype or keras.backend.floatx())
     rank = len(x.shape)
     if rank == 1:
         x = ops.expand_dims(x, 0)
@@ -394,7 +397,7 @@ def _overlap_add_blocks(y: Any, hop: int) -> Any:
 
 
 @keras.saving.register_keras_serializable(package="framebank")
-class Framing(keras.layers.Layer):
+class Framing(AudioInput, keras.layers.Layer):
     """Keras layer around :func:`frame`.
 
     Args:
@@ -426,7 +429,7 @@ class Framing(keras.layers.Layer):
         self.center = check_bool("center", center)
 
     def call(self, signal: Any) -> Any:
-        signal = as_real(signal, "signal", self.compute_dtype)
+        signal = as_waveform(signal, "signal", self.compute_dtype)
         return frame(signal, self.frame_len, self.hop, self.pad_end, self.pad_value, self.center)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:

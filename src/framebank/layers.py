@@ -17,7 +17,8 @@ from framebank import framing
 from framebank._validation import (
     KERAS_INPUT_KEYWORDS,
     KERAS_LAYER_KEYWORDS,
-    as_real,
+    AudioInput,
+    as_waveform,
     check_bool,
     check_floating_policy,
     check_framing_args,
@@ -149,7 +150,7 @@ class _BasisLayer(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="framebank")
-class FrameProjection(_BasisLayer):
+class FrameProjection(AudioInput, _BasisLayer):
     """Project frames onto a learned basis: ``frames @ basis``.
 
     ``reshape_conv`` (Method 1), ``pointwise_conv`` (Method 2), ``dense`` and
@@ -168,8 +169,8 @@ class FrameProjection(_BasisLayer):
         filterbank: ``"free"`` (default) or a :class:`Filterbank`.
 
     Input shape:
-        ``[batch, frames, frame_len]``; an integer or bool dtype is converted to
-        the layer's compute dtype.
+        ``[batch, frames, frame_len]``: frames of audio; integer PCM (int16...)
+        is divided by its full scale, as soundfile reads it.
 
     Output shape:
         ``[batch, frames, num_basis]``.
@@ -218,7 +219,7 @@ class FrameProjection(_BasisLayer):
         self.input_spec = keras.InputSpec(ndim=3, axes={-1: int(input_shape[-1])})
 
     def call(self, frames: Any) -> Any:
-        frames = as_real(frames, "frames", self.compute_dtype)
+        frames = as_waveform(frames, "frames", self.compute_dtype)
         if len(frames.shape) != 3:
             raise ValueError(
                 "FrameProjection expects frames [batch, frames, frame_len]. "
@@ -232,7 +233,7 @@ class FrameProjection(_BasisLayer):
 
 
 @keras.saving.register_keras_serializable(package="framebank")
-class Encoder(_BasisLayer):
+class Encoder(AudioInput, _BasisLayer):
     """Waveform to coefficients: framing, then a basis executed by ``method``.
 
     Args:
@@ -259,8 +260,10 @@ class Encoder(_BasisLayer):
             any other keyword is an option of the family (``window="hann"``).
 
     Input shape:
-        ``[batch, time]`` or ``[batch, time, 1]``; ``time`` may be unknown. An
-        integer or bool dtype is converted to the layer's compute dtype.
+        ``[batch, time]`` or ``[batch, time, 1]``; ``time`` may be unknown.
+        Integer PCM (int8, int16, int32, uint8) is divided by its full scale
+        (int16 by 32768), as soundfile and torchaudio read it; other integer
+        and bool dtypes are refused.
 
     Output shape:
         ``[batch, frames, num_basis]``; no activation (add one yourself).

@@ -15,7 +15,13 @@ from typing import Any
 import keras
 import numpy as np
 
-from framebank._validation import check_positive_int, check_positive_number
+from framebank._validation import (
+    KERAS_INPUT_KEYWORDS,
+    KERAS_LAYER_KEYWORDS,
+    AudioInput,
+    check_positive_int,
+    check_positive_number,
+)
 from framebank.decoder import Decoder
 from framebank.layers import Encoder
 
@@ -38,7 +44,7 @@ def register_ready_made(name: str) -> Any:
 
 
 @keras.saving.register_keras_serializable(package="framebank")
-class FrontEnd(keras.layers.Layer):
+class FrontEnd(AudioInput, keras.layers.Layer):
     """A whole front end as one Keras layer: an encoder, then post-processing, in order.
 
     Calling it maps a waveform to features; the optional decoder is held beside
@@ -51,7 +57,10 @@ class FrontEnd(keras.layers.Layer):
         decoder: an optional :class:`~framebank.Decoder` of ``encoder``.
 
     Input shape:
-        ``[batch, time]`` or ``[batch, time, 1]``.
+        ``[batch, time]`` or ``[batch, time, 1]``: float samples in ``[-1, 1]``, or
+        integer PCM (int8, int16, int32, uint8) which is divided by its full scale
+        (int16 by 32768) as soundfile and torchaudio read it; every front end applies
+        this one rule (its encoder does).
 
     Output shape:
         what the last post-processing layer returns (the coefficients
@@ -107,7 +116,42 @@ class FrontEnd(keras.layers.Layer):
         self.postprocessing = steps
         self.decoder = decoder
 
+    def _check_input_shape(self, input_shape: tuple) -> None:
+        """Refuse, naming this front end and the fix, what would fail later or give nothing:
+        more than one channel, or a known length too short for one frame."""
+        what = f"{type(self).__name__} {self.name!r}"
+        shape = tuple(input_shape)
+        if len(shape) == 3 and shape[-1] not in (1, None):
+            raise ValueError(
+                f"{what} takes mono audio [batch, time] or [batch, time, 1]. Received: "
+                f"input_shape={shape} ({shape[-1]} channels). Mix down first "
+                "(keras.ops.mean(x, axis=-1)), pick one channel (x[..., 0]), or run each "
+                "channel through the front end as its own batch item "
+                "(transpose to [batch, channels, time] and reshape to [batch * channels, time])."
+            )
+        if len(shape) in (2, 3) and shape[1] is not None and self._frames(shape[1]) < 1:
+            low, high = shape[1], 2 * shape[1] + 1
+            while (
+                self._frames(high) < 1 and high < 1 << 30
+            ):  # the shortest with a frame: doubling, ...
+                low, high = high, 2 * high
+            while high - low > 1:  # ... then bisection
+                middle = (low + high) // 2
+                low, high = (middle, high) if self._frames(middle) < 1 else (low, middle)
+            raise ValueError(
+                f"{what} gives 0 frames for {shape[1]} samples: one frame is "
+                f"{self.encoder.frame_len} samples (center={self.encoder.center}). Give it at "
+                f"least {high} samples (keras.Input(({high},)) or longer, or (None,) for any "
+                "length), or build it with a shorter window."
+            )
+
+    def _frames(self, samples: int) -> int:
+        """Frames this front end gives for ``samples`` (its output's time axis)."""
+        shape = self.compute_output_shape((None, samples))
+        return shape[1] if len(shape) == 3 else 1
+
     def build(self, input_shape: tuple) -> None:
+        self._check_input_shape(input_shape)
         if not self.encoder.built:
             self.encoder.build(input_shape)
         shape = self.encoder.compute_output_shape(input_shape)
@@ -153,11 +197,49 @@ def _hop(sample_rate: float, hop_ms: float) -> int:
     """LEAF's stride: ``int(sample_rate * hop_ms // 1000)`` (160 at 16 kHz)."""
     hop = int(sample_rate * hop_ms // 1000)
     if hop < 1:
+        hint = ""
+        if float(sample_rate) < 1000:
+            khz = float(sample_rate)
+            hint = f" `sample_rate` is in Hz: {khz:g} kHz is sample_rate={khz * 1000:g}."
         raise ValueError(
             f"`hop_ms` must give at least one sample at sample_rate={sample_rate}. "
-            f"Received: hop_ms={hop_ms}"
+            f"Received: hop_ms={hop_ms}.{hint}"
         )
     return hop
+
+
+# Names other toolkits use for a ready-made front end's options (librosa, torchaudio).
+OTHER_NAMES = {
+    "n_mels": "n_filters",
+    "num_mel_bins": "n_filters",
+    "n_filters_out": "n_filters",
+    "sr": "sample_rate",
+    "hop_length": "hop_ms (milliseconds)",
+    "win_length": "window_ms (milliseconds)",
+    "n_fft": "fft_length",
+    "f_min": "fmin",
+    "f_max": "fmax",
+}
+
+
+def check_keywords(cls: type, kwargs: dict, accepted: list) -> None:
+    """Refuse a keyword that is neither an option of ``cls`` nor Keras's, suggesting the
+    accepted name (another toolkit's spelling, or a close match) and listing them all."""
+    import difflib
+
+    keras_keywords = (*KERAS_LAYER_KEYWORDS, *KERAS_INPUT_KEYWORDS)
+    unknown = [k for k in kwargs if k not in keras_keywords]
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, accepted, n=1)
+        guess = OTHER_NAMES.get(key) or (close[0] if close else None)
+        hints.append(f"{key!r}" + (f" (did you mean {guess}?)" if guess else ""))
+    raise TypeError(
+        f"{cls.__name__} got unknown option(s): {', '.join(hints)}. Accepted: "
+        f"{', '.join(accepted)} (and Keras's layer keywords: name, dtype, trainable)."
+    )
 
 
 def _arguments(values: dict) -> dict:
@@ -170,6 +252,7 @@ class ReadyMade(FrontEnd):
     that ``"auto"`` picked, so a reloaded model runs the same one)."""
 
     def __init__(self, encoder: Encoder, steps: list, options: dict, **kwargs: Any) -> None:
+        check_keywords(type(self), kwargs, list(options))
         super().__init__(encoder, steps, **kwargs)
         self._options = {**options, "method": encoder.method.name}
         if "dtype" in kwargs:

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from framebank._validation import pcm_scale
 from framebank.streaming._plan import Latency, StreamingStep
 from framebank.streaming._stages import EncoderStage
 
@@ -151,10 +152,13 @@ class Stream:
             )
         if tuple(x.shape[2:]) != feature:
             raise ValueError(f"A chunk must be {what}. Received: shape={x.shape}")
+        if np.issubdtype(x.dtype, np.integer) and not feature:
+            # Integer PCM by the layers' one rule: divided by its full scale.
+            offset, full_scale = pcm_scale(str(x.dtype), "chunk")
+            x = (x.astype(np.float32) - offset) / np.float32(full_scale)
         if not np.issubdtype(x.dtype, np.floating):
             raise TypeError(
                 f"A chunk must be floating point (samples in [-1, 1]). Received: dtype={x.dtype}"
-                + (" (16-bit PCM: divide by 32768)" if x.dtype == np.int16 else "")
             )
         if self._batch is not None and x.shape[0] != self._batch:
             raise ValueError(

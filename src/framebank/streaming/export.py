@@ -7,8 +7,9 @@ the ``*_limit`` entries are int32 scalars), outputs ``output`` and ``new_<key>``
 state entry. Drive it one hop a call: start from :func:`initial_state_numpy`, prepend
 ``phase`` zeros to the audio, drop the first ``warmup`` outputs (all three are in
 :func:`metadata`). The TFLite file uses builtin operators only; the ONNX file comes from
-``tf2onnx``. ``fft_conv`` has no operator in either (``Method.exportable``): build the model
-with ``method="strided_conv"`` or ``"matmul"`` and load the weights (they are the same).
+``tf2onnx``. ``fft_conv`` has no operator in either (``Method.exportable``): a layer or
+model given here is rebuilt with ``strided_conv`` first (:func:`framebank.export.exportable_model`:
+the same weights, outputs checked equal, a warning says so).
 
 TensorFlow is imported here only, never at ``import framebank``.
 """
@@ -37,6 +38,15 @@ __all__ = [
 
 def _as_step(layer: Any) -> StreamingStep:
     return layer if isinstance(layer, StreamingStep) else StreamingStep(layer)
+
+
+def _exportable_step(layer: Any, what: str) -> StreamingStep:
+    """The step of ``layer`` with every method exportable (a step given is used as it is)."""
+    from framebank.export import exportable_model
+
+    if isinstance(layer, StreamingStep):
+        return layer
+    return StreamingStep(exportable_model(layer, what))
 
 
 def _check(step: StreamingStep, what: str) -> None:
@@ -121,7 +131,7 @@ def export_step_tflite(layer: Any, path: str | os.PathLike) -> Path:
     import tensorflow as tf
 
     path = _writable(path)
-    step = _as_step(layer)
+    step = _exportable_step(layer, "TFLite")
     function, _ = step_tf_function(step)
     archive = keras.export.ExportArchive()
     archive.track(step.layer)
@@ -144,7 +154,7 @@ def export_step_onnx(layer: Any, path: str | os.PathLike, opset: int = 17) -> Pa
 
     _register_onnx_handlers()
     path = _writable(path)
-    function, _ = step_tf_function(layer)
+    function, _ = step_tf_function(_exportable_step(layer, "ONNX"))
     tf2onnx.convert.from_function(
         function, input_signature=function.input_signature, opset=opset, output_path=str(path)
     )

@@ -7,6 +7,8 @@ the previous epoch's checkpoint or the new one, never a mix.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,14 @@ import numpy as np
 
 from framebank.training import io
 
-__all__ = ["save_checkpoint", "load_checkpoint", "save_weights", "load_weights"]
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "save_weights",
+    "load_weights",
+    "save_keras",
+    "save_trained_models",
+]
 
 
 def _random_states(model: Any) -> list:
@@ -64,3 +73,34 @@ def load_weights(path: Path, model: Any) -> None:
     """Weights written by :func:`save_weights` into the same model."""
     with np.load(path) as arrays:
         model.set_weights([arrays[f"w{i}"] for i in range(len(model.get_weights()))])
+
+
+def save_keras(path: Path, model: Any) -> None:
+    """``model`` as a ``.keras`` file, atomically, without the training's optimizer (an
+    uncompiled functional model over the same layers), so ``keras.models.load_model``,
+    ``framebank stream`` and ``framebank inspect`` read it with framebank imported."""
+    import keras
+
+    path = Path(path)
+    plain = keras.Model(model.inputs, model.outputs, name=model.name)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as folder:
+        tmp = Path(folder) / path.name  # Keras wants the .keras suffix
+        plain.save(tmp)
+        os.replace(tmp, path)
+
+
+def save_trained_models(run_dir: Path, model: Any, frontend: list | None = None) -> list[str]:
+    """A run's trained model as ``model.keras`` and, given ``frontend`` (its front end's
+    layers), the front end alone as ``frontend.keras`` (a waveform ``[batch, time]`` of any
+    length in); returns the file names written."""
+    import keras
+
+    save_keras(Path(run_dir) / "model.keras", model)
+    if not frontend:
+        return ["model.keras"]
+    inputs = keras.Input((None,), name="waveform")
+    x = inputs
+    for layer in frontend:
+        x = layer(x)
+    save_keras(Path(run_dir) / "frontend.keras", keras.Model(inputs, x, name="frontend"))
+    return ["model.keras", "frontend.keras"]

@@ -683,6 +683,9 @@ class _ClassifierRun(RunHooks):
     def epoch_note(self, state: dict) -> str:
         return f" valid {state['valid_accuracy'][-1]:.1%}" if self.validating else ""
 
+    def frontend_layers(self, model: Any) -> list:
+        return frontend_layers(model)
+
     def finish(self, model: Any, state: dict) -> dict:
         config = self.config
         if self.validating:

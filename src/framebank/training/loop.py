@@ -5,7 +5,8 @@ A recipe supplies :class:`RunHooks` (what to build, one epoch's steps, what each
 measures, the run's result) and :func:`train_run` does the rest in one order for every recipe:
 a run whose ``result.json`` exists is kept; else the model is built (inside the distribution
 scope), its checkpoint loaded if there is one, and each remaining epoch is trained, measured,
-logged to TensorBoard, checkpointed, then reported; the result is written last.
+logged to TensorBoard, checkpointed, then reported; the trained model is saved as
+``model.keras`` (and its front end alone as ``frontend.keras``) and the result written last.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from framebank.progress import Progress
 from framebank.training import io
-from framebank.training.checkpoint import load_checkpoint, save_checkpoint
+from framebank.training.checkpoint import load_checkpoint, save_checkpoint, save_trained_models
 
 __all__ = ["RunHooks", "steps_per_epoch", "train_run"]
 
@@ -55,6 +56,10 @@ class RunHooks:
     def finish(self, model: Any, state: dict) -> dict:
         """The run's result (written to ``result.json``)."""
         raise NotImplementedError
+
+    def frontend_layers(self, model: Any) -> list | None:
+        """The front end's layers in ``model``, saved alone as ``frontend.keras`` (None: none)."""
+        return None
 
 
 def train_run(
@@ -109,5 +114,7 @@ def train_run(
                 timing=True,
             )
         result = hooks.finish(model, state)
+        # Beside the weights: the trained model as `framebank stream` and `inspect` read it.
+        save_trained_models(run_dir, model, hooks.frontend_layers(model))
         io.write_json(result_path, result)
         return result
