@@ -292,3 +292,10 @@ def test_a_ready_made_front_ends_dtype_reaches_every_piece():
 def test_more_bad_options_found_in_review(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stride1_says_whether_the_encoder_runs_at_every_sample(name):
+    """The language-ID recipe picks its stride-1 method from this attribute, not from names."""
+    frontend = frontends.FRONTENDS[name](sample_rate=RATE)
+    assert getattr(frontends.FRONTENDS[name], "stride1", False) is (frontend.encoder.hop == 1)

@@ -380,3 +380,12 @@ def test_each_run_saves_the_classifier_and_the_front_end_as_keras(tmp_path):
     got = np.load(out).reshape(-1, want.shape[-1])  # one channel
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, atol=1e-4 * np.abs(want).max())
+
+
+def test_stride1_front_ends_take_the_stride1_method():
+    """Which ready-made front ends run their filters at every sample is their own attribute."""
+    config = from_dict(LanguageIdConfig, {"frontends": ["leaf", "pcen_mel"]})
+    (leaf,) = language_id.language_id_frontend(config, "leaf")
+    (pcen_mel,) = language_id.language_id_frontend(config, "pcen_mel")
+    assert leaf.encoder.method.name == config.stride1_method
+    assert pcen_mel.encoder.method.name == config.method != config.stride1_method

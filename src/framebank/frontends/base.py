@@ -249,7 +249,14 @@ def _arguments(values: dict) -> dict:
 
 class ReadyMade(FrontEnd):
     """A front end built from plain options; its config is those options (with the method
-    that ``"auto"`` picked, so a reloaded model runs the same one)."""
+    that ``"auto"`` picked, so a reloaded model runs the same one).
+
+    Attributes:
+        stride1: its filters run at every sample (``hop=1``, the pooling strides), so its
+            encoder is a stride-1 convolution rather than a framed projection.
+    """
+
+    stride1: bool = False
 
     def __init__(self, encoder: Encoder, steps: list, options: dict, **kwargs: Any) -> None:
         check_keywords(type(self), kwargs, list(options))

@@ -57,6 +57,8 @@ class LEAF(ReadyMade):
         method: how the filters run (``"auto"`` picks the FFT for a stride-1 filterbank).
     """
 
+    stride1 = True
+
     def __init__(
         self,
         sample_rate: float = 16000,

@@ -35,6 +35,8 @@ class SincNet(ReadyMade):
         min_low_hz, min_band_hz: the sinc family's limits.
     """
 
+    stride1 = True
+
     def __init__(
         self,
         sample_rate: float = 16000,

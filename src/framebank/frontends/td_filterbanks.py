@@ -63,6 +63,8 @@ class TDFilterbanks(ReadyMade):
             as :class:`LEAF`.
     """
 
+    stride1 = True
+
     def __init__(
         self,
         sample_rate: float = 16000,

@@ -290,7 +290,7 @@ def language_id_frontend(config: LanguageIdConfig, name: str) -> list:
     ready_made = _ready_made()
     if family in ready_made:
         rate = config.sample_rate
-        stride1 = family in ("leaf", "td_filterbanks", "sincnet")
+        stride1 = getattr(ready_made[family], "stride1", False)
         options = {
             "method": config.stride1_method if stride1 else config.method,
             **options,
