@@ -292,3 +292,20 @@ def test_a_ready_made_front_ends_dtype_reaches_every_piece():
 def test_more_bad_options_found_in_review(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+def test_the_readmes_leaf_style_config_is_leaf():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "init: leaf" in b]
+    config = fb.build_frontend(yaml.safe_load(block))
+    x = _speech(0.5)
+    want = ops.convert_to_numpy(frontends.LEAF(RATE)(x))
+    got = ops.convert_to_numpy(config(x))
+    # The same filters, pooling and PCEN from the same initial values: float32 rounding only.
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
