@@ -299,3 +299,20 @@ def test_stride1_says_whether_the_encoder_runs_at_every_sample(name):
     """The language-ID recipe picks its stride-1 method from this attribute, not from names."""
     frontend = frontends.FRONTENDS[name](sample_rate=RATE)
     assert getattr(frontends.FRONTENDS[name], "stride1", False) is (frontend.encoder.hop == 1)
+
+
+def test_the_readmes_leaf_style_config_is_leaf():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "init: leaf" in b]
+    config = fb.build_frontend(yaml.safe_load(block))
+    x = _speech(0.5)
+    want = ops.convert_to_numpy(frontends.LEAF(RATE)(x))
+    got = ops.convert_to_numpy(config(x))
+    # The same filters, pooling and PCEN from the same initial values: float32 rounding only.
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
