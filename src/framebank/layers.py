@@ -109,14 +109,6 @@ class _BasisLayer(keras.layers.Layer):
         # records that name).
         structures = [s for s in _structure_names() if self._structure(s) is not None]
         self.method = get_method(resolve_method(method, **(auto or {}), structures=structures))
-        needed = self.method.structure
-        if needed is not None and needed not in structures:
-            raise ValueError(
-                f"method={self.method.name!r} runs a basis that is a {needed!r} (a fixed "
-                f"'fourier' or 'mel' family), which the {self.filterbank.family!r} filterbank "
-                f"{'with trainable=True ' if self.filterbank.trainable else ''}is not. "
-                "Use method='matmul' (or 'auto') for it."
-            )
         self.filterbank.bind_method(self.method.name)
         self.use_bias = check_bool("use_bias", use_bias)
         self.bias_initializer = keras.initializers.get(bias_initializer)
