@@ -140,13 +140,17 @@ class _BasisLayer(keras.layers.Layer):
         """The filterbank's description of its basis that a method asks for (None: absent)."""
         return None if name is None else getattr(self.filterbank, name, None)
 
-    def _project_frames(self, frames: Any) -> Any:
-        """``frames @ basis`` by this layer's method, or its fallback where it cannot run."""
+    def _project(self, x: Any, hop: int | None = None) -> Any:
+        """Coefficients by this layer's method, or its fallback where it cannot run: ``x``
+        is frames (``hop=None``) or a padded waveform framed every ``hop`` samples."""
         structure = self._structure(self.method.structure)
         method = runnable(self.method, structure)
-        basis = self._basis(frames.dtype)
+        basis = self._basis(x.dtype)
         if method is self.method and structure is not None:
-            return method.project_structured(frames, basis, structure)
+            return method.project_structured(x, basis, structure, hop)
+        if not method.needs_frames:
+            return method.project_signal(x, basis, hop)
+        frames = x if hop is None else framing.frame_valid(x, self.filterbank.frame_len, hop)
         return method.project(frames, basis)
 
     def _add_bias(self, coefficients: Any) -> Any:
@@ -239,7 +243,7 @@ class FrameProjection(AudioInput, _BasisLayer):
                 "FrameProjection expects frames [batch, frames, frame_len]. "
                 f"Received: shape={tuple(frames.shape)}"
             )
-        return self._add_bias(self._project_frames(frames))
+        return self._add_bias(self._project(frames))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (*input_shape[:-1], self.num_basis)
@@ -358,11 +362,7 @@ class Encoder(AudioInput, _BasisLayer):
         """Coefficients ``[batch, frames, num_basis]`` (bias included) of a waveform
         ``[batch, time]`` already padded by :func:`framebank.framing.pad_signal`: the
         encoder's step after padding, which streaming runs on its buffered samples."""
-        if self.method.needs_frames:
-            coefficients = self._project_frames(framing.frame_valid(x, self.frame_len, self.hop))
-        else:
-            coefficients = self.method.project_signal(x, self._basis(x.dtype), self.hop)
-        return self._add_bias(coefficients)
+        return self._add_bias(self._project(x, self.hop))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (

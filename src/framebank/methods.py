@@ -33,7 +33,7 @@ import numpy as np
 from keras import ops
 
 from framebank.device import current_device
-from framebank.framing import axis_len, num_frames, overlap_add
+from framebank.framing import axis_len, frame_valid, num_frames, overlap_add
 
 __all__ = [
     "Method",
@@ -147,9 +147,11 @@ class Method:
         """``[batch, time] -> [batch, frames, num_basis]`` for frame-free methods."""
         raise NotImplementedError(f"method {self.name!r} consumes frames, not a waveform")
 
-    def project_structured(self, frames: Any, basis: Any, structure: Any) -> Any:
-        """``frames @ basis`` where the basis is described by ``structure`` (methods with a
-        ``structure``); ``basis`` is the tensor itself, which the description must equal."""
+    def project_structured(self, x: Any, basis: Any, structure: Any, hop: int) -> Any:
+        """The coefficients where the basis is described by ``structure`` (methods with a
+        ``structure``): ``x`` is the padded waveform ``[batch, time]`` for a frame-free
+        method, frames for a framed one; ``basis`` is the tensor, which the description
+        must equal."""
         raise NotImplementedError(f"method {self.name!r} runs an explicit basis")
 
     def synthesize(self, coefficients: Any, synthesis: Any, hop: int) -> Any:
@@ -360,14 +362,15 @@ class RFFT(Method):
     """
 
     name = "rfft"
+    needs_frames = False
     exportable = False
     structure = "windowed_dft"
     fallback = "matmul"
 
-    def project(self, frames: Any, basis: Any) -> Any:
-        return Matmul().project(frames, basis)
+    def project_signal(self, signal: Any, basis: Any, hop: int) -> Any:
+        return Matmul().project(frame_valid(signal, basis.shape[0], hop), basis)
 
-    def project_structured(self, frames: Any, basis: Any, structure: Any) -> Any:
+    def project_structured(self, x: Any, basis: Any, structure: Any, hop: int) -> Any:
         # The description is a promise about the weight: checked at every call (a
         # comparison of frame_len * num_basis values, next to the FFT's cost), so
         # that weights loaded or assigned since still give exactly `frames @ basis`.
@@ -377,17 +380,23 @@ class RFFT(Method):
         same = ops.max(ops.abs(ops.stop_gradient(basis) - expected)) <= 4 * eps * scale
         return ops.cond(
             same,
-            lambda: self._fft(frames, structure),
-            lambda: Matmul().project(frames, basis),
+            lambda: self._stft(x, structure, hop),
+            lambda: self.project_signal(x, basis, hop),
         )
 
     @staticmethod
-    def _fft(frames: Any, structure: Any) -> Any:
-        dtype = frames.dtype
+    def _stft(signal: Any, structure: Any, hop: int) -> Any:
+        """``ops.stft`` of frames ``fft_length`` long whose window is zero past ``frame_len``:
+        the frames zero-padded to ``fft_length``, without building the short frames."""
+        dtype = signal.dtype
         # The FFT runs in float32 at least (not every backend has a 16-bit FFT).
-        frames = _at_least_float32(frames)
-        window = ops.convert_to_tensor(structure.window, dtype=frames.dtype)
-        real, imag = ops.rfft(frames * window, structure.fft_length)
+        signal = _at_least_float32(signal)
+        length, extra = structure.fft_length, structure.fft_length - structure.frame_len
+        if extra:
+            signal = ops.pad(signal, [[0, 0], [0, extra]])
+        window = np.pad(structure.window, (0, extra))
+        window = ops.convert_to_tensor(window, dtype=signal.dtype)
+        real, imag = ops.stft(signal, length, hop, length, window=window, center=False)
         return ops.cast(ops.concatenate([real, imag], axis=-1), dtype)
 
 
@@ -480,7 +489,7 @@ def resolve_method(
         return method
     if synthesis:
         return SYNTHESIS_PICK
-    if "windowed_dft" in structures:
+    if "windowed_dft" in structures and not needs_frames:
         # The FFT of the frames: a fixed Fourier basis at the cost of an STFT
         # (benchmarks/README.md, "front ends").
         return "rfft"
