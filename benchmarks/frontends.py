@@ -7,6 +7,8 @@ steps timed in interleaved rounds (``worker.time_interleaved``) so that all see 
 load. Rows:
 
 * the ready-made front ends (``framebank.frontends``) with ``method="auto"``;
+* LogMel's basis as a dense product (``matmul``) beside ``auto``'s FFT (``rfft``), and a
+  log-mel written by hand with ``keras.ops.stft`` with LogMel's parameters;
 * LEAF with its filters run as a stride-1 convolution (``strided_conv``, LEAF's own
   design) beside the FFT (``fft_conv``, what ``auto`` picks there);
 * PCENMel with PCEN's smoother as a sequential scan over frames (``keras.ops.scan``,
@@ -16,6 +18,7 @@ load. Rows:
     python benchmarks/frontends.py                       # TensorFlow and JAX
     python benchmarks/frontends.py --backends jax --repeats 5
     python benchmarks/frontends.py --shape 8000,0.25,32  # the language-ID recipe's step
+    python benchmarks/frontends.py --rows stft,PCENMel    # the fixed front ends only
 
 Writes ``benchmarks/results/frontends.csv`` and ``frontends.md`` (another ``--shape``:
 ``frontends_8000hz_0.25s_b32.*``).
@@ -37,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 BATCH, SECONDS, RATE = 16, 1.0, 16000
+ROWS: list[str] = []  # --rows: only the rows whose name contains one of these
 
 
 def _speech() -> np.ndarray:
@@ -80,6 +84,25 @@ def _sequential_pcen(pcen):
     return call
 
 
+def _stft_log_mel(like):
+    """A log-mel written by hand with ``keras.ops.stft``, with ``like``'s (a LogMel) parameters:
+    window, hop, DFT size, mel filters, eps; centred (``ops.stft`` pads by reflection)."""
+    from keras import ops
+
+    from framebank.postprocessing.mel import mel_weights
+
+    options = like.get_config()
+    encoder = like.encoder
+    fft_length = encoder.filterbank.fft_length
+    mel = mel_weights(RATE, fft_length, options["n_filters"]).astype("float32")
+
+    def log_mel(x):
+        real, imag = ops.stft(x, encoder.frame_len, encoder.hop, fft_length, window="hann")
+        return ops.log(options["eps"] + ops.matmul(real * real + imag * imag, mel))
+
+    return log_mel
+
+
 def build_rows() -> dict:
     """``{row name: (fn, variables)}`` for the running backend."""
     import keras
@@ -94,6 +117,8 @@ def build_rows() -> dict:
         rows[name] = (fn or layer, list(layer.trainable_variables))
 
     add("LogMel", frontends.LogMel(RATE))
+    add("LogMel (matmul)", frontends.LogMel(RATE, method="matmul"))
+    rows["keras.ops.stft log-mel (hand-written)"] = (_stft_log_mel(frontends.LogMel(RATE)), [])
     pcen_mel = frontends.PCENMel(RATE)
     add("PCENMel", pcen_mel)
     sequential = frontends.PCENMel(RATE)
@@ -167,6 +192,8 @@ def run_backend(repeats: int) -> list[dict]:
 
     x = _speech()
     rows = build_rows()
+    if ROWS:
+        rows = {name: row for name, row in rows.items() if any(r in name for r in ROWS)}
     steps = {
         name: worker.make_step(fn, variables, x, "weights+input", "graph")
         for name, (fn, variables) in rows.items()
@@ -189,7 +216,7 @@ def run_backend(repeats: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    global RATE, SECONDS, BATCH  # the step's shape, for this process and its workers
+    global RATE, SECONDS, BATCH, ROWS  # the step's shape, for this process and its workers
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backends", default="tensorflow,jax")
     parser.add_argument("--repeats", type=int, default=9)
@@ -206,7 +233,11 @@ def main(argv: list[str] | None = None) -> None:
         default=f"{RATE},{SECONDS:g},{BATCH}",
         help="sample rate (Hz), seconds and batch of the step (default: %(default)s)",
     )
+    parser.add_argument(
+        "--rows", default="", help="comma-separated parts of row names to time (LogMel always)"
+    )
     args = parser.parse_args(argv)
+    ROWS = [r for r in args.rows.split(",") if r] + (["LogMel"] if args.rows else [])
     rate, seconds, batch = args.shape.split(",")
     RATE, SECONDS, BATCH = int(rate), float(seconds), int(batch)
     if args.parameters:
@@ -227,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
         done = subprocess.run(
             [sys.executable, __file__, "--worker", "--repeats", str(args.repeats),
-             "--shape", args.shape]
+             "--shape", args.shape, "--rows", args.rows]
             + (["--parts"] if args.parts else []),
             capture_output=True, text=True, env=env, check=False,
         )  # fmt: skip
@@ -243,6 +274,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     default = args.shape == parser.get_default("shape")
     stem = "frontends" if default else f"frontends_{RATE}hz_{SECONDS:g}s_b{BATCH}"
+    stem += "_fixed" if args.rows else ""  # a subset of the rows: its own file
     with open(out / f"{stem}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -252,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         f"at {RATE} Hz, median ms and ratio to LogMel in the same run; "
         f"`python benchmarks/frontends.py --repeats {args.repeats}"
         + ("" if default else f" --shape {args.shape}")
+        + (f" --rows {args.rows}" if args.rows else "")
         + "`.",
         "",
         "| backend | device | front end | ms | x LogMel |",

@@ -72,7 +72,13 @@ def offline(layer, x: np.ndarray) -> np.ndarray:
 PATTERNS = [1, 7, HOP, 3 * HOP + 5, "random"]
 # The methods the ready-made front ends pick (method="auto") run in the default suite; the
 # other methods, which give the same numbers more slowly, are marked slow.
-DEFAULT = {"leaf": "fft_conv", "td_filterbanks": "fft_conv", "sincnet": "fft_conv"}
+DEFAULT = {
+    "leaf": "fft_conv",
+    "td_filterbanks": "fft_conv",
+    "sincnet": "fft_conv",
+    "log_mel": "rfft",
+    "pcen_mel": "rfft",
+}
 
 
 def _cases() -> list:

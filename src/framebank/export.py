@@ -36,6 +36,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from framebank.methods import portable
+
 __all__ = [
     "serving_model",
     "exportable_model",
@@ -84,7 +86,8 @@ def _check_exportable(model: keras.Model, what: str) -> None:
     """Refuse, before converting, a layer whose method has no operator in ``what``."""
     for layer in _sublayers(model):
         method = getattr(layer, "method", None)
-        if method is not None and getattr(method, "exportable", True) is False:
+        # A method with a fallback (rfft: matmul) runs it while exporting (`portable`).
+        if not getattr(method, "exportable", True) and not getattr(method, "fallback", None):
             raise ValueError(
                 f"{what} cannot take layer {layer.name!r}: its method={method.name!r} has no "
                 f"operator there. The method changes no weight: build the same layer with "
@@ -236,9 +239,11 @@ def export_saved_model(model: keras.Layer | keras.Model, path: str | os.PathLike
     """
     _require_backend(("tensorflow",), "SavedModel export")
     path = _writable(path)
-    serving_model(model).export(
-        str(path), format="tf_saved_model", input_signature=_input_signature(), verbose=False
-    )
+    model = serving_model(model)
+    with portable():
+        model.export(
+            str(path), format="tf_saved_model", input_signature=_input_signature(), verbose=False
+        )
     return path
 
 
@@ -288,7 +293,8 @@ def export_onnx(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Pa
     model = serving_model(exportable_model(model, "ONNX"))
     if keras.backend.backend() == "torch":
         _check_torch_onnx(model)
-    model.export(str(path), format="onnx", input_signature=_input_signature(), verbose=False)
+    with portable():
+        model.export(str(path), format="onnx", input_signature=_input_signature(), verbose=False)
     return path
 
 

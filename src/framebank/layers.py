@@ -26,7 +26,7 @@ from framebank._validation import (
     check_positive_int,
 )
 from framebank.filterbanks import FILTERBANKS, Filterbank, family_options, get_filterbank
-from framebank.methods import Method, get_method, resolve_method
+from framebank.methods import METHODS, Method, get_method, resolve_method, runnable
 
 __all__ = ["FrameProjection", "Encoder"]
 
@@ -82,13 +82,13 @@ class _BasisLayer(keras.layers.Layer):
         use_bias: bool,
         bias_initializer: Any,
         family_options: dict,
+        auto: dict | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_floating_policy(type(self).__name__, self.dtype_policy)
         if num_basis is not None:
             num_basis = check_positive_int("num_basis", num_basis)
-        self.method = get_method(method)
         if isinstance(filterbank, dict):  # a serialised filterbank, from get_config
             filterbank = keras.saving.deserialize_keras_object(filterbank)
         made_here = isinstance(filterbank, str)
@@ -105,6 +105,10 @@ class _BasisLayer(keras.layers.Layer):
             )
         # Families that fix their size (fourier, mel) let num_basis be left out.
         self.num_basis = self.filterbank.num_basis
+        # "auto" becomes a concrete method now, knowing what the basis is (get_config
+        # records that name).
+        structures = [s for s in _structure_names() if self._structure(s) is not None]
+        self.method = get_method(resolve_method(method, **(auto or {}), structures=structures))
         self.filterbank.bind_method(self.method.name)
         self.use_bias = check_bool("use_bias", use_bias)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -131,6 +135,23 @@ class _BasisLayer(keras.layers.Layer):
 
     def _basis(self, dtype: Any) -> Any:
         return ops.cast(self.filterbank.filters(), dtype)
+
+    def _structure(self, name: str | None) -> Any:
+        """The filterbank's description of its basis that a method asks for (None: absent)."""
+        return None if name is None else getattr(self.filterbank, name, None)
+
+    def _project(self, x: Any, hop: int | None = None) -> Any:
+        """Coefficients by this layer's method, or its fallback where it cannot run: ``x``
+        is frames (``hop=None``) or a padded waveform framed every ``hop`` samples."""
+        structure = self._structure(self.method.structure)
+        method = runnable(self.method, structure)
+        basis = self._basis(x.dtype)
+        if method is self.method and structure is not None:
+            return method.project_structured(x, basis, structure, hop)
+        if not method.needs_frames:
+            return method.project_signal(x, basis, hop)
+        frames = x if hop is None else framing.frame_valid(x, self.filterbank.frame_len, hop)
+        return method.project(frames, basis)
 
     def _add_bias(self, coefficients: Any) -> Any:
         if self.bias_layer is not None:
@@ -191,22 +212,19 @@ class FrameProjection(AudioInput, _BasisLayer):
         filterbank: str | Filterbank | dict = "free",
         **kwargs: Any,
     ) -> None:
-        # "auto" becomes a concrete method now (frame_len is not known yet, so
-        # the rule for frames is used); get_config records that name.
-        method = resolve_method(
-            method, num_basis=num_basis, needs_frames=True, compute_dtype=_compute_dtype(kwargs)
+        # "auto" becomes a concrete method at construction (frame_len is not known
+        # yet, so the rule for frames is used); get_config records that name.
+        auto = dict(num_basis=num_basis, needs_frames=True, compute_dtype=_compute_dtype(kwargs))
+        options = _family_options_for(filterbank, num_basis, kernel_initializer)
+        super().__init__(
+            num_basis, method, filterbank, use_bias, bias_initializer, options, auto, **kwargs
         )
-        if not get_method(method).needs_frames:
-            name = get_method(method).name
+        if not self.method.needs_frames:
             raise ValueError(
-                f"FrameProjection receives frames, but method={name!r} reads the "
+                f"FrameProjection receives frames, but method={self.method.name!r} reads the "
                 "waveform. Use framebank.Encoder(..., method='strided_conv') for it, or one of "
                 "'reshape_conv', 'pointwise_conv', 'dense', 'matmul' here."
             )
-        options = _family_options_for(filterbank, num_basis, kernel_initializer)
-        super().__init__(
-            num_basis, method, filterbank, use_bias, bias_initializer, options, **kwargs
-        )
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) != 3 or input_shape[-1] is None:
@@ -225,8 +243,7 @@ class FrameProjection(AudioInput, _BasisLayer):
                 "FrameProjection expects frames [batch, frames, frame_len]. "
                 f"Received: shape={tuple(frames.shape)}"
             )
-        basis = self._basis(frames.dtype)
-        return self._add_bias(self.method.project(frames, basis))
+        return self._add_bias(self._project(frames))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (*input_shape[:-1], self.num_basis)
@@ -301,9 +318,11 @@ class Encoder(AudioInput, _BasisLayer):
         **kwargs: Any,
     ) -> None:
         self.frame_len, self.hop = check_framing_args(frame_len, hop)
-        # "auto" becomes a concrete method now; get_config records that name.
-        method = resolve_method(
-            method, self.frame_len, self.hop, num_basis, compute_dtype=_compute_dtype(kwargs)
+        auto = dict(
+            frame_len=self.frame_len,
+            hop=self.hop,
+            num_basis=num_basis,
+            compute_dtype=_compute_dtype(kwargs),
         )
         # Keras's own keywords (name, dtype, trainable, ...) stay with the layer;
         # everything else is an option of the filterbank family.
@@ -315,7 +334,7 @@ class Encoder(AudioInput, _BasisLayer):
         if isinstance(filterbank, str):
             options.setdefault("frame_len", self.frame_len)
         super().__init__(
-            num_basis, method, filterbank, use_bias, bias_initializer, options, **kwargs
+            num_basis, method, filterbank, use_bias, bias_initializer, options, auto, **kwargs
         )
         self.pad_end = check_bool("pad_end", pad_end)
         self.center = check_bool("center", center)
@@ -337,13 +356,13 @@ class Encoder(AudioInput, _BasisLayer):
             x, self.frame_len, self.hop, self.pad_end, self.center, self.pad_value
         )
         framing.check_long_enough(x, self.frame_len)
-        basis = self._basis(x.dtype)
-        if self.method.needs_frames:
-            frames = framing.frame_valid(x, self.frame_len, self.hop)
-            coefficients = self.method.project(frames, basis)
-        else:
-            coefficients = self.method.project_signal(x, basis, self.hop)
-        return self._add_bias(coefficients)
+        return self.project_padded(x)
+
+    def project_padded(self, x: Any) -> Any:
+        """Coefficients ``[batch, frames, num_basis]`` (bias included) of a waveform
+        ``[batch, time]`` already padded by :func:`framebank.framing.pad_signal`: the
+        encoder's step after padding, which streaming runs on its buffered samples."""
+        return self._add_bias(self._project(x, self.hop))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (
@@ -365,6 +384,11 @@ class Encoder(AudioInput, _BasisLayer):
 
 
 _DEFAULT_INITIALIZER = "basis_glorot_uniform"
+
+
+def _structure_names() -> list[str]:
+    """The basis descriptions some registered method can exploit (``windowed_dft``)."""
+    return sorted({m.structure for m in METHODS.values() if m.structure})
 
 
 def _family_options_for(

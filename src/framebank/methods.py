@@ -22,14 +22,18 @@ with :func:`register_method`, and it then works in ``Encoder``,
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import types
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any, ClassVar
 
+import keras
+import numpy as np
 from keras import ops
 
 from framebank.device import current_device
-from framebank.framing import axis_len, num_frames, overlap_add
+from framebank.framing import axis_len, frame_valid, num_frames, overlap_add
 
 __all__ = [
     "Method",
@@ -41,6 +45,9 @@ __all__ = [
     "DenseMethod",
     "Matmul",
     "StridedConv",
+    "RFFT",
+    "portable",
+    "runnable",
 ]
 
 AUTO = "auto"  # the measured pick, resolved when a layer is made
@@ -109,11 +116,20 @@ class Method:
             ``[batch, frames, frame_len]``; False when it reads the (padded)
             waveform ``[batch, time]`` directly.
         exportable: False when its ops have no TFLite/ONNX equivalent.
+        structure: None for a method that runs any basis; otherwise the name of
+            the filterbank attribute describing the structure it exploits
+            (``"windowed_dft"``), which the layer hands to
+            :meth:`project_structured`.
+        fallback: a method computing the same numbers that runs in this one's
+            place where it cannot: its structure is absent, or (inside
+            :func:`portable`) its ops cannot be exported.
     """
 
     name: ClassVar[str] = ""
     needs_frames: ClassVar[bool] = True
     exportable: ClassVar[bool] = True
+    structure: ClassVar[str | None] = None
+    fallback: ClassVar[str | None] = None
 
     def kernel_layout(self, frame_len: int, num_basis: int) -> tuple[int, ...]:
         """Shape of the kernel the equivalent plain Keras layer would hold.
@@ -130,6 +146,13 @@ class Method:
     def project_signal(self, signal: Any, basis: Any, hop: int) -> Any:
         """``[batch, time] -> [batch, frames, num_basis]`` for frame-free methods."""
         raise NotImplementedError(f"method {self.name!r} consumes frames, not a waveform")
+
+    def project_structured(self, x: Any, basis: Any, structure: Any, hop: int) -> Any:
+        """The coefficients where the basis is described by ``structure`` (methods with a
+        ``structure``): ``x`` is the padded waveform ``[batch, time]`` for a frame-free
+        method, frames for a framed one; ``basis`` is the tensor, which the description
+        must equal."""
+        raise NotImplementedError(f"method {self.name!r} runs an explicit basis")
 
     def synthesize(self, coefficients: Any, synthesis: Any, hop: int) -> Any:
         """Coefficients ``[batch, frames, num_basis]`` and a synthesis basis
@@ -324,9 +347,86 @@ class FFTConv(Method):
         return ops.cast(ops.irfft((real, imag), length)[:, :out_len], dtype)
 
 
-def _at_least_float32(x: Any) -> Any:
-    import keras
+@register_method
+class RFFT(Method):
+    """A windowed DFT basis through the real FFT: ``rfft(window * frame, fft_length)``.
 
+    For a basis that is a :class:`~framebank.structures.WindowedDFT` (a fixed
+    ``fourier`` or ``mel`` family), the same coefficients as ``frames @ basis``
+    (real parts, then imaginary parts) in ``O(fft_length log fft_length)`` per
+    frame instead of ``frame_len * num_basis``. The layer hands it the basis's
+    description (``structure = "windowed_dft"``), never the family. Any other
+    basis (a Fourier basis that trains, a free one) it runs as ``matmul``, its
+    ``fallback``, as it does inside :func:`portable`: TFLite and ONNX have no
+    general FFT, and the matmul is the same numbers from the same weight.
+    """
+
+    name = "rfft"
+    needs_frames = False
+    exportable = False
+    structure = "windowed_dft"
+    fallback = "matmul"
+
+    def project_signal(self, signal: Any, basis: Any, hop: int) -> Any:
+        return Matmul().project(frame_valid(signal, basis.shape[0], hop), basis)
+
+    def project_structured(self, x: Any, basis: Any, structure: Any, hop: int) -> Any:
+        # The description is a promise about the weight: checked at every call (a
+        # comparison of frame_len * num_basis values, next to the FFT's cost), so
+        # that weights loaded or assigned since still give exactly `frames @ basis`.
+        expected = ops.convert_to_tensor(structure.basis(), dtype=basis.dtype)
+        scale = float(np.max(np.abs(structure.basis())))
+        eps = float(np.finfo(keras.backend.standardize_dtype(basis.dtype)).eps)
+        same = ops.max(ops.abs(ops.stop_gradient(basis) - expected)) <= 4 * eps * scale
+        return ops.cond(
+            same,
+            lambda: self._stft(x, structure, hop),
+            lambda: self.project_signal(x, basis, hop),
+        )
+
+    @staticmethod
+    def _stft(signal: Any, structure: Any, hop: int) -> Any:
+        """``ops.stft`` of frames ``fft_length`` long whose window is zero past ``frame_len``:
+        the frames zero-padded to ``fft_length``, without building the short frames."""
+        dtype = signal.dtype
+        # The FFT runs in float32 at least (not every backend has a 16-bit FFT).
+        signal = _at_least_float32(signal)
+        length, extra = structure.fft_length, structure.fft_length - structure.frame_len
+        if extra:
+            signal = ops.pad(signal, [[0, 0], [0, extra]])
+        window = np.pad(structure.window, (0, extra))
+        window = ops.convert_to_tensor(window, dtype=signal.dtype)
+        real, imag = ops.stft(signal, length, hop, length, window=window, center=False)
+        return ops.cast(ops.concatenate([real, imag], axis=-1), dtype)
+
+
+_PORTABLE = contextvars.ContextVar("framebank_portable", default=False)
+
+
+@contextlib.contextmanager
+def portable() -> Iterator[None]:
+    """Within this context, a method that cannot be exported runs its ``fallback``.
+
+    Export (``framebank.export``, streaming export) traces the model inside it, so
+    a layer whose method is ``rfft`` writes the ``matmul`` it equals.
+    """
+    token = _PORTABLE.set(True)
+    try:
+        yield
+    finally:
+        _PORTABLE.reset(token)
+
+
+def runnable(method: Method, structure: Any = None) -> Method:
+    """The method that runs in ``method``'s place now: itself, or its ``fallback`` where its
+    ``structure`` is absent (None) or, inside :func:`portable`, it cannot be exported."""
+    missing = method.structure is not None and structure is None
+    if method.fallback and (missing or (_PORTABLE.get() and not method.exportable)):
+        return get_method(method.fallback)
+    return method
+
+
+def _at_least_float32(x: Any) -> Any:
     half = keras.backend.standardize_dtype(x.dtype) in ("float16", "bfloat16")
     return ops.cast(x, "float32") if half else x
 
@@ -346,6 +446,7 @@ def resolve_method(
     needs_frames: bool = False,
     compute_dtype: str | None = None,
     synthesis: bool = False,
+    structures: Collection[str] = (),
 ) -> str | Method:
     """The concrete method ``method`` stands for: itself, or the pick for ``"auto"``.
 
@@ -367,6 +468,9 @@ def resolve_method(
         compute_dtype: the dtype the projection computes in (a layer's
             ``dtype_policy.compute_dtype``); default the global Keras policy's.
         synthesis: the pick for a decoder (coefficients back to a waveform).
+        structures: what the basis is known to be (its family's attributes that
+            are set, e.g. ``("windowed_dft",)`` for a fixed Fourier basis): a
+            method exploiting one of them (``rfft``) is picked first.
 
     Returns:
         ``method`` itself unless it is ``"auto"``; for ``"auto"``, a name in
@@ -385,6 +489,10 @@ def resolve_method(
         return method
     if synthesis:
         return SYNTHESIS_PICK
+    if "windowed_dft" in structures and not needs_frames:
+        # The FFT of the frames: a fixed Fourier basis at the cost of an STFT
+        # (benchmarks/README.md, "front ends").
+        return "rfft"
     if (
         not needs_frames
         and frame_len is not None

@@ -224,6 +224,12 @@ class Filterbank(keras.layers.Layer):
             )
         return check_positive_int("frame_len", frame_len)
 
+    @property
+    def windowed_dft(self) -> Any:
+        """A :class:`~framebank.structures.WindowedDFT` when ``frames @ filters()`` is one
+        (a fixed Fourier basis), else None: what lets a method run it through the FFT."""
+        return None
+
     def bind_method(self, method: str) -> None:
         """Hook: the owning layer says which method will execute the basis.
 

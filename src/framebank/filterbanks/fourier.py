@@ -14,6 +14,7 @@ from framebank.filterbanks.base import (
     make_window,
     register_filterbank,
 )
+from framebank.structures import WindowedDFT
 
 __all__ = ["FourierFilterbank", "fourier_basis", "fourier_num_basis"]
 
@@ -34,13 +35,8 @@ def fourier_basis(
     ``tf.signal.stft`` / ``np.fft.rfft`` (kernel ``exp(-j 2 pi k n / N)``) of the
     windowed frame zero-padded to ``fft_length``.
     """
-    fft_length = fft_length or frame_len
-    n_freq = fft_length // 2 + 1
-    # n * k reduced modulo fft_length keeps the angle small, hence exact in float64.
-    phase = np.outer(np.arange(frame_len), np.arange(n_freq)) % fft_length
-    angle = 2.0 * np.pi * phase / fft_length
-    w = make_window(window, frame_len)[:, None]
-    return np.concatenate([w * np.cos(angle), -w * np.sin(angle)], axis=1)
+    # WindowedDFT.basis reduces n * k modulo fft_length: small angles, exact in float64.
+    return WindowedDFT(make_window(window, frame_len), fft_length or frame_len).basis()
 
 
 @register_filterbank("fourier")
@@ -114,6 +110,21 @@ class FourierFilterbank(Filterbank):
             name="kernel",
             shape=(self.frame_len, self.num_basis),
             initializer=constant_initializer(self.initial_basis()),
+        )
+
+    @property
+    def windowed_dft(self) -> WindowedDFT | None:
+        """The basis as a :class:`~framebank.structures.WindowedDFT` while it is fixed, else None.
+
+        What the kernel was made as; a method that runs the description checks, at
+        every call, that the kernel still equals it (weights may have been loaded
+        or assigned) and runs the kernel itself where it does not. A basis that
+        trains needs its own gradient, so it declares nothing.
+        """
+        if self.trainable:
+            return None
+        return WindowedDFT(
+            make_window(self.window, self.frame_len), self.fft_length or self.frame_len
         )
 
     def filters(self) -> Any:

@@ -35,8 +35,18 @@ class SincFilterbank(Filterbank):
     gain 1), centred in the frame and multiplied by a symmetric Hamming
     window. Only ``2 * num_basis`` values are learned.
 
-    Validity: ``low_hz`` is kept in ``[min_low_hz, sr/2 - min_band_hz]`` and
-    ``band_hz`` in ``[min_band_hz, sr/2 - min_low_hz]`` by an :class:`InRange`
+    Units: the weights ``low`` and ``band`` are frequencies as fractions of the
+    sample rate (``low_hz / sample_rate``), as LEAF's Gabor family stores its
+    centres: Adam moves a parameter by about its learning rate a step whatever
+    the gradient's scale, so in Hz a step of 1e-3 moved a cut-off 0.001 Hz
+    (nothing audible in a whole training run), in this unit it moves it
+    ``1e-3 * sample_rate`` (16 Hz at 16 kHz). ``low_hz``, ``band_hz`` and
+    :meth:`cutoffs` give Hz. Weights saved in Hz (before this unit) are
+    recognised when loaded (a value above 0.5, beyond Nyquist in this unit)
+    and converted, so such files give the same filters.
+
+    Validity: ``low`` is kept in ``[min_low_hz, sr/2 - min_band_hz] / sr`` and
+    ``band`` in ``[min_band_hz, sr/2 - min_low_hz] / sr`` by an :class:`InRange`
     constraint after every optimizer step, and ``filters()`` also clips (so
     ``f2 <= sr/2``), so every cut-off stays in ``(0, sample_rate / 2)``.
 
@@ -49,8 +59,9 @@ class SincFilterbank(Filterbank):
         init_low_hz: lowest band edge of the mel-scale initialisation.
 
     Attributes:
-        low_hz: ``[num_basis]`` low cut-offs (Hz).
-        band_hz: ``[num_basis]`` band widths (Hz).
+        low, band: the ``[num_basis]`` weights: low cut-offs and band widths as
+            fractions of the sample rate.
+        low_hz, band_hz: the same in Hz (read-only tensors).
 
     References:
         Ravanelli & Bengio, "Speaker Recognition from Raw Waveform with
@@ -103,18 +114,19 @@ class SincFilterbank(Filterbank):
         # Each band ends where the next begins, also after the first low edge is
         # raised to min_low_hz (a band from the unclipped edges overlapped the next).
         band = np.clip(edges[1:] - low, *self.band_range)
-        self.low_hz = self.add_weight(
-            name="low_hz",
+        rate = self.sample_rate
+        self.low = self.add_weight(
+            name="low",
             shape=(self.num_basis,),
-            initializer=constant_initializer(low),
-            constraint=InRange(*self.low_range),
+            initializer=constant_initializer(low / rate),
+            constraint=InRange(*(np.asarray(self.low_range) / rate)),
             autocast=False,
         )
-        self.band_hz = self.add_weight(
-            name="band_hz",
+        self.band = self.add_weight(
+            name="band",
             shape=(self.num_basis,),
-            initializer=constant_initializer(band),
-            constraint=InRange(*self.band_range),
+            initializer=constant_initializer(band / rate),
+            constraint=InRange(*(np.asarray(self.band_range) / rate)),
             autocast=False,
         )
         n = np.arange(self.frame_len) - (self.frame_len - 1) / 2  # centred sample index
@@ -126,6 +138,16 @@ class SincFilterbank(Filterbank):
 
         self._window = scipy.signal.get_window("hamming", self.frame_len, fftbins=False)[:, None]
 
+    @property
+    def low_hz(self) -> Any:
+        """``[num_basis]`` low cut-offs in Hz (the weight ``low`` times the sample rate)."""
+        return self.low * self.sample_rate
+
+    @property
+    def band_hz(self) -> Any:
+        """``[num_basis]`` band widths in Hz (the weight ``band`` times the sample rate)."""
+        return self.band * self.sample_rate
+
     def cutoffs(self) -> tuple[Any, Any]:
         """``(f1, f2)`` in Hz, ``[num_basis]`` each, clipped into range."""
         f1 = ops.clip(self.low_hz, *self.low_range)
@@ -136,6 +158,16 @@ class SincFilterbank(Filterbank):
     def centre_hz(self) -> Any:
         """Each band's centre in Hz, ``[num_basis]``: ``low_hz + band_hz / 2``."""
         return self.low_hz + self.band_hz / 2
+
+    def load_own_variables(self, store: Any) -> None:
+        """Load ``low`` and ``band``; weights saved in Hz are converted to this unit."""
+        super().load_own_variables(store)
+        for weight in (self.low, self.band):
+            value = np.asarray(ops.convert_to_numpy(weight))
+            # In this unit every value is at most 0.5 (Nyquist); in Hz a bank's cut-offs
+            # reach far above 0.5 Hz.
+            if np.max(value) > 0.5:
+                weight.assign(value / self.sample_rate)
 
     def filters(self) -> Any:
         f1, f2 = self.cutoffs()

@@ -182,14 +182,7 @@ class EncoderStage(Windowed):
 
     def reduce(self, joined: Any) -> Any:
         layer = self.layer
-        joined = ops.cast(joined, layer.compute_dtype)
-        basis = layer._basis(joined.dtype)
-        if layer.method.needs_frames:
-            frames = framing.frame_valid(joined, layer.frame_len, layer.hop)
-            coefficients = layer.method.project(frames, basis)
-        else:
-            coefficients = layer.method.project_signal(joined, basis, layer.hop)
-        return layer._add_bias(coefficients)
+        return layer.project_padded(ops.cast(joined, layer.compute_dtype))
 
 
 def _same_left(size: int, hop: int) -> int:

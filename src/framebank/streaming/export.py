@@ -24,6 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from framebank.methods import portable
 from framebank.streaming._plan import StreamingStep
 
 __all__ = [
@@ -58,7 +59,8 @@ def _check(step: StreamingStep, what: str) -> None:
         )
     for stage in step.stages:
         method = getattr(stage.layer, "method", None)
-        if method is not None and not getattr(method, "exportable", True):
+        # A method with a fallback (rfft: matmul) runs it while exporting (`portable`).
+        if not getattr(method, "exportable", True) and not getattr(method, "fallback", None):
             raise ValueError(
                 f"{what} cannot take layer {stage.layer.name!r}: its method={method.name!r} "
                 "has no operator there. The method changes no weight: build the same model "
@@ -107,7 +109,8 @@ def step_tf_function(layer: Any) -> tuple[Any, list[str]]:
     signature += [tf.TensorSpec(spec[k][0], spec[k][1], name=k) for k in keys]
 
     def run(block: Any, *flat: Any) -> dict:
-        output, new = step.step(block, dict(zip(keys, flat, strict=True)))
+        with portable():  # traced when converted: methods without an operator there fall back
+            output, new = step.step(block, dict(zip(keys, flat, strict=True)))
         return {"output": output, **{f"new_{k}": new[k] for k in keys}}
 
     return tf.function(run, input_signature=signature, autograph=False), keys

@@ -1,0 +1,159 @@
+"""The ``rfft`` method: a fixed Fourier basis (``fourier``/``mel`` families, not trainable) run
+as the real FFT of the windowed frames. The basis is still the model: the coefficients are
+``frames @ basis`` to float rounding, on real speech, on every backend.
+
+Tolerance: both paths round in float32. ``matmul`` sums ``frame_len`` products, whose rounding
+grows like ``sqrt(frame_len) * eps`` of the sum of their magnitudes (about 1.2e-6 at 400 taps),
+the FFT like ``log2(fft_length) * eps``; the largest coefficient of speech is of the order of
+that sum. ``1e-5`` of the largest value leaves a margin of about 8 over the first."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from helpers import value_and_grads
+from keras import ops
+
+import framebank as fb
+from framebank import frontends
+from framebank.structures import WindowedDFT
+
+RATE = 16000
+TOLERANCE = 1e-5
+
+CASES = {
+    "mel 400/160/512 centred": dict(
+        filterbank="mel", frame_len=400, hop=160, fft_length=512, sample_rate=RATE, center=True
+    ),
+    "fourier sqrt_hann 256/64": dict(
+        filterbank="fourier", frame_len=256, hop=64, window="sqrt_hann", trainable=False
+    ),
+    "fourier hamming 255/100, odd padding": dict(
+        filterbank="fourier", frame_len=255, hop=100, fft_length=301, window="hamming",
+        trainable=False,
+    ),
+}  # fmt: skip
+
+
+def _speech(seconds: float = 0.5, batch: int = 2) -> np.ndarray:
+    from framebank.audio import load_audio, read_manifest
+
+    length = int(seconds * RATE)
+    chunks = []
+    for clip in read_manifest():
+        samples, _ = load_audio(clip.path, RATE)
+        if len(samples) >= length:
+            chunks.append(samples[:length])
+        if len(chunks) == batch:
+            break
+    return np.stack(chunks).astype("float32")
+
+
+def _pair(case: dict) -> tuple[fb.Encoder, fb.Encoder]:
+    fast = fb.Encoder(method="auto", **case)
+    dense = fb.Encoder(method="matmul", **case)
+    return fast, dense
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_auto_runs_a_fixed_fourier_basis_through_the_fft_with_matmuls_numbers(name):
+    fast, dense = _pair(CASES[name])
+    assert fast.method.name == "rfft" and dense.method.name == "matmul"
+    x = _speech()
+    want = ops.convert_to_numpy(dense(x))
+    got = ops.convert_to_numpy(fast(x))
+    assert got.shape == want.shape
+    scale = np.abs(want).max()
+    assert np.abs(got - want).max() <= TOLERANCE * scale
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_input_gradient_agrees(name):
+    fast, dense = _pair(CASES[name])
+    x = _speech(0.25, batch=1)
+    grads = []
+    for encoder in (fast, dense):
+        _, (grad,), _ = value_and_grads(lambda s, e=encoder: 0.5 * ops.sum(e(s) ** 2), [x])
+        grads.append(grad)
+    scale = np.abs(grads[1]).max()
+    assert np.abs(grads[0] - grads[1]).max() <= TOLERANCE * scale
+
+
+def test_the_family_declares_its_dft_and_the_description_is_the_basis():
+    encoder = fb.Encoder(**CASES["fourier hamming 255/100, odd padding"])
+    encoder.build((None, None))
+    dft = encoder.filterbank.windowed_dft
+    assert isinstance(dft, WindowedDFT) and (dft.frame_len, dft.fft_length) == (255, 301)
+    kernel = ops.convert_to_numpy(encoder.filterbank.kernel)
+    np.testing.assert_allclose(dft.basis(), kernel, rtol=0, atol=1e-7)
+    assert (
+        fb.Encoder(frame_len=64, hop=16, filterbank="free", num_basis=8).filterbank.windowed_dft
+        is None
+    )
+
+
+def test_a_trainable_fourier_basis_keeps_the_dense_path_and_trains():
+    trainable = fb.Encoder(frame_len=64, hop=16, filterbank="fourier")
+    assert trainable.filterbank.windowed_dft is None
+    assert trainable.method.name == "matmul"
+    # A fixed basis made trainable later runs its fallback, with the kernel's gradient.
+    log_mel = frontends.LogMel(8000)
+    assert log_mel.encoder.method.name == "rfft"
+    x = _speech(0.25, batch=1)[:, :2000]
+    log_mel(x)
+    log_mel.encoder.filterbank.trainable = True  # the mel basis trains from here on
+    assert log_mel.encoder.filterbank.windowed_dft is None
+    kernel = log_mel.encoder.filterbank.kernel
+    _, _, (grad,) = value_and_grads(lambda s: ops.sum(log_mel(s)), [x], [kernel])
+    assert np.abs(grad).max() > 0
+
+
+def test_the_weight_is_the_model_even_when_edited():
+    """A fixed basis whose weight was assigned another value gives that weight's product."""
+    fast, dense = _pair(CASES["mel 400/160/512 centred"])
+    x = _speech(0.25, batch=1)
+    fast(x), dense(x)
+    rng = np.random.default_rng(0)
+    edited = ops.convert_to_numpy(fast.filterbank.kernel)
+    edited = edited + 0.01 * rng.standard_normal(edited.shape).astype("float32")
+    fast.filterbank.kernel.assign(edited)
+    dense.filterbank.kernel.assign(edited)
+    want = ops.convert_to_numpy(dense(x))
+    got = ops.convert_to_numpy(fast(x))
+    assert np.abs(got - want).max() <= TOLERANCE * np.abs(want).max()
+
+
+def test_mixed_float16_is_at_least_as_exact_as_a_16_bit_output_allows():
+    case = CASES["mel 400/160/512 centred"]
+    x = _speech(0.25, batch=1)
+    mixed = fb.Encoder(method="auto", dtype="mixed_float16", **case)
+    assert mixed.method.name == "rfft"
+    got = ops.convert_to_numpy(ops.cast(mixed(x), "float32")).astype("float64")
+    frames = fb.frame(x.astype("float64"), 400, 160, center=True)
+    want = (
+        ops.convert_to_numpy(frames)
+        @ WindowedDFT(mixed.filterbank.windowed_dft.window, 512).basis()
+    )
+    # float16 keeps 11 significant bits: half a unit in the last place is 2**-11 of a value.
+    assert np.abs(got - want).max() <= 2.0**-11 * np.abs(want).max() * 1.5
+
+
+def test_export_writes_the_matmul_it_equals():
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("SavedModel and TFLite export run under TensorFlow")
+    from framebank import export
+
+    encoder = fb.Encoder(method="auto", **CASES["mel 400/160/512 centred"])
+    x = _speech(0.25)
+    want = ops.convert_to_numpy(encoder(x))
+    assert encoder.method.name == "rfft"
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = export.export_tflite(encoder, Path(folder) / "m.tflite")
+        got = export.run_tflite(path, x)
+    assert np.abs(got - want).max() <= TOLERANCE * np.abs(want).max()
+    # Outside export the FFT runs again.
+    assert fb.methods.runnable(encoder.method, encoder.filterbank.windowed_dft) is encoder.method
