@@ -203,3 +203,15 @@ def test_a_length_known_only_at_run_time_gives_the_right_frames(method):
         assert got.shape == (2, max(0, 1 + (time - 8) // 3), 4), (time, got.shape)
         if time >= 8:
             assert_close_rel(got, ops.convert_to_numpy(encoder(x)), 1e-6)
+
+
+@pytest.mark.skipif(
+    __import__("keras").backend.backend() == "torch", reason="the warning is for XLA backends"
+)
+@pytest.mark.parametrize("frame_len,hop", [(401, 1), (64, 32)])
+def test_the_reshape_conv_warning_names_what_auto_picks_for_that_layer(frame_len, hop):
+    from framebank.methods import resolve_method
+
+    pick = resolve_method("auto", frame_len, hop, 8)
+    with pytest.warns(UserWarning, match=f"method='{pick}' \\(what method='auto' picks"):
+        fb.Encoder(8, frame_len, hop, method="reshape_conv")

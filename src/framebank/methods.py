@@ -484,8 +484,13 @@ def resolve_method(
 
     if method != AUTO:
         name = method.name if isinstance(method, Method) else get_method(method).name
-        if not synthesis:
-            _warn_if_pathological(name, backend or keras.backend.backend(), jit_compile)
+        if not synthesis and name == "reshape_conv":
+            # The advice names what "auto" picks for this very layer.
+            pick = resolve_method(
+                AUTO, frame_len, hop, num_basis, backend=backend, device=device,
+                jit_compile=jit_compile, needs_frames=needs_frames, compute_dtype=compute_dtype,
+            )  # fmt: skip
+            _warn_if_pathological(name, backend or keras.backend.backend(), jit_compile, pick)
         return method
     if synthesis:
         return SYNTHESIS_PICK
@@ -561,8 +566,11 @@ FFT_OVERLAP = 32
 SYNTHESIS_PICK = "matmul"
 
 
-def _warn_if_pathological(name: str, backend: str, jit_compile: bool | None) -> None:
-    """Say so when ``name`` is known to be far slower than another method where it runs.
+def _warn_if_pathological(
+    name: str, backend: str, jit_compile: bool | None, pick: str = "matmul"
+) -> None:
+    """Say so when ``name`` is known to be far slower than another method where it runs,
+    naming ``pick``, what ``"auto"`` picks for the same layer.
 
     ``reshape_conv`` (Method 1) under XLA: the gradient of its ``[batch*frames,
     frame_len, 1]`` convolution with respect to its input (needed whenever the
@@ -578,8 +586,9 @@ def _warn_if_pathological(name: str, backend: str, jit_compile: bool | None) -> 
             f"method='reshape_conv' under {backend} is pathological with XLA (jit_compile=True; "
             "always under JAX, Keras's default for TensorFlow on a GPU): a forward plus backward "
             "step that also needs the input's gradient took 12-790x the time of one matmul "
-            "(benchmarks/README.md); TensorFlow without XLA took 3-12x. method='matmul' (what "
-            "method='auto' picks) computes the same numbers near the matmul limit.",
+            "(benchmarks/README.md); TensorFlow without XLA took 3-12x. "
+            f"method={pick!r} (what method='auto' picks for this layer) computes the same "
+            "numbers faster.",
             UserWarning,
             stacklevel=4,
         )
