@@ -316,3 +316,14 @@ def test_the_readmes_leaf_style_config_is_leaf():
     # The same filters, pooling and PCEN from the same initial values: float32 rounding only.
     assert got.shape == want.shape
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+
+
+@pytest.mark.parametrize(
+    "name,frames",
+    [("log_mel", 101), ("pcen_mel", 101), ("leaf", 100), ("td_filterbanks", 100), ("sincnet", 100)],
+)
+def test_frame_counts_are_the_readmes(name, frames):
+    """README: librosa's centred 1 + time // hop for the mel front ends, LEAF's time // hop."""
+    frontend = frontends.FRONTENDS[name](sample_rate=RATE)
+    assert frontend.compute_output_shape((None, RATE))[1] == frames
+    assert ops.convert_to_numpy(frontend(np.zeros((1, RATE), "float32"))).shape[1] == frames
