@@ -9,8 +9,9 @@ load. Rows:
 * the ready-made front ends (``framebank.frontends``) with ``method="auto"``;
 * LogMel's basis as a dense product (``matmul``) beside ``auto``'s FFT (``rfft``), and a
   log-mel written by hand with ``keras.ops.stft`` with LogMel's parameters;
-* LEAF with its filters run as a stride-1 convolution (``strided_conv``, LEAF's own
-  design) beside the FFT (``fft_conv``, what ``auto`` picks there);
+* LEAF (filters through the FFT, ``fft_conv``, what ``auto`` picks) beside its
+  band-limited path (``band_limited=True``) and the filters as a stride-1 convolution
+  (``strided_conv``, LEAF's own design);
 * PCENMel with PCEN's smoother as a sequential scan over frames (``keras.ops.scan``,
   LEAF's ``tf.scan``) beside the parallel one;
 * LEAF's whole design transcribed (stride-1 ``conv``, Gaussian pooling, sequential sPCEN).
@@ -129,6 +130,7 @@ def build_rows() -> dict:
         lambda x: scan(sequential.postprocessing[0](sequential.encoder(x))),
     )
     add("LEAF", frontends.LEAF(RATE))
+    add("LEAF (band-limited)", frontends.LEAF(RATE, band_limited=True))
     add("LEAF (stride-1 conv)", frontends.LEAF(RATE, method="strided_conv"))
     add("TDFilterbanks", frontends.TDFilterbanks(RATE))
     add("SincNet", frontends.SincNet(RATE))

@@ -169,6 +169,10 @@ class GaussianLowpass(_DepthwiseLowpass):
             "sigma", self.sigma_init, self._channels(input_shape), True, Clip(self.sigma_low, 0.5)
         )
 
+    def window(self) -> Any:
+        """The windows, ``[kernel_size, channels]``, each clipped width applied."""
+        return self._window()
+
     def _window(self) -> Any:
         half = 0.5 * (self.kernel_size - 1)
         offsets = ops.convert_to_tensor(

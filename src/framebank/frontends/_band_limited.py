@@ -1,0 +1,223 @@
+"""LEAF's Gabor energies, Gaussian-pooled, computed at a rate set by each filter's bandwidth.
+
+The stride-1 definition: ``y_n(t) = sum_j x[t + j - W // 2] h_n[j]`` for every sample,
+``e_n = |y_n|^2``, then ``z_n[m] = sum_j phi_n[j] e_n(hop m - left + j)`` with ``e_n``
+zero outside the signal (TensorFlow's 'SAME' padding). Here, per group of filters of
+similar width:
+
+* ``y_n`` is computed only at every ``D``-th sample (a strided convolution), with the
+  filter cut to the taps where its Gaussian is not negligible (``5.5 sigma`` each side);
+* ``e_n`` is band-limited: a Gabor filter is a Gaussian of width ``1 / sigma`` in
+  frequency, so ``|y_n|^2`` has no energy beyond about ``7.4 / sigma`` rad/sample (its
+  spectrum is the autocorrelation of ``y_n``'s, below 1e-6 there). Sampled at every
+  ``D``-th sample with ``D <= 0.255 sigma``, it is recovered between samples by a
+  Gaussian-windowed sinc ``k`` (flat to ``1.89 / D``, zero on the aliases), so that
+  ``z_n[m] = sum_i e_n(grid) psi_m[i]`` exactly, with ``psi = (phi masked to the signal)
+  convolved with k``: the pooling window's own 401-tap truncation and the signal's edges
+  cost nothing, whatever the pooling width.
+* filters that the window cuts where their Gaussian is still above 1e-3 of its peak (the
+  low, narrow-band ones: 401 taps hold less than 3.7 of their widths) are not
+  band-limited (the cut's sidelobes fall as ``1 / frequency``) and run at stride 1.
+
+The plan (groups, strides, kernel lengths) is fixed from the initial widths with a margin;
+at run time every width is checked against its plan and, if one has left it (a filter
+widened or narrowed during training past the margin, or a width at its constraint's
+extreme), the stride-1 definition runs instead (``keras.ops.cond``): the output never
+depends on the plan beyond rounding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from keras import ops
+
+__all__ = ["BandLimitedPlan"]
+
+# e's spectrum is below exp(-(sigma w)^2 / 4) of its peak: 1e-6 at w = 7.4 / sigma.
+_ENERGY_BAND = 2.0 * np.sqrt(np.log(1e6))
+# The interpolation kernel: sinc(u / D) exp(-u^2 / (2 (4 D)^2)), cut at 20 D samples;
+# flat to 1.89 / D rad/sample and zero from 4.39 / D (5 Gaussian widths of 1 / (4 D)).
+_TAU, _REACH = 4, 20
+_PASSBAND = np.pi - 5.0 / _TAU
+# Gabor taps kept: 5.5 sigma either side (the dropped tail is below 1e-6 of the peak).
+_TAPS_SIGMA = 5.5
+
+
+def _interpolator(u: np.ndarray, stride: int) -> np.ndarray:
+    return np.sinc(u / stride) * np.exp(-0.5 * np.square(u / (_TAU * stride)))
+
+
+class BandLimitedPlan:
+    """Groups of Gabor filters with a stride and kernel length each, from widths ``sigma``.
+
+    Args:
+        sigma: ``[filters]`` the widths the plan is made for (samples).
+        window: the Gabor filters' and the pooling's length ``W`` (odd or even).
+        hop: the pooling stride; strides are divisors of it.
+        margin: the plan holds for widths within ``[sigma / margin, sigma * margin]``.
+        truncated: the largest stride for a filter that the window cuts where its
+            Gaussian is still above ``edge`` of its peak. Such a filter's spectrum has
+            sidelobes falling only as ``1 / frequency`` (the window's Dirichlet kernel), so
+            its energy is not band-limited: measured on speech, stride 2 leaves errors of
+            8e-4 of the largest output at 8 kHz (201 taps), stride 1 about 1e-5
+            (``benchmarks/README.md``).
+        edge: the Gaussian's height at the window's edge above which a filter counts as cut.
+    """
+
+    def __init__(
+        self,
+        sigma: Any,
+        window: int,
+        hop: int,
+        margin: float = 1.25,
+        truncated: int = 1,
+        edge: float = 1e-3,
+    ) -> None:
+        sigma = np.asarray(sigma, "float64")
+        divisors = [d for d in range(1, hop + 1) if hop % d == 0]
+        half = window // 2
+        self.window, self.hop = int(window), int(hop)
+        low, high = sigma / margin, sigma * margin
+        strides = [
+            max(d for d in divisors if d <= max(1.0, low_n * _PASSBAND / _ENERGY_BAND))
+            for low_n in low
+        ]
+        taps = np.minimum(half, np.ceil(_TAPS_SIGMA * high)).astype(int)
+        cut = np.exp(-0.5 * np.square(half / high)) > edge
+        strides = [min(s, truncated) if c else s for s, c in zip(strides, cut, strict=True)]
+        self.strides = np.asarray(strides)
+        self.groups = []  # (stride, half-length of the kernel, filter indices)
+        # A group: one stride, and the filters cut short (or not) at that stride.
+        for stride, full in sorted(
+            {(s, t == half) for s, t in zip(strides, taps, strict=True)}, reverse=True
+        ):
+            members = np.flatnonzero((self.strides == stride) & ((taps == half) == full))
+            self.groups.append((int(stride), int(taps[members].max()), members))
+        # Per filter, the widths its group's stride and kernel hold for: wide enough in
+        # time for the stride's band, short enough for the kernel and, above the strides
+        # kept for cut filters, cut by the window no more than ``edge``.
+        self.sigma_low = np.zeros(len(sigma))
+        self.sigma_high = np.full(len(sigma), np.inf)
+        widest_uncut = half / np.sqrt(2.0 * np.log(1.0 / edge))
+        for stride, reach, members in self.groups:
+            if stride > 1:
+                self.sigma_low[members] = stride * _ENERGY_BAND / _PASSBAND
+            if reach < half:
+                self.sigma_high[members] = reach / _TAPS_SIGMA
+            if stride > truncated:
+                self.sigma_high[members] = np.minimum(self.sigma_high[members], widest_uncut)
+        self.order = np.argsort(np.concatenate([g[2] for g in self.groups]))
+
+    def holds(self, sigma: Any) -> Any:
+        """A boolean scalar: every width (``[filters]``, clipped) is within its plan."""
+        low = ops.convert_to_tensor(self.sigma_low, sigma.dtype)
+        high = ops.convert_to_tensor(np.minimum(self.sigma_high, 1e30), sigma.dtype)
+        return ops.logical_and(ops.all(sigma >= low), ops.all(sigma <= high))
+
+    def pooled_energy(self, signal: Any, basis: Any, window: Any) -> Any:
+        """``[batch, ceil(time / hop), filters]`` from ``signal [batch, time]`` (static time),
+        ``basis [W, 2 filters]`` (real parts, then imaginary parts) and the pooling
+        ``window [W, filters]``."""
+        time = int(signal.shape[1])
+        count = -(-time // self.hop)
+        excess = max((count - 1) * self.hop + self.window - time, 0)
+        left = excess // 2
+        filters = basis.shape[1] // 2
+        parts = []
+        for stride, reach, members in self.groups:
+            columns = np.concatenate([members, members + filters])
+            centre = self.window // 2
+            kernel = ops.take(basis[centre - reach : centre + reach + 1], columns, axis=1)
+            pool = ops.take(window, members, axis=1)
+            parts.append(self._group(signal, kernel, pool, stride, reach, left, count, time))
+        pooled = ops.concatenate(parts, axis=-1)
+        return ops.take(pooled, self.order, axis=-1)
+
+    def _group(
+        self,
+        signal: Any,
+        kernel: Any,
+        pool: Any,
+        stride: int,
+        reach: int,
+        left: int,
+        count: int,
+        time: int,
+    ) -> Any:
+        """One group's pooled energies: strided filters, squared modulus, pooling at rate D."""
+        size = self.window
+        lead = _REACH * stride  # grid samples before the first window's start
+        taps = (size - 1 + 2 * lead) // stride + 1  # grid samples one pooling window reads
+        step = self.hop // stride
+        segments = -(-taps // step)
+        blocks = count + segments - 1
+        samples = blocks * step  # the grid: t = -left - lead + stride * s
+        start = left + lead + reach  # zeros before the signal so the grid starts there
+        need = (samples - 1) * stride + 2 * reach + 1
+        x = ops.pad(signal, [[0, 0], [start, max(need - start - time, 0)]])[:, :need]
+        y = ops.conv(x[:, :, None], kernel[:, None, :], strides=stride, padding="valid")
+        half = kernel.shape[1] // 2
+        energy = ops.square(y[..., :half]) + ops.square(y[..., half:])  # [batch, samples, G]
+        # psi[i] = sum_j phi[j] k(j - (stride i - lead)), for whole windows and edge ones.
+        offsets = np.arange(size)[:, None] - (stride * np.arange(taps)[None] - lead)
+        spread = ops.convert_to_tensor(_interpolator(offsets, stride), pool.dtype)
+        psi = ops.matmul(ops.transpose(pool), spread)  # [G, taps]
+        psi = ops.pad(ops.transpose(psi), [[0, segments * step - taps], [0, 0]])
+        grouped = ops.reshape(energy, (-1, blocks, step, energy.shape[-1]))
+        total = None
+        for k in range(segments):
+            part = ops.sum(grouped[:, k : k + count] * psi[k * step : (k + 1) * step], axis=2)
+            total = part if total is None else total + part
+        return self._edges(total, energy, pool, spread, stride, left, count, time, taps)
+
+    def _edges(
+        self,
+        total: Any,
+        energy: Any,
+        pool: Any,
+        spread: Any,
+        stride: int,
+        left: int,
+        count: int,
+        time: int,
+        taps: int,
+    ) -> Any:
+        """Replace the frames whose window reaches past the signal: their window is masked."""
+        step = self.hop // stride
+        edge = [
+            m
+            for m in range(count)
+            if self.hop * m - left < 0 or self.hop * m - left + self.window > time
+        ]
+        if not edge:
+            return total
+
+        def row(m: int) -> Any:
+            place = self.hop * m - left + np.arange(self.window)
+            mask = ((place >= 0) & (place < time)).astype("float32")[:, None]
+            psi = ops.matmul(ops.transpose(pool * ops.cast(mask, pool.dtype)), spread)
+            piece = energy[:, step * m : step * m + taps]  # [batch, taps, G]
+            return ops.sum(piece * ops.transpose(psi)[None], axis=1)[:, None]
+
+        # Edge frames sit at the start and the end; the interior ones need no mask.
+        first = next((m for m in range(count) if m not in edge), count)
+        last = next((m for m in reversed(range(count)) if m not in edge), -1) + 1
+        if first >= last:
+            return ops.concatenate([row(m) for m in range(count)], axis=1)
+        head = [row(m) for m in range(first)]
+        tail = [row(m) for m in range(last, count)]
+        return ops.concatenate([*head, total[:, first:last], *tail], axis=1)
+
+
+def plan_for(gabor: Any, hop: int) -> BandLimitedPlan:
+    """The plan for a :class:`~framebank.GaborFilterbank`'s initial widths."""
+    _, sigma = gabor.initial_parameters()
+    return BandLimitedPlan(sigma, gabor.frame_len, hop)
+
+
+def as_batch_time(waveform: Any) -> Any:
+    if len(waveform.shape) == 3:
+        waveform = waveform[..., 0]
+    return ops.cast(waveform, "float32")
