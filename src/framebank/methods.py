@@ -367,6 +367,10 @@ class RFFT(Method):
     structure = "windowed_dft"
     fallback = "matmul"
 
+    def project(self, frames: Any, basis: Any) -> Any:
+        # Frames given with a basis and no description (a decoder's synthesis): the fallback.
+        return Matmul().project(frames, basis)
+
     def project_signal(self, signal: Any, basis: Any, hop: int) -> Any:
         return Matmul().project(frame_valid(signal, basis.shape[0], hop), basis)
 
