@@ -22,20 +22,29 @@ References:
 """
 
 from framebank.frontends.base import FRONTENDS, FrontEnd, ReadyMade, register_ready_made
+from framebank.frontends.kaldi import AST, BEATs, KaldiFbank
+from framebank.frontends._pretrained import Pretrained
 from framebank.frontends.leaf import LEAF
 from framebank.frontends.mel import LogMel, PCENMel
 from framebank.frontends.sincnet import SincNet
 from framebank.frontends.td_filterbanks import TDFilterbanks, td_gabor_basis
+from framebank.frontends.whisper import WhisperLogMel, WhisperV3LogMel
 
 __all__ = [
+    "AST",
+    "BEATs",
     "FRONTENDS",
     "FrontEnd",
+    "KaldiFbank",
     "LEAF",
     "LogMel",
     "PCENMel",
+    "Pretrained",
     "ReadyMade",
     "SincNet",
     "TDFilterbanks",
+    "WhisperLogMel",
+    "WhisperV3LogMel",
     "register_ready_made",
     "td_gabor_basis",
 ]
