@@ -64,6 +64,8 @@ class KaldiFbank(Pretrained):
         scale: multiplies the waveform. Kaldi reads 16-bit samples as numbers in
             [-32768, 32767]: pass ``scale=32768`` for [-1, 1] audio to get Kaldi's numbers,
             ``scale=1`` for audio already at that scale (or to feed [-1, 1] audio as AST does).
+        empty_bins: ``"error"`` (Kaldi's rule) or ``"allow"`` (torchaudio's: a mel bin with no
+            FFT bin gives ``log(eps)``; AST and BEATs, 128 bins at 16 kHz, have one).
         learnable: False, ``"mel"``, ``"basis"`` or True (both), from these exact numbers.
         method: how the projection runs.
 
@@ -109,6 +111,7 @@ class KaldiFbank(Pretrained):
         use_power: bool = True,
         htk_compat: bool = False,
         scale: float = 1.0,
+        empty_bins: str = "error",
         learnable: bool | str = False,
         method: str = "auto",
         **kwargs: Any,
@@ -136,9 +139,9 @@ class KaldiFbank(Pretrained):
             preemphasis_coefficient=preemphasis_coefficient,
             scale=scale,
             frame_columns=raw,
-            trainable=train_basis,
             name="kaldi_stft",
         )
+        encoder.filterbank.trainable = train_basis
         fbank = KaldiMelSpectrum(
             rate,
             fft,
@@ -152,6 +155,7 @@ class KaldiFbank(Pretrained):
             energy_floor,
             htk_compat,
             frame_len=size if raw else None,
+            empty_bins=empty_bins,
             trainable=train_mel,
             name="fbank",
         )
@@ -236,10 +240,15 @@ class AST(KaldiFbank):
         num_mel_bins: int = 128,
         window_type: str = "hanning",
         htk_compat: bool = True,
+        empty_bins: str = "allow",
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            num_mel_bins=num_mel_bins, window_type=window_type, htk_compat=htk_compat, **kwargs
+            num_mel_bins=num_mel_bins,
+            window_type=window_type,
+            htk_compat=htk_compat,
+            empty_bins=empty_bins,
+            **kwargs,
         )
         steps = [] if target_length is None else [FitFrames(target_length, name="fit_frames")]
         steps.append(Standardize(mean, std, name="standardize"))
@@ -268,7 +277,8 @@ class BEATs(KaldiFbank):
         std: float = 2 * 6.55582,
         num_mel_bins: int = 128,
         scale: float = 2.0**15,
+        empty_bins: str = "allow",
         **kwargs: Any,
     ) -> None:
-        super().__init__(num_mel_bins=num_mel_bins, scale=scale, **kwargs)
+        super().__init__(num_mel_bins=num_mel_bins, scale=scale, empty_bins=empty_bins, **kwargs)
         self._append([Standardize(mean, std, name="standardize")], dict(mean=mean, std=std))

@@ -85,9 +85,9 @@ class WhisperLogMel(Pretrained):
             fft_length=N_FFT,
             window="hann",
             n_mels=check_positive_int("n_mels", n_mels),
-            trainable=train_basis,
             name="stft",
         )
+        encoder.filterbank.trainable = train_basis
         steps = [
             MelSpectrum.for_encoder(encoder, trainable=train_mel, name="mel"),
             WhisperCompression(

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from framebank._validation import check_bool, check_number, check_positive_int
+from framebank._validation import check_bool, check_choice, check_number, check_positive_int
 from framebank._weights import constant_initializer
 from framebank.postprocessing._common import Float32Postprocessing
 from framebank.postprocessing.base import register_postprocessing
@@ -41,13 +41,17 @@ def kaldi_mel_weights(
     num_mel_bins: int = 23,
     low_freq: float = 20.0,
     high_freq: float = 0.0,
+    empty_bins: str = "error",
 ) -> np.ndarray:
     """Kaldi's ``MelBanks`` as a ``[fft_length // 2 + 1, num_mel_bins]`` float64 matrix.
 
     Mel ``1127 ln(1 + f / 700)``; triangles linear in mel between ``num_mel_bins + 2``
     equally spaced mel points; the Nyquist bin gets no weight. Computed in float32 as Kaldi
-    does, so that the bins at a triangle's edge fall on the same side.
+    does, so that the bins at a triangle's edge fall on the same side. A mel bin that holds
+    no FFT bin is Kaldi's error (``empty_bins="error"``); torchaudio's ``kaldi.fbank`` (AST's
+    and BEATs' reference) leaves it at zero (``"allow"``).
     """
+    check_choice("empty_bins", empty_bins, ("error", "allow"))
     num_mel_bins = check_positive_int("num_mel_bins", num_mel_bins)
     if num_mel_bins < 3:
         raise ValueError(f"Kaldi needs at least 3 mel bins. Received: num_mel_bins={num_mel_bins}")
@@ -64,7 +68,7 @@ def kaldi_mel_weights(
         rising = (mel - left) / (center - left)
         falling = (right - mel) / (right - center)
         inside = (mel > left) & (mel < right)
-        if not inside.any():
+        if not inside.any() and empty_bins == "error":
             raise ValueError(
                 f"Mel bin {b} holds no FFT bin: num_mel_bins={num_mel_bins} is too many for "
                 f"fft_length={fft_length} between {low_freq:g} and {high:g} Hz (Kaldi: 'You may "
@@ -91,6 +95,8 @@ class KaldiMelSpectrum(Float32Postprocessing):
             from Nyquist).
         use_power, use_log_fbank, use_energy, raw_energy, energy_floor, htk_compat: Kaldi's.
         frame_len: samples per frame (only with ``use_energy`` and ``raw_energy``).
+        empty_bins: ``"error"`` (Kaldi's) or ``"allow"`` (torchaudio's) for a mel bin that
+            holds no FFT bin.
         trainable: the mel weights are fixed by default.
 
     Input shape:
@@ -116,6 +122,7 @@ class KaldiMelSpectrum(Float32Postprocessing):
         energy_floor: float = 0.0,
         htk_compat: bool = False,
         frame_len: int | None = None,
+        empty_bins: str = "error",
         trainable: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -132,12 +139,18 @@ class KaldiMelSpectrum(Float32Postprocessing):
         self.raw_energy = check_bool("raw_energy", raw_energy)
         self.energy_floor = check_number("energy_floor", energy_floor)
         self.htk_compat = check_bool("htk_compat", htk_compat)
+        self.empty_bins = check_choice("empty_bins", empty_bins, ("error", "allow"))
         self.frame_len = None if frame_len is None else check_positive_int("frame_len", frame_len)
         if self.use_energy and self.raw_energy and self.frame_len is None:
             raise ValueError("`raw_energy` needs `frame_len` (the raw frame's samples).")
         # Checked now, with Kaldi's messages, rather than at the first call.
         self._initial = kaldi_mel_weights(
-            self.sample_rate, self.fft_length, self.num_mel_bins, self.low_freq, self.high_freq
+            self.sample_rate,
+            self.fft_length,
+            self.num_mel_bins,
+            self.low_freq,
+            self.high_freq,
+            self.empty_bins,
         )
 
     def _expected_channels(self) -> int:
@@ -207,5 +220,6 @@ class KaldiMelSpectrum(Float32Postprocessing):
             energy_floor=self.energy_floor,
             htk_compat=self.htk_compat,
             frame_len=self.frame_len,
+            empty_bins=self.empty_bins,
         )
         return config
