@@ -219,8 +219,10 @@ def test_kaldi_fbank_edge_cases(case):
         (lambda: frontends.KaldiFbank(window_type="sine"), "window_type"),
         (lambda: frontends.KaldiFbank(preemphasis_coefficient=1.5), "preemphasis_coefficient"),
         (lambda: frontends.KaldiFbank(frame_length=0.01), "at least one"),
-        (lambda: frontends.KaldiFbank(frame_length=25.0625, round_to_power_of_two=False),
-         "must be even"),
+        (
+            lambda: frontends.KaldiFbank(frame_length=25.0625, round_to_power_of_two=False),
+            "must be even",
+        ),
         (lambda: frontends.KaldiFbank(dither=-1.0), "dither"),
         (lambda: frontends.KaldiFbank(learnable="all"), "learnable"),
     ],
@@ -247,7 +249,8 @@ def test_kaldi_fbank_streams_with_snip_edges_and_refuses_without():
     frontend = frontends.KaldiFbank(scale=32768, use_energy=True)
     want = _numpy(frontend(x))
     stream = streaming.Stream(frontend, sample_rate=RATE)
-    got = np.concatenate([_numpy(stream.process(x[:, i : i + 700])) for i in range(0, x.shape[1], 700)], 1)
+    chunks = [stream.process(x[:, i : i + 700]) for i in range(0, x.shape[1], 700)]
+    got = np.concatenate([_numpy(c) for c in chunks], axis=1)
     got = np.concatenate([got, _numpy(stream.flush())], axis=1)[:, : want.shape[1]]
     assert _relative(got, want) <= 1e-4
     with pytest.raises(streaming.NotStreamableError, match="snip_edges=False"):

@@ -76,9 +76,7 @@ def kaldi_basis(
     ``num_basis`` is ``2 * (fft_length // 2 + 1)`` (real, then imaginary parts), plus
     ``frame_len`` when ``frame_columns`` (the scaled, DC-removed frame).
     """
-    raw, processed = _frame_processing(
-        frame_len, scale, remove_dc_offset, preemphasis_coefficient
-    )
+    raw, processed = _frame_processing(frame_len, scale, remove_dc_offset, preemphasis_coefficient)
     window = kaldi_window(window_type, frame_len, blackman_coeff)
     basis = processed @ (window[:, None] * fourier_basis(frame_len, "rectangular", fft_length))
     return np.concatenate([basis, raw], axis=1) if frame_columns else basis

@@ -21,9 +21,9 @@ References:
     (PCEN), ICASSP 2017.
 """
 
+from framebank.frontends._pretrained import Pretrained
 from framebank.frontends.base import FRONTENDS, FrontEnd, ReadyMade, register_ready_made
 from framebank.frontends.kaldi import AST, BEATs, KaldiFbank
-from framebank.frontends._pretrained import Pretrained
 from framebank.frontends.leaf import LEAF
 from framebank.frontends.mel import LogMel, PCENMel
 from framebank.frontends.sincnet import SincNet

@@ -189,7 +189,8 @@ class KaldiMelSpectrum(Float32Postprocessing):
 
     def call(self, coefficients: Any) -> Any:
         x = ops.cast(coefficients, self.working_dtype)
-        power = ops.square(x[..., : self.n_freq]) + ops.square(x[..., self.n_freq : 2 * self.n_freq])
+        real, imag = x[..., : self.n_freq], x[..., self.n_freq : 2 * self.n_freq]
+        power = ops.square(real) + ops.square(imag)
         spectrum = power
         if not self.use_power:
             # The floor keeps the gradient of |X| finite where X = 0.

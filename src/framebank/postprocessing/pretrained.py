@@ -43,9 +43,7 @@ class WhisperCompression(Float32Postprocessing):
     def call(self, x: Any) -> Any:
         x = ops.cast(x, self.working_dtype)
         # log10 as log / log(10): float32 rounding, well inside the reference's own.
-        log_spec = ops.log(ops.clip(x, 1e-10, float("inf"))) / ops.log(
-            ops.cast(10.0, x.dtype)
-        )
+        log_spec = ops.log(ops.clip(x, 1e-10, float("inf"))) / ops.log(ops.cast(10.0, x.dtype))
         if self.max_over == "input":
             top = ops.max(log_spec)
         else:
