@@ -26,6 +26,8 @@ CASES = {
     "whisper_compression": ({}, 5),
     "standardize": ({"mean": 1.0, "std": 2.0}, 5),
     "fit_frames": ({"frames": 30}, 5),
+    "keras_mel_spectrum": ({"sample_rate": 8000, "fft_length": 14, "n_mels": 4}, 16),
+    "keras_decibels": ({}, 5),
     "gaussian_lowpass": ({"kernel_size": 9, "strides": 3}, 5),
     "free_lowpass": ({"kernel_size": 8, "strides": 3}, 5),
     "pcen": ({}, 5),

@@ -294,9 +294,77 @@ def test_beats_is_kaldi_fbank_of_int16_scale_then_beats_normalisation():
     assert _relative(_numpy(frontends.BEATs()(x))[0], want) <= 1e-5
 
 
+# ------------------------------------------------------------- torchaudio and Keras mels
+
+
+def _torchaudio_mel(x: np.ndarray, n_fft=400, hop=200, n_mels=128, rate=RATE) -> np.ndarray:
+    """torchaudio.transforms.MelSpectrogram's defaults: torchaudio 2.x does not load with the
+    pinned torch, so its ``melscale_fbanks`` (htk, no norm) is transcribed here in numpy, and
+    its STFT is ``torch.stft`` with the arguments torchaudio passes."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    window = torch.hann_window(n_fft, dtype=torch.float64)
+    spec = torch.stft(
+        torch.from_numpy(x.astype("float64")),
+        n_fft,
+        hop,
+        window=window,
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    )
+    power = (spec.abs() ** 2).numpy()  # [batch, freq, frames]
+    all_freqs = np.linspace(0, rate // 2, n_fft // 2 + 1)
+    m_pts = np.linspace(0.0, 2595.0 * np.log10(1.0 + (rate // 2) / 700.0), n_mels + 2)
+    f_pts = 700.0 * (10 ** (m_pts / 2595.0) - 1.0)
+    f_diff = f_pts[1:] - f_pts[:-1]
+    slopes = f_pts[None, :] - all_freqs[:, None]
+    down = -slopes[:, :-2] / f_diff[:-1]
+    up = slopes[:, 2:] / f_diff[1:]
+    fbanks = np.maximum(0.0, np.minimum(down, up))  # [freq, n_mels]
+    return np.einsum("bft,fm->btm", power, fbanks)
+
+
+def test_torchaudio_mel_is_torchaudios_defaults():
+    x = _speech(samples=RATE)
+    frontend = frontends.TorchaudioMel()
+    got = _numpy(frontend(x))
+    assert got.shape == (2, 81, 128) == tuple(frontend.compute_output_shape((2, RATE)))
+    # Powers (no log): float32 rounding of the largest value, no more.
+    assert _relative(got, _torchaudio_mel(x)) <= 1e-5
+
+
+def test_keras_mel_is_keras_mel_spectrogram():
+    x = _noisy_speech(RATE, RATE, batch=2)
+    reference = keras.layers.MelSpectrogram()
+    want = np.swapaxes(_numpy(reference(x)), 1, 2)
+    frontend = frontends.KerasMel()
+    got = _numpy(frontend(x))
+    assert got.shape == want.shape == tuple(frontend.compute_output_shape((2, RATE)))
+    # Decibels over 80 dB: Keras's own float32 result is 1.6e-5 of the largest value off a
+    # float64 computation (bins near the floor), as Whisper's 8 decades; the bound is Whisper's.
+    assert _relative(got, want) <= 5e-5
+    powers = np.swapaxes(_numpy(keras.layers.MelSpectrogram(power_to_db=False)(x)), 1, 2)
+    assert _relative(_numpy(frontends.KerasMel(power_to_db=False)(x)), powers) <= 1e-5
+
+
+def test_centred_mels_refuse_streaming_and_short_clips():
+    with pytest.raises(streaming.NotStreamableError, match="centred STFT"):
+        streaming.StreamingStep(frontends.TorchaudioMel())
+    with pytest.raises(ValueError, match="more than 1024. Received: 1000 samples"):
+        frontends.KerasMel()(np.zeros((1, 1000), "float32"))
+
+
 # ------------------------------------------------------- every preset: Keras's contract
 
-PRESETS = ["whisper", "whisper_v3", "kaldi_fbank", "ast", "beats"]
+PRESETS = [
+    "whisper",
+    "whisper_v3",
+    "kaldi_fbank",
+    "ast",
+    "beats",
+    "torchaudio_mel",
+    "keras_mel",
+]
 
 
 @pytest.mark.parametrize("name", PRESETS)

@@ -27,6 +27,7 @@ from framebank.frontends.kaldi import AST, BEATs, KaldiFbank
 from framebank.frontends.leaf import LEAF
 from framebank.frontends.mel import LogMel, PCENMel
 from framebank.frontends.sincnet import SincNet
+from framebank.frontends.spectrograms import KerasMel, TorchaudioMel
 from framebank.frontends.td_filterbanks import TDFilterbanks, td_gabor_basis
 from framebank.frontends.whisper import WhisperLogMel, WhisperV3LogMel
 
@@ -36,6 +37,7 @@ __all__ = [
     "FRONTENDS",
     "FrontEnd",
     "KaldiFbank",
+    "KerasMel",
     "LEAF",
     "LogMel",
     "PCENMel",
@@ -43,6 +45,7 @@ __all__ = [
     "ReadyMade",
     "SincNet",
     "TDFilterbanks",
+    "TorchaudioMel",
     "WhisperLogMel",
     "WhisperV3LogMel",
     "register_ready_made",

@@ -21,7 +21,13 @@ from framebank.postprocessing.mel import MelSpectrum, mel_weights
 from framebank.postprocessing.normalization import InstanceNorm
 from framebank.postprocessing.pcen import PCEN, exponential_moving_average
 from framebank.postprocessing.pooling import FreeLowpass, GaussianLowpass
-from framebank.postprocessing.pretrained import FitFrames, Standardize, WhisperCompression
+from framebank.postprocessing.pretrained import (
+    FitFrames,
+    KerasDecibels,
+    KerasMelSpectrum,
+    Standardize,
+    WhisperCompression,
+)
 
 __all__ = [
     "PCEN",
@@ -33,6 +39,8 @@ __all__ = [
     "GaussianLowpass",
     "InstanceNorm",
     "KaldiMelSpectrum",
+    "KerasDecibels",
+    "KerasMelSpectrum",
     "LearnableLog1p",
     "Log",
     "Log1p",
