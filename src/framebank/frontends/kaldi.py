@@ -21,6 +21,26 @@ from framebank.postprocessing import FitFrames, KaldiMelSpectrum, Standardize
 
 __all__ = ["AST", "BEATs", "KaldiFbank", "kaldi_frame_sizes"]
 
+_BASIS_OPTIONS = (
+    "window_type",
+    "blackman_coeff",
+    "remove_dc_offset",
+    "preemphasis_coefficient",
+    "scale",
+)
+_FBANK_OPTIONS = (
+    "num_mel_bins",
+    "low_freq",
+    "high_freq",
+    "use_power",
+    "use_log_fbank",
+    "use_energy",
+    "raw_energy",
+    "energy_floor",
+    "htk_compat",
+    "empty_bins",
+)
+
 
 def kaldi_frame_sizes(sample_rate: float, frame_length: float, frame_shift: float) -> tuple:
     """Kaldi's window and shift in samples: ``int(rate * 0.001 * ms)`` in float32, as Kaldi."""
@@ -33,6 +53,40 @@ def kaldi_frame_sizes(sample_rate: float, frame_length: float, frame_shift: floa
             f"{shift} samples at sample_rate={sample_rate}; both must be at least one"
         )
     return size, shift
+
+
+def _pieces(o: dict, train_basis: bool, train_mel: bool) -> tuple:
+    """:class:`KaldiFbank`'s encoder (the ``kaldi`` basis) and fbank layer, from its options."""
+    rate = check_positive_number("sample_rate", o["sample_rate"])
+    size, shift = kaldi_frame_sizes(
+        rate,
+        check_positive_number("frame_length", o["frame_length"]),
+        check_positive_number("frame_shift", o["frame_shift"]),
+    )
+    rounded = check_bool("round_to_power_of_two", o["round_to_power_of_two"])
+    fft = 1 << (size - 1).bit_length() if rounded else size
+    raw = check_bool("use_energy", o["use_energy"]) and check_bool("raw_energy", o["raw_energy"])
+    encoder = Encoder(
+        frame_len=size,
+        hop=shift,
+        method=o["method"],
+        filterbank="kaldi",
+        sample_rate=o["sample_rate"],
+        fft_length=fft,
+        frame_columns=raw,
+        name="kaldi_stft",
+        **{k: o[k] for k in _BASIS_OPTIONS},
+    )
+    encoder.filterbank.trainable = train_basis
+    fbank = KaldiMelSpectrum(
+        rate,
+        fft,
+        frame_len=size if raw else None,
+        trainable=train_mel,
+        name="fbank",
+        **{k: o[k] for k in _FBANK_OPTIONS},
+    )
+    return encoder, fbank
 
 
 @register_ready_made("kaldi_fbank")
@@ -118,47 +172,7 @@ class KaldiFbank(Pretrained):
     ) -> None:
         options = _arguments(locals())
         train_basis, train_mel = check_learnable(learnable)
-        rate = check_positive_number("sample_rate", sample_rate)
-        size, shift = kaldi_frame_sizes(
-            rate,
-            check_positive_number("frame_length", frame_length),
-            check_positive_number("frame_shift", frame_shift),
-        )
-        fft = 1 << (size - 1).bit_length() if check_bool("round", round_to_power_of_two) else size
-        raw = check_bool("use_energy", use_energy) and check_bool("raw_energy", raw_energy)
-        encoder = Encoder(
-            frame_len=size,
-            hop=shift,
-            method=method,
-            filterbank="kaldi",
-            sample_rate=sample_rate,
-            fft_length=fft,
-            window_type=window_type,
-            blackman_coeff=blackman_coeff,
-            remove_dc_offset=remove_dc_offset,
-            preemphasis_coefficient=preemphasis_coefficient,
-            scale=scale,
-            frame_columns=raw,
-            name="kaldi_stft",
-        )
-        encoder.filterbank.trainable = train_basis
-        fbank = KaldiMelSpectrum(
-            rate,
-            fft,
-            num_mel_bins,
-            low_freq,
-            high_freq,
-            use_power,
-            use_log_fbank,
-            use_energy,
-            raw_energy,
-            energy_floor,
-            htk_compat,
-            frame_len=size if raw else None,
-            empty_bins=empty_bins,
-            trainable=train_mel,
-            name="fbank",
-        )
+        encoder, fbank = _pieces(options, train_basis, train_mel)
         dither = check_number("dither", dither)
         if dither < 0:
             raise ValueError(f"`dither` must be >= 0. Received: dither={dither!r}")
