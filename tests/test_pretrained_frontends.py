@@ -22,9 +22,11 @@ RATE = 16000
 
 
 def _speech(rate: int = RATE, samples: int = 8000, batch: int = 2) -> np.ndarray:
-    """Real speech from data/ at ``rate``, ``batch`` clips of ``samples`` samples."""
+    """Real speech from data/ at ``rate``: ``batch`` clips' middle ``samples`` samples (their
+    starts are silent)."""
     clips = [load_audio(c.path, rate)[0] for c in read_manifest()[: 4 * batch]]
-    clips = [c[:samples] for c in clips if len(c) >= samples][:batch]
+    clips = [c for c in clips if len(c) >= samples][:batch]
+    clips = [c[(len(c) - samples) // 2 :][:samples] for c in clips]
     return np.stack(clips).astype("float32")
 
 
@@ -51,9 +53,9 @@ def _whisper(x: np.ndarray, n_mels: int) -> np.ndarray:
 def test_whisper_is_openai_whispers_log_mel(n_mels):
     # The corpus is telephone speech: above 4 kHz its power is rounding noise, 7 to 8 decades
     # down, inside Whisper's 8-decade range, whose log differs between float32 DFTs (the
-    # reference is 1.5e-5 off a float64 one there; our float32 matmul DFT 7.7e-5). Noise 60 dB
-    # down puts every band above that, as a microphone's would.
-    x = _noisy_speech(RATE, 3 * RATE, batch=2)
+    # reference is 1.5e-5 off a float64 one there; our float32 matmul DFT 7.7e-5, 6.6e-5 with
+    # noise 60 dB down under torch). Noise 40 dB down puts every band well above that.
+    x = _noisy_speech(RATE, 3 * RATE, batch=2, level=1e-2)
     frontend = frontends.WhisperLogMel(n_mels=n_mels)
     error = _relative(_numpy(frontend(x)), _whisper(x, n_mels))
     print(f"Whisper n_mels={n_mels}: {error:.2e} of the largest value")
@@ -67,16 +69,20 @@ def test_whisper_is_openai_whispers_log_mel(n_mels):
 def test_whisper_edge_cases(case):
     x = {
         "silence": np.zeros((1, RATE), "float32"),
-        "full_scale": np.sign(_noisy_speech(RATE, RATE)),  # a square wave of speech's signs
-        "shortest": _noisy_speech(RATE, 201),  # torch.stft's reflect padding needs > 200
-        "one_example": _noisy_speech(RATE, RATE),
+        "full_scale": np.sign(
+            _noisy_speech(RATE, RATE, level=1e-2)
+        ),  # a square wave of speech's signs
+        "shortest": _noisy_speech(
+            RATE, 201, level=1e-2
+        ),  # torch.stft's reflect padding needs > 200
+        "one_example": _noisy_speech(RATE, RATE, level=1e-2),
     }[case]
     got = _numpy(frontends.WhisperLogMel()(x))
     assert _relative(got, _whisper(x, 80)) <= 5e-5
 
 
 def test_whisper_maximum_over_the_input_or_per_example():
-    x = _noisy_speech(RATE, RATE, batch=2)
+    x = _noisy_speech(RATE, RATE, batch=2, level=1e-2)
     x[1] *= 1e-3  # a quiet example: the batch's maximum clamps it, its own does not
     over_input = _numpy(frontends.WhisperLogMel(max_over="input")(x))
     per_example = _numpy(frontends.WhisperLogMel(max_over="example")(x))
@@ -88,7 +94,7 @@ def test_whisper_maximum_over_the_input_or_per_example():
 
 def test_whisper_pads_or_trims_to_30_seconds():
     audio = pytest.importorskip("whisper.audio", reason="openai-whisper is not installed")
-    x = _noisy_speech(RATE, 2 * RATE)
+    x = _noisy_speech(RATE, 2 * RATE, level=1e-2)
     frontend = frontends.WhisperLogMel(pad_or_trim=True)
     got = _numpy(frontend(x))
     assert got.shape == (1, 3000, 80) == tuple(frontend.compute_output_shape((1, 2 * RATE)))
@@ -168,12 +174,12 @@ GRID = [
 ]
 
 
-def _noisy_speech(rate: int, samples: int, batch: int = 1) -> np.ndarray:
-    """Speech plus white noise 60 dB below full scale. The corpus is telephone speech: its
-    bands above 4 kHz hold float32 rounding noise only, whose log differs between any two
+def _noisy_speech(rate: int, samples: int, batch: int = 1, level: float = 1e-3) -> np.ndarray:
+    """Speech plus white noise of standard deviation ``level``. The corpus is telephone speech:
+    its bands above 4 kHz hold float32 rounding noise only, whose log differs between any two
     float32 implementations (by 5e-2 between a float64 one and kaldi-native-fbank)."""
     x = _speech(rate, samples, batch=batch)
-    return x + 1e-3 * np.random.default_rng(0).standard_normal(x.shape).astype("float32")
+    return x + level * np.random.default_rng(0).standard_normal(x.shape).astype("float32")
 
 
 @pytest.mark.parametrize("options", GRID, ids=[str(o) for o in GRID])
@@ -433,3 +439,22 @@ def test_exports_to_tflite_with_the_same_numbers(name, tmp_path):
 def test_a_config_names_a_preset():
     frontend = fb.build_frontend({"frontend": "beats"})
     assert isinstance(frontend, frontends.BEATs)
+
+
+def test_fine_tuning_in_front_of_a_frozen_encoder():
+    """README's example: the front end's mel weights learn, the frozen encoder does not."""
+    keras.utils.set_random_seed(0)
+    x = _speech(samples=4000, batch=4)
+    frontend = frontends.WhisperLogMel(learnable="mel")
+    encoder = keras.Sequential([keras.layers.Conv1D(8, 3), keras.layers.GlobalAveragePooling1D()])
+    encoder.trainable = False
+    waveform = keras.Input((x.shape[1],))
+    outputs = keras.layers.Dense(2, activation="softmax")(encoder(frontend(waveform)))
+    model = keras.Model(waveform, outputs)
+    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    frozen = [w.copy() for w in encoder.get_weights()]
+    mel = _numpy(frontend.postprocessing[0].mel).copy()
+    model.fit(x, np.array([0, 1, 0, 1]), epochs=3, verbose=0)
+    for before, after in zip(frozen, encoder.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
+    assert np.abs(_numpy(frontend.postprocessing[0].mel) - mel).max() > 0
