@@ -217,7 +217,7 @@ def test_kaldi_fbank_edge_cases(case):
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda: frontends.KaldiFbank()(np.zeros((1, 399), "float32")), "shorter than one frame"),
+        (lambda: frontends.KaldiFbank()(np.zeros((1, 399), "float32")), "0 frames for 399"),
         (lambda: frontends.KaldiFbank(high_freq=9000), "high_freq=9000"),
         (lambda: frontends.KaldiFbank(8000, low_freq=4000), "low_freq=4000"),
         (lambda: frontends.KaldiFbank(num_mel_bins=200), "too many"),
@@ -390,8 +390,9 @@ def test_saves_and_loads_from_a_keras_file(name, tmp_path):
 @pytest.mark.parametrize("learnable", [True, "mel", "basis"])
 def test_learnable_starts_at_the_fixed_numbers(name, learnable):
     x = _speech(samples=4000)
-    fixed = frontends.FRONTENDS[name]()
-    learning = frontends.FRONTENDS[name](learnable=learnable)
+    # The same method: "auto" runs a fixed DFT basis as an FFT, a trainable one as a product.
+    fixed = frontends.FRONTENDS[name](method="matmul")
+    learning = frontends.FRONTENDS[name](learnable=learnable, method="matmul")
     np.testing.assert_array_equal(_numpy(learning(x)), _numpy(fixed(x)))
     assert not fixed.trainable_weights
     expected = {True: 2, "mel": 1, "basis": 1}[learnable]
