@@ -6,7 +6,8 @@ respect to every trainable weight and the input (a front end inside a model), co
 steps timed in interleaved rounds (``worker.time_interleaved``) so that all see the same
 load. Rows:
 
-* the ready-made front ends (``framebank.frontends``) with ``method="auto"``;
+* the ready-made front ends (``framebank.frontends``) with ``method="auto"``, the front
+  ends of pretrained models (at 16 kHz) fixed, and Whisper's and Kaldi's learnable;
 * LogMel's basis as a dense product (``matmul``) beside ``auto``'s FFT (``rfft``), and a
   log-mel written by hand with ``keras.ops.stft`` with LogMel's parameters;
 * LEAF (filters through the FFT, ``fft_conv``, what ``auto`` picks) beside its
@@ -134,6 +135,11 @@ def build_rows() -> dict:
     add("LEAF (stride-1 conv)", frontends.LEAF(RATE, method="strided_conv"))
     add("TDFilterbanks", frontends.TDFilterbanks(RATE))
     add("SincNet", frontends.SincNet(RATE))
+    if RATE == 16000:  # the front ends of pretrained models, fixed, then one learnable
+        for name in ("whisper", "kaldi_fbank", "ast", "beats", "torchaudio_mel", "keras_mel"):
+            add(name, frontends.FRONTENDS[name]())
+        add("whisper (learnable=True)", frontends.WhisperLogMel(learnable=True))
+        add("kaldi_fbank (learnable=True)", frontends.KaldiFbank(learnable=True))
     leaf = frontends.LEAF(RATE, method="strided_conv")
     leaf(np.zeros((1, int(SECONDS * RATE)), "float32"))
     scan_leaf = _sequential_pcen(leaf.postprocessing[-1])
@@ -246,7 +252,9 @@ def main(argv: list[str] | None = None) -> None:
         from framebank import frontends
 
         for name, cls in frontends.FRONTENDS.items():
-            layer = cls(sample_rate=RATE)
+            # A pretrained model's front end has its own rate and options.
+            pretrained = issubclass(cls, frontends.Pretrained)
+            layer = cls() if pretrained else cls(sample_rate=RATE)
             layer(np.zeros((1, RATE), "float32"))
             fixed = sum(int(np.prod(v.shape)) for v in layer.non_trainable_variables)
             learned = sum(int(np.prod(v.shape)) for v in layer.trainable_variables)

@@ -145,6 +145,7 @@ FAMILY_CASES: dict[str, tuple[int, dict]] = {
     "sinc": (6, {"sample_rate": 8000}),
     "gabor": (12, {"sample_rate": 8000}),
     "mel": (34, {"sample_rate": 8000, "n_mels": 8}),
+    "kaldi": (34, {"sample_rate": 8000}),
 }
 DEFAULT_FAMILY_CASE: tuple[int, dict] = (12, {"sample_rate": 8000})
 

@@ -84,6 +84,8 @@ DEFAULT = {
 def _cases() -> list:
     cases = []
     for name in FRONTENDS:
+        if issubclass(FRONTENDS[name], fb.frontends.Pretrained):
+            continue  # test_pretrained_frontends.py streams those that can
         for method in sorted(fb.METHODS):
             marks = [] if method == DEFAULT.get(name, "matmul") else [pytest.mark.slow]
             cases.append(pytest.param(name, method, id=f"{name}-{method}", marks=marks))

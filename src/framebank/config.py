@@ -87,7 +87,11 @@ from framebank.decoder import DECODER_KINDS, RENAMED_METHODS, Decoder
 from framebank.files import read_yaml
 from framebank.filterbanks import FILTERBANKS, family_options, get_filterbank
 from framebank.frontends import FrontEnd
-from framebank.frontends.base import _READY_MADE, register_ready_made  # noqa: F401 (re-export)
+from framebank.frontends.base import (  # noqa: F401 (re-export)
+    _READY_MADE,
+    ReadyMade,
+    register_ready_made,
+)
 from framebank.layers import Encoder
 from framebank.postprocessing import POSTPROCESSING, postprocessing_options
 
@@ -277,7 +281,10 @@ def _build_ready_made(raw: dict) -> FrontEnd:
             f"{', '.join(sorted(_READY_MADE))}"
         )
     cls = _READY_MADE[name]
-    accepted = _option_types(cls, layer_options(cls, cls.__mro__[1:2]))  # its own options
+    # Its own options and those of the ready-made front ends it builds on (AST on KaldiFbank),
+    # less the pieces ReadyMade itself takes.
+    plumbing = ("encoder", "steps", "options")
+    accepted = _option_types(cls, layer_options(cls, (ReadyMade,), skip=plumbing))
     problems: list[str] = []
     for key, value in options.items():
         if key not in accepted:

@@ -21,6 +21,7 @@ from framebank.filterbanks.base import (
 from framebank.filterbanks.fourier import FourierFilterbank, fourier_basis
 from framebank.filterbanks.free import FreeFilterbank
 from framebank.filterbanks.gabor import GaborFilterbank
+from framebank.filterbanks.kaldi import KaldiFilterbank
 from framebank.filterbanks.mel import MelFilterbank
 from framebank.filterbanks.sinc import SincFilterbank
 
@@ -32,6 +33,7 @@ __all__ = [
     "FourierFilterbank",
     "FreeFilterbank",
     "GaborFilterbank",
+    "KaldiFilterbank",
     "InRange",
     "MelFilterbank",
     "SincFilterbank",

@@ -21,21 +21,33 @@ References:
     (PCEN), ICASSP 2017.
 """
 
+from framebank.frontends._pretrained import Pretrained
 from framebank.frontends.base import FRONTENDS, FrontEnd, ReadyMade, register_ready_made
+from framebank.frontends.kaldi import AST, BEATs, KaldiFbank
 from framebank.frontends.leaf import LEAF
 from framebank.frontends.mel import LogMel, PCENMel
 from framebank.frontends.sincnet import SincNet
+from framebank.frontends.spectrograms import KerasMel, TorchaudioMel
 from framebank.frontends.td_filterbanks import TDFilterbanks, td_gabor_basis
+from framebank.frontends.whisper import WhisperLogMel, WhisperV3LogMel
 
 __all__ = [
+    "AST",
+    "BEATs",
     "FRONTENDS",
     "FrontEnd",
+    "KaldiFbank",
+    "KerasMel",
     "LEAF",
     "LogMel",
     "PCENMel",
+    "Pretrained",
     "ReadyMade",
     "SincNet",
     "TDFilterbanks",
+    "TorchaudioMel",
+    "WhisperLogMel",
+    "WhisperV3LogMel",
     "register_ready_made",
     "td_gabor_basis",
 ]

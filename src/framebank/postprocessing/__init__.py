@@ -16,19 +16,31 @@ from framebank.postprocessing.base import (
 )
 from framebank.postprocessing.compression import Floor, LearnableLog1p, Log, Log1p
 from framebank.postprocessing.energy import Energy, LogEnergy, Modulus
+from framebank.postprocessing.kaldi import KaldiMelSpectrum, kaldi_mel_weights
 from framebank.postprocessing.mel import MelSpectrum, mel_weights
 from framebank.postprocessing.normalization import InstanceNorm
 from framebank.postprocessing.pcen import PCEN, exponential_moving_average
 from framebank.postprocessing.pooling import FreeLowpass, GaussianLowpass
+from framebank.postprocessing.pretrained import (
+    FitFrames,
+    KerasDecibels,
+    KerasMelSpectrum,
+    Standardize,
+    WhisperCompression,
+)
 
 __all__ = [
     "PCEN",
     "POSTPROCESSING",
     "Energy",
+    "FitFrames",
     "Floor",
     "FreeLowpass",
     "GaussianLowpass",
     "InstanceNorm",
+    "KaldiMelSpectrum",
+    "KerasDecibels",
+    "KerasMelSpectrum",
     "LearnableLog1p",
     "Log",
     "Log1p",
@@ -37,8 +49,11 @@ __all__ = [
     "Modulus",
     "Postprocessing",
     "SpecAugment",
+    "Standardize",
+    "WhisperCompression",
     "exponential_moving_average",
     "get_postprocessing",
+    "kaldi_mel_weights",
     "mel_weights",
     "postprocessing_options",
     "register_postprocessing",

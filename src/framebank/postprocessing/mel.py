@@ -104,15 +104,7 @@ class MelSpectrum(Float32Postprocessing):
                 f"MelSpectrum expects 2 * (fft_length // 2 + 1) = {2 * self.n_freq} "
                 f"coefficients (real then imaginary). Received: input_shape={tuple(input_shape)}"
             )
-        weights = mel_weights(
-            self.sample_rate,
-            self.fft_length,
-            self.n_mels,
-            self.fmin,
-            self.fmax,
-            self.htk,
-            self.norm,
-        )
+        weights = self.initial_weights()
         # Kept in the working dtype and never autocast: a float16 copy of the mel
         # weights would cost the float32 power its precision.
         self.mel = self.add_weight(
@@ -121,6 +113,18 @@ class MelSpectrum(Float32Postprocessing):
             initializer=constant_initializer(weights),
             dtype=self.working_dtype,
             autocast=False,
+        )
+
+    def initial_weights(self) -> np.ndarray:
+        """The ``[fft_length // 2 + 1, n_mels]`` float64 weights the layer starts from."""
+        return mel_weights(
+            self.sample_rate,
+            self.fft_length,
+            self.n_mels,
+            self.fmin,
+            self.fmax,
+            self.htk,
+            self.norm,
         )
 
     def call(self, coefficients: Any) -> Any:

@@ -84,6 +84,10 @@ def flatten(layer: Any, call_kwargs: dict | None = None) -> list[keras.layers.La
     when given, receives ``{layer name: keyword arguments}`` of a model's calls."""
     call_kwargs = {} if call_kwargs is None else call_kwargs
     if isinstance(layer, FrontEnd):
+        # A front end that pads or drops by the whole clip (a pretrained model's) says why.
+        reason = getattr(layer, "not_streamable", "")
+        if reason:
+            raise NotStreamableError(f"{type(layer).__name__} does not stream: {reason}")
         steps = [s for step in layer.postprocessing for s in flatten(step, call_kwargs)]
         return [layer.encoder, *steps]
     if isinstance(layer, keras.Model):

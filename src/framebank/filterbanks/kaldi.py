@@ -1,0 +1,186 @@
+"""Kaldi's frame processing as a Fourier basis: scaling, DC removal, pre-emphasis, window, DFT.
+
+Kaldi's ``compute-fbank`` turns each frame ``x`` into ``DFT(w * P(D(s * x)))``: the scale
+``s``, the removal of the frame's mean ``D``, the pre-emphasis ``P`` (``z[i] = y[i] - c
+y[i-1]``, ``z[0] = (1 - c) y[0]``) and the window ``w`` are all linear in ``x``, so the whole
+chain is one ``[frame_len, num_basis]`` matrix, ``s D^T P^T diag(w) F`` with ``F`` the DFT
+zero-padded to ``fft_length``: exact, and executed like any other basis. The coefficients
+are the ``fourier`` family's (real parts, then imaginary parts), optionally followed by the
+frame after scaling and DC removal (``frame_columns``), whose energy is Kaldi's
+``raw_energy``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from framebank._validation import check_bool, check_choice, check_number, check_positive_int
+from framebank._weights import constant_initializer
+from framebank.filterbanks.base import Filterbank, register_filterbank
+from framebank.filterbanks.fourier import fourier_basis
+
+__all__ = ["KALDI_WINDOWS", "KaldiFilterbank", "kaldi_basis", "kaldi_window"]
+
+KALDI_WINDOWS = ("povey", "hanning", "hamming", "rectangular", "blackman", "hann")
+
+
+def kaldi_window(window_type: str, frame_len: int, blackman_coeff: float = 0.42) -> np.ndarray:
+    """Kaldi's ``FeatureWindowFunction``: ``[frame_len]`` float64.
+
+    ``hanning``, ``hamming``, ``povey`` (Hann to the power 0.85) and ``blackman`` are
+    symmetric (``a = 2 pi / (frame_len - 1)``); ``hann`` is kaldi-native-fbank's periodic
+    Hann (``a = 2 pi / frame_len``).
+    """
+    check_choice("window_type", window_type, KALDI_WINDOWS)
+    n = np.arange(frame_len, dtype=np.float64)
+    a = 2 * np.pi / (frame_len if window_type == "hann" else max(frame_len - 1, 1))
+    cosine = np.cos(a * n)
+    if window_type in ("hanning", "hann"):
+        return 0.5 - 0.5 * cosine
+    if window_type == "hamming":
+        return 0.54 - 0.46 * cosine
+    if window_type == "povey":
+        return np.power(0.5 - 0.5 * cosine, 0.85)
+    if window_type == "blackman":
+        return blackman_coeff - 0.5 * cosine + (0.5 - blackman_coeff) * np.cos(2 * a * n)
+    return np.ones(frame_len)
+
+
+def _frame_processing(
+    frame_len: int, scale: float, remove_dc_offset: bool, preemphasis: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(raw, processed)``: ``[frame_len, frame_len]`` maps (row-vector convention) from a
+    frame to the frame after scale and DC removal, and after pre-emphasis too."""
+    raw = scale * np.eye(frame_len)
+    if remove_dc_offset:
+        raw = raw - scale / frame_len
+    emphasis = np.eye(frame_len) - preemphasis * np.eye(frame_len, k=1)
+    emphasis[0, 0] = 1.0 - preemphasis
+    return raw, raw @ emphasis
+
+
+def kaldi_basis(
+    frame_len: int,
+    fft_length: int,
+    window_type: str = "povey",
+    blackman_coeff: float = 0.42,
+    remove_dc_offset: bool = True,
+    preemphasis_coefficient: float = 0.97,
+    scale: float = 1.0,
+    frame_columns: bool = False,
+) -> np.ndarray:
+    """Kaldi's per-frame processing and DFT as one ``[frame_len, num_basis]`` float64 basis.
+
+    ``num_basis`` is ``2 * (fft_length // 2 + 1)`` (real, then imaginary parts), plus
+    ``frame_len`` when ``frame_columns`` (the scaled, DC-removed frame).
+    """
+    raw, processed = _frame_processing(frame_len, scale, remove_dc_offset, preemphasis_coefficient)
+    window = kaldi_window(window_type, frame_len, blackman_coeff)
+    basis = processed @ (window[:, None] * fourier_basis(frame_len, "rectangular", fft_length))
+    return np.concatenate([basis, raw], axis=1) if frame_columns else basis
+
+
+@register_filterbank("kaldi")
+class KaldiFilterbank(Filterbank):
+    """Kaldi's frame processing (scale, DC removal, pre-emphasis, window) and DFT as a basis.
+
+    Fixed by default; ``trainable=True`` trains the whole basis from Kaldi's numbers.
+
+    Args:
+        num_basis: optional; ``2 * (fft_length // 2 + 1)`` (+ ``frame_len`` with
+            ``frame_columns``).
+        frame_len: samples per frame (Kaldi's window size).
+        sample_rate: Hz, kept for the config.
+        fft_length: the zero-padded DFT size, ``>= frame_len``.
+        window_type: ``povey``, ``hanning``, ``hamming``, ``rectangular``, ``blackman`` (or
+            kaldi-native-fbank's periodic ``hann``).
+        blackman_coeff: the Blackman window's constant.
+        remove_dc_offset: subtract each frame's mean.
+        preemphasis_coefficient: ``c`` in ``z[i] = y[i] - c y[i-1]``, in ``[0, 1]``.
+        scale: multiplies the waveform (32768 for [-1, 1] audio at Kaldi's int16 scale).
+        frame_columns: append the scaled, DC-removed frame (for Kaldi's ``raw_energy``).
+        trainable: False by default.
+
+    References:
+        Kaldi ``feature-window.cc`` (``ProcessWindow``); kaldi-native-fbank.
+    """
+
+    def __init__(
+        self,
+        num_basis: int | None = None,
+        frame_len: int | None = None,
+        sample_rate: float | None = None,
+        fft_length: int | None = None,
+        window_type: str = "povey",
+        blackman_coeff: float = 0.42,
+        remove_dc_offset: bool = True,
+        preemphasis_coefficient: float = 0.97,
+        scale: float = 1.0,
+        frame_columns: bool = False,
+        trainable: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        frame_len = self._require_frame_len(frame_len)
+        fft_length = check_positive_int("fft_length", fft_length or frame_len)
+        if fft_length < frame_len:
+            raise ValueError(
+                f"`fft_length` must be >= frame_len={frame_len}. Received: fft_length={fft_length}"
+            )
+        self.frame_columns = check_bool("frame_columns", frame_columns)
+        expected = 2 * (fft_length // 2 + 1) + (frame_len if self.frame_columns else 0)
+        if num_basis is not None and num_basis != expected:
+            raise ValueError(
+                f"The 'kaldi' filterbank with frame_len={frame_len}, fft_length={fft_length}, "
+                f"frame_columns={frame_columns} has {expected} basis vectors. "
+                f"Received: num_basis={num_basis!r}"
+            )
+        super().__init__(expected, frame_len, sample_rate, trainable=trainable, **kwargs)
+        self.fft_length = fft_length
+        self.window_type = check_choice("window_type", window_type, KALDI_WINDOWS)
+        self.blackman_coeff = check_number("blackman_coeff", blackman_coeff)
+        self.remove_dc_offset = check_bool("remove_dc_offset", remove_dc_offset)
+        c = check_number("preemphasis_coefficient", preemphasis_coefficient)
+        if not 0.0 <= c <= 1.0:
+            raise ValueError(
+                "`preemphasis_coefficient` must be in [0, 1] (Kaldi's rule). "
+                f"Received: preemphasis_coefficient={preemphasis_coefficient!r}"
+            )
+        self.preemphasis_coefficient = c
+        self.scale = check_number("scale", scale)
+
+    def initial_basis(self) -> np.ndarray:
+        return kaldi_basis(
+            self.frame_len,
+            self.fft_length,
+            self.window_type,
+            self.blackman_coeff,
+            self.remove_dc_offset,
+            self.preemphasis_coefficient,
+            self.scale,
+            self.frame_columns,
+        )
+
+    def make_weights(self) -> None:
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.frame_len, self.num_basis),
+            initializer=constant_initializer(self.initial_basis()),
+        )
+
+    def filters(self) -> Any:
+        return self.kernel
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            fft_length=self.fft_length,
+            window_type=self.window_type,
+            blackman_coeff=self.blackman_coeff,
+            remove_dc_offset=self.remove_dc_offset,
+            preemphasis_coefficient=self.preemphasis_coefficient,
+            scale=self.scale,
+            frame_columns=self.frame_columns,
+        )
+        return config
