@@ -141,7 +141,7 @@ class KerasMelSpectrum(MelSpectrum):
 
     Keras's (``tf.signal``'s) triangles are linear in HTK's mel scale, not in Hz as librosa's
     ``htk=True``, and the DC bin gets no weight. The weights are Keras's own
-    ``linear_to_mel_weight_matrix`` (in float64). ``htk`` and ``norm`` are ignored.
+    ``linear_to_mel_weight_matrix``, transcribed in float64. ``htk`` and ``norm`` are ignored.
 
     Args:
         as :class:`~framebank.MelSpectrum`; ``fmin``, ``fmax``: Keras's ``min_freq``,
@@ -149,19 +149,19 @@ class KerasMelSpectrum(MelSpectrum):
     """
 
     def initial_weights(self) -> np.ndarray:
-        import keras
+        # Keras's linear_to_mel_weight_matrix in numpy (it runs backend ops, which a build
+        # inside a traced function cannot turn into numbers).
+        def mel(hz: Any) -> Any:
+            return 1127.0 * np.log(1.0 + np.asarray(hz, np.float64) / 700.0)
 
         fmax = self.sample_rate / 2 if self.fmax is None else self.fmax
-        layer = keras.layers.MelSpectrogram(num_mel_bins=self.n_mels, dtype="float64")
-        matrix = layer.linear_to_mel_weight_matrix(
-            num_mel_bins=self.n_mels,
-            num_spectrogram_bins=self.n_freq,
-            sampling_rate=self.sample_rate,
-            lower_edge_hertz=self.fmin,
-            upper_edge_hertz=fmax,
-            dtype="float64",
-        )
-        return np.asarray(keras.ops.convert_to_numpy(matrix), dtype=np.float64)
+        bins = mel(np.linspace(0.0, self.sample_rate / 2, self.n_freq)[1:])[:, None]
+        edges = np.linspace(mel(self.fmin), mel(fmax), self.n_mels + 2)
+        lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
+        rising = (bins - lower) / (center - lower)
+        falling = (upper - bins) / (upper - center)
+        weights = np.maximum(0.0, np.minimum(rising, falling))
+        return np.concatenate([np.zeros((1, self.n_mels)), weights])  # no weight on DC
 
 
 @register_postprocessing("keras_decibels")
