@@ -213,6 +213,33 @@ def test_a_model_trained_under_jax_exports_from_tensorflow(tmp_path):
     assert_close_rel(export.run_tflite(tflite, probe), want, RTOL, "TFLite of a JAX-trained model")
 
 
+@TF_ONLY
+@NEEDS_ONNX
+def test_the_runners_read_integer_audio_as_pcm(tmp_path):
+    frontend = fb.frontends.LogMel(sample_rate=16000)
+    x = 0.5 * np.random.default_rng(3).uniform(-1, 1, (2, 1600)).astype("float32")
+    frontend(x)
+    saved = export.export_saved_model(frontend, tmp_path / "saved")
+    tflite = export.export_tflite(saved, tmp_path / "model.tflite")
+    onnx = export.export_onnx(frontend, tmp_path / "model.onnx")
+    runners = {
+        "SavedModel": export.load_saved_model(saved),
+        "TFLite": lambda w: export.run_tflite(tflite, w),
+        "ONNX": lambda w: export.run_onnx(onnx, w),
+    }
+    for dtype, offset, full_scale in (("int16", 0, 2**15), ("uint8", 2**7, 2**7)):
+        pcm = (np.round(x * full_scale) + offset).astype(dtype)
+        # A power-of-two scale is exact: the runtime gets the very same float samples.
+        floats = ((pcm.astype("float64") - offset) / full_scale).astype("float32")
+        for what, run in runners.items():
+            want = run(floats)
+            assert np.all(np.isfinite(want)), what
+            np.testing.assert_array_equal(run(pcm), want, err_msg=f"{what} {dtype}")
+    for run in runners.values():
+        with pytest.raises(TypeError, match="full scale.*dtype=int64"):
+            run(np.zeros((1, 1600), "int64"))
+
+
 def test_export_errors_are_clear():
     with pytest.raises(ValueError, match="not built"):
         export.serving_model(fb.Encoder(8, 16, 8))

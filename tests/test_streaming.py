@@ -274,8 +274,8 @@ def test_the_checked_call_names_a_wrong_state_or_block():
     assert tuple(output.shape) == (1, 1, 40) and set(state) == set(step.state_spec())
     with pytest.raises(ValueError, match="from another model"):
         step(block, other.initial_state(1))
-    with pytest.raises(TypeError, match="floating point.*int32"):
-        step(np.zeros((1, HOP), "int32"), step.initial_state(1))
+    with pytest.raises(TypeError, match="full scale.*dtype=int64"):
+        step(np.zeros((1, HOP), "int64"), step.initial_state(1))
 
 
 def _built_logmel():
@@ -339,6 +339,49 @@ def test_denoiser_with_ten_millisecond_steps():
     for pattern in (1, 33, "random"):
         got = run_stream(stream, x, chunk_lengths(pattern, x.shape[1]))
         assert relative_error(got, offline(model, x))[1] < 1e-5, pattern
+
+
+def _pcm(x: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` quantised to PCM ``dtype``, and the float samples that PCM encodes."""
+    offset, full_scale = {"int16": (0, 2**15), "uint8": (2**7, 2**7)}[dtype]
+    info = np.iinfo(dtype)
+    pcm = np.clip(np.round(x * full_scale) + offset, info.min, info.max).astype(dtype)
+    return pcm, ((pcm.astype("float64") - offset) / full_scale).astype("float32")
+
+
+@pytest.mark.parametrize("dtype", ["int16", "uint8"])
+def test_the_step_reads_integer_blocks_as_pcm(dtype):
+    st = streaming.StreamingStep(built(FRONTENDS["pcen_mel"](sample_rate=RATE)))
+    x = speech(RATE, 2 * st.block)
+    pcm, floats = _pcm(np.concatenate([x, 0.5 * x]), dtype)
+    # Dividing by a power of two is exact, so the step sees the very same float samples.
+    for run in (st.step, st):
+        want_state = got_state = st.initial_state(2)
+        for k in range(2):
+            cut = slice(k * st.block, (k + 1) * st.block)
+            want, want_state = run(floats[:, cut], want_state)
+            got, got_state = run(pcm[:, cut], got_state)
+            np.testing.assert_array_equal(
+                keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want)
+            )
+        for key in want_state:
+            np.testing.assert_array_equal(
+                keras.ops.convert_to_numpy(got_state[key]),
+                keras.ops.convert_to_numpy(want_state[key]),
+                err_msg=key,
+            )
+    with pytest.raises(TypeError, match="full scale.*dtype=int64"):
+        st.step(np.zeros((2, st.block), "int64"), st.initial_state(2))
+
+
+def test_a_block_of_the_wrong_length_is_refused_naming_both_lengths():
+    st = streaming.StreamingStep(_built_logmel(), frames_per_step=2)
+    assert st.block == 2 * HOP
+    for run in (st.step, st):
+        with pytest.raises(
+            ValueError, match=rf"must hold {2 * HOP} samples.*Received: 100 samples"
+        ):
+            run(np.zeros((1, 100), "float32"), st.initial_state(1))
 
 
 def test_frames_per_step_must_be_a_positive_integer():

@@ -36,6 +36,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from framebank._validation import as_waveform
 from framebank.methods import portable
 
 __all__ = [
@@ -333,35 +334,62 @@ def _check_torch_onnx(model: keras.Model) -> None:
             )
 
 
+def _waveform_array(waveform: Any) -> np.ndarray:
+    """``waveform`` as the float32 array the exported signature takes.
+
+    Integer audio is PCM by the layers' own rule (:func:`as_waveform`: int16 divided by
+    32768, uint8 centred on 128, other integers refused), so an exported model gives the
+    Keras model's features for the same int16 clip.
+    """
+    if not (hasattr(waveform, "shape") and hasattr(waveform, "dtype")):
+        waveform = np.asarray(waveform)
+    if isinstance(waveform, np.ndarray) and waveform.dtype.kind == "f":
+        return np.asarray(waveform, "float32")
+    return np.asarray(
+        keras.ops.convert_to_numpy(as_waveform(waveform, "waveform", "float32")), "float32"
+    )
+
+
 def load_saved_model(path: str | os.PathLike) -> Any:
-    """Load an exported SavedModel; returns a callable ``waveform -> numpy array``."""
+    """Load an exported SavedModel; returns a callable ``waveform -> numpy array``.
+
+    The callable takes ``waveform [batch, time]`` float, or integer PCM scaled as the
+    layers scale it (int16 divided by 32768).
+    """
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(_existing(path, "SavedModel folder")))
 
     def serve(waveform: Any) -> np.ndarray:
-        return np.asarray(loaded.serve(tf.constant(np.asarray(waveform, "float32"))))
+        return np.asarray(loaded.serve(tf.constant(_waveform_array(waveform))))
 
     serve.loaded = loaded  # keep the trackable alive with the function
     return serve
 
 
 def run_tflite(path: str | os.PathLike, waveform: Any) -> np.ndarray:
-    """Run a ``.tflite`` file from :func:`export_tflite` on ``waveform [batch, time]``."""
+    """Run a ``.tflite`` file from :func:`export_tflite` on ``waveform [batch, time]``.
+
+    ``waveform`` is float, or integer PCM scaled as the layers scale it (int16 / 32768).
+    """
     import tensorflow as tf
 
     interpreter = tf.lite.Interpreter(model_path=str(_existing(path, ".tflite file")))
     runner = interpreter.get_signature_runner()  # the one (serving_default) signature
-    outputs = runner(**{INPUT_NAME: np.asarray(waveform, "float32")})
+    outputs = runner(**{INPUT_NAME: _waveform_array(waveform)})
     (result,) = outputs.values()
     return np.asarray(result)
 
 
 def run_onnx(path: str | os.PathLike, waveform: Any) -> np.ndarray:
-    """Run an ONNX file from :func:`export_onnx` with ``onnxruntime``."""
+    """Run an ONNX file from :func:`export_onnx` with ``onnxruntime``.
+
+    ``waveform [batch, time]`` is float, or integer PCM scaled as the layers scale it
+    (int16 / 32768).
+    """
     import onnxruntime
 
     path = _existing(path, "ONNX file")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (name,) = [i.name for i in session.get_inputs()]
-    return np.asarray(session.run(None, {name: np.asarray(waveform, "float32")})[0])
+    return np.asarray(session.run(None, {name: _waveform_array(waveform)})[0])

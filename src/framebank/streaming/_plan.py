@@ -21,6 +21,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from framebank._validation import as_waveform
 from framebank.decoder import Decoder
 from framebank.frontends.base import FrontEnd
 from framebank.layers import Encoder
@@ -355,10 +356,31 @@ class StreamingStep:
     def __call__(self, block: Any, state: dict) -> tuple[Any, dict]:
         """:meth:`step` after checking ``block`` and ``state`` (eagerly: errors name the
         wrong value, a state from another model included)."""
-        block = ops.convert_to_tensor(block)
+        block = self._as_block(block)
         self.check_block(block)
         self.check_state(state, batch=int(block.shape[0]))
         return self.step(block, state)
+
+    def _as_block(self, block: Any) -> Any:
+        """``block`` as a tensor, integer PCM samples scaled by the layers' rule
+        (:func:`as_waveform`); a block of known length other than :attr:`block` is refused."""
+        if hasattr(block, "shape"):
+            self._check_length(tuple(block.shape))
+        if self.input_feature:  # a bare decoder's frames: not audio samples
+            return ops.convert_to_tensor(block)
+        block = as_waveform(block, "block", "float32")
+        self._check_length(tuple(block.shape))
+        return block
+
+    def _check_length(self, shape: tuple) -> None:
+        if len(shape) >= 2 and shape[1] is not None and shape[1] != self.block:
+            items = "frames" if self.input_feature else "samples"
+            raise ValueError(
+                f"A block must hold {self.block} {items} (hop {self.hop} x frames_per_step "
+                f"{self.frames_per_step}): shape [batch, {self.block}"
+                f"{''.join(f', {d}' for d in self.input_feature)}]. "
+                f"Received: {shape[1]} {items}, shape={shape}"
+            )
 
     def step(self, block: Any, state: dict) -> tuple[Any, dict]:
         """One step: ``block`` ``[batch, block]`` samples (``[batch, block, num_basis]`` frames
@@ -369,8 +391,13 @@ class StreamingStep:
         refused: the new state is ``state`` unchanged (the position too), and the output
         of that block (computed with zeros for the bad values) is not to be used; the next
         good block continues as if it never came.
+        Integer samples are PCM, scaled as the layers scale them (int16 divided by 32768).
         Pure: ``keras.ops`` only, so it traces, compiles and exports.
+
+        Raises:
+            ValueError: a block whose length is not :attr:`block`, naming both.
         """
+        block = self._as_block(block)
         period = self.period
         position = ops.cast(state["position"], "int32")
         # A counter outside [0, 2 P) (a wrapped or foreign one) is read as P: past the
