@@ -4,22 +4,75 @@ a frame, stereo input, a sample rate in kHz. Over the live registry."""
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
 
 from framebank import framing, frontends
+from framebank._validation import layer_options
+from framebank.config import FrontendConfigError, build_frontend
+from framebank.frontends.base import SYNONYMS, ReadyMade
 
 RATE = 16000
 NAMES = sorted(frontends.FRONTENDS)
 
 
+def _options(cls: type) -> list:
+    return list(layer_options(cls, (ReadyMade,), skip=("encoder", "steps", "options")))
+
+
+# Every name a hint could be drawn from: each toolkit's spelling of each option.
+FOREIGN = sorted({name for group in SYNONYMS for name in group} | {"windw_ms", "nmels"})
+
+
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("key,suggested", [("n_mels", "n_filters"), ("hop_length", "hop_ms")])
-def test_another_toolkits_option_name_is_answered_with_ours(name, key, suggested):
+def test_a_suggested_option_is_one_the_front_end_accepts(name):
     cls = frontends.FRONTENDS[name]
-    with pytest.raises(TypeError, match=f"{cls.__name__}.*'{key}' \\(did you mean {suggested}"):
-        cls(sample_rate=RATE, **{key: 64})
+    accepted = _options(cls)
+    suggested = 0
+    for key in FOREIGN:
+        if key in accepted:
+            continue
+        with pytest.raises(TypeError, match=f"{cls.__name__} got unknown.*'{key}'") as info:
+            cls(**{key: 64})
+        guess = re.search(f"'{key}' \\(did you mean (\\w+)", str(info.value))
+        if guess:
+            suggested += 1
+            assert guess.group(1) in accepted, (key, guess.group(1), accepted)
+    assert suggested > 0  # the hints are there, not just absent
+
+
+@pytest.mark.parametrize(
+    "cls,key,suggested",
+    [
+        (frontends.KaldiFbank, "n_mels", "num_mel_bins"),
+        (frontends.AST, "n_mels", "num_mel_bins"),
+        (frontends.KerasMel, "n_mels", "num_mel_bins"),
+        (frontends.KaldiFbank, "hop_length", "frame_shift \\(milliseconds\\)"),
+        (frontends.LogMel, "n_mels", "n_filters"),
+        (frontends.LogMel, "hop_length", "hop_ms \\(milliseconds\\)"),
+        (frontends.TorchaudioMel, "hop_ms", "hop_length"),
+    ],
+)
+def test_another_toolkits_option_name_is_answered_with_ours(cls, key, suggested):
+    with pytest.raises(TypeError, match=f"{cls.__name__}.*'{key}' \\(did you mean {suggested}\\?"):
+        cls(**{key: 64})
+
+
+def test_whisper_is_not_offered_an_option_it_lacks():
+    with pytest.raises(TypeError, match="'hop_length'") as info:
+        frontends.WhisperLogMel(hop_length=100)
+    assert "hop_ms" not in str(info.value)
+
+
+def test_a_config_gets_the_same_hint_without_keras_internals():
+    with pytest.raises(FrontendConfigError, match="'n_mels'.*did you mean n_filters\\?") as info:
+        build_frontend({"frontend": "log_mel", "n_mels": 64})
+    message = str(info.value)
+    assert "autocast" not in message and "activity_regularizer" not in message
+    assert "Accepted: sample_rate, n_filters" in message
 
 
 def test_a_close_misspelling_is_suggested():

@@ -91,6 +91,7 @@ from framebank.frontends.base import (  # noqa: F401 (re-export)
     _READY_MADE,
     ReadyMade,
     register_ready_made,
+    suggest_option,
 )
 from framebank.layers import Encoder
 from framebank.postprocessing import POSTPROCESSING, postprocessing_options
@@ -270,6 +271,9 @@ def build_frontend(config: dict | str | os.PathLike) -> FrontEnd:
     return FrontEnd(encoder, layers, decoder, name=f"{encoder.name}_frontend")
 
 
+_KERAS_SHOWN = ("name", "dtype", "trainable")
+
+
 def _build_ready_made(raw: dict) -> FrontEnd:
     """``{"frontend": name, **options}``: a ready-made front end, its options checked by name
     and type like a family's, every problem at once."""
@@ -285,11 +289,15 @@ def _build_ready_made(raw: dict) -> FrontEnd:
     # less the pieces ReadyMade itself takes.
     plumbing = ("encoder", "steps", "options")
     accepted = _option_types(cls, layer_options(cls, (ReadyMade,), skip=plumbing))
+    # Keras's internal keywords (autocast, ...) are taken but not offered.
+    shown = [k for k in accepted if k not in KERAS_LAYER_KEYWORDS or k in _KERAS_SHOWN]
     problems: list[str] = []
     for key, value in options.items():
         if key not in accepted:
+            guess = suggest_option(key, shown)
+            hint = f" (did you mean {guess}?)" if guess else ""
             problems.append(
-                f"unknown option {key!r} of frontend {name!r}. Accepted: {', '.join(accepted)}"
+                f"unknown option {key!r} of frontend {name!r}{hint}. Accepted: {', '.join(shown)}"
             )
         else:
             _check_type(f"`{key}`", value, accepted[key], problems)

@@ -208,33 +208,47 @@ def _hop(sample_rate: float, hop_ms: float) -> int:
     return hop
 
 
-# Names other toolkits use for a ready-made front end's options (librosa, torchaudio).
-OTHER_NAMES = {
-    "n_mels": "n_filters",
-    "num_mel_bins": "n_filters",
-    "n_filters_out": "n_filters",
-    "sr": "sample_rate",
-    "hop_length": "hop_ms (milliseconds)",
-    "win_length": "window_ms (milliseconds)",
-    "n_fft": "fft_length",
-    "f_min": "fmin",
-    "f_max": "fmax",
-}
+# Names that toolkits (librosa, torchaudio, Kaldi, Keras, LEAF) give one option: an unknown
+# name is answered with the one of its group that the class takes, never another's name.
+SYNONYMS = (
+    ("n_filters", "num_mel_bins", "n_mels", "n_filters_out"),
+    ("sample_rate", "sampling_rate", "sr"),
+    ("hop_ms", "frame_shift", "hop_length", "sequence_stride", "hop"),
+    ("window_ms", "frame_length", "win_length", "sequence_length", "frame_len"),
+    ("fft_length", "n_fft"),
+    ("fmin", "f_min", "low_freq", "min_freq", "min_hz"),
+    ("fmax", "f_max", "high_freq", "max_freq", "max_hz"),
+)
+# Options in milliseconds, where other toolkits count samples.
+MILLISECONDS = ("hop_ms", "window_ms", "frame_shift", "frame_length")
+
+
+def suggest_option(key: str, accepted: Any) -> str | None:
+    """The option of ``accepted`` meant by the unknown ``key`` (another toolkit's name for it,
+    or a close spelling), with its unit where that differs; None when nothing fits."""
+    import difflib
+
+    accepted = list(accepted)
+    for group in SYNONYMS:
+        if key in group:
+            names = [name for name in group if name in accepted and name != key]
+            if names:
+                unit = " (milliseconds)" if names[0] in MILLISECONDS else ""
+                return names[0] + unit
+    close = difflib.get_close_matches(key, accepted, n=1)
+    return close[0] if close else None
 
 
 def check_keywords(cls: type, kwargs: dict, accepted: list) -> None:
     """Refuse a keyword that is neither an option of ``cls`` nor Keras's, suggesting the
     accepted name (another toolkit's spelling, or a close match) and listing them all."""
-    import difflib
-
     keras_keywords = (*KERAS_LAYER_KEYWORDS, *KERAS_INPUT_KEYWORDS)
     unknown = [k for k in kwargs if k not in keras_keywords]
     if not unknown:
         return
     hints = []
     for key in unknown:
-        close = difflib.get_close_matches(key, accepted, n=1)
-        guess = OTHER_NAMES.get(key) or (close[0] if close else None)
+        guess = suggest_option(key, accepted)
         hints.append(f"{key!r}" + (f" (did you mean {guess}?)" if guess else ""))
     raise TypeError(
         f"{cls.__name__} got unknown option(s): {', '.join(hints)}. Accepted: "
