@@ -23,6 +23,13 @@ def _options(cls: type) -> list:
     return list(layer_options(cls, (ReadyMade,), skip=("encoder", "steps", "options")))
 
 
+def _make(name: str, **options: object) -> frontends.FrontEnd:
+    """The registry's front end at RATE, under the name its class gives the rate."""
+    cls = frontends.FRONTENDS[name]
+    key = "sampling_rate" if "sampling_rate" in _options(cls) else "sample_rate"
+    return cls(**{key: RATE}, **options)
+
+
 # Every name a hint could be drawn from: each toolkit's spelling of each option.
 FOREIGN = sorted({name for group in SYNONYMS for name in group} | {"windw_ms", "nmels"})
 
@@ -82,7 +89,7 @@ def test_a_close_misspelling_is_suggested():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_a_fixed_input_without_a_frame_is_refused_at_build(name):
-    frontend = frontends.FRONTENDS[name](sample_rate=RATE)
+    frontend = _make(name)
     length = 16  # shorter than any window here
     frames = framing.frames_for_shape((None, length), frontend.encoder)
     if frames >= 1:  # centred: padding alone makes a frame
@@ -103,7 +110,7 @@ def test_log_mel_without_centring_is_refused_and_told_the_length_it_needs():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_stereo_is_refused_naming_the_front_end_with_a_fix(name):
-    frontend = frontends.FRONTENDS[name](sample_rate=RATE)
+    frontend = _make(name)
     x = np.zeros((1, 4000, 2), "float32")
     with pytest.raises(ValueError, match=f"{type(frontend).__name__}.*2 channels.*Mix down"):
         frontend(x)
@@ -113,3 +120,37 @@ def test_stereo_is_refused_naming_the_front_end_with_a_fix(name):
 def test_a_sample_rate_in_khz_is_named():
     with pytest.raises(ValueError, match="in Hz: 16 kHz is sample_rate=16000"):
         frontends.LogMel(sample_rate=16)
+
+
+SHORT_CASES = [(name, {}) for name in NAMES] + [
+    ("log_mel", {"center": False}),
+    ("kaldi_fbank", {"snip_edges": False}),
+    ("whisper", {"pad_or_trim": True}),
+]
+
+
+@pytest.mark.parametrize("name,options", SHORT_CASES, ids=lambda v: str(v))
+def test_a_too_short_input_is_told_a_length_that_works(name, options):
+    """A length the build accepts runs; one it refuses names a length that runs, and one
+    sample fewer is refused too (the message gives the real minimum)."""
+
+    def run(length: int) -> tuple:
+        frontend = _make(name, **options)
+        inputs = keras.Input((length,))
+        model = keras.Model(inputs, frontend(inputs))
+        out = model.predict(np.zeros((1, length), "float32"), verbose=0)
+        assert out.shape[1:] == tuple(model.output.shape[1:])  # the shape it promised
+        return out.shape
+
+    for length in (1, 100):
+        try:
+            run(length)
+            continue
+        except ValueError as err:
+            found = re.search(r"at least (\d+) samples \(keras.Input\(\((\d+),\)\)", str(err))
+            assert found, str(err)
+        need = int(found.group(1))
+        assert int(found.group(2)) == need
+        assert run(need)[1] >= 1
+        with pytest.raises(ValueError, match=f"at least {need} samples"):
+            run(need - 1)

@@ -88,6 +88,22 @@ class Pretrained(ReadyMade):
     def trimmed_frames(self, frames: int | None) -> int | None:
         return frames
 
+    @property
+    def shortest_input(self) -> int:
+        """The fewest samples the reference's padding takes (its reflection needs more
+        samples than it reflects); fewer is an error, whatever the frames."""
+        return 1
+
+    def _length_rule(self) -> str:
+        return f"one frame is {self.encoder.frame_len} samples"
+
+    def _frames(self, samples: int) -> int:
+        # The frames the reference makes, before post-processing (which may pad them).
+        if samples < self.shortest_input:
+            return 0
+        frames = self.encoder.compute_output_shape((None, self.prepared_length(samples)))[1]
+        return self.trimmed_frames(frames)
+
     def call(self, waveform: Any) -> Any:
         x, _ = framing.as_batch_time(waveform, dtype=self.encoder.compute_dtype)
         x = self.trim(self.encoder(self.prepare(x)))
@@ -96,6 +112,8 @@ class Pretrained(ReadyMade):
         return x
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
+        if input_shape[1] is not None and self._frames(input_shape[1]) < 1:
+            self._check_input_shape(input_shape)  # raises, with the length that works
         shape = (input_shape[0], self.prepared_length(input_shape[1]))
         batch, frames, channels = self.encoder.compute_output_shape(shape)
         shape = (batch, self.trimmed_frames(frames), channels)

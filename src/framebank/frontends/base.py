@@ -139,11 +139,14 @@ class FrontEnd(AudioInput, keras.layers.Layer):
                 middle = (low + high) // 2
                 low, high = (middle, high) if self._frames(middle) < 1 else (low, middle)
             raise ValueError(
-                f"{what} gives 0 frames for {shape[1]} samples: one frame is "
-                f"{self.encoder.frame_len} samples (center={self.encoder.center}). Give it at "
+                f"{what} gives 0 frames for {shape[1]} samples: {self._length_rule()}. Give it at "
                 f"least {high} samples (keras.Input(({high},)) or longer, or (None,) for any "
                 "length), or build it with a shorter window."
             )
+
+    def _length_rule(self) -> str:
+        """Why a short input gives no frame, in words (for the too-short message)."""
+        return f"one frame is {self.encoder.frame_len} samples (center={self.encoder.center})"
 
     def _frames(self, samples: int) -> int:
         """Frames this front end gives for ``samples`` (its output's time axis)."""

@@ -220,6 +220,11 @@ class KaldiFbank(Pretrained):
         left = size // 2 - shift // 2  # Kaldi's first frame starts at shift // 2 - size // 2
         return reflect_pad(waveform, left, (frames - 1) * shift + size, include_edge=True)
 
+    def _length_rule(self) -> str:
+        if self.snip_edges:
+            return f"one frame is {self.encoder.frame_len} samples (snip_edges=True)"
+        return f"Kaldi makes round(time / {self.encoder.hop}) frames (snip_edges=False)"
+
     def prepared_length(self, time: int | None) -> int | None:
         if self.snip_edges or time is None:
             return time

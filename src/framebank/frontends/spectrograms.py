@@ -35,6 +35,17 @@ class _CentredMel(Pretrained):
             )
         return reflect_pad(waveform, half, ops.shape(waveform)[1] + 2 * half, include_edge=False)
 
+    @property
+    def shortest_input(self) -> int:
+        return self.encoder.frame_len // 2 + 1
+
+    def _length_rule(self) -> str:
+        half = self.encoder.frame_len // 2
+        return (
+            f"its centred STFT reflects {half} samples at each end, so a clip needs more "
+            f"than {half}"
+        )
+
     def prepared_length(self, time: int | None) -> int | None:
         return None if time is None else time + 2 * (self.encoder.frame_len // 2)
 

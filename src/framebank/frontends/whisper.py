@@ -119,6 +119,16 @@ class WhisperLogMel(Pretrained):
         half = N_FFT // 2
         return reflect_pad(waveform, half, ops.shape(waveform)[1] + 2 * half, include_edge=False)
 
+    @property
+    def shortest_input(self) -> int:
+        return 1 if self.pad_or_trim else N_FFT // 2 + 1
+
+    def _length_rule(self) -> str:
+        return (
+            f"Whisper's torch.stft reflect-pads {N_FFT // 2} samples at each end, so a clip "
+            f"needs more than {N_FFT // 2}"
+        )
+
     def prepared_length(self, time: int | None) -> int | None:
         time = CHUNK_SAMPLES if self.pad_or_trim else time
         return None if time is None else time + N_FFT
