@@ -169,3 +169,18 @@ def perturbed_weights(weights: Sequence[np.ndarray], seed: int = 0) -> list[np.n
         else:
             out.append((w * (1 + 0.02 * rng.standard_normal(w.shape))).astype(w.dtype))
     return out
+
+
+def methods_for(family: str = "free") -> list[str]:
+    """The registered methods an encoder of ``family`` takes: one that exploits a structure
+    of the basis (``rfft``: a windowed DFT) only where the family declares it."""
+    import framebank as fb
+    from framebank.filterbanks import Filterbank
+
+    cls = fb.FILTERBANKS[family]
+    return sorted(
+        name
+        for name, method in fb.METHODS.items()
+        if method.structure is None
+        or getattr(cls, method.structure, None) is not getattr(Filterbank, method.structure)
+    )

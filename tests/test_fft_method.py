@@ -157,3 +157,23 @@ def test_export_writes_the_matmul_it_equals():
     assert np.abs(got - want).max() <= TOLERANCE * np.abs(want).max()
     # Outside export the FFT runs again.
     assert fb.methods.runnable(encoder.method, encoder.filterbank.windowed_dft) is encoder.method
+
+
+@pytest.mark.parametrize(
+    "make, family",
+    [
+        (lambda: fb.Encoder(8, 64, 16, method="rfft"), "free"),
+        (lambda: frontends.LEAF(RATE, method="rfft"), "gabor"),
+        (lambda: frontends.SincNet(RATE, method="rfft"), "sinc"),
+    ],
+)
+def test_rfft_on_a_basis_that_is_never_a_windowed_dft_is_refused(make, family):
+    """It would run its matmul fallback and be saved in the config as rfft."""
+    with pytest.raises(ValueError, match=f"method='rfft'.*filterbank '{family}'.*'fourier'"):
+        make()
+
+
+def test_rfft_on_a_family_that_declares_the_dft_is_kept_even_while_it_trains():
+    encoder = fb.Encoder(frame_len=64, hop=16, filterbank="fourier", method="rfft")
+    assert encoder.method.name == "rfft" and encoder.filterbank.windowed_dft is None
+    assert fb.Encoder(8, 64, 16, method="auto").method.name != "rfft"

@@ -9,6 +9,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from helpers import methods_for
 
 import framebank as fb
 from framebank import streaming
@@ -86,7 +87,9 @@ def _cases() -> list:
     for name in FRONTENDS:
         if issubclass(FRONTENDS[name], fb.frontends.Pretrained):
             continue  # test_pretrained_frontends.py streams those that can
-        for method in sorted(fb.METHODS):
+        # The methods its encoder's family takes (rfft only on a Fourier-type basis).
+        family = FRONTENDS[name](sample_rate=RATE).encoder.filterbank.family
+        for method in methods_for(family):
             marks = [] if method == DEFAULT.get(name, "matmul") else [pytest.mark.slow]
             cases.append(pytest.param(name, method, id=f"{name}-{method}", marks=marks))
     return cases

@@ -109,6 +109,7 @@ class _BasisLayer(keras.layers.Layer):
         # records that name).
         structures = [s for s in _structure_names() if self._structure(s) is not None]
         self.method = get_method(resolve_method(method, **(auto or {}), structures=structures))
+        _check_structure(self.method, self.filterbank)
         self.filterbank.bind_method(self.method.name)
         self.use_bias = check_bool("use_bias", use_bias)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -384,6 +385,23 @@ class Encoder(AudioInput, _BasisLayer):
 
 
 _DEFAULT_INITIALIZER = "basis_glorot_uniform"
+
+
+def _check_structure(method: Method, filterbank: Filterbank) -> None:
+    """Refuse a method that exploits a structure the family never declares (``rfft`` on a
+    Gabor or free basis), which would otherwise run its fallback silently. A family that
+    declares it (``fourier``, ``mel``) keeps the method, falling back only while its basis
+    is not that structure (trainable, say)."""
+    name = method.structure
+    if name is None or getattr(type(filterbank), name, None) is not getattr(Filterbank, name):
+        return
+    family = getattr(filterbank, "family", type(filterbank).__name__)
+    raise ValueError(
+        f"method={method.name!r} runs a basis that is a `{name}` structure, which filterbank "
+        f"{family!r} ({type(filterbank).__name__}) never is: it needs a fixed 'fourier' or "
+        "'mel'-type basis (a family declaring `"
+        f"{name}`). Use method='auto' or 'matmul' for this filterbank."
+    )
 
 
 def _structure_names() -> list[str]:

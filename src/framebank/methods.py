@@ -355,10 +355,11 @@ class RFFT(Method):
     ``fourier`` or ``mel`` family), the same coefficients as ``frames @ basis``
     (real parts, then imaginary parts) in ``O(fft_length log fft_length)`` per
     frame instead of ``frame_len * num_basis``. The layer hands it the basis's
-    description (``structure = "windowed_dft"``), never the family. Any other
-    basis (a Fourier basis that trains, a free one) it runs as ``matmul``, its
-    ``fallback``, as it does inside :func:`portable`: TFLite and ONNX have no
-    general FFT, and the matmul is the same numbers from the same weight.
+    description (``structure = "windowed_dft"``), never the family. A layer refuses
+    it for a family that never declares that structure (free, Gabor, sinc); a basis
+    of a family that does but is not one now (a Fourier basis that trains) it runs
+    as ``matmul``, its ``fallback``, as it does inside :func:`portable`: TFLite and
+    ONNX have no general FFT, and the matmul is the same numbers from the same weight.
     """
 
     name = "rfft"
