@@ -64,6 +64,7 @@ def test_methods_command_reports_agreement(capsys):
         (["--help"], 0),
         (["compare", "--help"], 0),
         (["recipes"], 0),
+        (["recipes", "log_mel"], 0),
         (["methods", "--hop", "0"], 2),
         (["compare", "--config", "no_such_recipe"], 2),
         (["data", "fetch", "--languages", "xx"], 2),
@@ -295,6 +296,29 @@ def test_an_error_during_the_run_keeps_its_traceback(monkeypatch, tmp_path):
 
 
 # --------------------------------------------------------------------------- shipped recipes
+
+
+def test_a_bare_name_is_said_to_build_the_ready_made_front_end(capsys):
+    """`log_mel` names both the ready-made LogMel (which build_frontend builds) and the shipped
+    8 kHz YAML: the listing and the printout say which a bare name builds."""
+    from framebank import build_frontend, frontends
+    from framebank._resources import READY_MADE_NAMES
+
+    assert set(READY_MADE_NAMES) == set(frontends.FRONTENDS)  # the Keras-free copy is current
+    assert type(build_frontend("log_mel")) is frontends.LogMel
+    assert type(build_frontend("frontends/log_mel")) is not frontends.LogMel
+    assert cli.main(["recipes"]) == 0
+    listing = capsys.readouterr().out
+    assert "'frontends/log_mel' names the file" in listing
+    shadowed = listing.split("frontends/log_mel ")[1].split("frontends/")[0]
+    assert "bare 'log_mel' builds the ready-made one" in " ".join(shadowed.split())
+    whisper = listing.split("frontends/whisper ")[1].split("frontends/")[0]
+    assert "ready-made one" not in whisper  # its file is `frontend: whisper` itself
+    assert cli.main(["recipes", "log_mel"]) == 0
+    out, err = capsys.readouterr()
+    assert out == (ROOT / "recipes/frontends/log_mel.yaml").read_text()  # still a clean copy
+    assert "build_frontend('log_mel') builds the ready-made" in err
+    assert "build_frontend('frontends/log_mel') builds this file" in err
 
 
 def test_recipes_lists_the_shipped_recipes_and_front_ends(capsys):

@@ -29,10 +29,12 @@ from pathlib import Path
 from framebank._resources import (
     DEFAULT_OUT,
     PROG,
+    READY_MADE_NAMES,
     RECIPES,
     UsageError,
     find_shipped,
     resolve_recipe,
+    shadowing_ready_made,
     shipped_dir,
     shipped_recipes,
 )
@@ -409,6 +411,15 @@ def cmd_recipes(args: argparse.Namespace) -> int:
         if found is None:
             raise UsageError(f"no shipped recipe {args.name}. Shipped: {', '.join(shipped)}")
         sys.stdout.write(found.read_text())
+        shadow = shadowing_ready_made(found.relative_to(shipped_dir("recipes")).stem, found)
+        if shadow and not args.name.removeprefix("recipes/").startswith("frontends/"):
+            # On stderr: stdout stays the file, to copy with `> my.yaml`.
+            print(
+                f"note: build_frontend({shadow!r}) builds the ready-made front end "
+                f"framebank.frontends.FRONTENDS[{shadow!r}], not this file; "
+                f"build_frontend('frontends/{shadow}') builds this file.",
+                file=sys.stderr,
+            )
         return 0
     import textwrap
 
@@ -419,13 +430,17 @@ def cmd_recipes(args: argparse.Namespace) -> int:
         if frontends:
             print(
                 "Front ends, for framebank.build_frontend(NAME) (`frontends/` may be left "
-                f"out; in {root / 'frontends'}):"
+                f"out; in {root / 'frontends'}). A ready-made front end of the same name "
+                f"wins ({', '.join(READY_MADE_NAMES)}): build_frontend('log_mel') builds the "
+                "ready-made LogMel, 'frontends/log_mel' names the file:"
             )
         for name, path in shipped.items():
             if ("/" in name) == frontends:
+                shadow = shadowing_ready_made(name, path) if frontends else None
+                note = f" [bare {shadow!r} builds the ready-made one]" if shadow else ""
                 print(
                     textwrap.fill(
-                        _description(path),
+                        _description(path) + note,
                         width=100,
                         initial_indent=f"  {name:<{width - 2}}",
                         subsequent_indent=" " * width,

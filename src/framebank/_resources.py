@@ -14,7 +14,9 @@ from pathlib import Path
 
 __all__ = [
     "DEFAULT_OUT",
+    "READY_MADE_NAMES",
     "find_shipped",
+    "shadowing_ready_made",
     "RECIPES",
     "UsageError",
     "resolve_recipe",
@@ -26,6 +28,22 @@ PROG = "framebank"
 # The recipe each recipe command reads by default, and where it writes.
 RECIPES = {"compare": "compare_methods", "train": "language_id"}
 DEFAULT_OUT = {"compare": "runs/compare", "train": "runs/language_id"}
+# framebank.frontends.FRONTENDS's names, here without Keras: build_frontend(name) builds the
+# ready-made front end before it looks for a shipped YAML of that name.
+READY_MADE_NAMES = (
+    "ast",
+    "beats",
+    "kaldi_fbank",
+    "keras_mel",
+    "leaf",
+    "log_mel",
+    "pcen_mel",
+    "sincnet",
+    "td_filterbanks",
+    "torchaudio_mel",
+    "whisper",
+    "whisper_v3",
+)
 
 
 class UsageError(Exception):
@@ -86,6 +104,19 @@ def find_shipped(name: str) -> Path | None:
         if candidate in shipped:
             return shipped[candidate]
     return None
+
+
+def shadowing_ready_made(name: str, path: Path) -> str | None:
+    """The ready-made front end that ``build_frontend`` builds for the bare ``name`` of the
+    shipped front-end config at ``path``, where it is not that file's own ``frontend:``
+    (``log_mel``: the 16 kHz LogMel, not ``frontends/log_mel.yaml``); else None."""
+    bare = name.removeprefix("frontends/")
+    if bare not in READY_MADE_NAMES:
+        return None
+    for line in path.read_text().splitlines():
+        if line.partition("#")[0].split() == ["frontend:", bare]:
+            return None  # the file builds that very front end
+    return bare
 
 
 def resolve_recipe(value: str) -> Path:
