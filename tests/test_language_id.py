@@ -15,6 +15,7 @@ from framebank.training.config import from_dict
 from framebank.training.language_id import (
     FAMILIES,
     LanguageIdConfig,
+    _ready_made,
     build_classifier,
     frontend_layers,
     prepare_data,
@@ -82,7 +83,17 @@ def test_held_out_prompts_never_in_training():
     assert set(np.unique(data.test_labels)) == {0, 1}
 
 
-@pytest.mark.parametrize("frontend", [*FAMILIES, *FRONTENDS])
+def test_the_recipe_takes_the_front_ends_that_take_its_options():
+    """Every ready-made front end with a rate, window, hop and band count; the presets of
+    pretrained models (fixed definitions) are refused by name when a config asks for one."""
+    ready = set(_ready_made())
+    assert {"log_mel", "pcen_mel", "leaf", "td_filterbanks", "sincnet"} <= ready
+    for name in set(FRONTENDS) - ready:
+        with pytest.raises(ValueError, match=name):
+            from_dict(LanguageIdConfig, {"frontends": [name]})
+
+
+@pytest.mark.parametrize("frontend", [*FAMILIES, *_ready_made()])
 def test_every_frontend_builds_and_gives_finite_logits(frontend):
     config = from_dict(
         LanguageIdConfig,

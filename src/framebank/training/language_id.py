@@ -71,10 +71,22 @@ RECIPE_OPTIONS = {
 }
 
 
-def _ready_made() -> Any:
+# What the recipe sets on a ready-made front end: one rate, window, hop and band count for all.
+RECIPE_FRONTEND_OPTIONS = ("sample_rate", "n_filters", "window_ms", "hop_ms")
+
+
+def _ready_made() -> dict:
+    """The ready-made front ends this recipe can build: those that take its rate, window,
+    hop and band count (the pretrained models' presets fix their own, so are left out)."""
+    import inspect
+
     from framebank.frontends import FRONTENDS
 
-    return FRONTENDS
+    return {
+        name: cls
+        for name, cls in FRONTENDS.items()
+        if set(RECIPE_FRONTEND_OPTIONS) <= set(inspect.signature(cls.__init__).parameters)
+    }
 
 
 def _check_variant(name: Any, variant: Any) -> None:
