@@ -5,6 +5,8 @@ compare denoiser."""
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -12,9 +14,26 @@ from test_streaming import chunk_lengths, relative_error, run_stream, speech
 
 from framebank import streaming
 from framebank.frontends import FRONTENDS
+from framebank.frontends._pretrained import Pretrained
 
-MODELS = [*sorted(FRONTENDS), "denoiser"]
 STEPS = 6  # steps compared after the counters are set
+
+
+def _frontend(name: str, **options):
+    """The registry's front end at 16 kHz (Keras's own mel names its rate sampling_rate)."""
+    cls = FRONTENDS[name]
+    rate = (
+        "sampling_rate" if "sampling_rate" in inspect.signature(cls.__init__).parameters else None
+    )
+    return cls(**{rate or "sample_rate": 16000}, **options)
+
+
+# Every front end that streams, and the denoiser. The pretrained models' presets are not here
+# yet: those that stream (Kaldi's) have their own chunked test, their counters none so far.
+MODELS = [
+    *(name for name in sorted(FRONTENDS) if not issubclass(FRONTENDS[name], Pretrained)),
+    "denoiser",
+]
 
 
 def _model(name: str):
@@ -26,7 +45,7 @@ def _model(name: str):
         config = CompareConfig(chunk_seconds=0.25, methods=["strided_conv"])
         model = build_denoiser(config, "strided_conv", "basis_glorot_uniform", 0)
         return model, config.chunk_samples
-    return FRONTENDS[name](sample_rate=16000, method="strided_conv"), 40 * 160
+    return _frontend(name, method="strided_conv"), 40 * 160
 
 
 def keras_run(step: streaming.StreamingStep):
