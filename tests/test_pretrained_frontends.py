@@ -107,7 +107,9 @@ def test_whisper_refuses_streaming_and_other_rates():
         streaming.StreamingStep(frontends.WhisperLogMel())
     with pytest.raises(ValueError, match="16000 Hz. Received: sample_rate=8000"):
         frontends.WhisperLogMel(sample_rate=8000)
-    with pytest.raises(ValueError, match="more than 200. Received: 200 samples"):
+    with pytest.raises(
+        ValueError, match="gives 0 frames for 200 samples.*more than 200. Give it at least 201"
+    ):
         frontends.WhisperLogMel()(np.zeros((1, 200), "float32"))
 
 
@@ -356,7 +358,9 @@ def test_keras_mel_is_keras_mel_spectrogram():
 def test_centred_mels_refuse_streaming_and_short_clips():
     with pytest.raises(streaming.NotStreamableError, match="centred STFT"):
         streaming.StreamingStep(frontends.TorchaudioMel())
-    with pytest.raises(ValueError, match="more than 1024. Received: 1000 samples"):
+    with pytest.raises(
+        ValueError, match="gives 0 frames for 1000 samples.*more than 1024. Give it at least 1025"
+    ):
         frontends.KerasMel()(np.zeros((1, 1000), "float32"))
 
 
