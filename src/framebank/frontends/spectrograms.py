@@ -130,10 +130,10 @@ class KerasMel(_CentredMel):
     ``1 + time // sequence_stride`` frames.
 
     Args:
-        fft_length, sequence_stride, window (``hann`` or ``hamming``), sampling_rate,
-            num_mel_bins, min_freq, max_freq, power_to_db, top_db, mag_exp, min_power,
-            ref_power: Keras's (a ``sequence_length`` shorter than ``fft_length`` is not
-            offered).
+        fft_length, sequence_stride, window, sampling_rate, num_mel_bins: Keras's own
+            (``window`` is ``"hann"`` or ``"hamming"``; a ``sequence_length`` shorter than
+            ``fft_length`` is not offered).
+        min_freq, max_freq, power_to_db, top_db, mag_exp, min_power, ref_power: Keras's own.
         learnable: False, ``"mel"``, ``"basis"`` or True (both), from these exact numbers.
         method: how the projection runs.
     """
