@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -195,7 +196,12 @@ class KaldiMelSpectrum(Float32Postprocessing):
         if not self.use_power:
             # The floor keeps the gradient of |X| finite where X = 0.
             spectrum = ops.sqrt(ops.clip(power, 1e-30, float("inf")))
-        features = ops.matmul(spectrum, ops.cast(self.mel, spectrum.dtype))
+        mel = ops.cast(self.mel, spectrum.dtype)
+        if keras.backend.standardize_dtype(spectrum.dtype) == "float64":
+            # Keras's torch matmul returns float64 products as float32; einsum keeps them.
+            features = ops.einsum("...f,fm->...m", spectrum, mel)
+        else:
+            features = ops.matmul(spectrum, mel)
         if self.use_log_fbank:
             features = ops.log(ops.clip(features, FLT_EPSILON, float("inf")))
         if self.use_energy:

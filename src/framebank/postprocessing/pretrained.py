@@ -58,7 +58,9 @@ class WhisperCompression(Float32Postprocessing):
             top = ops.max(log_spec)
         else:
             top = ops.max(log_spec, axis=(1, 2), keepdims=True)
-        log_spec = ops.maximum(log_spec, top - self.dynamic_range)
+        # where, not maximum: Keras's torch maximum returns float64 as float32.
+        floor = top - self.dynamic_range
+        log_spec = ops.where(log_spec >= floor, log_spec, floor)
         return (log_spec + 4.0) / 4.0
 
     def get_config(self) -> dict:
@@ -208,7 +210,8 @@ class KerasDecibels(Float32Postprocessing):
             top = ops.max(db)
         else:
             top = ops.max(db, axis=(1, 2), keepdims=True)
-        return ops.maximum(db, top - self.top_db)
+        floor = top - self.top_db  # where, not maximum: as WhisperCompression
+        return ops.where(db >= floor, db, floor)
 
     def get_config(self) -> dict:
         return {
