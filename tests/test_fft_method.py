@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from helpers import value_and_grads
 from keras import ops
+from test_frontends import _speech  # real speech from data/ at 16 kHz
 
 import framebank as fb
 from framebank import frontends
@@ -34,20 +35,6 @@ CASES = {
         trainable=False,
     ),
 }  # fmt: skip
-
-
-def _speech(seconds: float = 0.5, batch: int = 2) -> np.ndarray:
-    from framebank.audio import load_audio, read_manifest
-
-    length = int(seconds * RATE)
-    chunks = []
-    for clip in read_manifest():
-        samples, _ = load_audio(clip.path, RATE)
-        if len(samples) >= length:
-            chunks.append(samples[:length])
-        if len(chunks) == batch:
-            break
-    return np.stack(chunks).astype("float32")
 
 
 def _pair(case: dict) -> tuple[fb.Encoder, fb.Encoder]:
