@@ -28,6 +28,7 @@ TensorFlow is imported inside the functions, never at ``import framebank``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import warnings
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from framebank._onnx import register_onnx_handlers
 from framebank._validation import as_waveform
 from framebank.methods import portable
 
@@ -240,7 +242,7 @@ def export_saved_model(model: keras.Layer | keras.Model, path: str | os.PathLike
     """
     _require_backend(("tensorflow",), "SavedModel export")
     path = _writable(path)
-    model = serving_model(model)
+    model = serving_model(exportable_model(model, "SavedModel"))
     with portable():
         model.export(
             str(path), format="tf_saved_model", input_signature=_input_signature(), verbose=False
@@ -292,11 +294,40 @@ def export_onnx(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Pa
     _require_backend(("tensorflow", "torch"), "ONNX export")
     path = _writable(path)
     model = serving_model(exportable_model(model, "ONNX"))
+    register_onnx_handlers()  # PCEN's Log1p and Expm1
     if keras.backend.backend() == "torch":
         _check_torch_onnx(model)
     with portable():
         model.export(str(path), format="onnx", input_signature=_input_signature(), verbose=False)
+    _check_onnx_file(model, path)
     return path
+
+
+def _check_onnx_file(model: keras.Model, path: Path) -> None:
+    """Run the written file on two probes of different lengths; refuse (and delete) it
+    where it fails to load or run, or where it differs from Keras by more than
+    :data:`EXPORT_TOLERANCE` of the largest value: a converter's silent mistranslation
+    must not reach a user as a working file."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        return  # nothing to run it with; the export extra installs it
+    probe = _probe(model)
+    for waveform in (probe, probe[:1, : probe.shape[1] * 3 // 4 + 7]):
+        want = keras.ops.convert_to_numpy(model(waveform))
+        try:
+            got = run_onnx(path, waveform)
+            error = float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-30))
+        except Exception as err:  # onnxruntime raises its own (pybind) exception types
+            error, reason = np.inf, f"onnxruntime cannot run it: {str(err)[:300]}"
+        else:
+            reason = f"it differs from Keras by {error:.2e} of the largest value"
+        if not error <= EXPORT_TOLERANCE:
+            path.unlink(missing_ok=True)
+            raise ValueError(
+                f"The ONNX file written for this model is wrong ({reason}; probe "
+                f"{list(waveform.shape)}), so it was deleted. The converter does not yet "
+                "translate every layer of it for a dynamic length: export to TFLite or a "
+                "SavedModel instead, or stream it (framebank.streaming.export_step_onnx)."
+            )
 
 
 def _check_torch_onnx(model: keras.Model) -> None:

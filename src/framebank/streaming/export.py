@@ -24,6 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from framebank._onnx import register_onnx_handlers
 from framebank.methods import portable
 from framebank.streaming._plan import StreamingStep
 
@@ -155,46 +156,13 @@ def export_step_onnx(layer: Any, path: str | os.PathLike, opset: int = 17) -> Pa
     """
     import tf2onnx
 
-    _register_onnx_handlers()
+    register_onnx_handlers()
     path = _writable(path)
     function, _ = step_tf_function(_exportable_step(layer, "ONNX"))
     tf2onnx.convert.from_function(
         function, input_signature=function.input_signature, opset=opset, output_path=str(path)
     )
     return path
-
-
-_HANDLERS: list = []
-
-
-def _register_onnx_handlers() -> None:
-    """tf2onnx handlers for ``Log1p`` and ``Expm1``, registered once."""
-    if _HANDLERS:
-        return
-    from tf2onnx import utils
-    from tf2onnx.handler import tf_op
-
-    def one(ctx: Any, node: Any) -> str:
-        dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
-        return ctx.make_const(utils.make_name("one"), np.array(1, dtype)).output[0]
-
-    @tf_op("Log1p")
-    class Log1p:
-        @classmethod
-        def version_1(cls, ctx: Any, node: Any, **kwargs: Any) -> None:
-            added = ctx.make_node("Add", [node.input[0], one(ctx, node)])
-            ctx.replace_inputs(node, [added.output[0]])
-            node.type = "Log"
-
-    @tf_op("Expm1")
-    class Expm1:
-        @classmethod
-        def version_1(cls, ctx: Any, node: Any, **kwargs: Any) -> None:
-            constant = one(ctx, node)
-            node.type = "Exp"
-            ctx.insert_new_node_on_output("Sub", node.output[0], inputs=[node.output[0], constant])
-
-    _HANDLERS.extend([Log1p, Expm1])
 
 
 def tflite_step_runner(path: str | os.PathLike, num_threads: int | None = None) -> Any:
