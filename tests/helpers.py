@@ -184,3 +184,18 @@ def methods_for(family: str = "free") -> list[str]:
         if method.structure is None
         or getattr(cls, method.structure, None) is not getattr(Filterbank, method.structure)
     )
+
+
+def speech(seconds: float, rate: int = 16000, batch: int = 1) -> np.ndarray:
+    """``batch`` chunks of real speech from data/, ``[batch, seconds * rate]`` float32."""
+    from framebank.audio import load_audio, read_manifest
+
+    length = int(seconds * rate)
+    chunks = []
+    for clip in read_manifest():
+        samples, _ = load_audio(clip.path, rate)
+        if len(samples) >= length:
+            chunks.append(samples[:length])
+        if len(chunks) == batch:
+            break
+    return np.stack(chunks).astype("float32")

@@ -47,9 +47,13 @@ from framebank.filterbanks import (
 from framebank.framing import Framing, OverlapAdd, frame, num_frames, overlap_add
 from framebank.layers import Encoder, FrameProjection
 from framebank.methods import METHODS, Method, get_method, register_method
+from framebank.multichannel import Multichannel
 from framebank.postprocessing import (
+    MFCC,
     PCEN,
     POSTPROCESSING,
+    AmplitudeToDb,
+    Deltas,
     Energy,
     Floor,
     FreeLowpass,
@@ -62,11 +66,13 @@ from framebank.postprocessing import (
     MelSpectrum,
     Modulus,
     Postprocessing,
+    PowerToDb,
     SpecAugment,
     exponential_moving_average,
     get_postprocessing,
     register_postprocessing,
 )
+from framebank.stft import ISTFT, STFT
 
 __version__ = "0.1.0"
 
@@ -100,7 +106,10 @@ __all__ = [
     "register_method",
     # post-processing
     "POSTPROCESSING",
+    "MFCC",
     "PCEN",
+    "AmplitudeToDb",
+    "Deltas",
     "Energy",
     "Floor",
     "FreeLowpass",
@@ -113,6 +122,7 @@ __all__ = [
     "MelSpectrum",
     "Modulus",
     "Postprocessing",
+    "PowerToDb",
     "SpecAugment",
     "exponential_moving_average",
     "get_postprocessing",
@@ -123,6 +133,9 @@ __all__ = [
     "Decoder",
     "Encoder",
     "FrameProjection",
+    "ISTFT",
+    "Multichannel",
+    "STFT",
     # front ends from configs
     "FrontEnd",
     "FrontendConfigError",

@@ -15,9 +15,12 @@ from framebank.postprocessing.base import (
     register_postprocessing,
 )
 from framebank.postprocessing.compression import Floor, LearnableLog1p, Log, Log1p
+from framebank.postprocessing.decibels import AmplitudeToDb, PowerToDb
+from framebank.postprocessing.deltas import Deltas
 from framebank.postprocessing.energy import Energy, LogEnergy, Modulus
 from framebank.postprocessing.kaldi import KaldiMelSpectrum, kaldi_mel_weights
 from framebank.postprocessing.mel import MelSpectrum, mel_weights
+from framebank.postprocessing.mfcc import MFCC
 from framebank.postprocessing.normalization import InstanceNorm
 from framebank.postprocessing.pcen import PCEN, exponential_moving_average
 from framebank.postprocessing.pooling import FreeLowpass, GaussianLowpass
@@ -30,8 +33,11 @@ from framebank.postprocessing.pretrained import (
 )
 
 __all__ = [
+    "MFCC",
     "PCEN",
     "POSTPROCESSING",
+    "AmplitudeToDb",
+    "Deltas",
     "Energy",
     "FitFrames",
     "Floor",
@@ -48,6 +54,7 @@ __all__ = [
     "MelSpectrum",
     "Modulus",
     "Postprocessing",
+    "PowerToDb",
     "SpecAugment",
     "Standardize",
     "WhisperCompression",

@@ -386,6 +386,10 @@ def stage_for(layer: keras.layers.Layer) -> Stage:
     """The stage that streams ``layer``; :class:`NotStreamableError` naming it otherwise."""
     from framebank.postprocessing import InstanceNorm
 
+    # A layer that knows why it cannot stream (for its options) says so itself.
+    reason = getattr(layer, "not_streamable", "")
+    if reason:
+        raise NotStreamableError(f"Layer {layer.name!r} ({type(layer).__name__}): {reason}.")
     if _streams_by_its_own_step(layer):  # the hook a user's layer implements
         return StepStage(layer)
     if isinstance(layer, Encoder):
