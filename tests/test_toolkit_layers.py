@@ -234,6 +234,32 @@ def test_layers_over_the_whole_clip_refuse_to_stream_saying_why(layer, says):
         streaming.Stream(model)
 
 
+def test_the_stft_refuses_to_stream_naming_the_encoder_that_does():
+    model = keras.Sequential([fb.STFT(N_FFT, HOP)])
+    model.build((None, 4000))
+    with pytest.raises(streaming.NotStreamableError, match="STFT.*Encoder"):
+        streaming.Stream(model)
+
+
+def test_the_layers_are_post_processing_by_name_in_a_config(waveform):
+    frontend = fb.build_frontend(
+        {
+            "filterbank": "mel",
+            "frame_len": 400,
+            "hop": 160,
+            "sample_rate": RATE,
+            "method": "matmul",
+            "postprocessing": [
+                "mel_spectrum",
+                {"power_to_db": {"top_db": 80.0}},
+                {"mfcc": {"n_mfcc": 13}},
+                {"deltas": {"width": 5}},
+            ],
+        }
+    )
+    assert ops.convert_to_numpy(frontend(waveform)).shape == (2, 48, 13)
+
+
 def test_mixed_float16_gives_float32_equal_to_float32(mel_power, waveform):
     want = [ops.convert_to_numpy(layer(mel_power)) for layer in _layers()]
     want_stft = ops.convert_to_numpy(fb.STFT(N_FFT, HOP)(waveform))

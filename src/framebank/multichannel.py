@@ -36,6 +36,10 @@ class Multichannel(keras.layers.Wrapper):
         (2, 3, 51, 40)
     """
 
+    @property
+    def not_streamable(self) -> str:
+        return "a stream takes mono chunks; stream each channel with its own Stream"
+
     def build(self, input_shape: tuple) -> None:
         self._check(input_shape)
         if not self.layer.built:

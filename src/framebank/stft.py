@@ -99,6 +99,14 @@ class STFT(keras.layers.Layer):
         return working_dtype(self.compute_dtype)
 
     @property
+    def not_streamable(self) -> str:
+        return (
+            "its views are not streamed yet; stream its encoder, Encoder(frame_len=n_fft, "
+            "hop=hop_length, filterbank='fourier', method='rfft', center=...), whose output "
+            "is the same numbers as [real parts, imaginary parts] on the last axis"
+        )
+
+    @property
     def n_freq(self) -> int:
         return self.n_fft // 2 + 1
 
@@ -182,6 +190,13 @@ class ISTFT(keras.layers.Layer):
     @property
     def input_dtype(self) -> str:
         return working_dtype(self.compute_dtype)
+
+    @property
+    def not_streamable(self) -> str:
+        return (
+            "it is not streamed yet; framebank.Decoder(encoder, kind='pinv') of a fourier "
+            "Encoder streams and inverts the same STFT"
+        )
 
     def build(self, input_shape: tuple) -> None:
         want = (self.n_fft // 2 + 1, 2)
