@@ -13,7 +13,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from framebank import framing
+from framebank import framing, tuning
 from framebank._validation import (
     KERAS_INPUT_KEYWORDS,
     KERAS_LAYER_KEYWORDS,
@@ -26,7 +26,7 @@ from framebank._validation import (
     check_positive_int,
 )
 from framebank.filterbanks import FILTERBANKS, Filterbank, family_options, get_filterbank
-from framebank.methods import METHODS, Method, get_method, resolve_method, runnable
+from framebank.methods import AUTO, METHODS, Method, get_method, resolve_method, runnable
 
 __all__ = ["FrameProjection", "Encoder"]
 
@@ -109,11 +109,32 @@ class _BasisLayer(keras.layers.Layer):
         # records that name).
         structures = [s for s in _structure_names() if self._structure(s) is not None]
         self.method = get_method(resolve_method(method, **(auto or {}), structures=structures))
+        # With measuring on (framebank.tuning), "auto" is timed at build, knowing the shape.
+        self._auto = isinstance(method, str) and method == AUTO
+        self._measured = False
         _check_structure(self.method, self.filterbank)
         self.filterbank.bind_method(self.method.name)
         self.use_bias = check_bool("use_bias", use_bias)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.bias_layer: _Bias | None = None
+
+    def _measure_auto(self, direction: str, batch: int | None, frames: int | None) -> None:
+        """Replace the fixed rule's pick by the measured one (cached per shape class) when
+        the layer was made with ``method="auto"`` and measuring is on. The filterbank keeps
+        the rule's method for its initialiser, so initial weights never depend on timing."""
+        if not (self._auto and tuning.measuring_enabled()):
+            return
+        fb = self.filterbank
+        structure = next((s for s in _structure_names() if self._structure(s) is not None), "")
+        shape = tuning.ShapeClass.make(
+            direction, fb.frame_len, getattr(self, "hop", 1), self.num_basis, batch, frames,
+            structure=structure, trainable=bool(self.trainable and fb.trainable),
+            dtype=self.compute_dtype,
+        )  # fmt: skip
+        rule = self.method.name
+        pick = tuning.measured_pick(shape, rule, self._structure(structure or None))
+        self.method = get_method(pick)
+        self._measured = True
 
     def _build_basis(self, frame_len: int) -> None:
         self.filterbank.build(frame_len)
@@ -163,7 +184,8 @@ class _BasisLayer(keras.layers.Layer):
         config = super().get_config()
         config.update(
             num_basis=self.num_basis,
-            method=self.method.name,
+            # A measured pick belongs to this machine: "auto" measures again where it loads.
+            method=AUTO if self._measured else self.method.name,
             filterbank=keras.saving.serialize_keras_object(self.filterbank),
             use_bias=self.use_bias,
             bias_initializer=keras.initializers.serialize(self.bias_initializer),
@@ -234,6 +256,7 @@ class FrameProjection(AudioInput, _BasisLayer):
                 f"frame_len. Received: input_shape={tuple(input_shape)}"
             )
         self._build_basis(int(input_shape[-1]))
+        self._measure_auto("frames", input_shape[0], input_shape[1])
         # Keras then checks every call's frame_len, with an error naming both lengths.
         self.input_spec = keras.InputSpec(ndim=3, axes={-1: int(input_shape[-1])})
 
@@ -348,6 +371,8 @@ class Encoder(AudioInput, _BasisLayer):
                 f"Received: input_shape={tuple(input_shape)}"
             )
         self._build_basis(self.frame_len)
+        frames = framing.frames_for_shape(tuple(input_shape), self)
+        self._measure_auto("signal", input_shape[0], frames)
 
     def call(self, signal: Any) -> Any:
         x, _ = framing.as_batch_time(signal, dtype=self.compute_dtype)
