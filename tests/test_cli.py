@@ -1,5 +1,6 @@
 """The `framebank` command line: a light entry point, one line for each user mistake."""
 
+import json
 import os
 import subprocess
 import sys
@@ -68,6 +69,7 @@ def test_methods_command_reports_agreement(capsys):
         (["methods", "--hop", "0"], 2),
         (["compare", "--config", "no_such_recipe"], 2),
         (["data", "fetch", "--languages", "xx"], 2),
+        (["tune", "--shapes", "xx"], 2),
     ],
 )
 def test_help_and_option_errors_import_neither_keras_nor_tensorflow(argv, code):
@@ -198,6 +200,13 @@ def _one_line(capsys, command: str, message: str) -> str:
         # A good message, but it came as a traceback.
         (["data", "fetch", "--languages", "en", "xx"], "data fetch", "unknown xx. Accepted"),
         (["recipes", "nope"], "recipes", "no shipped recipe nope"),
+        (["tune", "--shapes", "log_mel,nope"], "tune", "--shapes: unknown nope. Accepted: log_mel"),
+        (["tune", "--hop", "4"], "tune", "--hop describe a shape of your own: give --frame-len"),
+        (
+            ["tune", "--frame-len", "64", "--hop", "16", "--fft-length", "32"],
+            "tune",
+            "--fft-length must be at least --frame-len 64. Received: 32",
+        ),
     ],
 )
 def test_option_mistakes_are_one_line_and_exit_2(argv, command, message, capsys, no_work):
@@ -388,3 +397,32 @@ def test_version_is_the_package_version(capsys):
         f"framebank {framebank.__version__}",
         "framebank unknown (not installed)",
     )
+
+
+TIMED = ("rfft", "matmul", "dense")
+
+
+def test_tune_times_the_methods_prints_the_table_and_fills_the_cache(tmp_path, monkeypatch, capsys):
+    from framebank import tuning
+
+    monkeypatch.setenv("FRAMEBANK_CACHE_DIR", str(tmp_path))
+    # Three methods (each traced once under TensorFlow) keep it fast; test_auto_measure.py
+    # checks which methods are candidates.
+    real = tuning.candidates
+    monkeypatch.setattr(
+        tuning, "candidates", lambda *a, **k: [m for m in real(*a, **k) if m in TIMED]
+    )
+    argv = ["tune", "--frame-len", "16", "--hop", "8", "--fft-length", "16", "--batch", "2"]
+    assert cli.main([*argv, "--frames", "4", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("| shape"))
+    row = next(line for line in out.splitlines() if line.startswith("| yours"))
+    split = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]  # noqa: E731
+    cells = dict(zip(split(header), split(row), strict=True))
+    assert cells["frame_len/hop/num_basis"] == "16/8/18"
+    assert cells["basis"] == "fixed DFT" and float(cells["rfft"]) > 0
+    timed = {m: float(cells[m]) for m in TIMED}
+    assert cells["pick"] in cells and cells["fixed rule"] == "rfft"
+    assert float(cells[cells["pick"]]) <= min(timed.values())
+    entries = json.loads((tmp_path / "auto_methods.json").read_text())["entries"]
+    assert [e["pick"] for e in entries.values()] == [cells["pick"]]

@@ -291,6 +291,87 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     fetch.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
+# `framebank tune`'s default shapes: the ready-made front ends' encoders (16 kHz, 16 x 1 s)
+# and the shipped recipes' (8 kHz). ``fft_length``: a fixed windowed DFT (a Hann window);
+# absent: a free basis that trains. ``frames``: per example in one step.
+TUNE_SHAPES: dict[str, dict] = {
+    "log_mel": dict(frame_len=400, hop=160, num_basis=514, fft_length=512, batch=16, frames=101),
+    "whisper": dict(frame_len=400, hop=160, num_basis=402, fft_length=400, batch=16, frames=101),
+    "kaldi_fbank": dict(frame_len=400, hop=160, num_basis=514, batch=16, frames=98),
+    "language_id": dict(frame_len=256, hop=80, num_basis=258, fft_length=256, batch=32, frames=26),
+    "compare_methods": dict(frame_len=40, hop=20, num_basis=64, batch=16, frames=399),
+    "leaf": dict(frame_len=401, hop=1, num_basis=80, batch=16, frames=16000),
+}
+
+
+def _add_tune(sub: argparse._SubParsersAction) -> None:
+    tune = sub.add_parser(
+        "tune",
+        help="time the execution methods where this runs, print the table, fill auto's cache",
+        description="Time every execution method that can run each shape (forward plus "
+        "backward, compiled as training compiles it for the backend: KERAS_BACKEND picks it), "
+        "print the milliseconds per step, the fastest (the pick) and what the fixed rule picks, "
+        "and store the picks in the cache that method='auto' reads when measuring is on "
+        "(FRAMEBANK_AUTO=measure; the folder: FRAMEBANK_CACHE_DIR, else "
+        "$XDG_CACHE_HOME/framebank, else ~/.cache/framebank). Without --frame-len, the shipped "
+        f"front ends' and recipes' shapes: {', '.join(TUNE_SHAPES)}.",
+    )
+    integer = _positive(int)
+    tune.add_argument("--shapes", help="only these default shapes (comma-separated names)")
+    tune.add_argument("--frame-len", type=integer, help="one shape of your own: samples per frame")
+    tune.add_argument("--hop", type=integer, help="samples between frames (with --frame-len)")
+    tune.add_argument("--num-basis", type=integer, help="basis vectors (with --frame-len)")
+    tune.add_argument(
+        "--fft-length",
+        type=integer,
+        help="a fixed Hann-windowed DFT of this length (then --num-basis defaults to "
+        "2 * (fft_length // 2 + 1)); default: a free basis that trains",
+    )
+    tune.add_argument("--batch", type=integer, default=16, help="examples per step (16)")
+    tune.add_argument("--frames", type=integer, default=100, help="frames per example (100)")
+    tune.add_argument("--repeats", type=integer, default=5, help="timed steps per method (5)")
+
+
+def _check_tune_args(args: argparse.Namespace) -> None:
+    """Resolve the shapes to time into ``args.tune_shapes`` (name -> sizes)."""
+    if args.frame_len is None:
+        own = [o for o in ("hop", "num_basis", "fft_length") if getattr(args, o) is not None]
+        if own:
+            flags = ", ".join("--" + o.replace("_", "-") for o in own)
+            raise UsageError(f"{flags} describe a shape of your own: give --frame-len too")
+        names = TUNE_SHAPES if args.shapes is None else args.shapes.split(",")
+        unknown = [n for n in names if n not in TUNE_SHAPES]
+        if unknown:
+            raise UsageError(
+                f"--shapes: unknown {', '.join(unknown)}. Accepted: {', '.join(TUNE_SHAPES)}"
+            )
+        args.tune_shapes = {n: TUNE_SHAPES[n] for n in names}
+        return
+    if args.shapes is not None:
+        raise UsageError("--shapes names default shapes; --frame-len gives your own: not both")
+    if args.hop is None:
+        raise UsageError("--frame-len needs --hop (samples between frames)")
+    shape = dict(frame_len=args.frame_len, hop=args.hop, batch=args.batch, frames=args.frames)
+    if args.fft_length is not None:
+        if args.fft_length < args.frame_len:
+            raise UsageError(
+                f"--fft-length must be at least --frame-len {args.frame_len}. "
+                f"Received: {args.fft_length}"
+            )
+        expected = 2 * (args.fft_length // 2 + 1)
+        if args.num_basis not in (None, expected):
+            raise UsageError(
+                f"--num-basis of a DFT of --fft-length {args.fft_length} is {expected}. "
+                f"Received: {args.num_basis}"
+            )
+        shape.update(fft_length=args.fft_length, num_basis=expected)
+    elif args.num_basis is None:
+        raise UsageError("--frame-len needs --num-basis (or --fft-length for a fixed DFT)")
+    else:
+        shape["num_basis"] = args.num_basis
+    args.tune_shapes = {"yours": shape}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every command and option, built without importing framebank."""
     parser = _Parser(prog=PROG, description="Learnable audio filterbank front ends for Keras 3.")
@@ -311,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _add_recipes_and_inspect(sub)
+    _add_tune(sub)
     _add_stream(sub)
     _add_data(sub)
     return parser
@@ -398,6 +480,7 @@ CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "data": _check_fetch_args,
     "methods": _check_methods_args,
     "inspect": _check_inspect_args,
+    "tune": _check_tune_args,
 }
 
 

@@ -82,6 +82,47 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0 if agree else 1
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    import keras
+
+    from framebank import tuning
+    from framebank.device import device_description
+    from framebank.layers import Encoder
+    from framebank.methods import METHODS
+
+    # framebank._command resolved the shapes: name -> sizes (fft_length: a fixed DFT).
+    rows = []
+    for name, shape in args.tune_shapes.items():
+        structure = None
+        if "fft_length" in shape:
+            dft = Encoder(
+                frame_len=shape["frame_len"], hop=shape["hop"], filterbank="fourier",
+                window="hann", fft_length=shape["fft_length"], trainable=False,
+            )  # fmt: skip
+            structure = dft.filterbank.windowed_dft
+        sizes = {k: shape[k] for k in ("frame_len", "hop", "num_basis", "batch", "frames")}
+        rows.append((name, shape, tuning.tune(**sizes, structure=structure, repeats=args.repeats)))
+    timed = [m for m in METHODS if any(m in result["ms"] for _, _, result in rows)]
+    print(
+        f"framebank tune: backend {keras.backend.backend()} ({device_description()[1]}), "
+        f"{tuning.cpu_model()}, {keras.config.dtype_policy().compute_dtype}; ms per forward "
+        f"plus backward step; picks cached in {tuning.cache_path()}"
+    )
+    print()
+    print("| shape | frame_len/hop/num_basis | batch x frames | basis | " + " | ".join(timed)
+          + " | pick | fixed rule |")  # fmt: skip
+    print("|" + "---|" * (len(timed) + 6))
+    for name, shape, result in rows:
+        basis = "fixed DFT" if "fft_length" in shape else "free"
+        cells = [f"{result['ms'][m]:.2f}" if m in result["ms"] else "-" for m in timed]
+        print(
+            f"| {name} | {shape['frame_len']}/{shape['hop']}/{shape['num_basis']} | "
+            f"{shape['batch']} x {shape['frames']} | {basis} | {' | '.join(cells)} | "
+            f"{result['pick']} | {result['rule']} |"
+        )
+    return 0
+
+
 def _out(args: argparse.Namespace) -> str:
     """``--out``, else the command's default folder (``-quick`` added under ``--quick``)."""
     folder = DEFAULT_OUT[args.command]
@@ -322,6 +363,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train,
     "data": cmd_data,
     "inspect": cmd_inspect,
+    "tune": cmd_tune,
 }
 
 

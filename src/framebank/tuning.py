@@ -43,6 +43,7 @@ from framebank.methods import AUTO, METHODS, get_method, resolve_method, runnabl
 
 __all__ = [
     "ShapeClass",
+    "cpu_model",
     "cache_dir",
     "cache_path",
     "measuring",
@@ -109,7 +110,7 @@ def cache_path() -> Path:
     return cache_dir() / CACHE_FILE
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     """The CPU's model name (the ranking of methods differs between AVX2 and AVX-512 parts)."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -168,7 +169,7 @@ class ShapeClass:
             [
                 backend,
                 device,
-                _cpu_model(),
+                cpu_model(),
                 self.dtype,
                 self.direction,
                 self.structure or "-",
@@ -308,7 +309,9 @@ def _compiled_step(fn: Callable, x: np.ndarray, basis: np.ndarray, trainable: bo
 
         xt, bt = tf.constant(x), tf.constant(basis)
 
-        @tf.function
+        # No autograph: the methods branch with ops.cond, and converting every Keras op
+        # they call took seconds per method.
+        @tf.function(autograph=False)
         def step(xin: Any, b: Any) -> Any:
             with tf.GradientTape() as tape:
                 tape.watch(xin)
