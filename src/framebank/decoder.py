@@ -49,7 +49,8 @@ from framebank._validation import (
 )
 from framebank.filterbanks import FreeFilterbank
 from framebank.layers import Encoder, freeze_sublayer
-from framebank.methods import Method, get_method, resolve_method
+from framebank.methods import Method, get_method, resolve_method, runnable
+from framebank.structures import WindowedInverseDFT
 
 __all__ = ["Decoder", "DECODER_KINDS", "RENAMED_METHODS"]
 
@@ -79,8 +80,9 @@ __getattr__ = deprecated_names(
 )
 
 
-def _decoder_method(method: Any) -> Method:
-    """The synthesis method: ``"auto"``'s pick, a registered name or an instance."""
+def _decoder_method(method: Any, structures: tuple = ()) -> Method:
+    """The synthesis method: ``"auto"``'s pick, a registered name or an instance;
+    ``structures`` what the synthesis basis is known to be (``("windowed_dft",)``)."""
     if isinstance(method, str) and method in RENAMED_METHODS:
         new = RENAMED_METHODS[method]
         warnings.warn(
@@ -90,7 +92,7 @@ def _decoder_method(method: Any) -> Method:
             stacklevel=4,
         )
         method = new
-    return get_method(resolve_method(method, synthesis=True))
+    return get_method(resolve_method(method, synthesis=True, structures=structures))
 
 
 @keras.saving.register_keras_serializable(package="framebank")
@@ -151,7 +153,6 @@ class Decoder(keras.layers.Layer):
         super().__init__(**kwargs)
         check_floating_policy("Decoder", self.dtype_policy)
         self.kind = check_choice("kind", kind, DECODER_KINDS)
-        self.method = _decoder_method(method)
         if isinstance(encoder, dict):  # serialised, from get_config
             encoder = keras.saving.deserialize_keras_object(encoder)
         if encoder is not None and not isinstance(encoder, Encoder):
@@ -159,6 +160,11 @@ class Decoder(keras.layers.Layer):
                 "`encoder` must be a framebank.Encoder. "
                 f"Received: encoder={encoder!r} of type {type(encoder).__name__}"
             )
+        # A tied or pinv decoder of a fixed windowed DFT inverts it through the FFT.
+        dft = getattr(getattr(encoder, "filterbank", None), "windowed_dft", None)
+        structures = ("windowed_dft",) if dft is not None and kind != "free" else ()
+        # Elsewhere (a free basis, one that trains) rfft runs its fallback, matmul.
+        self.method = _decoder_method(method, structures)
         if encoder is None and kind != "free":
             raise ValueError(
                 f"A {kind!r} decoder uses the encoder's basis, so it needs `encoder`. "
@@ -243,6 +249,21 @@ class Decoder(keras.layers.Layer):
         inverse = inverse + ops.matmul(inverse, residual)
         return inverse * weights[None, :], weights
 
+    def _inverse_dft(self) -> WindowedInverseDFT | None:
+        """The synthesis basis as an inverse windowed DFT, for a method that runs one
+        (``rfft``: ``irfft``) while the encoder's basis is a fixed windowed DFT; else None."""
+        if self.method.structure != "windowed_dft" or self.kind == "free":
+            return None
+        dft = getattr(self.encoder.filterbank, "windowed_dft", None)
+        if dft is None:
+            return None
+        inverse = (
+            WindowedInverseDFT.transpose_of(dft)
+            if self.kind == "tied"
+            else WindowedInverseDFT.weighted_pinv_of(dft)
+        )
+        return inverse if runnable(self.method, inverse) is self.method else None
+
     def __call__(self, coefficients: Any, length: Any = None, **kwargs: Any) -> Any:
         # Checked here, before Keras builds a symbolic output of that length; a
         # numpy integer (x.shape[1] of an array) would become a tensor inside Keras.
@@ -261,7 +282,14 @@ class Decoder(keras.layers.Layer):
         if self.kind == "pinv" and self.encoder.bias is not None:
             # The inverse of the encoder undoes its bias too.
             coefficients = coefficients - ops.cast(self.encoder.bias, dtype)
-        out = self.method.synthesize(coefficients, synthesis, self.hop)
+        inverse = self._inverse_dft()
+        if inverse is not None:
+            basis = ops.cast(self.encoder.filterbank.filters(), dtype)
+            out = self.method.synthesize_structured(
+                coefficients, synthesis, basis, inverse, self.hop
+            )
+        else:
+            out = runnable(self.method).synthesize(coefficients, synthesis, self.hop)
         if weights is not None:
             weights = ops.cast(weights, dtype)
             # Relative, unlike overlap_add's cut-off at the dtype's smallest normal

@@ -163,6 +163,13 @@ class Method:
         """
         return overlap_add(self.project(coefficients, synthesis), hop)
 
+    def synthesize_structured(
+        self, coefficients: Any, synthesis: Any, basis: Any, structure: Any, hop: int
+    ) -> Any:
+        """:meth:`synthesize` where ``synthesis`` is described by ``structure`` (methods
+        with a ``structure``): ``basis`` is the analysis weight the description inverts."""
+        raise NotImplementedError(f"method {self.name!r} runs an explicit synthesis basis")
+
     def get_config(self) -> dict:
         return {}
 
@@ -389,6 +396,47 @@ class RFFT(Method):
             lambda: self.project_signal(x, basis, hop),
         )
 
+    def synthesize(self, coefficients: Any, synthesis: Any, hop: int) -> Any:
+        # A synthesis basis given without a description: the fallback's product.
+        return Matmul().synthesize(coefficients, synthesis, hop)
+
+    def synthesize_structured(
+        self, coefficients: Any, synthesis: Any, basis: Any, structure: Any, hop: int
+    ) -> Any:
+        """The inverse real FFT of each frame's coefficients (``structure``: a
+        :class:`~framebank.structures.WindowedInverseDFT`), windowed, then overlap-added;
+        checked at every call, as analysis is, against the weight it inverts."""
+        source = structure.source
+        expected = ops.convert_to_tensor(source.basis(), dtype=basis.dtype)
+        scale = float(np.max(np.abs(source.basis())))
+        eps = float(np.finfo(keras.backend.standardize_dtype(basis.dtype)).eps)
+        same = ops.max(ops.abs(ops.stop_gradient(basis) - expected)) <= 4 * eps * scale
+        return ops.cond(
+            same,
+            lambda: overlap_add(self._inverse_frames(coefficients, structure), hop),
+            lambda: Matmul().synthesize(coefficients, synthesis, hop),
+        )
+
+    @staticmethod
+    def _inverse_frames(coefficients: Any, structure: Any) -> Any:
+        """``coefficients @ structure.basis()``: ``[batch, frames, frame_len]`` by ``irfft``."""
+        dtype = coefficients.dtype
+        x = _at_least_float32(coefficients)
+        n, n_freq, length = structure.fft_length, structure.n_freq, structure.frame_len
+        # N * irfft counts every bin but DC (and Nyquist, N even) twice: halve those.
+        halve = np.full(n_freq, 0.5)
+        halve[0] = 1.0
+        if n % 2 == 0:
+            halve[-1] = 1.0
+        halve = ops.convert_to_tensor(halve * n, dtype=x.dtype)
+        y = ops.irfft((x[..., :n_freq] * halve, x[..., n_freq:] * halve), n)[..., :length]
+        if structure.correction.shape[1]:
+            project = ops.convert_to_tensor(structure.project.T, dtype=x.dtype)
+            correction = ops.convert_to_tensor(structure.correction.T, dtype=x.dtype)
+            y = y - ops.matmul(ops.matmul(y, project), correction)
+        window = ops.convert_to_tensor(structure.window, dtype=x.dtype)
+        return ops.cast(y * window, dtype)
+
     @staticmethod
     def _stft(signal: Any, structure: Any, hop: int) -> Any:
         """``ops.stft`` of frames ``fft_length`` long whose window is zero past ``frame_len``:
@@ -498,7 +546,8 @@ def resolve_method(
             _warn_if_pathological(name, backend or keras.backend.backend(), jit_compile, pick)
         return method
     if synthesis:
-        return SYNTHESIS_PICK
+        # A fixed windowed DFT's transpose or pseudo-inverse: its inverse FFT.
+        return "rfft" if "windowed_dft" in structures else SYNTHESIS_PICK
     if "windowed_dft" in structures and not needs_frames:
         # The FFT of the frames: a fixed Fourier basis at the cost of an STFT
         # (benchmarks/README.md, "front ends").

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["WindowedDFT"]
+__all__ = ["WindowedDFT", "WindowedInverseDFT"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,3 +63,67 @@ class WindowedDFT:
         angle = 2.0 * np.pi * phase / self.fft_length
         w = self.window[:, None]
         return np.concatenate([w * np.cos(angle), -w * np.sin(angle)], axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class WindowedInverseDFT:
+    """``coefficients @ synthesis`` is a windowed inverse real DFT, up to a rank-``r`` correction.
+
+    With ``X[k] = c[k] + 1j * c[n_freq + k]`` (the :class:`WindowedDFT` layout) and ``y[n]
+    = sum_k Re(X[k]) cos(2 pi k n / N) - Im(X[k]) sin(2 pi k n / N)`` for ``n <
+    frame_len`` (``N = fft_length``; ``y`` is ``N * irfft`` of ``X`` with its inner bins
+    halved), a frame is ``window * (y - correction @ (project @ y))``. The transpose of a
+    windowed DFT (a tied decoder) has no correction; its weighted pseudo-inverse (a ``pinv``
+    decoder) has rank 2 (rank 1 for odd ``N``): ``F F^T``, ``F`` the DFT's rows, is ``N / 2``
+    times the identity plus the DC and Nyquist bins' constant and alternating rows.
+
+    Attributes:
+        window: ``[frame_len]`` float64, the synthesis window.
+        fft_length: ``N``.
+        correction: ``[frame_len, r]`` float64 (``r`` may be 0).
+        project: ``[r, frame_len]`` float64.
+        source: the analysis basis it inverts; the synthesis is this only while the
+            analysis weight equals ``source.basis()`` (a method checks that weight).
+    """
+
+    window: np.ndarray
+    fft_length: int
+    correction: np.ndarray
+    project: np.ndarray
+    source: WindowedDFT
+
+    @property
+    def frame_len(self) -> int:
+        return int(self.window.shape[0])
+
+    @property
+    def n_freq(self) -> int:
+        return self.fft_length // 2 + 1
+
+    @classmethod
+    def transpose_of(cls, dft: WindowedDFT) -> WindowedInverseDFT:
+        """``dft.basis().T``."""
+        empty = np.zeros((dft.frame_len, 0))
+        return cls(dft.window, dft.fft_length, empty, empty.T, dft)
+
+    @classmethod
+    def weighted_pinv_of(cls, dft: WindowedDFT) -> WindowedInverseDFT:
+        """``pinv(B) * diag(B B^T)[None, :]`` for ``B = dft.basis()``: rows where the window
+        is 0 are zero rows of ``B`` (and their synthesis is 0); on the others ``B`` has full
+        row rank, so ``pinv(B) = F^T (F F^T)^{-1} W^{-1}``, inverted in closed form
+        (Woodbury) from the form of ``F F^T`` given in the class docstring."""
+        n, length = dft.fft_length, dft.frame_len
+        seen = dft.window != 0
+        rows = [np.ones(length)] + ([(-1.0) ** np.arange(length)] if n % 2 == 0 else [])
+        u = np.stack(rows, axis=1) * seen[:, None]  # [frame_len, r]
+        # (N/2 I + U U^T / 2)^{-1} = (2 / N) (I - U (N I + U^T U)^{-1} U^T)
+        project = np.linalg.solve(n * np.eye(u.shape[1]) + u.T @ u, u.T)
+        diagonal = (n + u.shape[1]) / 2.0  # diag(F F^T)
+        window = np.where(seen, dft.window, 0.0) * diagonal * 2.0 / n
+        return cls(window, n, u, project, dft)
+
+    def basis(self) -> np.ndarray:
+        """The ``[2 * n_freq, frame_len]`` float64 synthesis matrix this describes."""
+        transpose = WindowedDFT(np.ones(self.frame_len), self.fft_length).basis().T
+        frames = transpose - (transpose @ self.project.T) @ self.correction.T
+        return frames * self.window[None, :]
