@@ -95,6 +95,14 @@ def _decoder_method(method: Any, structures: tuple = ()) -> Method:
     return get_method(resolve_method(method, synthesis=True, structures=structures))
 
 
+def _synthesis_structures(encoder: Any, kind: str) -> tuple:
+    """``("windowed_dft",)`` where a tied or pinv decoder inverts a fixed windowed DFT (so
+    ``auto`` runs its inverse FFT); elsewhere (a free basis, one that trains) none, and
+    ``rfft`` runs its fallback, ``matmul``."""
+    dft = getattr(getattr(encoder, "filterbank", None), "windowed_dft", None)
+    return ("windowed_dft",) if dft is not None and kind != "free" else ()
+
+
 @keras.saving.register_keras_serializable(package="framebank")
 class Decoder(keras.layers.Layer):
     """Coefficients to a waveform: synthesis basis, then overlap-add.
@@ -160,11 +168,7 @@ class Decoder(keras.layers.Layer):
                 "`encoder` must be a framebank.Encoder. "
                 f"Received: encoder={encoder!r} of type {type(encoder).__name__}"
             )
-        # A tied or pinv decoder of a fixed windowed DFT inverts it through the FFT.
-        dft = getattr(getattr(encoder, "filterbank", None), "windowed_dft", None)
-        structures = ("windowed_dft",) if dft is not None and kind != "free" else ()
-        # Elsewhere (a free basis, one that trains) rfft runs its fallback, matmul.
-        self.method = _decoder_method(method, structures)
+        self.method = _decoder_method(method, _synthesis_structures(encoder, kind))
         if encoder is None and kind != "free":
             raise ValueError(
                 f"A {kind!r} decoder uses the encoder's basis, so it needs `encoder`. "
