@@ -28,6 +28,7 @@ from pathlib import Path
 
 from framebank._resources import (
     DEFAULT_OUT,
+    FOLDER_RECIPE,
     PROG,
     READY_MADE_NAMES,
     RECIPES,
@@ -156,7 +157,9 @@ def _positive(kind: type) -> Callable[[str], int | float]:
     return parse
 
 
-def _add_recipe(sub: argparse._SubParsersAction, name: str, help: str, source_help: str) -> None:
+def _add_recipe(
+    sub: argparse._SubParsersAction, name: str, help: str, source_help: str
+) -> argparse.ArgumentParser:
     """The options every recipe command shares."""
     recipe = RECIPES[name]
     parser = sub.add_parser(name, help=help, description=help)
@@ -183,6 +186,7 @@ def _add_recipe(sub: argparse._SubParsersAction, name: str, help: str, source_he
         action="store_true",
         help="write no TensorBoard logs (default: under OUT/tensorboard)",
     )
+    return parser
 
 
 class _Version(argparse.Action):
@@ -201,6 +205,30 @@ class _Version(argparse.Action):
             found = "unknown (not installed)"
         print(f"{PROG} {found}")
         parser.exit()
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    train = _add_recipe(
+        sub,
+        "train",
+        help="classify your own folder of audio (one sub-folder per class), or spoken-language "
+        "identification on the shipped corpus: learnable vs fixed front ends",
+        source_help="a folder <class>/<files>: its sub-folders are the classes (recipe "
+        f"{FOLDER_RECIPE}); a folder of the language-ID recipe's languages trains that recipe",
+    )
+    train.set_defaults(config=None)  # chosen from --source / --labels when not given
+    train.add_argument(
+        "--labels",
+        help="a CSV with columns file,label[,group] (files relative to --source, else to the "
+        f"CSV's folder): the classes of recipe {FOLDER_RECIPE}; a group is never split",
+    )
+    train.add_argument(
+        "--frontend",
+        nargs="+",
+        metavar="NAME",
+        help="the front ends to train, instead of the recipe's list (log_mel, pcen_mel, leaf, "
+        "td_filterbanks, sincnet, mel, free, sinc, gabor)",
+    )
 
 
 def _add_methods(sub: argparse._SubParsersAction) -> None:
@@ -384,12 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train one encoder-decoder per method on real speech: convergence and memory",
         source_help="a folder of audio to train on instead of the shipped corpus",
     )
-    _add_recipe(
-        sub,
-        "train",
-        help="spoken-language identification: learnable vs fixed mel front ends",
-        source_help="a folder <language>/<files> to train on instead of the shipped corpus",
-    )
+    _add_train(sub)
 
     _add_recipes_and_inspect(sub)
     _add_tune(sub)
@@ -421,6 +444,37 @@ def _check_recipe_args(args: argparse.Namespace) -> None:
     _check_folder_target("--out", args.out)
     if args.source is not None and not Path(args.source).expanduser().is_dir():
         raise UsageError(f"--source must be a folder of audio files. Received: {args.source}")
+
+
+def _language_id_languages() -> set[str]:
+    """The shipped language-ID recipe's languages, read without Keras."""
+    from framebank.files import read_yaml
+
+    found = find_shipped(RECIPES["train"])
+    data = read_yaml(found) if found is not None else None
+    return set(data.get("languages", [])) if isinstance(data, dict) else set()
+
+
+def _train_recipe(args: argparse.Namespace) -> str:
+    """The recipe ``train`` runs without --config: the folder-of-classes one for --labels
+    or a --source whose sub-folders are not the language-ID recipe's languages (a
+    ``framebank data fetch`` cache keeps the language-ID study)."""
+    if args.labels is not None or args.source is None:
+        return FOLDER_RECIPE if args.labels is not None else RECIPES["train"]
+    source = Path(args.source).expanduser()
+    folders = {p.name for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    languages = _language_id_languages()
+    return RECIPES["train"] if languages and languages <= folders else FOLDER_RECIPE
+
+
+def _check_train_args(args: argparse.Namespace) -> None:
+    if args.labels is not None and not Path(args.labels).expanduser().is_file():
+        raise UsageError(f"--labels must be a CSV file. Received: {args.labels}")
+    if args.source is not None and not Path(args.source).expanduser().is_dir():
+        raise UsageError(f"--source must be a folder of audio files. Received: {args.source}")
+    if args.config is None:
+        args.config = _train_recipe(args)
+    _check_recipe_args(args)
 
 
 def _check_fetch_args(args: argparse.Namespace) -> None:
@@ -476,7 +530,7 @@ def _check_stream_args(args: argparse.Namespace) -> None:
 CHECKS: dict[str, Callable[[argparse.Namespace], None]] = {
     "stream": _check_stream_args,
     "compare": _check_recipe_args,
-    "train": _check_recipe_args,
+    "train": _check_train_args,
     "data": _check_fetch_args,
     "methods": _check_methods_args,
     "inspect": _check_inspect_args,

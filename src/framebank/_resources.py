@@ -14,6 +14,8 @@ from pathlib import Path
 
 __all__ = [
     "DEFAULT_OUT",
+    "FOLDER_OUT",
+    "FOLDER_RECIPE",
     "READY_MADE_NAMES",
     "find_shipped",
     "shadowing_ready_made",
@@ -28,6 +30,9 @@ PROG = "framebank"
 # The recipe each recipe command reads by default, and where it writes.
 RECIPES = {"compare": "compare_methods", "train": "language_id"}
 DEFAULT_OUT = {"compare": "runs/compare", "train": "runs/language_id"}
+# `train`'s recipe for a folder of classes (or --labels), and where it writes.
+FOLDER_RECIPE = "classify_folder"
+FOLDER_OUT = "runs/classify_folder"
 # framebank.frontends.FRONTENDS's names, here without Keras: build_frontend(name) builds the
 # ready-made front end before it looks for a shipped YAML of that name.
 READY_MADE_NAMES = (

@@ -123,9 +123,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
-def _out(args: argparse.Namespace) -> str:
-    """``--out``, else the command's default folder (``-quick`` added under ``--quick``)."""
-    folder = DEFAULT_OUT[args.command]
+def _out(args: argparse.Namespace, folder: str | None = None) -> str:
+    """``--out``, else ``folder`` or the command's default one (``-quick`` added under
+    ``--quick``)."""
+    folder = folder or DEFAULT_OUT[args.command]
     return args.out or (f"{folder}-quick" if args.quick else folder)
 
 
@@ -163,21 +164,67 @@ def _command(args: argparse.Namespace) -> str:
         # A shipped recipe by its name, which works on any install; a user's file as given.
         names = {str(Path(p).resolve()): n for n, p in shipped_recipes().items()}
         words += ["--config", names.get(str(Path(args.config).resolve()), str(args.config))]
-    if getattr(args, "source", None):
-        words += ["--source", str(args.source)]
+    for option in ("source", "labels"):
+        if getattr(args, option, None):
+            words += [f"--{option}", str(getattr(args, option))]
+    if getattr(args, "frontend", None):
+        words += ["--frontend", *args.frontend]
     if args.quick:
         words.append("--quick")
     backend = os.environ.get("KERAS_BACKEND")
     return (f"KERAS_BACKEND={backend} " if backend else "") + shlex.join(words)
 
 
+def _with_frontends(config: Any, names: list[str] | None) -> Any:
+    """``config`` training ``names`` (``--frontend``) instead of its list; its reference
+    kept when named, else the first of them."""
+    import dataclasses
+
+    if not names:
+        return config
+    reference = config.reference if config.reference in names else None
+    return dataclasses.replace(config, frontends=list(names), reference=reference)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import functools
 
-    from framebank.training.language_id import load_language_id_config, run_language_id
+    from framebank._resources import FOLDER_OUT, FOLDER_RECIPE
+    from framebank.files import read_yaml
 
-    run = functools.partial(run_language_id, command=_command(args))
-    return _run_recipe(args, load_language_id_config, run)
+    with _user_input():
+        data = read_yaml(args.config)
+    if isinstance(data, dict) and data.get("task") == FOLDER_RECIPE:
+        from framebank.training.classify_folder import (
+            load_classify_folder_config as load,
+        )
+        from framebank.training.classify_folder import run_classify_folder
+
+        run = functools.partial(run_classify_folder, labels=args.labels)
+        out = _out(args, FOLDER_OUT)
+    else:
+        from framebank.training.language_id import load_language_id_config as load
+        from framebank.training.language_id import run_language_id as run
+
+        if args.labels is not None:
+            raise UsageError(
+                f"--labels takes the folder-classification recipe ({FOLDER_RECIPE}); "
+                f"{args.config} is the language-ID one: leave out --config or pass "
+                f"--config {FOLDER_RECIPE}"
+            )
+        out = _out(args)
+    with _user_input():
+        config = _with_frontends(load(args.config, quick=args.quick), args.frontend)
+    run(
+        config,
+        out,
+        source=args.source,
+        resume=args.resume,
+        quiet=args.quiet,
+        tensorboard=not args.no_tensorboard,
+        command=_command(args),
+    )
+    return 0
 
 
 def cmd_data(args: argparse.Namespace) -> int:

@@ -258,7 +258,8 @@ def _levers(settings: dict) -> str:
     return ", ".join(parts) or "-"
 
 
-def _comparison_lines(summary: dict) -> list[str]:
+def _comparison_lines(summary: dict, goal: bool = True) -> list[str]:
+    """The paired comparison's table (and, with ``goal``, whether the study's bar was met)."""
     rows = summary.get("comparisons") or compare_frontends(summary)
     reference = summary["config"].get("reference") or summary["config"]["frontends"][0]
     settings = {run["frontend"]: run.get("settings", {}) for run in summary["runs"]}
@@ -291,7 +292,8 @@ def _comparison_lines(summary: dict) -> list[str]:
             )
         else:
             lines.append(f"{head} (reference) | | | | |")
-    lines += ["", goal_text(rows, _fixed(summary))]
+    if goal:
+        lines += ["", goal_text(rows, _fixed(summary))]
     return lines
 
 
