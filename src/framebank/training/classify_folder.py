@@ -197,7 +197,8 @@ def split_files(
         if len(keys) < need:
             raise io.RecipeInputError(
                 f"the labels name {len(keys)} group(s): a split by group needs at least "
-                f"{need} (one for training, one for test{', one for validation' if need == 3 else ''})"
+                f"{need} (one for training, one for test"
+                + (", one for validation)" if need == 3 else ")")
             )
         held["test"] = _split_groups(keys, test_fraction, rng)
         if valid_fraction > 0:
