@@ -39,6 +39,7 @@ def _class_lines(data: dict) -> list[str]:
     return lines
 
 
+# long: REPORT.md's sections in reading order, each one formatted block of the typed results
 def write_report(summary: dict, path: Path) -> None:
     """REPORT.md: what was used (split, files and clips per class), then the comparison."""
     config, data = summary["config"], summary["data"]
