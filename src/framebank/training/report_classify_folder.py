@@ -66,7 +66,7 @@ def write_report(summary: dict, path: Path) -> None:
         )
         + f". Noise: {_noise(config['snr_db'])}. Front ends: {config['frame_len']}-sample "
         f"windows, hop {config['hop']}, {config['num_filters']} filters; classifier: two "
-        f"Conv1D(64) + global average pooling; {config['epochs']} epochs, Adam "
+        f"Conv1D(64) + global average pooling; {config['epochs']} epoch(s), Adam "
         f"{config['learning_rate']}, batch {config['batch_size']}, seeds {config['seeds']}. "
         f"Wall time {summary.get('wall_seconds', 0):.0f} s.",
         "",
