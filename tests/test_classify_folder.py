@@ -218,3 +218,26 @@ def test_frontend_option_replaces_the_recipes_list(tmp_path, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert "unknown ['nonsense']" in err and "leaf" in err
+
+
+def test_frontend_option_sets_the_front_ends_and_keeps_a_named_reference(tmp_path, monkeypatch):
+    from framebank.training import classify_folder
+
+    seen = {}
+    monkeypatch.setattr(classify_folder, "run_classify_folder", lambda c, o, **k: seen.update(c=c))
+    source = tmp_path / "src"
+    _write_classes(source, per_class=1)
+    for names, reference in ((["sinc", "log_mel"], "log_mel"), (["leaf", "sincnet"], None)):
+        assert cli.main(["train", "--source", str(source), "--frontend", *names]) == 0
+        assert seen["c"].frontends == names and seen["c"].reference == reference
+
+
+def test_every_ready_made_front_end_and_family_builds_at_the_recipes_settings():
+    from framebank.training.classify_folder import load_classify_folder_config
+    from framebank.training.config import from_dict, recipe_fields
+    from framebank.training.language_id import FAMILIES, _ready_made
+
+    shipped = recipe_fields(load_classify_folder_config(_command.resolve_recipe("classify_folder")))
+    names = [*_ready_made(), *FAMILIES]
+    config = from_dict(type(load_classify_folder_config(None)), {**shipped, "frontends": names})
+    assert config.frontends == names and config.sample_rate == 16000
