@@ -28,6 +28,7 @@ from pathlib import Path
 
 from framebank._resources import (
     DEFAULT_OUT,
+    FOLDER_OUT,
     FOLDER_RECIPE,
     PROG,
     READY_MADE_NAMES,
@@ -217,6 +218,18 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         f"{FOLDER_RECIPE}); a folder of the language-ID recipe's languages trains that recipe",
     )
     train.set_defaults(config=None)  # chosen from --source / --labels when not given
+    for action in train._actions:
+        if action.dest == "config":
+            action.help = (
+                f"a recipe: the name of a shipped one or a YAML file (default: {FOLDER_RECIPE} "
+                f"for --labels or a --source of class folders, else {RECIPES['train']}; "
+                f"`{PROG} recipes` lists them)"
+            )
+        elif action.dest == "out":
+            action.help = (
+                f"results folder (default: {FOLDER_OUT} or {DEFAULT_OUT['train']}, -quick "
+                "added with --quick)"
+            )
     train.add_argument(
         "--labels",
         help="a CSV with columns file,label[,group] (files relative to --source, else to the "
