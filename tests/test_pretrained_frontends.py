@@ -124,6 +124,7 @@ KNF_FRAME = {
     "preemphasis_coefficient": "preemph_coeff",
     "snip_edges": "snip_edges",
     "round_to_power_of_two": "round_to_power_of_two",
+    "dither": "dither",
 }
 KNF_MEL = {"num_mel_bins": "num_bins", "low_freq": "low_freq", "high_freq": "high_freq"}
 
@@ -244,12 +245,32 @@ def test_kaldi_dither_is_seeded_and_has_its_strength():
     x = _noisy_speech(RATE, 4000)
     first = _numpy(frontends.KaldiFbank(dither=1.0, seed=3, use_log_fbank=False)(x))
     again = _numpy(frontends.KaldiFbank(dither=1.0, seed=3, use_log_fbank=False)(x))
-    clean = _numpy(frontends.KaldiFbank(use_log_fbank=False)(x))
     np.testing.assert_array_equal(first, again)
-    # Unit-variance noise adds its own power: about the same in every frame.
-    added = (first - clean).mean(axis=1)
-    silence = _numpy(frontends.KaldiFbank(dither=1.0, seed=3, use_log_fbank=False)(0 * x))
-    np.testing.assert_allclose(added, silence.mean(axis=1), rtol=0.2)
+    # Kaldi's units (after scale): silence's dithered fbank is kaldi-native-fbank's, on
+    # average. About 400 frames: a band's mean power is within 5% (its spread) of the
+    # expectation, so 25% is some five spreads of the two means' difference.
+    silence = np.zeros((2, 2 * RATE), "float32")
+    frontend = frontends.KaldiFbank(dither=1.0, seed=3, scale=32768, use_log_fbank=False)
+    got = _numpy(frontend(silence)).mean(axis=(0, 1))
+    want = _kaldi(silence.reshape(-1), RATE, dither=1.0, use_log_fbank=False).mean(axis=0)
+    np.testing.assert_allclose(got, want, rtol=0.25)
+
+
+def test_kaldi_dither_is_drawn_for_each_frame():
+    """Consecutive frames share 240 of their 400 samples: a dither drawn for the waveform
+    would correlate their sums by 0.6; Kaldi's, drawn for each frame, does not."""
+    frontend = frontends.KaldiFbank(
+        dither=1.0,
+        seed=0,
+        window_type="rectangular",
+        remove_dc_offset=False,
+        preemphasis_coefficient=0.0,
+    )
+    coefficients = _numpy(frontend.trim(frontend.encoder(np.zeros((1, 64000), "float32"))))
+    dc = coefficients[0, :, 0]  # each frame's sum of 400 unit-variance draws
+    # About 400 frames: the correlation's spread is 0.05, the deviation's 3.5%.
+    assert abs(np.corrcoef(dc[:-1], dc[1:])[0, 1]) < 0.25
+    np.testing.assert_allclose(dc.std(), np.sqrt(400), rtol=0.15)
 
 
 def test_kaldi_fbank_streams_with_snip_edges_and_refuses_without():

@@ -105,10 +105,15 @@ class KaldiFbank(Pretrained):
         frame_length, frame_shift: milliseconds.
         window_type: ``povey``, ``hanning``, ``hamming``, ``rectangular`` or ``blackman``.
         blackman_coeff: the Blackman window's constant.
-        dither: the standard deviation of Gaussian noise added to the waveform (0: none).
-            Kaldi draws it for each frame; here it is drawn once for the waveform, from
-            ``seed``, so that overlapping frames share it.
-        seed: the dither's seed.
+        dither: Kaldi's: ``dither`` times a standard Gaussian is added to every sample of
+            every frame, in Kaldi's units (after ``scale``), before the DC removal; drawn
+            anew for each frame, so that overlapping frames do not share it (as Kaldi's
+            ``ProcessWindow`` and torchaudio's ``kaldi.fbank``). 0 (none) by default here,
+            as torchaudio's; Kaldi's ``compute-fbank`` defaults to 1. The draws are Keras's
+            (``keras.random.normal``), not Kaldi's generator: the same statistics, other
+            numbers.
+        seed: the dither's seed: two layers with the same seed draw the same noise, call
+            for call (None: unseeded).
         remove_dc_offset, preemphasis_coefficient, snip_edges, round_to_power_of_two: Kaldi's
             framing options (``snip_edges=False``: frames centred on multiples of the shift,
             the ends reflected, ``round(time / shift)`` frames).
@@ -192,7 +197,7 @@ class KaldiFbank(Pretrained):
     @property
     def not_streamable(self) -> str:
         if self.dither:
-            return "the dither is drawn for the whole waveform; stream with dither=0"
+            return "the dither is drawn at random for each call's frames; stream with dither=0"
         if not self.snip_edges:
             return "snip_edges=False reflects the clip's end, which a stream has not seen"
         return ""
@@ -210,15 +215,24 @@ class KaldiFbank(Pretrained):
             raise ValueError(
                 f"A clip of {time} samples gives round(time / shift) = 0 frames at shift={shift}"
             )
-        if self.dither:
-            noise = keras.random.normal(ops.shape(waveform), seed=self.seed_generator)
-            waveform = waveform + ops.cast(self.dither * noise, waveform.dtype)
         if self.snip_edges:
             return waveform
         length = ops.shape(waveform)[1]
         frames = (length + shift // 2) // shift
         left = size // 2 - shift // 2  # Kaldi's first frame starts at shift // 2 - size // 2
         return reflect_pad(waveform, left, (frames - 1) * shift + size, include_edge=True)
+
+    def trim(self, coefficients: Any) -> Any:
+        if not self.dither or not self.encoder.filterbank.scale:
+            return coefficients
+        # Kaldi's dither is a fresh draw for each frame's samples; the basis is linear, so
+        # the noisy frames' coefficients are the clean ones plus the noise's, through the
+        # same basis (the basis scales its input: the noise is divided by scale first).
+        kernel = ops.cast(self.encoder.filterbank.filters(), coefficients.dtype)
+        shape = (*ops.shape(coefficients)[:2], self.encoder.frame_len)
+        noise = keras.random.normal(shape, seed=self.seed_generator, dtype=coefficients.dtype)
+        strength = self.dither / self.encoder.filterbank.scale
+        return coefficients + ops.matmul(strength * noise, kernel)
 
     def _length_rule(self) -> str:
         if self.snip_edges:
