@@ -376,6 +376,41 @@ def test_keras_mel_is_keras_mel_spectrogram():
     assert _relative(_numpy(frontends.KerasMel(power_to_db=False)(x)), powers) <= 1e-5
 
 
+MEL_EDGE_CASES = ["silence", "full_scale", "shortest", "8000", "44100"]
+
+
+def _mel_edge_case(case: str, shortest: int, noisy: bool) -> tuple[int, np.ndarray]:
+    """``(rate, clip)``: silence, a square wave of speech's signs, the fewest samples the
+    centred STFT takes, or speech at 8 or 44.1 kHz (a quarter second)."""
+    rate = int(case) if case.isdigit() else RATE
+    if case == "silence":
+        return rate, np.zeros((1, 4000), "float32")
+    if case == "full_scale":
+        return rate, np.sign(_speech(samples=4000, batch=1))
+    samples = shortest if case == "shortest" else rate // 4
+    return rate, (_noisy_speech if noisy else _speech)(rate, samples, batch=1)
+
+
+@pytest.mark.parametrize("case", MEL_EDGE_CASES)
+def test_torchaudio_mel_edge_cases(case):
+    # Powers, no log: real speech as it is (its empty band is as small in both).
+    rate, x = _mel_edge_case(case, 201, noisy=False)
+    got = _numpy(frontends.TorchaudioMel(sample_rate=rate)(x))
+    want = _torchaudio_mel(x, rate=rate)
+    if case == "silence":
+        np.testing.assert_array_equal(got, want)  # zeros
+    else:
+        assert _relative(got, want) <= 1e-5
+
+
+@pytest.mark.parametrize("case", MEL_EDGE_CASES)
+def test_keras_mel_edge_cases(case):
+    # Decibels over 80 dB: speech with noise 60 dB down, as test_keras_mel_is_keras_mel_spectrogram.
+    rate, x = _mel_edge_case(case, 1025, noisy=True)
+    want = np.swapaxes(_numpy(keras.layers.MelSpectrogram(sampling_rate=rate)(x)), 1, 2)
+    assert _relative(_numpy(frontends.KerasMel(sampling_rate=rate)(x)), want) <= 5e-5
+
+
 def test_centred_mels_refuse_streaming_and_short_clips():
     with pytest.raises(streaming.NotStreamableError, match="centred STFT"):
         streaming.StreamingStep(frontends.TorchaudioMel())
