@@ -2,7 +2,7 @@
 fraction of the reference's largest value, on the inputs tests/test_pretrained_frontends.py
 compares (speech from data/, the edge cases, the Kaldi option grid), for the README's table.
 
-    python benchmarks/pretrained_conformance.py
+    python tools/pretrained_conformance.py
 """
 
 from __future__ import annotations
