@@ -83,8 +83,9 @@ def grouped_pooled_energy(
         count, stride = len(members), group.stride
         kernel = ops.cast(gabor.impulse_responses(group.kernel_size, members), signal.dtype)
         half = group.kernel_size // 2
-        x = ops.pad(signal, [[0, 0], [half, half]])[:, :, None]
-        y = ops.conv(x, kernel[:, None, :], strides=stride, padding="valid")
+        # expand_dims, not [..., None]: TFLite has no strided slice that adds an axis.
+        x = ops.expand_dims(ops.pad(signal, [[0, 0], [half, half]]), -1)
+        y = ops.conv(x, ops.expand_dims(kernel, 1), strides=stride, padding="valid")
         energy = ops.square(y[..., :count]) + ops.square(y[..., count:])
         size = group.window_size
         u = np.arange(size)[:, None] * (2.0 / (size - 1)) - 1.0

@@ -183,7 +183,7 @@ class EfficientLEAF(ReadyMade):
         dtype = working_dtype(self.compute_dtype)
         signal = as_waveform(waveform, "waveform", dtype)
         if len(signal.shape) == 3:
-            signal = signal[..., 0]
+            signal = ops.squeeze(signal, -1)
         pool = self.postprocessing[1]
         x = grouped_pooled_energy(
             ops.cast(signal, dtype),

@@ -55,7 +55,7 @@ class MedianSubtraction(Float32Postprocessing):
         x = ops.cast(x, self.working_dtype)
         frames = x.shape[1] if x.shape[1] is not None else ops.shape(x)[1]
         lower_middle = (frames - 1) // 2
-        median = ops.take(ops.sort(x, axis=1), lower_middle, axis=1)[:, None]
+        median = ops.expand_dims(ops.take(ops.sort(x, axis=1), lower_middle, axis=1), 1)
         filtered = x - median
         return ops.concatenate([x, filtered], axis=-1) if self.append else filtered
 
