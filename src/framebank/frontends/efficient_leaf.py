@@ -38,6 +38,42 @@ def _pool_size(sample_rate: float, window_ms: float) -> int:
     return size + 1 - size % 2
 
 
+def _check_grouping(
+    n_filters: int, num_groups: Any, conv_win_factor: Any, stride_factor: Any
+) -> tuple[int, float, float]:
+    num_groups = check_positive_int("num_groups", num_groups)
+    if num_groups > n_filters:
+        raise ValueError(
+            f"`num_groups` must be at most n_filters={n_filters} (a group holds at least "
+            f"one filter). Received: num_groups={num_groups}"
+        )
+    conv_win_factor = check_positive_number("conv_win_factor", conv_win_factor)
+    return num_groups, conv_win_factor, check_positive_number("stride_factor", stride_factor)
+
+
+def _steps(
+    pool_size: int, hop: int, learn_pooling: bool, gain: Any, median: bool, append: bool
+) -> list:
+    """The layers after the filters: squared modulus, pooling (whose widths the grouped
+    path reads), then LogTBN."""
+    steps = [
+        Energy(pairs=True, name="squared_modulus"),
+        GaussianLowpass(
+            kernel_size=pool_size,
+            strides=hop,
+            padding="same",
+            sigma=0.4,
+            name="gaussian_lowpass",
+            trainable=learn_pooling,
+        ),  # fmt: skip
+        LearnableLog1p(gain, name="log1p"),
+    ]
+    if median:
+        steps.append(MedianSubtraction(append=append, name="median"))
+    steps.append(TemporalBatchNorm(name="batch_norm"))
+    return steps
+
+
 @register_ready_made("efficient_leaf")
 @keras.saving.register_keras_serializable(package="framebank")
 class EfficientLEAF(ReadyMade):
@@ -128,14 +164,9 @@ class EfficientLEAF(ReadyMade):
             sample_rate, n_filters, window_ms, hop_ms
         )
         pool_size, hop = _pool_size(sample_rate, window_ms), _hop(sample_rate, hop_ms)
-        num_groups = check_positive_int("num_groups", num_groups)
-        if num_groups > n_filters:
-            raise ValueError(
-                f"`num_groups` must be at most n_filters={n_filters} (a group holds at least "
-                f"one filter). Received: num_groups={num_groups}"
-            )
-        conv_win_factor = check_positive_number("conv_win_factor", conv_win_factor)
-        stride_factor = check_positive_number("stride_factor", stride_factor)
+        num_groups, conv_win_factor, stride_factor = _check_grouping(
+            n_filters, num_groups, conv_win_factor, stride_factor
+        )
         median_filter = check_bool("median_filter", median_filter)
         if check_bool("append_filtered", append_filtered) and not median_filter:
             raise ValueError(
@@ -152,21 +183,8 @@ class EfficientLEAF(ReadyMade):
             frame_len=pool_size, hop=1, method=method, filterbank=gabor, center=True,
             name="gabor_encoder",
         )  # fmt: skip
-        steps = [
-            Energy(pairs=True, name="squared_modulus"),
-            GaussianLowpass(
-                kernel_size=pool_size,
-                strides=hop,
-                padding="same",
-                sigma=0.4,
-                name="gaussian_lowpass",
-                trainable=check_bool("learn_pooling", learn_pooling),
-            ),  # fmt: skip
-            LearnableLog1p(log10_gain, name="log1p"),
-        ]
-        if median_filter:
-            steps.append(MedianSubtraction(append=append_filtered, name="median"))
-        steps.append(TemporalBatchNorm(name="batch_norm"))
+        learn_pooling = check_bool("learn_pooling", learn_pooling)
+        steps = _steps(pool_size, hop, learn_pooling, log10_gain, median_filter, append_filtered)
         super().__init__(encoder, steps, options, **kwargs)
         centre, sigma = gabor.initial_parameters()
         self.groups = plan_groups(
