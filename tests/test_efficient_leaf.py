@@ -227,3 +227,14 @@ def test_mixed_float16_gives_the_float32_features(speech):
         keras.config.set_dtype_policy("float32")
     assert got.dtype == np.float32  # computed in float32: energies overflow float16
     np.testing.assert_array_equal(got, want)
+
+
+def test_an_input_of_unknown_length_gives_the_same_features(speech):
+    """A model built on keras.Input((None,)) (its graph traced with no length) runs."""
+    frontend = frontends.EfficientLEAF(RATE)
+    inputs = keras.Input((None,))
+    model = keras.Model(inputs, frontend(inputs))
+    x = speech.astype("float32")
+    want = ops.convert_to_numpy(frontend(x))
+    got = ops.convert_to_numpy(model(x))
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()

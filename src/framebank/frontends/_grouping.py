@@ -70,6 +70,29 @@ def plan_groups(
     return groups
 
 
+def _strided_filter(x: Any, kernel: Any, stride: int) -> Any:
+    """``y[t] = sum_n x[t * stride + n] kernel[n]``, ``[batch, steps, columns]``, for every
+    whole kernel in ``x`` ``[batch, time]`` (a strided 'valid' convolution).
+
+    Why not ``ops.conv`` or a gather of frames: both have slow gradients on the CPU with a
+    long kernel at a stride. Instead the kernel is cut into ``ceil(taps / stride)``
+    segments of one stride each; segment ``k`` meets stride-long blocks of ``x`` shifted by
+    ``k`` blocks, so each is one matrix product of aligned blocks."""
+    taps = kernel.shape[0]
+    segments = -(-taps // stride)
+    kernel = ops.pad(kernel, [[0, segments * stride - taps], [0, 0]])
+    count = (x.shape[1] - taps) // stride + 1
+    blocks = count + segments - 1
+    need = blocks * stride
+    x = x[:, :need] if x.shape[1] >= need else ops.pad(x, [[0, 0], [0, need - x.shape[1]]])
+    x = ops.reshape(x, (-1, blocks, stride))
+    total = None
+    for k in range(segments):
+        part = ops.matmul(x[:, k : k + count], kernel[k * stride : (k + 1) * stride])
+        total = part if total is None else total + part
+    return total
+
+
 def grouped_pooled_energy(
     signal: Any, gabor: Any, pool_sigma: Any, groups: list[Group], pool_size: int, hop: int
 ) -> Any:
@@ -83,9 +106,13 @@ def grouped_pooled_energy(
         count, stride = len(members), group.stride
         kernel = ops.cast(gabor.impulse_responses(group.kernel_size, members), signal.dtype)
         half = group.kernel_size // 2
-        # expand_dims, not [..., None]: TFLite has no strided slice that adds an axis.
-        x = ops.expand_dims(ops.pad(signal, [[0, 0], [half, half]]), -1)
-        y = ops.conv(x, ops.expand_dims(kernel, 1), strides=stride, padding="valid")
+        padded = ops.pad(signal, [[0, 0], [half, half]])
+        if padded.shape[1] is not None:
+            y = _strided_filter(padded, kernel, stride)
+        else:  # a length known only at run time
+            # expand_dims, not [..., None]: TFLite has no strided slice that adds an axis.
+            x = ops.expand_dims(padded, -1)
+            y = ops.conv(x, ops.expand_dims(kernel, 1), strides=stride, padding="valid")
         energy = ops.square(y[..., :count]) + ops.square(y[..., count:])
         size = group.window_size
         u = np.arange(size)[:, None] * (2.0 / (size - 1)) - 1.0
