@@ -47,6 +47,8 @@ class MedianSubtraction(Float32Postprocessing):
         array([-1.,  3.,  0.], dtype=float32)
     """
 
+    not_streamable = "each channel's median is over the whole clip, which a stream has not seen"
+
     def __init__(self, append: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.append = check_bool("append", append)
