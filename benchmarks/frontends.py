@@ -15,7 +15,8 @@ load. Rows:
   (``strided_conv``, LEAF's own design);
 * PCENMel with PCEN's smoother as a sequential scan over frames (``keras.ops.scan``,
   LEAF's ``tf.scan``) beside the parallel one;
-* LEAF's whole design transcribed (stride-1 ``conv``, Gaussian pooling, sequential sPCEN).
+* LEAF's whole design transcribed (stride-1 ``conv``, Gaussian pooling, sequential sPCEN);
+* EfficientLEAF (8G-opt, LogTBN in training mode: batch statistics).
 
     python benchmarks/frontends.py                       # TensorFlow and JAX
     python benchmarks/frontends.py --backends jax --repeats 5
@@ -133,6 +134,8 @@ def build_rows() -> dict:
     add("LEAF", frontends.LEAF(RATE))
     add("LEAF (band-limited)", frontends.LEAF(RATE, band_limited=True))
     add("LEAF (stride-1 conv)", frontends.LEAF(RATE, method="strided_conv"))
+    efficient = frontends.EfficientLEAF(RATE)
+    add("EfficientLEAF", efficient, lambda x: efficient(x, training=True))
     add("TDFilterbanks", frontends.TDFilterbanks(RATE))
     add("SincNet", frontends.SincNet(RATE))
     if RATE == 16000:  # the front ends of pretrained models, fixed, then one learnable

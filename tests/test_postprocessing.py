@@ -37,6 +37,8 @@ CASES = {
     "instance_norm": ({}, 5),
     "floor": ({"min_value": 0.1}, 5),
     "spec_augment": ({"seed": 0}, 5),
+    "median_subtraction": ({"append": True}, 5),
+    "temporal_batch_norm": ({}, 5),
 }
 # Layers computing in float32 under 16-bit policies and float64 under float64.
 WIDE = sorted(CASES)

@@ -51,7 +51,12 @@ def streams(name: str) -> bool:
     """Whether the registry's front end streams with its defaults (a pretrained model's
     preset may not: its reference pads or normalises by the whole clip)."""
     cls = FRONTENDS[name]
-    return not issubclass(cls, fb.frontends.Pretrained) or not cls().not_streamable
+    if issubclass(cls, fb.frontends.Pretrained):
+        return not cls().not_streamable
+    # A front end that never streams says why as a class attribute (EfficientLEAF: a median
+    # over the clip).
+    reason = getattr(cls, "not_streamable", "")
+    return not (isinstance(reason, str) and reason)
 
 
 @functools.cache

@@ -38,6 +38,7 @@ FOLDER_OUT = "runs/classify_folder"
 READY_MADE_NAMES = (
     "ast",
     "beats",
+    "efficient_leaf",
     "kaldi_fbank",
     "keras_mel",
     "leaf",

@@ -213,9 +213,22 @@ class GaborFilterbank(Filterbank):
         return ops.clip(self.centre, *self.centre_range) * (self.sample_rate / (2.0 * np.pi))
 
     def filters(self) -> Any:
+        return self._gabor(self._t)
+
+    def impulse_responses(self, taps: int, members: Any = None) -> Any:
+        """The filters over ``taps`` samples centred on the middle one, ``[taps, 2 count]``
+        (real parts, then imaginary parts), for the filters ``members`` (indices; all by
+        default, ``count`` of them): the same filters as :meth:`filters`, cut to another
+        length (a grouped filterbank gives each group its own)."""
+        t = (np.arange(check_positive_int("taps", taps)) - (taps - 1) / 2)[:, None]
+        return self._gabor(t, members)
+
+    def _gabor(self, t: Any, members: Any = None) -> Any:
         mu = ops.clip(self.centre, *self.centre_range)
         sigma = ops.clip(self.sigma, *self.sigma_range)
-        t = ops.cast(self._t, mu.dtype)
+        if members is not None:
+            mu, sigma = ops.take(mu, members), ops.take(sigma, members)
+        t = ops.cast(t, mu.dtype)
         gauss = ops.exp(-0.5 * ops.square(t / sigma)) / (np.sqrt(2.0 * np.pi) * sigma)
         phase = t * mu
         return ops.concatenate([gauss * ops.cos(phase), -gauss * ops.sin(phase)], axis=1)

@@ -1,4 +1,5 @@
-"""Ready-made front ends: LEAF, TD-filterbanks, SincNet, PCEN-mel and log-mel, one line each.
+"""Ready-made front ends: LEAF, EfficientLEAF, TD-filterbanks, SincNet, PCEN-mel and log-mel,
+one line each.
 
 Each is a :class:`~framebank.FrontEnd` (one Keras layer: an encoder, then post-processing)
 composed from framebank's rooms, never re-implementing them: configuration, not new maths.
@@ -23,6 +24,7 @@ References:
 
 from framebank.frontends._pretrained import Pretrained
 from framebank.frontends.base import FRONTENDS, FrontEnd, ReadyMade, register_ready_made
+from framebank.frontends.efficient_leaf import EfficientLEAF
 from framebank.frontends.kaldi import AST, BEATs, KaldiFbank
 from framebank.frontends.leaf import LEAF
 from framebank.frontends.mel import LogMel, PCENMel
@@ -34,6 +36,7 @@ from framebank.frontends.whisper import WhisperLogMel, WhisperV3LogMel
 __all__ = [
     "AST",
     "BEATs",
+    "EfficientLEAF",
     "FRONTENDS",
     "FrontEnd",
     "KaldiFbank",

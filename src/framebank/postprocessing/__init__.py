@@ -19,6 +19,7 @@ from framebank.postprocessing.decibels import AmplitudeToDb, PowerToDb
 from framebank.postprocessing.deltas import Deltas
 from framebank.postprocessing.energy import Energy, LogEnergy, Modulus
 from framebank.postprocessing.kaldi import KaldiMelSpectrum, kaldi_mel_weights
+from framebank.postprocessing.logtbn import MedianSubtraction, TemporalBatchNorm
 from framebank.postprocessing.mel import MelSpectrum, mel_weights
 from framebank.postprocessing.mfcc import MFCC
 from framebank.postprocessing.normalization import InstanceNorm
@@ -51,12 +52,14 @@ __all__ = [
     "Log",
     "Log1p",
     "LogEnergy",
+    "MedianSubtraction",
     "MelSpectrum",
     "Modulus",
     "Postprocessing",
     "PowerToDb",
     "SpecAugment",
     "Standardize",
+    "TemporalBatchNorm",
     "WhisperCompression",
     "exponential_moving_average",
     "get_postprocessing",

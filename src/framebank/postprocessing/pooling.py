@@ -13,7 +13,7 @@ from framebank.framing import num_frames
 from framebank.postprocessing._common import Clip, Float32Postprocessing
 from framebank.postprocessing.base import register_postprocessing
 
-__all__ = ["FreeLowpass", "GaussianLowpass", "PADDINGS", "squared_hann"]
+__all__ = ["FreeLowpass", "GaussianLowpass", "PADDINGS", "squared_hann", "strided_window_sum"]
 
 PADDINGS = ("same", "valid")
 
@@ -21,6 +21,37 @@ PADDINGS = ("same", "valid")
 def squared_hann(size: int) -> np.ndarray:
     """``sin(pi n / (size - 1))**4``, ``n = 0 .. size - 1``: a symmetric Hann window, squared."""
     return np.hanning(size) ** 2
+
+
+def strided_window_sum(x: Any, window: Any, stride: int) -> Any:
+    """``y[t] = sum_n window[n, c] x[t * stride + n, c]`` for every whole window in ``x``.
+
+    ``x`` is ``[batch, frames, channels]``, ``window`` ``[size, channels]``; the output is
+    ``[batch, 1 + (frames - size) // stride, channels]``.
+
+    Why not ``ops.depthwise_conv``: its gradient with a long, strided window is slow
+    on the CPU (it dominated LEAF's step under JAX). Instead the
+    window is cut into ``ceil(size / stride)`` segments of one stride each:
+    segment ``k`` meets stride-long blocks of ``x`` shifted by ``k`` blocks, so each
+    is one multiply-and-sum over aligned blocks (``benchmarks/README.md``).
+    """
+    size, channels = window.shape
+    segments = -(-size // stride)
+    window = ops.pad(window, [[0, segments * stride - size], [0, 0]])
+    frames = x.shape[1] if x.shape[1] is not None else ops.shape(x)[1]
+    count = num_frames(frames, size, stride)  # whole windows in x
+    blocks = count + segments - 1
+    need = blocks * stride
+    if isinstance(need, int) and isinstance(frames, int):
+        x = x[:, :need] if frames >= need else ops.pad(x, [[0, 0], [0, need - frames], [0, 0]])
+    else:
+        x = ops.pad(x, [[0, 0], [0, ops.maximum(need - frames, 0)], [0, 0]])[:, :need]
+    x = ops.reshape(x, (-1, blocks, stride, channels))
+    total = None
+    for k in range(segments):
+        part = ops.sum(x[:, k : k + count] * window[k * stride : (k + 1) * stride], axis=2)
+        total = part if total is None else total + part  # [batch, count, channels]
+    return total
 
 
 class _DepthwiseLowpass(Float32Postprocessing):
@@ -71,35 +102,7 @@ class _DepthwiseLowpass(Float32Postprocessing):
         return y if self.padding == "same" else y[:, : self._output_frames(frames)]
 
     def _strided_window_sum(self, x: Any) -> Any:
-        """``y[t] = sum_n window[n] x[t * strides + n]`` for every whole window in ``x``.
-
-        Why not ``ops.depthwise_conv``: its gradient with a long, strided window is slow
-        on the CPU (it dominated LEAF's step under JAX). Instead the
-        window is cut into ``ceil(kernel_size / strides)`` segments of one stride each:
-        segment ``k`` meets stride-long blocks of ``x`` shifted by ``k`` blocks, so each
-        is one multiply-and-sum over aligned blocks (``benchmarks/README.md``).
-        """
-        window = self._window()  # [kernel_size, channels]
-        channels = window.shape[1]
-        size, stride = self.kernel_size, self.strides
-        segments = -(-size // stride)
-        window = ops.pad(window, [[0, segments * stride - size], [0, 0]])
-        frames = x.shape[1] if x.shape[1] is not None else ops.shape(x)[1]
-        count = num_frames(frames, size, stride)  # whole windows in x
-        blocks = count + segments - 1
-        need = blocks * stride
-        if isinstance(need, int) and isinstance(frames, int):
-            x = x[:, :need] if frames >= need else ops.pad(x, [[0, 0], [0, need - frames], [0, 0]])
-        else:
-            x = ops.pad(x, [[0, 0], [0, ops.maximum(need - frames, 0)], [0, 0]])[:, :need]
-        x = ops.reshape(x, (-1, blocks, stride, channels))
-        total = None
-        for k in range(segments):
-            part = ops.sum(
-                x[:, k : k + count] * window[k * stride : (k + 1) * stride], axis=2
-            )  # [batch, count, channels]
-            total = part if total is None else total + part
-        return total
+        return strided_window_sum(x, self._window(), self.strides)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         frames = input_shape[1]

@@ -1,0 +1,123 @@
+"""EfficientLEAF's grouped Gabor filterbank: contiguous groups of filters, each run at its
+own stride and pooled at that rate onto the common hop grid.
+
+The plan (EfficientLEAF's ``GroupedGaborFilterbank``): filters in mel order are split into
+``num_groups`` contiguous groups (``n * filters // num_groups`` boundaries). A group's
+stride is ``max(1, stride_factor * pi / mu_max)`` (``mu_max`` its highest centre, radians
+per sample) rounded down to a divisor of the hop; its kernel ``conv_win_factor`` times its
+widest ``sigma``, truncated to an integer and made odd; its pooling window the pooling
+size divided by the stride, rounded and made odd, with the Gaussian's width scaled to
+match. Each group's output frame ``m`` is centred on sample ``m * hop``; there are
+``ceil(time / hop)`` of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from keras import ops
+
+from framebank.postprocessing.pooling import strided_window_sum
+
+__all__ = ["Group", "grouped_pooled_energy", "plan_groups"]
+
+
+def _odd(size: int) -> int:
+    return size + 1 - size % 2
+
+
+@dataclass(frozen=True)
+class Group:
+    """Filters ``start:stop`` run at ``stride`` with ``kernel_size`` taps, pooled by a
+    window of ``window_size`` of their outputs at ``hop / stride``."""
+
+    start: int
+    stop: int
+    stride: int
+    kernel_size: int
+    window_size: int
+
+
+def plan_groups(
+    centre: Any,
+    sigma: Any,
+    num_groups: int,
+    pool_size: int,
+    hop: int,
+    conv_win_factor: float,
+    stride_factor: float,
+) -> list[Group]:
+    """The groups for centres ``centre`` (radians per sample) and widths ``sigma`` (samples),
+    ``[filters]`` each, in mel order."""
+    centre, sigma = np.asarray(centre, "float64"), np.asarray(sigma, "float64")
+    divisors = [d for d in range(1, hop + 1) if hop % d == 0]
+    bounds = np.arange(num_groups + 1) * len(centre) // num_groups
+    groups = []
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        wanted = max(1.0, np.pi / centre[start:stop].max() * stride_factor)
+        stride = max(d for d in divisors if d <= wanted)
+        kernel = _odd(int(sigma[start:stop].max() * conv_win_factor))
+        window = _odd(int(pool_size / stride + 0.5))
+        if window < 3:
+            raise ValueError(
+                f"A group at stride {stride} leaves its pooling window {window} tap of the "
+                f"{pool_size}: a Gaussian needs 3. Use a window longer than the hop ({hop}) "
+                f"or a smaller stride_factor. Received: stride_factor={stride_factor!r}"
+            )
+        groups.append(Group(int(start), int(stop), stride, kernel, window))
+    return groups
+
+
+def _strided_filter(x: Any, kernel: Any, stride: int) -> Any:
+    """``y[t] = sum_n x[t * stride + n] kernel[n]``, ``[batch, steps, columns]``, for every
+    whole kernel in ``x`` ``[batch, time]`` (a strided 'valid' convolution).
+
+    Why not ``ops.conv`` or a gather of frames: both have slow gradients on the CPU with a
+    long kernel at a stride. Instead the kernel is cut into ``ceil(taps / stride)``
+    segments of one stride each; segment ``k`` meets stride-long blocks of ``x`` shifted by
+    ``k`` blocks, so each is one matrix product of aligned blocks."""
+    taps = kernel.shape[0]
+    segments = -(-taps // stride)
+    kernel = ops.pad(kernel, [[0, segments * stride - taps], [0, 0]])
+    count = (x.shape[1] - taps) // stride + 1
+    blocks = count + segments - 1
+    need = blocks * stride
+    x = x[:, :need] if x.shape[1] >= need else ops.pad(x, [[0, 0], [0, need - x.shape[1]]])
+    x = ops.reshape(x, (-1, blocks, stride))
+    total = None
+    for k in range(segments):
+        part = ops.matmul(x[:, k : k + count], kernel[k * stride : (k + 1) * stride])
+        total = part if total is None else total + part
+    return total
+
+
+def grouped_pooled_energy(
+    signal: Any, gabor: Any, pool_sigma: Any, groups: list[Group], pool_size: int, hop: int
+) -> Any:
+    """``[batch, ceil(time / hop), filters]``: the pooled squared moduli of ``gabor``'s
+    filters (a :class:`~framebank.GaborFilterbank`) on ``signal`` ``[batch, time]``, with
+    pooling widths ``pool_sigma`` ``[filters]`` (clipped, as LEAF's, in units of half the
+    pooling size), group by group."""
+    parts = []
+    for group in groups:
+        members = np.arange(group.start, group.stop)
+        count, stride = len(members), group.stride
+        kernel = ops.cast(gabor.impulse_responses(group.kernel_size, members), signal.dtype)
+        half = group.kernel_size // 2
+        padded = ops.pad(signal, [[0, 0], [half, half]])
+        if padded.shape[1] is not None:
+            y = _strided_filter(padded, kernel, stride)
+        else:  # a length known only at run time
+            # expand_dims, not [..., None]: TFLite has no strided slice that adds an axis.
+            x = ops.expand_dims(padded, -1)
+            y = ops.conv(x, ops.expand_dims(kernel, 1), strides=stride, padding="valid")
+        energy = ops.square(y[..., :count]) + ops.square(y[..., count:])
+        size = group.window_size
+        u = np.arange(size)[:, None] * (2.0 / (size - 1)) - 1.0
+        width = ops.take(pool_sigma, members) * (pool_size / (stride * size))
+        window = ops.exp(-0.5 * ops.square(ops.cast(u, signal.dtype) / width))
+        padded = ops.pad(energy, [[0, 0], [size // 2, size // 2], [0, 0]])
+        parts.append(strided_window_sum(padded, window, hop // stride))
+    return ops.concatenate(parts, axis=-1)
