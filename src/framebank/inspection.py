@@ -32,7 +32,6 @@ __all__ = [
     "initial_filterbank",
     "inspect_frontend",
     "parameter_tables",
-    "response_fft_length",
 ]
 
 _FFT = 2048
@@ -104,16 +103,16 @@ class FilterStats(dict):
     half the peak's power, -3 dB), as arrays."""
 
 
-def response_fft_length(sample_rate: float) -> int:
+def _response_fft_length(sample_rate: float) -> int:
     """The DFT size responses are read with: bins at most 1 Hz apart (2048 at least)."""
     return max(_FFT, 1 << int(np.ceil(np.log2(float(sample_rate)))))
 
 
 def _stats(filterbank: Any, sample_rate: float) -> FilterStats:
     """Centres from the family's parameters where it has them (``centre_hz``), else the
-    response's peak on a grid of ``sample_rate / response_fft_length`` Hz; bandwidths on
+    response's peak on a grid of ``sample_rate / _response_fft_length`` Hz; bandwidths on
     that grid."""
-    responses = filter_responses(filterbank, response_fft_length(sample_rate))
+    responses = filter_responses(filterbank, _response_fft_length(sample_rate))
     freqs = np.linspace(0.0, sample_rate / 2, responses.shape[0])
     centres = freqs[responses.argmax(0)]
     exact = filterbank.centre_hz()
@@ -130,7 +129,7 @@ def filter_table(encoder: Encoder, sample_rate: float | None = None) -> list[dic
 
     Centres come from the family's parameters where it has them (gabor, sinc: exact), else
     from the response's peak; peaks and bandwidths are read on a grid of at most 1 Hz
-    (:func:`response_fft_length`), which :func:`inspect_frontend` records."""
+    (``_response_fft_length``), which :func:`inspect_frontend` records."""
     rate = sample_rate or encoder.filterbank.sample_rate
     if rate is None:
         raise ValueError(
@@ -291,7 +290,7 @@ def inspect_frontend(
             "csv": f"{encoder.name}_filters.csv",
             "moved_hz": moved,
             "centres": "parameters" if encoder.filterbank.centre_hz() is not None else "peak",
-            "grid_hz": rate / response_fft_length(rate),
+            "grid_hz": rate / _response_fft_length(rate),
         }
     for name, rows in parameter_tables(model).items():
         write_text(out / f"{name}_parameters.csv", _csv_text(rows))
