@@ -163,13 +163,21 @@ def test_librosa_sizes_that_framebank_cannot_frame_as_librosa_are_refused(option
         frontends.LogMel(RATE, **options)
 
 
-def test_log_mel_trainable_is_refused_naming_what_trains():
-    with pytest.raises(ValueError, match="LogMel is a fixed transform.*PCENMel.*learn="):
+def test_log_mel_trainable_alone_is_refused_pointing_to_learnable_which_trains():
+    with pytest.raises(ValueError, match="LogMel is a fixed transform.*learnable='mel'"):
         frontends.LogMel(RATE, trainable=True)
     with pytest.raises(FrontendConfigError, match="fixed transform"):
         build_frontend({"frontend": "log_mel", "trainable": True})
     frozen = frontends.LogMel(RATE, trainable=False)
     assert frontends.LogMel.from_config(frozen.get_config()).trainable is False
+    x = np.zeros((1, 1600), "float32")
+    for learnable, count in (("mel", 1), ("basis", 1), (True, 2)):
+        layer = frontends.LogMel(RATE, learnable=learnable, trainable=True)
+        layer(x)
+        assert len(layer.trainable_weights) == count, learnable
+        restored = frontends.LogMel.from_config(layer.get_config())
+        restored(x)
+        assert len(restored.trainable_weights) == count, learnable
 
 
 def test_a_one_dimensional_waveform_is_refused_naming_the_front_end():

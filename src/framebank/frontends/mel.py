@@ -7,6 +7,7 @@ from typing import Any
 import keras
 
 from framebank._validation import check_bool, check_positive_int
+from framebank.frontends._pretrained import check_learnable
 from framebank.frontends.base import (
     ReadyMade,
     _arguments,
@@ -51,11 +52,14 @@ class LogMel(ReadyMade):
         pad_mode: how ``center`` pads: ``"constant"`` (zeros, librosa's default since 0.10)
             or ``"reflect"``. Reflect padding cannot stream (it needs samples after a
             chunk); streaming refuses it.
+        learnable: False (fixed, the default), ``"mel"`` (the mel weights train from
+            librosa's), ``"basis"`` (the STFT basis trains) or True (both).
 
     Raises:
         ValueError: both units for one size, a window longer than ``n_fft`` or not
             centrable in it, more bands than DFT bins, a rate that is not whole Hz or
-            below 1000 (a rate in kHz), ``trainable=True`` (nothing here trains).
+            below 1000 (a rate in kHz), ``trainable=True`` without ``learnable`` (nothing
+            would train).
 
     Input shape:
         ``[batch, time]``.
@@ -82,10 +86,13 @@ class LogMel(ReadyMade):
         htk: bool = False,
         norm: str | None = "slaney",
         pad_mode: str = "constant",
+        learnable: bool | str = False,
         **kwargs: Any,
     ) -> None:
         options = _arguments(locals())
-        _refuse_trainable(type(self).__name__, kwargs)
+        train_basis, train_mel = check_learnable(learnable)
+        if not learnable:
+            _refuse_trainable(type(self).__name__, kwargs)
         sample_rate, n_filters = _common(sample_rate, n_filters)
         center = check_bool("center", center)
         fft, frame_len, hop = _stft_sizes(sample_rate, options, center)
@@ -106,7 +113,11 @@ class LogMel(ReadyMade):
             pad_mode=pad_mode,
             name="mel_encoder",
         )
-        steps = [MelSpectrum.for_encoder(encoder, name="mel"), Log(eps=eps, name="log")]
+        encoder.filterbank.trainable = train_basis
+        steps = [
+            MelSpectrum.for_encoder(encoder, trainable=train_mel, name="mel"),
+            Log(eps=eps, name="log"),
+        ]
         super().__init__(encoder, steps, options, **kwargs)
 
     @classmethod
@@ -125,10 +136,10 @@ class LogMel(ReadyMade):
 def _refuse_trainable(name: str, kwargs: dict) -> None:
     if kwargs.get("trainable") is True:
         raise ValueError(
-            f"{name} is a fixed transform (STFT, mel filters, log): trainable=True would give it "
-            "no weight to train. For a mel front end that learns, use PCENMel (a learnable "
-            "PCEN on this mel spectrogram, its parameters chosen with learn=) or LEAF "
-            "(learnable filters, learn_filters=)."
+            f"{name} is a fixed transform by default: trainable=True alone gives it no weight "
+            "to train. Choose what learns with learnable='mel' (the mel weights), 'basis' (the "
+            "STFT basis) or True (both); or use PCENMel (a learnable PCEN on this mel "
+            "spectrogram, learn=)."
         )
 
 
