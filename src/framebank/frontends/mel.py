@@ -203,8 +203,8 @@ class PCENMel(ReadyMade):
     isolates it.
 
     Args:
-        sample_rate, n_filters, window_ms, hop_ms, fft_length, fmin, fmax, center, method,
-            n_fft, hop_length, win_length, htk, norm, pad_mode: as :class:`LogMel`.
+        sample_rate, n_filters, window_ms, hop_ms, fft_length, fmin, fmax: as :class:`LogMel`.
+        center, method, n_fft, hop_length, win_length, htk, norm, pad_mode: as :class:`LogMel`.
         alpha, delta, root, smooth_coef, floor: PCEN's initial values.
         learn: which PCEN parameters learn.
         state_init: PCEN's smoother before the first frame (``"first_frame"``, LEAF's;

@@ -59,8 +59,8 @@ class TDFilterbanks(ReadyMade):
     an instance normalisation.
 
     Args:
-        sample_rate, n_filters, window_ms, hop_ms, min_hz, max_hz, instance_norm, method,
-            win_length, hop_length: as :class:`LEAF`.
+        sample_rate, n_filters, window_ms, hop_ms, min_hz, max_hz: as :class:`LEAF`.
+        instance_norm, method, win_length, hop_length: as :class:`LEAF`.
     """
 
     stride1 = True
