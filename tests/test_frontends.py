@@ -121,6 +121,8 @@ def test_sizes_in_samples_build_the_front_end_the_milliseconds_do(name):
     assert pieces(in_samples) == pieces(in_ms)
     restored = cls.from_config(in_samples.get_config())
     assert pieces(restored) == pieces(in_ms)
+    from_config = fb.build_frontend({"frontend": name, "sample_rate": RATE, **SAMPLE_SIZES[name]})
+    assert pieces(from_config) == pieces(in_ms)
 
 
 def test_leaf_pooling_kernel_is_leafs_formula():
