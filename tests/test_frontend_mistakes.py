@@ -194,6 +194,16 @@ def test_reflect_padding_needs_more_than_half_a_window_and_does_not_stream():
     assert frontend(keras.Input((201,))).shape[1] == 2
     with pytest.raises(ValueError, match="pad_mode='reflect'.*pad_mode='constant'"):
         streaming.Stream(frontends.LogMel(RATE, pad_mode="reflect"), sample_rate=RATE)
+    config = {
+        "filterbank": "mel",
+        "frame_len": 400,
+        "hop": 160,
+        "sample_rate": RATE,
+        "center": True,
+        "pad_mode": "reflect",
+        "postprocessing": ["mel_spectrum"],
+    }
+    assert build_frontend(config).encoder.pad_mode == "reflect"
 
 
 def test_the_old_frontend_name_names_the_release_it_was_renamed_after():
