@@ -59,7 +59,6 @@ def test_a_suggested_option_is_one_the_front_end_accepts(name):
         (frontends.KerasMel, "n_mels", "num_mel_bins"),
         (frontends.KaldiFbank, "hop_length", "frame_shift \\(milliseconds\\)"),
         (frontends.LogMel, "n_mels", "n_filters"),
-        (frontends.LogMel, "hop_length", "hop_ms \\(milliseconds\\)"),
         (frontends.TorchaudioMel, "hop_ms", "hop_length"),
     ],
 )
@@ -103,9 +102,14 @@ def test_a_fixed_input_without_a_frame_is_refused_at_build(name):
 def test_log_mel_without_centring_is_refused_and_told_the_length_it_needs():
     frontend = frontends.LogMel(RATE, center=False)
     need = frontend.encoder.frame_len
-    with pytest.raises(ValueError, match=f"keras.Input\\(\\({need},\\)\\)"):
+    with pytest.raises(ValueError, match=f"keras.Input\\(\\({need},\\)\\)") as info:
         frontend(keras.Input((200,)))
     assert frontend(keras.Input((need,))).shape[1] == 1  # the advice works
+    # Every option the advice names is one LogMel takes, and centring makes a frame.
+    assert "center=True" in str(info.value)
+    named = set(re.findall(r"\b([a-z_]+)=", str(info.value)))
+    assert named and named <= set(_options(frontends.LogMel)), named
+    assert frontends.LogMel(RATE, center=True)(keras.Input((200,))).shape[1] >= 1
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -117,9 +121,98 @@ def test_stereo_is_refused_naming_the_front_end_with_a_fix(name):
     assert frontend(keras.ops.mean(x, axis=-1)).shape[0] == 1  # the fix works
 
 
-def test_a_sample_rate_in_khz_is_named():
-    with pytest.raises(ValueError, match="in Hz: 16 kHz is sample_rate=16000"):
-        frontends.LogMel(sample_rate=16)
+@pytest.mark.parametrize("name", ["log_mel", "pcen_mel", "leaf", "sincnet", "td_filterbanks"])
+def test_a_sample_rate_in_khz_is_named(name):
+    with pytest.raises(ValueError, match="`sample_rate` is in Hz.*pass sample_rate=16000"):
+        frontends.FRONTENDS[name](sample_rate=16)
+
+
+def test_a_sample_rate_that_is_not_whole_hz_is_refused():
+    with pytest.raises(ValueError, match="whole number.*sample_rate=16000.5"):
+        frontends.LogMel(sample_rate=16000.5)
+    assert frontends.LogMel(sample_rate=16000.0).encoder.filterbank.sample_rate == 16000
+
+
+def test_more_mel_bands_than_dft_bins_are_refused_with_the_numbers():
+    # librosa only warns that some filters are empty.
+    with pytest.raises(ValueError, match="300 mel bands.*n_fft=512 gives \\(257\\)"):
+        frontends.LogMel(RATE, n_filters=300, n_fft=512)
+    assert frontends.LogMel(RATE, n_filters=257, n_fft=512).encoder.filterbank.fft_length == 512
+
+
+@pytest.mark.parametrize("name", ["log_mel", "pcen_mel", "leaf", "sincnet", "td_filterbanks"])
+@pytest.mark.parametrize("size", [("window_ms", "win_length"), ("hop_ms", "hop_length")])
+def test_a_size_in_milliseconds_and_in_samples_is_refused_naming_both(name, size):
+    ms, samples = size
+    with pytest.raises(ValueError, match=f"not both.*{ms}=20.*{samples}=320"):
+        frontends.FRONTENDS[name](sample_rate=RATE, **{ms: 20, samples: 320})
+
+
+@pytest.mark.parametrize(
+    "options,match",
+    [
+        ({"n_fft": 512, "fft_length": 512}, "n_fft=512 and fft_length=512"),
+        ({"n_fft": 256, "win_length": 400}, "win_length <= n_fft"),
+        ({"n_fft": 512, "win_length": 401}, "win_length=401, n_fft=512, center=True"),
+        ({"n_fft": 512, "win_length": 400, "center": False}, "center=False"),
+        ({"pad_mode": "edge"}, "'constant'.*'reflect'.*pad_mode='edge'"),
+    ],
+)
+def test_librosa_sizes_that_framebank_cannot_frame_as_librosa_are_refused(options, match):
+    with pytest.raises(ValueError, match=match):
+        frontends.LogMel(RATE, **options)
+
+
+def test_log_mel_trainable_alone_is_refused_pointing_to_learnable_which_trains():
+    with pytest.raises(ValueError, match="LogMel is a fixed transform.*learnable='mel'"):
+        frontends.LogMel(RATE, trainable=True)
+    with pytest.raises(FrontendConfigError, match="fixed transform"):
+        build_frontend({"frontend": "log_mel", "trainable": True})
+    frozen = frontends.LogMel(RATE, trainable=False)
+    assert frontends.LogMel.from_config(frozen.get_config()).trainable is False
+    x = np.zeros((1, 1600), "float32")
+    for learnable, count in (("mel", 1), ("basis", 1), (True, 2)):
+        layer = frontends.LogMel(RATE, learnable=learnable, trainable=True)
+        layer(x)
+        assert len(layer.trainable_weights) == count, learnable
+        restored = frontends.LogMel.from_config(layer.get_config())
+        restored(x)
+        assert len(restored.trainable_weights) == count, learnable
+
+
+def test_a_one_dimensional_waveform_is_refused_naming_the_front_end():
+    with pytest.raises(ValueError, match="LogMel 'log_mel.*input_shape=\\(4000,\\).*x\\[None\\]"):
+        frontends.LogMel(RATE)(np.zeros(4000, "float32"))
+
+
+def test_reflect_padding_needs_more_than_half_a_window_and_does_not_stream():
+    from framebank import streaming
+
+    frontend = frontends.LogMel(RATE, pad_mode="reflect")  # a 400-sample window
+    with pytest.raises(ValueError, match="pad_mode='reflect'.*at least 201 samples.*150"):
+        frontend(keras.Input((150,)))
+    assert frontend(keras.Input((201,))).shape[1] == 2
+    with pytest.raises(ValueError, match="pad_mode='reflect'.*pad_mode='constant'"):
+        streaming.Stream(frontends.LogMel(RATE, pad_mode="reflect"), sample_rate=RATE)
+    config = {
+        "filterbank": "mel",
+        "frame_len": 400,
+        "hop": 160,
+        "sample_rate": RATE,
+        "center": True,
+        "pad_mode": "reflect",
+        "postprocessing": ["mel_spectrum"],
+    }
+    assert build_frontend(config).encoder.pad_mode == "reflect"
+
+
+def test_the_old_frontend_name_names_the_release_it_was_renamed_after():
+    import framebank
+
+    with pytest.warns(DeprecationWarning) as record:
+        assert framebank.Frontend is framebank.FrontEnd
+    message = str(record[0].message)
+    assert "FrontEnd" in message and "after 0.1.0" in message and "since" not in message
 
 
 SHORT_CASES = [(name, {}) for name in NAMES] + [

@@ -59,6 +59,74 @@ def test_log_mel_is_librosas_log_mel():
     assert got.shape == want.shape and error <= 5e-6
 
 
+def _speech_at(rate: int, seconds: float) -> np.ndarray:
+    """One chunk of real speech from data/ at ``rate``, float64."""
+    length = int(seconds * rate)
+    for clip in read_manifest():
+        samples, _ = load_audio(clip.path, rate)
+        if len(samples) >= length:
+            return samples[:length].astype("float64")
+    raise AssertionError("no clip long enough in data/")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"htk": True}, {"norm": None}, {"pad_mode": "reflect", "win_length": 1024}],
+    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "defaults",
+)
+def test_log_mel_in_librosas_samples_and_options_is_librosas(options):
+    """Sizes in samples (n_fft, hop_length, win_length) and the mel options (htk, norm,
+    pad_mode) mean what they mean to librosa.feature.melspectrogram."""
+    import librosa
+
+    rate = 22050
+    y = _speech_at(rate, 0.5)
+    layer = frontends.LogMel(n_fft=2048, hop_length=512, sample_rate=rate, **options)
+    x = y[None].astype("float32")
+    power = ops.convert_to_numpy(layer.postprocessing[0](layer.encoder(x)))[0]
+    got = ops.convert_to_numpy(layer(x))[0]
+    mel = librosa.feature.melspectrogram(
+        y=y, sr=rate, n_fft=2048, hop_length=512, n_mels=40, **options
+    ).T
+    # float32 against librosa's float64: a 2048-term DFT rounds the power to ~1e-6 of the
+    # frame's largest; the log (eps=1e-6) keeps that well under 5e-6 of the largest value.
+    assert power.shape == got.shape == mel.shape
+    assert np.abs(power - mel).max() <= 1e-5 * mel.max()
+    if not options:
+        want = np.log(mel + 1e-6)
+        assert np.abs(got - want).max() <= 5e-6 * np.abs(want).max()
+
+
+SAMPLE_SIZES = {
+    "log_mel": {"n_fft": 512, "win_length": 400, "hop_length": 160},
+    "pcen_mel": {"n_fft": 512, "win_length": 400, "hop_length": 160},
+    "leaf": {"win_length": 401, "hop_length": 160},
+    "sincnet": {"win_length": 401, "hop_length": 160},
+    "td_filterbanks": {"win_length": 401, "hop_length": 160},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_SIZES))
+def test_sizes_in_samples_build_the_front_end_the_milliseconds_do(name):
+    cls = frontends.FRONTENDS[name]
+    in_ms, in_samples = cls(sample_rate=RATE), cls(sample_rate=RATE, **SAMPLE_SIZES[name])
+
+    def unnamed(config):
+        if isinstance(config, dict):
+            return {k: unnamed(v) for k, v in config.items() if k != "name"}
+        return [unnamed(v) for v in config] if isinstance(config, list) else config
+
+    def pieces(frontend):
+        layers = [frontend.encoder, *frontend.postprocessing]
+        return unnamed([layer.get_config() for layer in layers])
+
+    assert pieces(in_samples) == pieces(in_ms)
+    restored = cls.from_config(in_samples.get_config())
+    assert pieces(restored) == pieces(in_ms)
+    from_config = fb.build_frontend({"frontend": name, "sample_rate": RATE, **SAMPLE_SIZES[name]})
+    assert pieces(from_config) == pieces(in_ms)
+
+
 def test_leaf_pooling_kernel_is_leafs_formula():
     leaf = frontends.LEAF(RATE)
     leaf(_speech(0.1, batch=1))

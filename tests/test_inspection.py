@@ -28,9 +28,8 @@ def test_centres_are_the_parametric_ones_and_the_initial_ones_are_rebuilt():
     assert len(table) == 8
     parametric = ops.convert_to_numpy(encoder.filterbank.centre_hz())
     got = np.array([row["centre_hz"] for row in table])
-    # The response's peak, on a 2048-point grid (3.9 Hz at 8 kHz), is the centre frequency
-    # (a Gaussian window does not move it, beyond the grid and the folding at 0 Hz).
-    np.testing.assert_allclose(got[1:], parametric[1:], atol=8000 / 2048)
+    # Read from the family's own parameters, not from a response on a grid: exact.
+    np.testing.assert_array_equal(got, parametric.astype("float64"))
     assert all(row["centre_hz"] == row["initial_centre_hz"] for row in table)
     assert all(row["bandwidth_hz"] > 0 for row in table)
 
@@ -130,3 +129,14 @@ def test_a_user_registered_complex_family_is_drawn_as_pairs():
         assert fb.FourierFilterbank(None, 16).centre_hz() is None
     finally:
         fb.filterbanks.base._REGISTRY.pop("test_one_tone_pairs")
+
+
+def test_peak_centres_are_read_on_a_grid_of_at_most_1_hz(tmp_path):
+    """A family without centre parameters (the mel front end's DFT) is read at its responses'
+    peaks: bin k of a 400-point DFT at 16 kHz is k * 40 Hz, found within half the grid."""
+    fe = fb.frontends.LogMel(16000, n_fft=400, hop_length=160)
+    written = inspect_frontend(fe, tmp_path)
+    entry = written["encoders"][fe.encoder.name]
+    assert entry["centres"] == "peak" and entry["grid_hz"] <= 1.0
+    got = np.array([row["centre_hz"] for row in filter_table(fe.encoder)])
+    assert np.abs(got - 40.0 * np.arange(len(got))).max() <= entry["grid_hz"] / 2

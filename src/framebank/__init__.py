@@ -80,7 +80,13 @@ __version__ = "0.1.0"
 
 __getattr__ = deprecated_names(
     __name__,
-    {"Frontend": (lambda: FrontEnd, "use framebank.FrontEnd (a Keras layer since 0.1.0)")},
+    {
+        "Frontend": (
+            lambda: FrontEnd,
+            "use framebank.FrontEnd (the same front end, a Keras layer; renamed after 0.1.0, "
+            "see CHANGELOG.md)",
+        )
+    },
 )
 
 __all__ = [

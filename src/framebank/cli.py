@@ -261,7 +261,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     for name, entry in written["encoders"].items():
         moved = entry["moved_hz"]
         change = "" if moved is None else f"; centres moved {moved:.1f} Hz (median)"
-        print(f"{name}: {entry['png']}, {entry['csv']}{change}")
+        read = (
+            "centres from the filters' parameters"
+            if entry["centres"] == "parameters"
+            else f"centres at the responses' peaks, to {entry['grid_hz']:.2f} Hz"
+        )
+        print(f"{name}: {entry['png']}, {entry['csv']}{change} ({read})")
     for name, path in written["parameters"].items():
         print(f"{name}: {path}")
     print(f"in {args.out}")

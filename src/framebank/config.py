@@ -123,6 +123,7 @@ ENCODER_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "pad_end": ((bool,), False),
     "center": ((bool,), False),
     "pad_value": (_NUMBER, 0.0),
+    "pad_mode": ((str,), "constant"),
     "kernel_initializer": ((str, dict), "basis_glorot_uniform"),
     "bias_initializer": ((str, dict), "zeros"),
     "name": ((str,), None),
@@ -466,7 +467,15 @@ def _build_encoder(raw: dict, family_cls: type) -> Encoder:
     filterbank = get_filterbank(name, frame_len=raw["frame_len"], **options)
     layer = {
         key: raw[key]
-        for key in ("use_bias", "pad_end", "center", "pad_value", "bias_initializer", "name")
+        for key in (
+            "use_bias",
+            "pad_end",
+            "center",
+            "pad_value",
+            "pad_mode",
+            "bias_initializer",
+            "name",
+        )
         if key in raw
     }
     if "trainable" in raw:

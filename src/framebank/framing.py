@@ -129,12 +129,16 @@ def pad_signal(
     pad_end: bool = False,
     center: bool = False,
     pad_value: float = 0.0,
+    pad_mode: str = "constant",
 ) -> Any:
     """Pad a ``[batch, time]`` signal so that valid framing gives the requested frames.
 
     After this, frames are exactly ``signal[:, f*hop : f*hop + frame_len]`` for
     ``f < num_frames(padded_time, frame_len, hop)``. This is the single padding
-    rule shared by :func:`frame` and the ``strided_conv`` method.
+    rule shared by :func:`frame` and the ``strided_conv`` method. ``pad_mode`` is how
+    ``center`` pads: ``"constant"`` (zeros) or ``"reflect"`` (the signal mirrored about
+    its end samples, ``numpy.pad``'s and librosa's ``"reflect"``; needs more than
+    ``frame_len // 2`` samples).
 
     Returns:
         ``[batch, padded_time]``.
@@ -142,7 +146,11 @@ def pad_signal(
     x = signal
     if center:
         half = frame_len // 2
-        x = ops.pad(x, [[0, 0], [half, half]], constant_values=0.0)
+        if pad_mode == "reflect":
+            check_reflectable(x, half)
+            x = ops.pad(x, [[0, 0], [half, half]], mode="reflect")
+        else:
+            x = ops.pad(x, [[0, 0], [half, half]], constant_values=0.0)
     if pad_end:
         time = _time_len(x)
         extra = (num_frames(time, frame_len, hop, pad_end=True) - 1) * hop + frame_len - time
@@ -152,6 +160,30 @@ def pad_signal(
         else:
             x = ops.pad(x, [[0, 0], [0, ops.maximum(0, extra)]], constant_values=pad_value)
     return x
+
+
+PAD_MODES = ("constant", "reflect")
+
+
+def check_pad_mode(pad_mode: Any) -> str:
+    """``pad_mode`` as one of :data:`PAD_MODES` (how ``center=True`` pads)."""
+    if pad_mode not in PAD_MODES:
+        raise ValueError(
+            f"`pad_mode` must be 'constant' (zeros, librosa's default) or 'reflect'. "
+            f"Received: pad_mode={pad_mode!r}"
+        )
+    return pad_mode
+
+
+def check_reflectable(x: Any, half: int) -> None:
+    """Reflect padding of ``half`` samples needs more than ``half`` samples."""
+    time = x.shape[1]
+    if time is not None and time <= half:
+        raise ValueError(
+            f"pad_mode='reflect' pads {half} samples by mirroring the signal, so it needs at "
+            f"least {half + 1} samples. Received: {time} samples. Pass a longer signal or "
+            "pad_mode='constant'."
+        )
 
 
 def check_long_enough(x: Any, frame_len: int, name: str = "signal") -> None:

@@ -103,17 +103,33 @@ class FilterStats(dict):
     half the peak's power, -3 dB), as arrays."""
 
 
-def _stats(responses: np.ndarray, sample_rate: float) -> FilterStats:
+def _response_fft_length(sample_rate: float) -> int:
+    """The DFT size responses are read with: bins at most 1 Hz apart (2048 at least)."""
+    return max(_FFT, 1 << int(np.ceil(np.log2(float(sample_rate)))))
+
+
+def _stats(filterbank: Any, sample_rate: float) -> FilterStats:
+    """Centres from the family's parameters where it has them (``centre_hz``), else the
+    response's peak on a grid of ``sample_rate / _response_fft_length`` Hz; bandwidths on
+    that grid."""
+    responses = filter_responses(filterbank, _response_fft_length(sample_rate))
     freqs = np.linspace(0.0, sample_rate / 2, responses.shape[0])
-    peak = responses.argmax(0)
+    centres = freqs[responses.argmax(0)]
+    exact = filterbank.centre_hz()
+    if exact is not None:
+        centres = np.asarray(ops.convert_to_numpy(exact), "float64").reshape(centres.shape)
     power = responses**2
     half = power >= power.max(0, keepdims=True) / 2
     width = half.sum(0) * (freqs[1] - freqs[0])
-    return FilterStats(centre_hz=freqs[peak], bandwidth_hz=width)
+    return FilterStats(centre_hz=centres, bandwidth_hz=width)
 
 
 def filter_table(encoder: Encoder, sample_rate: float | None = None) -> list[dict]:
-    """One row a filter: learned (and, where known, initial) centre and bandwidth in Hz."""
+    """One row a filter: learned (and, where known, initial) centre and bandwidth in Hz.
+
+    Centres come from the family's parameters where it has them (gabor, sinc: exact), else
+    from the response's peak; peaks and bandwidths are read on a grid of at most 1 Hz
+    (``_response_fft_length``), which :func:`inspect_frontend` records."""
     rate = sample_rate or encoder.filterbank.sample_rate
     if rate is None:
         raise ValueError(
@@ -122,9 +138,9 @@ def filter_table(encoder: Encoder, sample_rate: float | None = None) -> list[dic
         )
     if not encoder.built:  # a front end not called yet: its initial filters
         encoder.build((None, None))
-    learned = _stats(filter_responses(encoder.filterbank), rate)
+    learned = _stats(encoder.filterbank, rate)
     start = initial_filterbank(encoder)
-    initial = _stats(filter_responses(start), rate) if start is not None else None
+    initial = _stats(start, rate) if start is not None else None
     rows = []
     for index in range(len(learned["centre_hz"])):
         row = {
@@ -235,7 +251,9 @@ def inspect_frontend(
     Returns:
         What was written: ``{"encoders": {name: {"png", "csv", "moved_hz"}},
         "parameters": {layer: csv}}``; ``moved_hz`` is the median absolute change of the
-        filters' centre frequencies from their initial values (None where unknown).
+        filters' centre frequencies from their initial values (None where unknown);
+        ``centres`` says where they come from (``"parameters"``, exact, or ``"peak"``, the
+        response's) and ``grid_hz`` the spacing peaks and bandwidths are read on.
 
     Raises:
         FileNotFoundError: ``model`` names a file that does not exist.
@@ -271,6 +289,8 @@ def inspect_frontend(
             "png": f"{encoder.name}_filters.png",
             "csv": f"{encoder.name}_filters.csv",
             "moved_hz": moved,
+            "centres": "parameters" if encoder.filterbank.centre_hz() is not None else "peak",
+            "grid_hz": rate / _response_fft_length(rate),
         }
     for name, rows in parameter_tables(model).items():
         write_text(out / f"{name}_parameters.csv", _csv_text(rows))

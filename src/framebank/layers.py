@@ -293,6 +293,9 @@ class Encoder(AudioInput, _BasisLayer):
         pad_end: pad the end to ``ceil(time / hop)`` frames (``tf.signal.frame``).
         center: pad ``frame_len // 2`` on both sides (librosa's ``center=True``).
         pad_value: value used by ``pad_end``.
+        pad_mode: how ``center`` pads: ``"constant"`` (zeros, librosa's default) or
+            ``"reflect"`` (librosa's ``pad_mode="reflect"``; not streamable: it needs
+            samples after the chunk's end).
         filterbank: family name (``"free"``, ``"fourier"``, ``"analytic"``,
             ``"sinc"``, ``"gabor"``, ``"mel"``, or a registered one) or a
             :class:`Filterbank` instance.
@@ -339,6 +342,7 @@ class Encoder(AudioInput, _BasisLayer):
         pad_value: float = 0.0,
         filterbank: str | Filterbank | dict = "free",
         sample_rate: float | None = None,
+        pad_mode: str = "constant",
         **kwargs: Any,
     ) -> None:
         self.frame_len, self.hop = check_framing_args(frame_len, hop)
@@ -363,11 +367,13 @@ class Encoder(AudioInput, _BasisLayer):
         self.pad_end = check_bool("pad_end", pad_end)
         self.center = check_bool("center", center)
         self.pad_value = check_number("pad_value", pad_value)
+        self.pad_mode = framing.check_pad_mode(pad_mode)
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) not in (2, 3) or (len(input_shape) == 3 and input_shape[-1] != 1):
             raise ValueError(
-                "Encoder expects a mono waveform [batch, time] or [batch, time, 1]. "
+                f"{type(self).__name__} {self.name!r} expects a mono waveform [batch, time] or "
+                "[batch, time, 1]. "
                 f"Received: input_shape={tuple(input_shape)}"
             )
         self._build_basis(self.frame_len)
@@ -379,7 +385,7 @@ class Encoder(AudioInput, _BasisLayer):
         if x.shape[1] == 0:
             raise ValueError("Encoder received an empty signal (0 samples).")
         x = framing.pad_signal(
-            x, self.frame_len, self.hop, self.pad_end, self.center, self.pad_value
+            x, self.frame_len, self.hop, self.pad_end, self.center, self.pad_value, self.pad_mode
         )
         framing.check_long_enough(x, self.frame_len)
         return self.project_padded(x)
@@ -405,6 +411,7 @@ class Encoder(AudioInput, _BasisLayer):
             pad_end=self.pad_end,
             center=self.center,
             pad_value=self.pad_value,
+            pad_mode=self.pad_mode,
         )
         return config
 

@@ -118,9 +118,16 @@ class FrontEnd(AudioInput, keras.layers.Layer):
 
     def _check_input_shape(self, input_shape: tuple) -> None:
         """Refuse, naming this front end and the fix, what would fail later or give nothing:
-        more than one channel, or a known length too short for one frame."""
+        a rank other than 2 or 3, more than one channel, or a known length too short for
+        one frame (or for reflect padding)."""
         what = f"{type(self).__name__} {self.name!r}"
         shape = tuple(input_shape)
+        if len(shape) not in (2, 3):
+            raise ValueError(
+                f"{what} takes a batch of mono waveforms [batch, time] or [batch, time, 1]. "
+                f"Received: input_shape={shape}. For one clip, add the batch axis "
+                "(x[None] or keras.ops.expand_dims(x, 0))."
+            )
         if len(shape) == 3 and shape[-1] not in (1, None):
             raise ValueError(
                 f"{what} takes mono audio [batch, time] or [batch, time, 1]. Received: "
@@ -143,6 +150,15 @@ class FrontEnd(AudioInput, keras.layers.Layer):
                 f"least {high} samples (keras.Input(({high},)) or longer, or (None,) for any "
                 "length), or build it with a shorter window."
             )
+        half = self.encoder.frame_len // 2
+        if len(shape) in (2, 3) and shape[1] is not None and self.encoder.center:
+            if self.encoder.pad_mode == "reflect" and shape[1] <= half:
+                raise ValueError(
+                    f"{what} pads with pad_mode='reflect', mirroring {half} samples, so it "
+                    f"needs at least {half + 1} samples. Received: {shape[1]} samples. Give "
+                    f"it at least {half + 1} (keras.Input(({half + 1},)) or (None,)), or build "
+                    "it with pad_mode='constant'."
+                )
 
     def _length_rule(self) -> str:
         """Why a short input gives no frame, in words (for the too-short message)."""
@@ -298,13 +314,71 @@ class ReadyMade(FrontEnd):
         return cls(**config)
 
 
-def _common(sample_rate: Any, n_filters: Any, window_ms: Any, hop_ms: Any) -> tuple:
+def _common(sample_rate: Any, n_filters: Any) -> tuple:
+    return check_sample_rate(sample_rate), check_positive_int("n_filters", n_filters)
+
+
+def check_sample_rate(sample_rate: Any) -> int | float:
+    """``sample_rate`` in Hz: a whole number of samples a second, at least 1000 (a value
+    below that is a rate in kHz, which is named in the error)."""
     rate = check_positive_number("sample_rate", sample_rate)
-    sample_rate = sample_rate if isinstance(sample_rate, int) else rate
-    n_filters = check_positive_int("n_filters", n_filters)
-    window_ms = check_positive_number("window_ms", window_ms)
-    hop_ms = check_positive_number("hop_ms", hop_ms)
-    return sample_rate, n_filters, window_ms, hop_ms
+    if rate < 1000:
+        raise ValueError(
+            "`sample_rate` is in Hz and must be at least 1000. Received: "
+            f"sample_rate={sample_rate!r} (if that is {rate:g} kHz, pass "
+            f"sample_rate={rate * 1000:g})."
+        )
+    if rate != int(rate):
+        raise ValueError(
+            "`sample_rate` must be a whole number of samples a second (Hz). Received: "
+            f"sample_rate={sample_rate!r}; resample to an integer rate (librosa.resample) first."
+        )
+    return sample_rate if isinstance(sample_rate, int) else rate
+
+
+def frame_sizes(
+    sample_rate: Any,
+    sizes: dict,
+    window: Any = None,
+) -> tuple[int, int]:
+    """A front end's window and hop in samples, each given in milliseconds or in samples.
+
+    Args:
+        sample_rate: Hz (checked).
+        sizes: ``window_ms``, ``hop_ms`` (milliseconds) and ``win_length``, ``hop_length``
+            (samples, librosa's names), each None when not given; 25 ms and 10 ms when
+            neither of a pair is.
+        window: milliseconds to samples for the window (default ``round(rate * ms / 1000)``).
+
+    Returns:
+        ``(window, hop)`` in samples.
+
+    Raises:
+        ValueError: both units given for one size, or a size under one sample.
+    """
+    rate = float(sample_rate)
+    out = []
+    for ms_name, samples_name, default, to_samples in (
+        ("window_ms", "win_length", 25.0, window or (lambda ms: int(round(rate * ms / 1000)))),
+        ("hop_ms", "hop_length", 10.0, lambda ms: _hop(sample_rate, ms)),
+    ):
+        ms, samples = sizes.get(ms_name), sizes.get(samples_name)
+        if ms is not None and samples is not None:
+            raise ValueError(
+                f"Give the size either in milliseconds or in samples, not both. Received: "
+                f"{ms_name}={ms!r} and {samples_name}={samples!r}"
+            )
+        if samples is not None:
+            out.append(check_positive_int(samples_name, samples))
+        else:
+            ms = default if ms is None else check_positive_number(ms_name, ms)
+            out.append(to_samples(ms))
+            if out[-1] < 1:
+                raise ValueError(
+                    f"`{ms_name}` must give at least one sample at sample_rate={sample_rate}. "
+                    f"Received: {ms_name}={ms!r}"
+                )
+    return out[0], out[1]
 
 
 def _upper_edge(sample_rate: Any, max_hz: Any) -> float:

@@ -13,9 +13,9 @@ from framebank.frontends.base import (
     ReadyMade,
     _arguments,
     _common,
-    _hop,
     _upper_edge,
     _window,
+    frame_sizes,
     register_ready_made,
 )
 from framebank.layers import Encoder
@@ -49,7 +49,10 @@ class LEAF(ReadyMade):
     Args:
         sample_rate: Hz.
         n_filters: complex filters (output channels).
-        window_ms, hop_ms: filter and pooling length, and pooling stride, milliseconds.
+        window_ms, hop_ms: filter and pooling length, and pooling stride, milliseconds
+            (default 25 and 10).
+        win_length, hop_length: the same two in samples, librosa's names (instead of
+            ``window_ms``/``hop_ms``: one unit a size, both is an error).
         min_hz, max_hz: the mel range of the initial filters.
         init: ``"leaf"`` or ``"analytic"`` (:class:`~framebank.GaborFilterbank`).
         instance_norm: normalise each channel over time at the end (LEAF's
@@ -71,8 +74,8 @@ class LEAF(ReadyMade):
         self,
         sample_rate: float = 16000,
         n_filters: int = 40,
-        window_ms: float = 25.0,
-        hop_ms: float = 10.0,
+        window_ms: float | None = None,
+        hop_ms: float | None = None,
         min_hz: float = 60.0,
         max_hz: float | None = None,
         init: str = "leaf",
@@ -81,13 +84,13 @@ class LEAF(ReadyMade):
         learn_pooling: bool = True,
         method: str = "auto",
         band_limited: bool = False,
+        win_length: int | None = None,
+        hop_length: int | None = None,
         **kwargs: Any,
     ) -> None:
         options = _arguments(locals())
-        sample_rate, n_filters, window_ms, hop_ms = _common(
-            sample_rate, n_filters, window_ms, hop_ms
-        )
-        window, hop = _window(sample_rate, window_ms), _hop(sample_rate, hop_ms)
+        sample_rate, n_filters = _common(sample_rate, n_filters)
+        window, hop = frame_sizes(sample_rate, options, lambda ms: _window(sample_rate, ms))
         gabor = _gabor_family(n_filters, window, sample_rate, min_hz, max_hz, init)
         gabor.trainable = check_bool("learn_filters", learn_filters)
         encoder = Encoder(

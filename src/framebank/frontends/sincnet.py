@@ -11,8 +11,8 @@ from framebank.frontends.base import (
     ReadyMade,
     _arguments,
     _common,
-    _hop,
     _window,
+    frame_sizes,
     register_ready_made,
 )
 from framebank.layers import Encoder
@@ -31,7 +31,8 @@ class SincNet(ReadyMade):
     returns ``[batch, frames, n_filters]`` at the hop rate like the other front ends.
 
     Args:
-        sample_rate, n_filters, window_ms, hop_ms, method: as :class:`LEAF`.
+        sample_rate, n_filters, window_ms, hop_ms, method, win_length, hop_length: as
+            :class:`LEAF`.
         min_low_hz, min_band_hz: the sinc family's limits.
     """
 
@@ -41,18 +42,18 @@ class SincNet(ReadyMade):
         self,
         sample_rate: float = 16000,
         n_filters: int = 40,
-        window_ms: float = 25.0,
-        hop_ms: float = 10.0,
+        window_ms: float | None = None,
+        hop_ms: float | None = None,
         min_low_hz: float = 50.0,
         min_band_hz: float = 50.0,
         method: str = "auto",
+        win_length: int | None = None,
+        hop_length: int | None = None,
         **kwargs: Any,
     ) -> None:
         options = _arguments(locals())
-        sample_rate, n_filters, window_ms, hop_ms = _common(
-            sample_rate, n_filters, window_ms, hop_ms
-        )
-        window, hop = _window(sample_rate, window_ms), _hop(sample_rate, hop_ms)
+        sample_rate, n_filters = _common(sample_rate, n_filters)
+        window, hop = frame_sizes(sample_rate, options, lambda ms: _window(sample_rate, ms))
         sinc = SincFilterbank(
             n_filters, window, sample_rate, min_low_hz=min_low_hz, min_band_hz=min_band_hz,
             name="sinc",

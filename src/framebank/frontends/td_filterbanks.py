@@ -16,9 +16,9 @@ from framebank.frontends.base import (
     _arguments,
     _common,
     _FixedInitializer,
-    _hop,
     _upper_edge,
     _window,
+    frame_sizes,
     register_ready_made,
 )
 from framebank.layers import Encoder
@@ -59,8 +59,8 @@ class TDFilterbanks(ReadyMade):
     an instance normalisation.
 
     Args:
-        sample_rate, n_filters, window_ms, hop_ms, min_hz, max_hz, instance_norm, method:
-            as :class:`LEAF`.
+        sample_rate, n_filters, window_ms, hop_ms, min_hz, max_hz: as :class:`LEAF`.
+        instance_norm, method, win_length, hop_length: as :class:`LEAF`.
     """
 
     stride1 = True
@@ -69,19 +69,19 @@ class TDFilterbanks(ReadyMade):
         self,
         sample_rate: float = 16000,
         n_filters: int = 40,
-        window_ms: float = 25.0,
-        hop_ms: float = 10.0,
+        window_ms: float | None = None,
+        hop_ms: float | None = None,
         min_hz: float = 60.0,
         max_hz: float | None = None,
         instance_norm: bool = False,
         method: str = "auto",
+        win_length: int | None = None,
+        hop_length: int | None = None,
         **kwargs: Any,
     ) -> None:
         options = _arguments(locals())
-        sample_rate, n_filters, window_ms, hop_ms = _common(
-            sample_rate, n_filters, window_ms, hop_ms
-        )
-        window, hop = _window(sample_rate, window_ms), _hop(sample_rate, hop_ms)
+        sample_rate, n_filters = _common(sample_rate, n_filters)
+        window, hop = frame_sizes(sample_rate, options, lambda ms: _window(sample_rate, ms))
         top = _upper_edge(sample_rate, max_hz)
         basis = td_gabor_basis(n_filters, window, float(sample_rate), float(min_hz), top)
         filters = FreeFilterbank(

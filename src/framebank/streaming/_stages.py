@@ -166,6 +166,12 @@ class EncoderStage(Windowed):
     samples; a step's frames are the encoder's projection of buffer + new samples."""
 
     def __init__(self, layer: Encoder) -> None:
+        if layer.center and layer.pad_mode == "reflect":
+            raise ValueError(
+                f"Encoder {layer.name!r} pads with pad_mode='reflect', which mirrors the samples "
+                "after the clip's end: a stream does not have them yet. Build it with "
+                "pad_mode='constant' (zeros) to stream it; the weights are the same."
+            )
         pad = layer.frame_len // 2 if layer.center else 0
         super().__init__(layer, layer.frame_len, layer.hop, pad)
 
