@@ -39,6 +39,10 @@ CASES = {
     "spec_augment": ({"seed": 0}, 5),
     "median_subtraction": ({"append": True}, 5),
     "temporal_batch_norm": ({}, 5),
+    "power_to_db": ({}, 5),
+    "amplitude_to_db": ({}, 5),
+    "mfcc": ({"n_mfcc": 4}, 8),
+    "deltas": ({"width": 3}, 5),
 }
 # Layers computing in float32 under 16-bit policies and float64 under float64.
 WIDE = sorted(CASES)
