@@ -45,6 +45,17 @@ _PASSBAND = np.pi - 5.0 / _TAU
 _TAPS_SIGMA = 5.5
 
 
+def _smooth(number: int) -> bool:
+    for factor in (2, 3, 5):
+        while number % factor == 0:
+            number //= factor
+    return number == 1
+
+
+def _fft_real(signal: Any) -> tuple[Any, Any]:
+    return ops.fft((signal, ops.zeros_like(signal)))
+
+
 def _interpolator(u: np.ndarray, stride: int) -> np.ndarray:
     return np.sinc(u / stride) * np.exp(-0.5 * np.square(u / (_TAU * stride)))
 
@@ -84,30 +95,23 @@ class BandLimitedPlan:
             max(d for d in divisors if d <= max(1.0, low_n * _PASSBAND / _ENERGY_BAND))
             for low_n in low
         ]
-        taps = np.minimum(half, np.ceil(_TAPS_SIGMA * high)).astype(int)
         cut = np.exp(-0.5 * np.square(half / high)) > edge
         strides = [min(s, truncated) if c else s for s, c in zip(strides, cut, strict=True)]
         self.strides = np.asarray(strides)
         self.groups = []  # (stride, half-length of the kernel, filter indices)
-        # A group: one stride, and the filters cut short (or not) at that stride.
-        for stride, full in sorted(
-            {(s, t == half) for s, t in zip(strides, taps, strict=True)}, reverse=True
-        ):
-            members = np.flatnonzero((self.strides == stride) & ((taps == half) == full))
-            self.groups.append((int(stride), int(taps[members].max()), members))
-        # Per filter, the widths its group's stride and kernel hold for: wide enough in
-        # time for the stride's band, short enough for the kernel and, above the strides
-        # kept for cut filters, cut by the window no more than ``edge``.
+        for stride in sorted(set(strides), reverse=True):
+            self.groups.append((int(stride), half, np.flatnonzero(self.strides == stride)))
+        # Per filter, the widths its group's stride holds for: wide enough in time for the
+        # stride's band and, above the strides kept for cut filters, cut by the window no
+        # more than ``edge``.
         self.sigma_low = np.zeros(len(sigma))
         self.sigma_high = np.full(len(sigma), np.inf)
         widest_uncut = half / np.sqrt(2.0 * np.log(1.0 / edge))
-        for stride, reach, members in self.groups:
+        for stride, _, members in self.groups:
             if stride > 1:
                 self.sigma_low[members] = stride * _ENERGY_BAND / _PASSBAND
-            if reach < half:
-                self.sigma_high[members] = reach / _TAPS_SIGMA
             if stride > truncated:
-                self.sigma_high[members] = np.minimum(self.sigma_high[members], widest_uncut)
+                self.sigma_high[members] = widest_uncut
         self.order = np.argsort(np.concatenate([g[2] for g in self.groups]))
 
     def holds(self, sigma: Any) -> Any:
@@ -116,50 +120,110 @@ class BandLimitedPlan:
         high = ops.convert_to_tensor(np.minimum(self.sigma_high, 1e30), sigma.dtype)
         return ops.logical_and(ops.all(sigma >= low), ops.all(sigma <= high))
 
-    def pooled_energy(self, signal: Any, basis: Any, window: Any) -> Any:
+    def pooled_energy(self, signal: Any, basis: Any, window: Any, centre: Any) -> Any:
         """``[batch, ceil(time / hop), filters]`` from ``signal [batch, time]`` (static time),
-        ``basis [W, 2 filters]`` (real parts, then imaginary parts) and the pooling
-        ``window [W, filters]``."""
+        ``basis [W, 2 filters]`` (real parts, then imaginary parts), the pooling
+        ``window [W, filters]`` and the filters' ``centre [filters]`` (rad/sample)."""
         time = int(signal.shape[1])
         count = -(-time // self.hop)
         excess = max((count - 1) * self.hop + self.window - time, 0)
         left = excess // 2
-        filters = basis.shape[1] // 2
+        length = self.fft_length(time)
+        spectrum = _fft_real(ops.pad(signal, [[0, 0], [0, length - time]]))
+        gains = self._gains(basis, length)
         parts = []
-        for stride, reach, members in self.groups:
-            columns = np.concatenate([members, members + filters])
-            centre = self.window // 2
-            kernel = ops.take(basis[centre - reach : centre + reach + 1], columns, axis=1)
+        for stride, _, members in self.groups:
+            energy = self._energy(spectrum, gains, centre, members, stride, left, count)
             pool = ops.take(window, members, axis=1)
-            parts.append(self._group(signal, kernel, pool, stride, reach, left, count, time))
+            parts.append(self._pool(energy, pool, stride, left, count, time))
         pooled = ops.concatenate(parts, axis=-1)
         return ops.take(pooled, self.order, axis=-1)
 
-    def _group(
-        self,
-        signal: Any,
-        kernel: Any,
-        pool: Any,
-        stride: int,
-        reach: int,
-        left: int,
-        count: int,
-        time: int,
-    ) -> Any:
-        """One group's pooled energies: strided filters, squared modulus, pooling at rate D."""
-        size = self.window
+    def _grid(self, stride: int, count: int) -> tuple[int, int, int, int]:
+        """A group's energy grid: first sample ``t0 = -left - lead``, samples, and per
+        pooling window the grid samples it reads and the hop-long segments they fill."""
         lead = _REACH * stride  # grid samples before the first window's start
-        taps = (size - 1 + 2 * lead) // stride + 1  # grid samples one pooling window reads
+        taps = (self.window - 1 + 2 * lead) // stride + 1
         step = self.hop // stride
         segments = -(-taps // step)
-        blocks = count + segments - 1
-        samples = blocks * step  # the grid: t = -left - lead + stride * s
-        start = left + lead + reach  # zeros before the signal so the grid starts there
-        need = (samples - 1) * stride + 2 * reach + 1
-        x = ops.pad(signal, [[0, 0], [start, max(need - start - time, 0)]])[:, :need]
-        y = ops.conv(x[:, :, None], kernel[:, None, :], strides=stride, padding="valid")
-        half = kernel.shape[1] // 2
-        energy = ops.square(y[..., :half]) + ops.square(y[..., half:])  # [batch, samples, G]
+        return lead, taps, segments, (count + segments - 1) * step
+
+    def fft_length(self, time: int) -> int:
+        """The circular length that holds every group's grid and the filters' support
+        without wrapping: a multiple of ``hop`` (so of every stride), 5-smooth."""
+        count = -(-time // self.hop)
+        left = max((count - 1) * self.hop + self.window - time, 0) // 2
+        centre = self.window // 2
+        span = 0
+        for stride, _, _ in self.groups:
+            lead, _, _, samples = self._grid(stride, count)
+            first = -left - lead
+            span = max(
+                span, max(first + samples * stride, time + self.window) - min(first, -centre)
+            )
+        quotient = -(-span // self.hop)
+        while not _smooth(quotient * self.hop):
+            quotient += 1
+        return quotient * self.hop
+
+    def _gains(self, basis: Any, length: int) -> tuple[Any, Any]:
+        """``[filters, length]`` real and imaginary parts of each filter's frequency response
+        as a correlation: ``y = ifft(X G)`` equals ``sum_j x[t + j - W // 2] h[j]``."""
+        centre = self.window // 2
+        taps = ops.transpose(basis)  # [2 filters, W]
+        # y = x convolved with f, f[v] = h[centre - v]: put h[j] at (centre - j) mod N.
+        flipped = ops.flip(taps, axis=1)  # h[j] at W - 1 - j
+        padded = ops.pad(flipped, [[0, 0], [0, length - self.window]])
+        rolled = ops.roll(padded, centre - (self.window - 1), axis=1)
+        filters = basis.shape[1] // 2
+        real, imag = ops.fft((rolled[:filters], rolled[filters:]))
+        return real, imag
+
+    def _energy(
+        self,
+        spectrum: tuple[Any, Any],
+        gains: tuple[Any, Any],
+        centre: Any,
+        members: np.ndarray,
+        stride: int,
+        left: int,
+        count: int,
+    ) -> Any:
+        """``[batch, samples, G]`` squared moduli of the group's filters on its grid
+        ``t0 + stride s``: the band of ``length / stride`` bins around each centre, its
+        inverse FFT (the band holds the filter's Gaussian, so nothing aliases)."""
+        lead, _, _, samples = self._grid(stride, count)
+        first = -left - lead
+        length = int(gains[0].shape[1])
+        bins = length // stride
+        xr, xi = spectrum
+        gr, gi = (ops.take(g, members, axis=0) for g in gains)
+        if stride == 1:
+            index = ops.convert_to_tensor(np.arange(length)[None], "int32")
+            xr, xi = xr[:, None], xi[:, None]
+        else:
+            mu = ops.take(centre, members, axis=0)
+            low = ops.cast(ops.round(mu * (length / (2.0 * np.pi))), "int32") - bins // 2
+            index = ops.mod(low[:, None] + np.arange(bins, dtype="int32")[None], length)
+            gr = ops.take_along_axis(gr, index, axis=1)
+            gi = ops.take_along_axis(gi, index, axis=1)
+            xr, xi = ops.take(xr, index, axis=1), ops.take(xi, index, axis=1)
+        # Delay by the grid's first sample: exp(2 pi i k t0 / N), folded into the gains.
+        angle = ops.cast(index, gr.dtype) * (2.0 * np.pi * first / length)
+        cos, sin = ops.cos(angle), ops.sin(angle)
+        gr, gi = gr * cos - gi * sin, gr * sin + gi * cos
+        # |sum_k z_k exp(2 pi i k s / M)| = |fft(conj z)[s]|: Keras has no inverse FFT.
+        yr, yi = ops.fft((xr * gr - xi * gi, -(xr * gi + xi * gr)))  # [batch, G, bins]
+        scale = 1.0 / length**2
+        energy = (ops.square(yr[..., :samples]) + ops.square(yi[..., :samples])) * scale
+        return ops.transpose(energy, (0, 2, 1))
+
+    def _pool(self, energy: Any, pool: Any, stride: int, left: int, count: int, time: int) -> Any:
+        """One group's pooling of its energies at rate ``stride`` onto the hop grid."""
+        size = self.window
+        lead, taps, segments, blocks_samples = self._grid(stride, count)
+        step = self.hop // stride
+        blocks = blocks_samples // step
         # psi[i] = sum_j phi[j] k(j - (stride i - lead)), for whole windows and edge ones.
         offsets = np.arange(size)[:, None] - (stride * np.arange(taps)[None] - lead)
         spread = ops.convert_to_tensor(_interpolator(offsets, stride), pool.dtype)

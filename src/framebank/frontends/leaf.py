@@ -136,9 +136,10 @@ class LEAF(ReadyMade):
             self._plan = plan_for(gabor, pool.strides)
         signal = as_batch_time(waveform)
         sigma = keras.ops.clip(gabor.sigma, *gabor.sigma_range)
+        mu = keras.ops.clip(gabor.centre, *gabor.centre_range)
         x = keras.ops.cond(
             self._plan.holds(sigma),
-            lambda: self._plan.pooled_energy(signal, gabor.filters(), pool.window()),
+            lambda: self._plan.pooled_energy(signal, gabor.filters(), pool.window(), mu),
             lambda: pool(energy(self.encoder(waveform))),
         )
         for step in self.postprocessing[2:]:
