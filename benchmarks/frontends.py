@@ -10,9 +10,9 @@ load. Rows:
   ends of pretrained models (at 16 kHz) fixed, and Whisper's and Kaldi's learnable;
 * LogMel's basis as a dense product (``matmul``) beside ``auto``'s FFT (``rfft``), and a
   log-mel written by hand with ``keras.ops.stft`` with LogMel's parameters;
-* LEAF (filters through the FFT, ``fft_conv``, what ``auto`` picks) beside its
-  band-limited path (``band_limited=True``) and the filters as a stride-1 convolution
-  (``strided_conv``, LEAF's own design);
+* LEAF (its band-limited path, the default) beside its stride-1 definition with the
+  filters through the FFT (``band_limited=False``, ``fft_conv``) and as a stride-1
+  convolution (``strided_conv``, LEAF's own design);
 * PCENMel with PCEN's smoother as a sequential scan over frames (``keras.ops.scan``,
   LEAF's ``tf.scan``) beside the parallel one;
 * LEAF's whole design transcribed (stride-1 ``conv``, Gaussian pooling, sequential sPCEN);
@@ -44,6 +44,11 @@ sys.path.insert(0, str(HERE))
 
 BATCH, SECONDS, RATE = 16, 1.0, 16000
 ROWS: list[str] = []  # --rows: only the rows whose name contains one of these
+
+
+def _match(pattern: str, name: str) -> bool:
+    """``--rows`` entries: a part of a row's name, or ``=name`` for that row alone."""
+    return name == pattern[1:] if pattern.startswith("=") else pattern in name
 
 
 def _speech() -> np.ndarray:
@@ -132,8 +137,8 @@ def build_rows() -> dict:
         lambda x: scan(sequential.postprocessing[0](sequential.encoder(x))),
     )
     add("LEAF", frontends.LEAF(RATE))
-    add("LEAF (band-limited)", frontends.LEAF(RATE, band_limited=True))
-    add("LEAF (stride-1 conv)", frontends.LEAF(RATE, method="strided_conv"))
+    add("LEAF (stride-1 fft_conv)", frontends.LEAF(RATE, band_limited=False))
+    add("LEAF (stride-1 conv)", frontends.LEAF(RATE, band_limited=False, method="strided_conv"))
     efficient = frontends.EfficientLEAF(RATE)
     add("EfficientLEAF", efficient, lambda x: efficient(x, training=True))
     add("TDFilterbanks", frontends.TDFilterbanks(RATE))
@@ -143,7 +148,7 @@ def build_rows() -> dict:
             add(name, frontends.FRONTENDS[name]())
         add("whisper (learnable=True)", frontends.WhisperLogMel(learnable=True))
         add("kaldi_fbank (learnable=True)", frontends.KaldiFbank(learnable=True))
-    leaf = frontends.LEAF(RATE, method="strided_conv")
+    leaf = frontends.LEAF(RATE, band_limited=False, method="strided_conv")
     leaf(np.zeros((1, int(SECONDS * RATE)), "float32"))
     scan_leaf = _sequential_pcen(leaf.postprocessing[-1])
 
@@ -204,7 +209,7 @@ def run_backend(repeats: int) -> list[dict]:
     x = _speech()
     rows = build_rows()
     if ROWS:
-        rows = {name: row for name, row in rows.items() if any(r in name for r in ROWS)}
+        rows = {name: row for name, row in rows.items() if any(_match(r, name) for r in ROWS)}
     steps = {
         name: worker.make_step(fn, variables, x, "weights+input", "graph")
         for name, (fn, variables) in rows.items()
@@ -245,7 +250,9 @@ def main(argv: list[str] | None = None) -> None:
         help="sample rate (Hz), seconds and batch of the step (default: %(default)s)",
     )
     parser.add_argument(
-        "--rows", default="", help="comma-separated parts of row names to time (LogMel always)"
+        "--rows",
+        default="",
+        help="comma-separated parts of row names to time, or =name for one row (LogMel always)",
     )
     args = parser.parse_args(argv)
     ROWS = [r for r in args.rows.split(",") if r] + (["LogMel"] if args.rows else [])
