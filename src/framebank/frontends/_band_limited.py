@@ -5,8 +5,13 @@ The stride-1 definition: ``y_n(t) = sum_j x[t + j - W // 2] h_n[j]`` for every s
 zero outside the signal (TensorFlow's 'SAME' padding). Here, per group of filters of
 similar width:
 
-* ``y_n`` is computed only at every ``D``-th sample (a strided convolution), with the
-  filter cut to the taps where its Gaussian is not negligible (``5.5 sigma`` each side);
+* ``y_n`` is computed only at every ``D``-th sample, from one FFT of the zero-padded
+  signal (``N`` long, so that nothing wraps): the ``N / D`` bins around the filter's
+  centre of ``X G_n`` (``G_n`` the FFT of the filter's 401 taps, so the window's cut is
+  the definition's), shifted to the grid's first sample, and their inverse FFT
+  (``N / D`` long: the band holds the Gaussian; what lies outside it, the sidelobes of a
+  cut below 1e-3 of the peak, is dropped: about 1e-5 of the largest output). The band
+  follows the learned centres at run time (the bins are gathered by index);
 * ``e_n`` is band-limited: a Gabor filter is a Gaussian of width ``1 / sigma`` in
   frequency, so ``|y_n|^2`` has no energy beyond about ``7.4 / sigma`` rad/sample (its
   spectrum is the autocorrelation of ``y_n``'s, below 1e-6 there). Sampled at every
@@ -17,9 +22,10 @@ similar width:
   cost nothing, whatever the pooling width.
 * filters that the window cuts where their Gaussian is still above 1e-3 of its peak (the
   low, narrow-band ones: 401 taps hold less than 3.7 of their widths) are not
-  band-limited (the cut's sidelobes fall as ``1 / frequency``) and run at stride 1.
+  band-limited (the cut's sidelobes fall as ``1 / frequency``) and run at stride 1: all
+  ``N`` bins, one inverse FFT per filter, in place of a 401-tap convolution.
 
-The plan (groups, strides, kernel lengths) is fixed from the initial widths with a margin;
+The plan (groups and their strides) is fixed from the initial widths with a margin;
 at run time every width is checked against its plan and, if one has left it (a filter
 widened or narrowed during training past the margin, or a width at its constraint's
 extreme), the stride-1 definition runs instead (``keras.ops.cond``): the output never
@@ -61,7 +67,7 @@ def _interpolator(u: np.ndarray, stride: int) -> np.ndarray:
 
 
 class BandLimitedPlan:
-    """Groups of Gabor filters with a stride and kernel length each, from widths ``sigma``.
+    """Groups of Gabor filters with a stride each, from widths ``sigma``.
 
     Args:
         sigma: ``[filters]`` the widths the plan is made for (samples).
