@@ -160,9 +160,9 @@ class EfficientLEAF(ReadyMade):
         **kwargs: Any,
     ) -> None:
         options = _arguments(locals())
-        sample_rate, n_filters, window_ms, hop_ms = _common(
-            sample_rate, n_filters, window_ms, hop_ms
-        )
+        sample_rate, n_filters = _common(sample_rate, n_filters)
+        window_ms = check_positive_number("window_ms", window_ms)
+        hop_ms = check_positive_number("hop_ms", hop_ms)
         pool_size, hop = _pool_size(sample_rate, window_ms), _hop(sample_rate, hop_ms)
         num_groups, conv_win_factor, stride_factor = _check_grouping(
             n_filters, num_groups, conv_win_factor, stride_factor
