@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 
-from framebank._validation import check_bool
+from framebank._validation import as_waveform, check_bool
 from framebank.filterbanks import GaborFilterbank
 from framebank.frontends._band_limited import as_batch_time, plan_for
 from framebank.frontends.base import (
@@ -137,7 +137,8 @@ class LEAF(ReadyMade):
         gabor, energy, pool = self.encoder.filterbank, *self.postprocessing[:2]
         if not hasattr(self, "_plan"):
             self._plan = plan_for(gabor, pool.strides)
-        signal = as_batch_time(waveform)
+        # Integer PCM scaled as the encoder scales it (int16 / 32768), then [batch, time].
+        signal = as_batch_time(as_waveform(waveform, "waveform", "float32"))
         sigma = keras.ops.clip(gabor.sigma, *gabor.sigma_range)
         mu = keras.ops.clip(gabor.centre, *gabor.centre_range)
         x = keras.ops.cond(
