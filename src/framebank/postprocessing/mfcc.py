@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -130,7 +131,11 @@ class MFCC(Float32Postprocessing):
         x = ops.cast(x, self.working_dtype)
         if self.convention == "torchaudio":
             x = ops.log(x + 1e-6) if self.log_mels else decibels(x, 1.0, 1e-10, 80.0)
-        return ops.matmul(x, ops.convert_to_tensor(self._matrix, dtype=x.dtype))
+        matrix = ops.convert_to_tensor(self._matrix, dtype=x.dtype)
+        if keras.backend.standardize_dtype(x.dtype) == "float64":
+            # Keras's torch matmul returns float64 products as float32; einsum keeps them.
+            return ops.einsum("...f,fc->...c", x, matrix)
+        return ops.matmul(x, matrix)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (*tuple(input_shape)[:-1], self.n_mfcc)
