@@ -23,11 +23,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from framebank.progress import Progress
 from framebank.training import io
 from framebank.training.config import load_recipe, recipe_fields
-from framebank.training.language_id import LanguageData, LanguageIdConfig, train_run
-from framebank.training.loop import steps_per_epoch
+from framebank.training.language_id import LanguageData, LanguageIdConfig, train_every_run
 
 __all__ = [
     "ClassifyFolderConfig",
@@ -362,26 +360,19 @@ def run_classify_folder(
     record["backend"] = keras.backend.backend()
     io.check_results_folder(out, record, resume, "folder classification")
     io.write_json(out / "config.json", record)
-    runs = [(f, s, n) for n in config.snr_db for s in config.seeds for f in config.frontends]
-    per_epoch = steps_per_epoch(len(data.train), config.batch_size)
-    progress = Progress(
-        len(runs) * config.epochs * per_epoch, quiet=quiet, description="framebank train"
+    results, progress = train_every_run(
+        config,
+        data,
+        out,
+        lambda runs, per_epoch: (
+            f"framebank train (classify folder): {len(config.languages)} classes "
+            f"({', '.join(config.languages)}), {data.summary['train_chunks']} training / "
+            f"{data.summary['test_chunks']} test clips of {config.chunk_seconds} s; backend "
+            f"{keras.backend.backend()}; {runs} runs of {config.epochs} x {per_epoch} steps"
+        ),
+        quiet,
+        tensorboard,
     )
-    progress.log(
-        f"framebank train (classify folder): {len(config.languages)} classes "
-        f"({', '.join(config.languages)}), {data.summary['train_chunks']} training / "
-        f"{data.summary['test_chunks']} test clips of {config.chunk_seconds} s; backend "
-        f"{keras.backend.backend()}; {len(runs)} runs of {config.epochs} x {per_epoch} steps"
-    )
-    results = []
-    with progress:
-        for number, (frontend, seed, snr) in enumerate(runs, 1):
-            progress.log(f"[{number}/{len(runs)}] snr={snr:g} dB frontend={frontend} seed={seed}")
-            name = f"snr{snr:g}__{frontend}__seed{seed}"
-            run_dir = out / "runs" / name
-            run_dir.mkdir(parents=True, exist_ok=True)
-            board = out / "tensorboard" / name if tensorboard else None
-            results.append(train_run(config, data, frontend, seed, snr, run_dir, progress, board))
     summary = {
         "config": record,
         "data": data.summary,

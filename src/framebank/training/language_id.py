@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -752,6 +753,38 @@ def train_run(
     )
 
 
+def train_every_run(
+    config: LanguageIdConfig,
+    data: LanguageData,
+    out: Path,
+    headline: Callable[[int, int], str],
+    quiet: bool,
+    tensorboard: bool,
+) -> tuple[list, Progress]:
+    """Train each (front end, seed, SNR) run in turn into ``out/runs/<run>/``, behind one
+    progress bar whose first line is ``headline(runs, steps_per_epoch)``.
+
+    Returns:
+        The runs' results in order, and the progress (to log the summary through).
+    """
+    runs = [(f, s, n) for n in config.snr_db for s in config.seeds for f in config.frontends]
+    per_epoch = steps_per_epoch(len(data.train), config.batch_size)
+    progress = Progress(
+        len(runs) * config.epochs * per_epoch, quiet=quiet, description="framebank train"
+    )
+    progress.log(headline(len(runs), per_epoch))
+    results = []
+    with progress:
+        for number, (frontend, seed, snr) in enumerate(runs, 1):
+            progress.log(f"[{number}/{len(runs)}] snr={snr:g} dB frontend={frontend} seed={seed}")
+            name = f"snr{snr:g}__{frontend}__seed{seed}"
+            run_dir = out / "runs" / name
+            run_dir.mkdir(parents=True, exist_ok=True)
+            board = out / "tensorboard" / name if tensorboard else None
+            results.append(train_run(config, data, frontend, seed, snr, run_dir, progress, board))
+    return results, progress
+
+
 def run_language_id(
     config: LanguageIdConfig,
     out: str | Path,
@@ -779,27 +812,20 @@ def run_language_id(
     started = time.perf_counter()
     data = prepare_data(config, source)
     io.write_json(config_path, record)
-    runs = [(f, s, n) for n in config.snr_db for s in config.seeds for f in config.frontends]
-    per_epoch = steps_per_epoch(len(data.train), config.batch_size)
-    progress = Progress(
-        len(runs) * config.epochs * per_epoch, quiet=quiet, description="framebank train"
+    results, progress = train_every_run(
+        config,
+        data,
+        out,
+        lambda runs, per_epoch: (
+            f"framebank train (language id): {data.summary['train_chunks']} training / "
+            f"{data.summary['test_chunks']} test chunks of {config.chunk_seconds} s, "
+            f"{len(config.languages)} languages, noise at {config.snr_db} dB; "
+            f"backend {keras.backend.backend()}; {runs} runs of {config.epochs} x "
+            f"{per_epoch} steps"
+        ),
+        quiet,
+        tensorboard,
     )
-    progress.log(
-        f"framebank train (language id): {data.summary['train_chunks']} training / "
-        f"{data.summary['test_chunks']} test chunks of {config.chunk_seconds} s, "
-        f"{len(config.languages)} languages, noise at {config.snr_db} dB; "
-        f"backend {keras.backend.backend()}; {len(runs)} runs of {config.epochs} x "
-        f"{per_epoch} steps"
-    )
-    results = []
-    with progress:
-        for number, (frontend, seed, snr) in enumerate(runs, 1):
-            progress.log(f"[{number}/{len(runs)}] snr={snr:g} dB frontend={frontend} seed={seed}")
-            name = f"snr{snr:g}__{frontend}__seed{seed}"
-            run_dir = out / "runs" / name
-            run_dir.mkdir(parents=True, exist_ok=True)
-            board = out / "tensorboard" / name if tensorboard else None
-            results.append(train_run(config, data, frontend, seed, snr, run_dir, progress, board))
     summary = {
         "config": record,
         "data": data.summary,
