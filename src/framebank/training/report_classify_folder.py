@@ -6,15 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from framebank.training import io
+from framebank.training import report_language_id as language_id_report
 from framebank.training.report_language_id import (
     _comparison_lines,
     _diagnostic_lines,
     _rows,
-    compare_frontends,
-    plot_centres,
-    plot_confusion,
     summary_text,
-    write_csv,
 )
 
 __all__ = ["summary_text", "write_all", "write_report"]
@@ -108,8 +105,4 @@ def write_report(summary: dict, path: Path) -> None:
 
 def write_all(summary: dict, out: Path) -> None:
     """results.csv, confusion.png, centres.png and REPORT.md (adds the comparisons)."""
-    summary["comparisons"] = compare_frontends(summary)
-    write_csv(summary, out / "results.csv")
-    plot_confusion(summary, out / "confusion.png")
-    plot_centres(summary, out / "centres.png")
-    write_report(summary, out / "REPORT.md")
+    language_id_report.write_all(summary, out, report=write_report)

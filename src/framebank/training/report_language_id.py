@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io as _io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -399,9 +400,11 @@ def write_report(summary: dict, path: Path) -> None:
     io.write_text(path, "\n".join(lines) + "\n")
 
 
-def write_all(summary: dict, out: Path) -> None:
+def write_all(summary: dict, out: Path, report: Callable[[dict, Path], None] | None = None) -> None:
+    """results.csv, confusion.png, centres.png and REPORT.md (``report``, this study's by
+    default), after adding the paired comparisons to ``summary``."""
     summary["comparisons"] = compare_frontends(summary)
     write_csv(summary, out / "results.csv")
     plot_confusion(summary, out / "confusion.png")
     plot_centres(summary, out / "centres.png")
-    write_report(summary, out / "REPORT.md")
+    (report or write_report)(summary, out / "REPORT.md")
