@@ -140,7 +140,9 @@ def test_more_mel_bands_than_dft_bins_are_refused_with_the_numbers():
     assert frontends.LogMel(RATE, n_filters=257, n_fft=512).encoder.filterbank.fft_length == 512
 
 
-@pytest.mark.parametrize("name", ["log_mel", "pcen_mel", "leaf", "sincnet", "td_filterbanks"])
+@pytest.mark.parametrize(
+    "name", ["log_mel", "pcen_mel", "leaf", "sincnet", "td_filterbanks", "efficient_leaf"]
+)
 @pytest.mark.parametrize("size", [("window_ms", "win_length"), ("hop_ms", "hop_length")])
 def test_a_size_in_milliseconds_and_in_samples_is_refused_naming_both(name, size):
     ms, samples = size

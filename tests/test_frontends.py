@@ -103,6 +103,7 @@ SAMPLE_SIZES = {
     "leaf": {"win_length": 401, "hop_length": 160},
     "sincnet": {"win_length": 401, "hop_length": 160},
     "td_filterbanks": {"win_length": 401, "hop_length": 160},
+    "efficient_leaf": {"win_length": 401, "hop_length": 160},
 }
 
 
@@ -125,6 +126,43 @@ def test_sizes_in_samples_build_the_front_end_the_milliseconds_do(name):
     assert pieces(restored) == pieces(in_ms)
     from_config = fb.build_frontend({"frontend": name, "sample_rate": RATE, **SAMPLE_SIZES[name]})
     assert pieces(from_config) == pieces(in_ms)
+
+
+def test_every_ready_made_front_end_takes_its_sizes_through_the_frame_specification():
+    # A new front end joins SAMPLE_SIZES (so the test above checks its sizes in samples).
+    assert sorted(SAMPLE_SIZES) == NAMES
+    for name in NAMES:
+        cls = frontends.FRONTENDS[name]
+        spec = cls.frame_spec(RATE, {})
+        assert (spec.window, spec.hop) == (cls(sample_rate=RATE).encoder.frame_len, 160)
+
+
+@pytest.mark.parametrize(
+    ("rule", "window_ms", "samples"),
+    [
+        # librosa's round(rate * ms / 1000); LEAF's int(rate * ms // 1000 + 1);
+        # EfficientLEAF's int(rate * ms / 1000) made odd.
+        (frontends.LogMel, 25.0, 400),
+        (frontends.LEAF, 25.0, 401),
+        (frontends.EfficientLEAF, 25.0, 401),
+        (frontends.LogMel, 20.03, 320),
+        (frontends.LEAF, 20.03, 321),
+        (frontends.EfficientLEAF, 20.03, 321),
+        (frontends.EfficientLEAF, 20.1, 321),
+    ],
+)
+def test_frame_specification_applies_each_front_ends_window_rule(rule, window_ms, samples):
+    spec = rule.frame_spec(RATE, {"window_ms": window_ms, "hop_ms": 12.5})
+    assert (spec.window, spec.hop) == (samples, 200)
+    window, hop = frontends.FrameSpec.from_options(RATE, {"win_length": 7, "hop_length": 3})
+    assert (window, hop) == (7, 3)
+
+
+def test_frame_specification_refuses_a_size_under_one_sample_naming_the_rate_in_khz():
+    with pytest.raises(ValueError, match="hop_ms=1.*16 kHz is sample_rate=16000"):
+        frontends.FrameSpec.from_options(16, {"win_length": 5, "hop_ms": 1.0})
+    with pytest.raises(ValueError, match="win_length must be odd|`win_length` must be odd"):
+        frontends.EfficientLEAF(win_length=400)
 
 
 def test_leaf_pooling_kernel_is_leafs_formula():

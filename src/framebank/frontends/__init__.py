@@ -4,10 +4,11 @@ one line each.
 Each is a :class:`~framebank.FrontEnd` (one Keras layer: an encoder, then post-processing)
 composed from framebank's rooms, never re-implementing them: configuration, not new maths.
 Each takes ``sample_rate=`` and defaults to 40 output channels, 25 ms windows and 10 ms
-hops; it is called on ``[batch, time]`` and returns ``[batch, frames, 40]``. Each runs its
-projection under any execution method (``method=``) with the same numbers, saves to and
-loads from ``.keras``, and is listed by name in :data:`FRONTENDS` (so a config can name one:
-``build_frontend({"frontend": "leaf", "sample_rate": 16000})``)::
+hops (sizes given as ``window_ms``/``hop_ms`` or ``win_length``/``hop_length`` through one
+:class:`FrameSpec`); it is called on ``[batch, time]`` and returns ``[batch, frames,
+40]``. Each runs its projection under any execution method (``method=``) with the same
+numbers, saves to and loads from ``.keras``, and is listed by name in :data:`FRONTENDS`
+(so a config can name one: ``build_frontend({"frontend": "leaf", "sample_rate": 16000})``)::
 
     features = framebank.frontends.LEAF(sample_rate=16000)(waveform)  # [batch, 100, 40]
 
@@ -23,7 +24,13 @@ References:
 """
 
 from framebank.frontends._pretrained import Pretrained
-from framebank.frontends.base import FRONTENDS, FrontEnd, ReadyMade, register_ready_made
+from framebank.frontends.base import (
+    FRONTENDS,
+    FrameSpec,
+    FrontEnd,
+    ReadyMade,
+    register_ready_made,
+)
 from framebank.frontends.efficient_leaf import EfficientLEAF
 from framebank.frontends.kaldi import AST, BEATs, KaldiFbank
 from framebank.frontends.leaf import LEAF
@@ -38,6 +45,7 @@ __all__ = [
     "BEATs",
     "EfficientLEAF",
     "FRONTENDS",
+    "FrameSpec",
     "FrontEnd",
     "KaldiFbank",
     "KerasMel",

@@ -1,6 +1,7 @@
 """What every ready-made front end shares: :class:`FrontEnd` (an encoder, then
 post-processing, as one Keras layer), the one registry of ready-made front ends by name,
-and the frame rules the references use (LEAF's window and hop from milliseconds).
+and :class:`FrameSpec`, the window and hop from milliseconds or samples with one set of
+options and errors.
 
 A ready-made front end states only its options and its pieces (a subclass of
 :class:`ReadyMade`); its config is those options.
@@ -8,8 +9,9 @@ A ready-made front end states only its options and its pieces (a subclass of
 
 from __future__ import annotations
 
+import dataclasses
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import keras
@@ -25,7 +27,7 @@ from framebank._validation import (
 from framebank.decoder import Decoder
 from framebank.layers import Encoder
 
-__all__ = ["FRONTENDS", "FrontEnd", "ReadyMade", "register_ready_made"]
+__all__ = ["FRONTENDS", "FrameSpec", "FrontEnd", "ReadyMade", "register_ready_made"]
 
 # Ready-made front ends by name: a config naming one, ``{"frontend": "leaf",
 # "sample_rate": 16000}``, builds it with the other keys. FRONTENDS is the read-only view.
@@ -207,26 +209,6 @@ class FrontEnd(AudioInput, keras.layers.Layer):
         return config
 
 
-def _window(sample_rate: float, window_ms: float) -> int:
-    """LEAF's filter length: ``int(sample_rate * window_ms // 1000 + 1)`` (401 at 16 kHz)."""
-    return int(sample_rate * window_ms // 1000 + 1)
-
-
-def _hop(sample_rate: float, hop_ms: float) -> int:
-    """LEAF's stride: ``int(sample_rate * hop_ms // 1000)`` (160 at 16 kHz)."""
-    hop = int(sample_rate * hop_ms // 1000)
-    if hop < 1:
-        hint = ""
-        if float(sample_rate) < 1000:
-            khz = float(sample_rate)
-            hint = f" `sample_rate` is in Hz: {khz:g} kHz is sample_rate={khz * 1000:g}."
-        raise ValueError(
-            f"`hop_ms` must give at least one sample at sample_rate={sample_rate}. "
-            f"Received: hop_ms={hop_ms}.{hint}"
-        )
-    return hop
-
-
 # Names that toolkits (librosa, torchaudio, Kaldi, Keras, LEAF) give one option: an unknown
 # name is answered with the one of its group that the class takes, never another's name.
 SYNONYMS = (
@@ -280,6 +262,102 @@ def _arguments(values: dict) -> dict:
     return {k: v for k, v in values.items() if k not in ("self", "kwargs", "__class__")}
 
 
+def rounded_window(sample_rate: float, window_ms: float) -> int:
+    """librosa's and the mel front ends' window: ``round(sample_rate * window_ms / 1000)``."""
+    return int(round(float(sample_rate) * window_ms / 1000))
+
+
+def leaf_window(sample_rate: float, window_ms: float) -> int:
+    """LEAF's filter length: ``int(sample_rate * window_ms // 1000 + 1)`` (401 at 16 kHz)."""
+    return int(sample_rate * window_ms // 1000 + 1)
+
+
+def leaf_hop(sample_rate: float, hop_ms: float) -> int:
+    """The stride of every front end given in milliseconds: ``int(sample_rate * hop_ms //
+    1000)`` (LEAF's, 160 at 16 kHz)."""
+    return int(sample_rate * hop_ms // 1000)
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameSpec:
+    """A front end's window and hop in samples, from milliseconds or from samples.
+
+    Every ready-made front end that takes sizes reads them through :meth:`from_options`, so
+    that the options, the defaults and the errors are one set: ``window_ms`` and ``hop_ms``
+    (milliseconds, default 25 and 10) or ``win_length`` and ``hop_length`` (samples,
+    librosa's names), one unit a size. A front end states only how milliseconds become its
+    window (its :attr:`ReadyMade.window_rule`).
+
+    Attributes:
+        window: samples a window (a filter's taps, or a frame).
+        hop: samples between consecutive outputs.
+    """
+
+    window: int
+    hop: int
+
+    def __post_init__(self) -> None:
+        check_positive_int("window", self.window)
+        check_positive_int("hop", self.hop)
+
+    def __iter__(self) -> Iterator[int]:
+        """``window, hop = spec``."""
+        return iter((self.window, self.hop))
+
+    @classmethod
+    def from_options(
+        cls,
+        sample_rate: Any,
+        options: Mapping[str, Any],
+        window_rule: Callable[[float, float], int] = rounded_window,
+    ) -> FrameSpec:
+        """The sizes of ``options`` (``window_ms``, ``hop_ms``, ``win_length``,
+        ``hop_length``; a missing or None key is not given).
+
+        Args:
+            sample_rate: Hz (checked by the caller).
+            options: the front end's options.
+            window_rule: ``(sample_rate, window_ms) -> samples`` for the window; the hop
+                is always :func:`leaf_hop`.
+
+        Raises:
+            ValueError: both units given for one size, or a size under one sample (with
+                the rate in kHz named when that is the likely cause).
+            TypeError: a size that is not a number (samples: not an integer).
+        """
+        sizes = [
+            _size(sample_rate, options, "window_ms", "win_length", 25.0, window_rule),
+            _size(sample_rate, options, "hop_ms", "hop_length", 10.0, leaf_hop),
+        ]
+        return cls(*sizes)
+
+
+def _size(
+    sample_rate: Any, options: Mapping, ms_name: str, samples_name: str, default: float, rule: Any
+) -> int:
+    """One size of :meth:`FrameSpec.from_options`, in samples."""
+    ms, samples = options.get(ms_name), options.get(samples_name)
+    if ms is not None and samples is not None:
+        raise ValueError(
+            "Give the size either in milliseconds or in samples, not both. Received: "
+            f"{ms_name}={ms!r} and {samples_name}={samples!r}"
+        )
+    if samples is not None:
+        return check_positive_int(samples_name, samples)
+    ms = default if ms is None else check_positive_number(ms_name, ms)
+    size = rule(sample_rate, ms)
+    if size < 1:
+        hint = ""
+        if float(sample_rate) < 1000:
+            khz = float(sample_rate)
+            hint = f" `sample_rate` is in Hz: {khz:g} kHz is sample_rate={khz * 1000:g}."
+        raise ValueError(
+            f"`{ms_name}` must give at least one sample at sample_rate={sample_rate}. "
+            f"Received: {ms_name}={ms!r}.{hint}"
+        )
+    return size
+
+
 class ReadyMade(FrontEnd):
     """A front end built from plain options; its config is those options (with the method
     that ``"auto"`` picked, so a reloaded model runs the same one).
@@ -287,9 +365,17 @@ class ReadyMade(FrontEnd):
     Attributes:
         stride1: its filters run at every sample (``hop=1``, the pooling strides), so its
             encoder is a stride-1 convolution rather than a framed projection.
+        window_rule: ``(sample_rate, window_ms) -> samples``, how milliseconds become its
+            window (:func:`rounded_window` unless its reference says otherwise).
     """
 
     stride1: bool = False
+    window_rule: Callable[[float, float], int] = staticmethod(rounded_window)
+
+    @classmethod
+    def frame_spec(cls, sample_rate: Any, options: Mapping[str, Any]) -> FrameSpec:
+        """Its window and hop in samples from its options (:meth:`FrameSpec.from_options`)."""
+        return FrameSpec.from_options(sample_rate, options, cls.window_rule)
 
     def __init__(self, encoder: Encoder, steps: list, options: dict, **kwargs: Any) -> None:
         check_keywords(type(self), kwargs, list(options))
@@ -334,51 +420,6 @@ def check_sample_rate(sample_rate: Any) -> int | float:
             f"sample_rate={sample_rate!r}; resample to an integer rate (librosa.resample) first."
         )
     return sample_rate if isinstance(sample_rate, int) else rate
-
-
-def frame_sizes(
-    sample_rate: Any,
-    sizes: dict,
-    window: Any = None,
-) -> tuple[int, int]:
-    """A front end's window and hop in samples, each given in milliseconds or in samples.
-
-    Args:
-        sample_rate: Hz (checked).
-        sizes: ``window_ms``, ``hop_ms`` (milliseconds) and ``win_length``, ``hop_length``
-            (samples, librosa's names), each None when not given; 25 ms and 10 ms when
-            neither of a pair is.
-        window: milliseconds to samples for the window (default ``round(rate * ms / 1000)``).
-
-    Returns:
-        ``(window, hop)`` in samples.
-
-    Raises:
-        ValueError: both units given for one size, or a size under one sample.
-    """
-    rate = float(sample_rate)
-    out = []
-    for ms_name, samples_name, default, to_samples in (
-        ("window_ms", "win_length", 25.0, window or (lambda ms: int(round(rate * ms / 1000)))),
-        ("hop_ms", "hop_length", 10.0, lambda ms: _hop(sample_rate, ms)),
-    ):
-        ms, samples = sizes.get(ms_name), sizes.get(samples_name)
-        if ms is not None and samples is not None:
-            raise ValueError(
-                f"Give the size either in milliseconds or in samples, not both. Received: "
-                f"{ms_name}={ms!r} and {samples_name}={samples!r}"
-            )
-        if samples is not None:
-            out.append(check_positive_int(samples_name, samples))
-        else:
-            ms = default if ms is None else check_positive_number(ms_name, ms)
-            out.append(to_samples(ms))
-            if out[-1] < 1:
-                raise ValueError(
-                    f"`{ms_name}` must give at least one sample at sample_rate={sample_rate}. "
-                    f"Received: {ms_name}={ms!r}"
-                )
-    return out[0], out[1]
 
 
 def _upper_edge(sample_rate: Any, max_hz: Any) -> float:

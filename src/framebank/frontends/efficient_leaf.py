@@ -20,7 +20,6 @@ from framebank.frontends.base import (
     ReadyMade,
     _arguments,
     _common,
-    _hop,
     _upper_edge,
     register_ready_made,
 )
@@ -32,7 +31,7 @@ from framebank.postprocessing.logtbn import MedianSubtraction, TemporalBatchNorm
 __all__ = ["EfficientLEAF"]
 
 
-def _pool_size(sample_rate: float, window_ms: float) -> int:
+def _pool_window(sample_rate: float, window_ms: float) -> int:
     """EfficientLEAF's pooling length: ``int(sample_rate * window_ms / 1000)`` made odd."""
     size = int(float(sample_rate) * window_ms / 1000)
     return size + 1 - size % 2
@@ -102,7 +101,11 @@ class EfficientLEAF(ReadyMade):
         sample_rate: Hz.
         n_filters: complex filters (bands).
         num_groups: groups of filters, at most ``n_filters``.
-        window_ms, hop_ms: the pooling length (and the widest filters' bound) and stride.
+        window_ms, hop_ms: the pooling length (and the widest filters' bound) and stride,
+            milliseconds (default 25 and 10; the length made odd, 401 samples at 16 kHz).
+        win_length, hop_length: the same two in samples, librosa's names (instead of
+            ``window_ms``/``hop_ms``: one unit a size, both is an error); ``win_length``
+            odd, so that the pooling window centres on a sample.
         min_hz, max_hz: the mel range of the initial filters (``max_hz`` defaults to
             ``0.4875 * sample_rate``, 7800 Hz at 16 kHz).
         conv_win_factor: a group's kernel length in widths ``sigma`` of its widest filter.
@@ -135,6 +138,7 @@ class EfficientLEAF(ReadyMade):
     """
 
     stride1 = True
+    window_rule = staticmethod(_pool_window)
     not_streamable = (
         "its LogTBN subtracts each band's median over the whole clip, and its groups of "
         "strided filters have no streaming step; use LEAF to stream"
@@ -145,8 +149,8 @@ class EfficientLEAF(ReadyMade):
         sample_rate: float = 16000,
         n_filters: int = 40,
         num_groups: int = 8,
-        window_ms: float = 25.0,
-        hop_ms: float = 10.0,
+        window_ms: float | None = None,
+        hop_ms: float | None = None,
         min_hz: float = 60.0,
         max_hz: float | None = None,
         conv_win_factor: float = 6.0,
@@ -157,13 +161,18 @@ class EfficientLEAF(ReadyMade):
         learn_filters: bool = True,
         learn_pooling: bool = True,
         method: str = "auto",
+        win_length: int | None = None,
+        hop_length: int | None = None,
         **kwargs: Any,
     ) -> None:
         options = _arguments(locals())
         sample_rate, n_filters = _common(sample_rate, n_filters)
-        window_ms = check_positive_number("window_ms", window_ms)
-        hop_ms = check_positive_number("hop_ms", hop_ms)
-        pool_size, hop = _pool_size(sample_rate, window_ms), _hop(sample_rate, hop_ms)
+        window, hop = self.frame_spec(sample_rate, options)
+        if window % 2 == 0:
+            raise ValueError(
+                "EfficientLEAF's pooling window centres on a sample, so `win_length` must be "
+                f"odd. Received: win_length={win_length!r} (use {window + 1} or {window - 1})"
+            )
         num_groups, conv_win_factor, stride_factor = _check_grouping(
             n_filters, num_groups, conv_win_factor, stride_factor
         )
@@ -175,20 +184,20 @@ class EfficientLEAF(ReadyMade):
             )
         top = _upper_edge(sample_rate, max_hz)
         gabor = GaborFilterbank(
-            2 * n_filters, pool_size, sample_rate, min_hz=min_hz, max_hz=top, init="analytic",
+            2 * n_filters, window, sample_rate, min_hz=min_hz, max_hz=top, init="analytic",
             name="gabor",
         )  # fmt: skip
         gabor.trainable = check_bool("learn_filters", learn_filters)
         encoder = Encoder(
-            frame_len=pool_size, hop=1, method=method, filterbank=gabor, center=True,
+            frame_len=window, hop=1, method=method, filterbank=gabor, center=True,
             name="gabor_encoder",
         )  # fmt: skip
         learn_pooling = check_bool("learn_pooling", learn_pooling)
-        steps = _steps(pool_size, hop, learn_pooling, log10_gain, median_filter, append_filtered)
+        steps = _steps(window, hop, learn_pooling, log10_gain, median_filter, append_filtered)
         super().__init__(encoder, steps, options, **kwargs)
         centre, sigma = gabor.initial_parameters()
         self.groups = plan_groups(
-            centre, sigma, num_groups, pool_size, hop, conv_win_factor, stride_factor
+            centre, sigma, num_groups, window, hop, conv_win_factor, stride_factor
         )
 
     @property

@@ -14,8 +14,7 @@ from framebank.frontends.base import (
     _arguments,
     _common,
     _upper_edge,
-    _window,
-    frame_sizes,
+    leaf_window,
     register_ready_made,
 )
 from framebank.layers import Encoder
@@ -72,6 +71,7 @@ class LEAF(ReadyMade):
     """
 
     stride1 = True
+    window_rule = staticmethod(leaf_window)
 
     def __init__(
         self,
@@ -93,7 +93,7 @@ class LEAF(ReadyMade):
     ) -> None:
         options = _arguments(locals())
         sample_rate, n_filters = _common(sample_rate, n_filters)
-        window, hop = frame_sizes(sample_rate, options, lambda ms: _window(sample_rate, ms))
+        window, hop = self.frame_spec(sample_rate, options)
         gabor = _gabor_family(n_filters, window, sample_rate, min_hz, max_hz, init)
         gabor.trainable = check_bool("learn_filters", learn_filters)
         encoder = Encoder(

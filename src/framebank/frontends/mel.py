@@ -9,10 +9,10 @@ import keras
 from framebank._validation import check_bool, check_positive_int
 from framebank.frontends._pretrained import check_learnable
 from framebank.frontends.base import (
+    FrameSpec,
     ReadyMade,
     _arguments,
     _common,
-    frame_sizes,
     register_ready_made,
 )
 from framebank.layers import Encoder
@@ -164,7 +164,7 @@ def _stft_sizes(sample_rate: Any, options: dict, center: bool) -> tuple[int, int
     sizes = dict(options)
     if n_fft is not None and options["window_ms"] is None and options["win_length"] is None:
         sizes["win_length"] = fft  # librosa's default: the window fills the DFT
-    frame_len, hop = frame_sizes(sample_rate, sizes)
+    frame_len, hop = FrameSpec.from_options(sample_rate, sizes)
     fft = fft or 1 << max(0, frame_len - 1).bit_length()
     if frame_len > fft:
         raise ValueError(

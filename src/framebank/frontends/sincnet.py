@@ -11,8 +11,7 @@ from framebank.frontends.base import (
     ReadyMade,
     _arguments,
     _common,
-    _window,
-    frame_sizes,
+    leaf_window,
     register_ready_made,
 )
 from framebank.layers import Encoder
@@ -37,6 +36,7 @@ class SincNet(ReadyMade):
     """
 
     stride1 = True
+    window_rule = staticmethod(leaf_window)
 
     def __init__(
         self,
@@ -53,7 +53,7 @@ class SincNet(ReadyMade):
     ) -> None:
         options = _arguments(locals())
         sample_rate, n_filters = _common(sample_rate, n_filters)
-        window, hop = frame_sizes(sample_rate, options, lambda ms: _window(sample_rate, ms))
+        window, hop = self.frame_spec(sample_rate, options)
         sinc = SincFilterbank(
             n_filters, window, sample_rate, min_low_hz=min_low_hz, min_band_hz=min_band_hz,
             name="sinc",

@@ -17,8 +17,7 @@ from framebank.frontends.base import (
     _common,
     _FixedInitializer,
     _upper_edge,
-    _window,
-    frame_sizes,
+    leaf_window,
     register_ready_made,
 )
 from framebank.layers import Encoder
@@ -64,6 +63,7 @@ class TDFilterbanks(ReadyMade):
     """
 
     stride1 = True
+    window_rule = staticmethod(leaf_window)
 
     def __init__(
         self,
@@ -81,7 +81,7 @@ class TDFilterbanks(ReadyMade):
     ) -> None:
         options = _arguments(locals())
         sample_rate, n_filters = _common(sample_rate, n_filters)
-        window, hop = frame_sizes(sample_rate, options, lambda ms: _window(sample_rate, ms))
+        window, hop = self.frame_spec(sample_rate, options)
         top = _upper_edge(sample_rate, max_hz)
         basis = td_gabor_basis(n_filters, window, float(sample_rate), float(min_hz), top)
         filters = FreeFilterbank(
