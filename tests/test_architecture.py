@@ -107,6 +107,36 @@ def _direct(module: str) -> set[str]:
     return {m for m in GRAPH[module] if m.startswith("framebank")}
 
 
+def test_no_filterbank_imports_post_processing_but_for_a_deprecated_name():
+    """The mel family's layer is made by post-processing from the family's options
+    (``MelSpectrum.for_encoder``); the old ``MelFilterbank.spectrum()`` and the old
+    ``framebank.filterbanks.MelSpectrum``/``mel_weights`` keep one release, importing it on use."""
+    # module -> the function that serves its deprecated names
+    deprecated = {
+        "framebank.filterbanks.mel": "spectrum",
+        "framebank.filterbanks": "_postprocessing_mel",
+    }
+    importers = {
+        m
+        for m in GRAPH
+        if m.startswith("framebank.filterbanks")
+        and any(t.startswith("framebank.postprocessing") for t in GRAPH[m])
+    }
+    assert importers <= set(deprecated)
+    for module in importers:
+        path = SRC.parent / (
+            module.replace(".", "/")
+            + ("/__init__.py" if module == "framebank.filterbanks" else ".py")
+        )
+        tree = ast.parse(path.read_text())
+        top = [n for n in tree.body if isinstance(n, ast.ImportFrom)]
+        assert not any("postprocessing" in (n.module or "") for n in top), module
+        for function in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+            for node in ast.walk(function):
+                if isinstance(node, ast.ImportFrom) and "postprocessing" in (node.module or ""):
+                    assert function.name == deprecated[module], (module, function.name)
+
+
 def test_directions_of_import():
     below_training = [
         m

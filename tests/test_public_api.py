@@ -149,6 +149,18 @@ def test_old_names_work_as_before(tmp_path):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+def test_the_mel_familys_old_spectrum_is_the_post_processing_layer_for_its_encoder():
+    import framebank as fb
+    from framebank.postprocessing import MelSpectrum
+
+    enc = fb.Encoder(frame_len=64, hop=32, filterbank="mel", sample_rate=8000, n_mels=8)
+    with pytest.warns(DeprecationWarning, match="MelSpectrum.for_encoder"):
+        old = enc.filterbank.spectrum(power=1.0)
+    new = MelSpectrum.for_encoder(enc, power=1.0)
+    assert type(old) is MelSpectrum
+    assert {**old.get_config(), "name": ""} == {**new.get_config(), "name": ""}
+
+
 def test_an_unknown_name_is_still_an_attribute_error():
     import framebank
 

@@ -3,16 +3,18 @@
 The basis is linear (``frames @ basis``), so the mel weighting, which needs
 the magnitude first, cannot live inside it. :class:`MelFilterbank` is the
 ``fourier`` basis plus the mel options; the post-processing layer
-:class:`~framebank.postprocessing.MelSpectrum` turns its coefficients into
-``mel @ |X|^power``, exactly what ``librosa.feature.melspectrogram`` computes::
+:class:`~framebank.postprocessing.MelSpectrum` (which reads those options, the family
+importing nothing of post-processing) turns its coefficients into ``mel @ |X|^power``,
+exactly what ``librosa.feature.melspectrogram`` computes::
 
     enc = framebank.Encoder(2 * (400 // 2 + 1), 400, 160, filterbank="mel",
                             sample_rate=16000, n_mels=64)
-    mel = enc.filterbank.spectrum()(enc(waveform))  # [batch, frames, 64]
+    mel = MelSpectrum.for_encoder(enc)(enc(waveform))  # [batch, frames, 64]
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from framebank._validation import check_mel_options
@@ -27,7 +29,7 @@ class MelFilterbank(FourierFilterbank):
     """The ``fourier`` basis, fixed by default, with the options of its mel weighting.
 
     Its coefficients are the STFT's real and imaginary parts;
-    :meth:`spectrum` returns the :class:`MelSpectrum` layer that maps them to
+    ``MelSpectrum.for_encoder(encoder)`` (post-processing) maps them to
     a mel spectrogram equal to ``librosa.feature.melspectrogram`` on the same
     frames and window.
 
@@ -69,7 +71,7 @@ class MelFilterbank(FourierFilterbank):
         self.norm = norm
 
     def _mel_options(self) -> dict:
-        """The mel weighting's options: what :meth:`spectrum` and ``get_config`` both carry."""
+        """The mel weighting's options: what :meth:`spectrum_options` and ``get_config`` carry."""
         return dict(
             n_mels=self.n_mels,
             fmin=self.fmin,
@@ -88,9 +90,15 @@ class MelFilterbank(FourierFilterbank):
         )
 
     def spectrum(self, **overrides: Any) -> Any:
-        """The :class:`~framebank.postprocessing.MelSpectrum` layer for this basis (options
-        may be overridden)."""
-        # Made on demand: the family itself needs nothing of post-processing.
+        """Deprecated: ``framebank.postprocessing.MelSpectrum.for_encoder(encoder)`` makes
+        the layer that completes this basis (it reads :meth:`spectrum_options`)."""
+        warnings.warn(
+            "MelFilterbank.spectrum() is deprecated and will be removed in the next release; "
+            "use framebank.postprocessing.MelSpectrum.for_encoder(encoder, **overrides).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        # Kept one release; the family's only import of post-processing, which goes with it.
         from framebank.postprocessing.mel import MelSpectrum
 
         return MelSpectrum(**{**self.spectrum_options(), **overrides})
