@@ -31,10 +31,10 @@ from framebank._resources import (
     FOLDER_OUT,
     FOLDER_RECIPE,
     PROG,
-    READY_MADE_NAMES,
     RECIPES,
     UsageError,
     find_shipped,
+    ready_made_names,
     resolve_recipe,
     shadowing_ready_made,
     shipped_dir,
@@ -584,7 +584,7 @@ def cmd_recipes(args: argparse.Namespace) -> int:
             print(
                 "Front ends, for framebank.build_frontend(NAME) (`frontends/` may be left "
                 f"out; in {root / 'frontends'}). A ready-made front end of the same name "
-                f"wins ({', '.join(READY_MADE_NAMES)}): build_frontend('log_mel') builds the "
+                f"wins ({', '.join(ready_made_names())}): build_frontend('log_mel') builds the "
                 "ready-made LogMel, 'frontends/log_mel' names the file:"
             )
         for name, path in shipped.items():

@@ -9,6 +9,8 @@ nothing heavier than the standard library, so the ``framebank`` command's parsin
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -16,8 +18,8 @@ __all__ = [
     "DEFAULT_OUT",
     "FOLDER_OUT",
     "FOLDER_RECIPE",
-    "READY_MADE_NAMES",
     "find_shipped",
+    "ready_made_names",
     "shadowing_ready_made",
     "RECIPES",
     "UsageError",
@@ -33,23 +35,32 @@ DEFAULT_OUT = {"compare": "runs/compare", "train": "runs/language_id"}
 # `train`'s recipe for a folder of classes (or --labels), and where it writes.
 FOLDER_RECIPE = "classify_folder"
 FOLDER_OUT = "runs/classify_folder"
-# framebank.frontends.FRONTENDS's names, here without Keras: build_frontend(name) builds the
-# ready-made front end before it looks for a shipped YAML of that name.
-READY_MADE_NAMES = (
-    "ast",
-    "beats",
-    "efficient_leaf",
-    "kaldi_fbank",
-    "keras_mel",
-    "leaf",
-    "log_mel",
-    "pcen_mel",
-    "sincnet",
-    "td_filterbanks",
-    "torchaudio_mel",
-    "whisper",
-    "whisper_v3",
-)
+
+
+@functools.cache
+def ready_made_names() -> tuple[str, ...]:
+    """framebank.frontends.FRONTENDS's names without importing Keras (the command line names
+    them; ``build_frontend(name)`` builds one before it looks for a shipped YAML of that
+    name). The one registry is the ``@register_ready_made("name")`` on each front end, read
+    here from the sources, on first use (parsing them costs tens of milliseconds)."""
+    names = []
+    for path in sorted((Path(__file__).parent / "frontends").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", None) == "register_ready_made"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                names.append(node.args[0].value)
+    return tuple(sorted(names))
+
+
+def __getattr__(name: str) -> tuple[str, ...]:
+    # READY_MADE_NAMES, the constant this was: read on use.
+    if name == "READY_MADE_NAMES":
+        return ready_made_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UsageError(Exception):
@@ -117,7 +128,7 @@ def shadowing_ready_made(name: str, path: Path) -> str | None:
     shipped front-end config at ``path``, where it is not that file's own ``frontend:``
     (``log_mel``: the 16 kHz LogMel, not ``frontends/log_mel.yaml``); else None."""
     bare = name.removeprefix("frontends/")
-    if bare not in READY_MADE_NAMES:
+    if bare not in ready_made_names():
         return None
     for line in path.read_text().splitlines():
         if line.partition("#")[0].split() == ["frontend:", bare]:
