@@ -23,8 +23,9 @@ from framebank.frontends.base import (
     _upper_edge,
     register_ready_made,
 )
+from framebank.frontends.leaf import modulus_and_pooling
 from framebank.layers import Encoder
-from framebank.postprocessing import Energy, GaussianLowpass, LearnableLog1p
+from framebank.postprocessing import LearnableLog1p
 from framebank.postprocessing._common import working_dtype
 from framebank.postprocessing.logtbn import MedianSubtraction, TemporalBatchNorm
 
@@ -56,15 +57,7 @@ def _steps(
     """The layers after the filters: squared modulus, pooling (whose widths the grouped
     path reads), then LogTBN."""
     steps = [
-        Energy(pairs=True, name="squared_modulus"),
-        GaussianLowpass(
-            kernel_size=pool_size,
-            strides=hop,
-            padding="same",
-            sigma=0.4,
-            name="gaussian_lowpass",
-            trainable=learn_pooling,
-        ),  # fmt: skip
+        *modulus_and_pooling(pool_size, hop, learn_pooling),
         LearnableLog1p(gain, name="log1p"),
     ]
     if median:

@@ -30,6 +30,23 @@ def _gabor_family(
     )
 
 
+def modulus_and_pooling(window: int, hop: int, learn_pooling: bool) -> list:
+    """LEAF's layers after the filters (EfficientLEAF's too): the squared modulus of each
+    complex pair, then a Gaussian lowpass of ``window`` taps at stride ``hop`` ('same'),
+    its width learned per channel from 0.4."""
+    return [
+        Energy(pairs=True, name="squared_modulus"),
+        GaussianLowpass(
+            kernel_size=window,
+            strides=hop,
+            padding="same",
+            sigma=0.4,
+            name="gaussian_lowpass",
+            trainable=learn_pooling,
+        ),
+    ]
+
+
 @register_ready_made("leaf")
 @keras.saving.register_keras_serializable(package="framebank")
 class LEAF(ReadyMade):
@@ -105,15 +122,7 @@ class LEAF(ReadyMade):
             name="gabor_encoder",
         )
         steps = [
-            Energy(pairs=True, name="squared_modulus"),
-            GaussianLowpass(
-                kernel_size=window,
-                strides=hop,
-                padding="same",
-                sigma=0.4,
-                name="gaussian_lowpass",
-                trainable=check_bool("learn_pooling", learn_pooling),
-            ),
+            *modulus_and_pooling(window, hop, check_bool("learn_pooling", learn_pooling)),
             Floor(1e-5, name="floor"),
             PCEN(
                 alpha=0.96,
