@@ -128,6 +128,20 @@ def test_sizes_in_samples_build_the_front_end_the_milliseconds_do(name):
     assert pieces(from_config) == pieces(in_ms)
 
 
+def test_an_efficient_leaf_config_saved_with_its_old_size_defaults_loads_the_same_layer():
+    # Before it took sizes in samples, its config held window_ms=25.0 and hop_ms=10.0.
+    new = frontends.EfficientLEAF(sample_rate=RATE)
+    old_config = {**new.get_config(), "window_ms": 25.0, "hop_ms": 10.0}
+    del old_config["win_length"], old_config["hop_length"]
+    old = frontends.EfficientLEAF.from_config(old_config)
+    pieces = zip(
+        [old.encoder, *old.postprocessing], [new.encoder, *new.postprocessing], strict=True
+    )
+    for a, b in pieces:
+        assert {**a.get_config(), "name": ""} == {**b.get_config(), "name": ""}
+    assert old.groups == new.groups
+
+
 def test_every_ready_made_front_end_takes_its_sizes_through_the_frame_specification():
     # A new front end joins SAMPLE_SIZES (so the test above checks its sizes in samples).
     assert sorted(SAMPLE_SIZES) == NAMES
