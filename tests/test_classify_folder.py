@@ -11,7 +11,12 @@ import soundfile as sf
 
 from framebank import _command, cli
 from framebank.audio import Clip, read_manifest
-from framebank.training.classify_folder import folder_clips, split_files
+from framebank.training.classify_folder import (
+    ClassifyFolderConfig,
+    folder_clips,
+    prepare_folder_data,
+    split_files,
+)
 from framebank.training.io import RecipeInputError
 
 # Three classes of the shipped corpus under names of the user's own, so that nothing but
@@ -155,7 +160,47 @@ def test_silent_class_has_no_usable_audio(tmp_path, capsys):
         sf.write(source / "quiet" / f"{i}.wav", np.zeros(8000, "float32"), 8000)
     argv = ["train", "--source", str(source), "--quick", "--out", str(tmp_path / "o")]
     assert cli.main(argv) == 2
-    assert "no usable audio for class(es) quiet (train), quiet (test)" in capsys.readouterr().err
+    assert "no usable audio for class(es) quiet (3 file(s))" in capsys.readouterr().err
+
+
+def test_unusable_files_are_left_out_before_the_split(tmp_path):
+    # Broken, empty and silent files beside good ones: a split drawn among every file could
+    # test a class on broken files alone; drawn among the usable ones, each split has clips.
+    counts = _write_classes(tmp_path, per_class=4)
+    for name in CLASSES:
+        (tmp_path / name / "empty.wav").write_bytes(b"")
+        (tmp_path / name / "broken.WAV").write_text("not audio")
+        (tmp_path / name / "b_broken.flac").write_text("not audio")
+        sf.write(tmp_path / name / "quiet.wav", np.zeros(8000, "float32"), 8000)
+    config = ClassifyFolderConfig(chunk_seconds=0.5, sample_rate=8000, frame_len=200, hop=80)
+    with pytest.warns(UserWarning, match="skipping"):
+        _, data = prepare_folder_data(config, tmp_path)
+    summary = data.summary
+    assert summary["files_loaded"] == sum(counts.values()) + len(CLASSES)  # the quiet ones read
+    assert summary["files_skipped"] == 3 * len(CLASSES)
+    assert len(summary["files_without_clips"]) == len(CLASSES)
+    for name, count in counts.items():
+        per_class = summary["per_class"][name]
+        assert per_class["train_files"] + per_class["test_files"] == count
+        assert per_class["test_clips"] > 0 and per_class["train_clips"] > 0
+
+
+def test_labels_csv_with_a_byte_order_mark_is_read(tmp_path):
+    _write_classes(tmp_path, per_class=1)
+    rows = ["file,label"] + [
+        f"{p.relative_to(tmp_path)},{p.parent.name}" for p in sorted(tmp_path.rglob("*.flac"))
+    ]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8-sig")
+    assert {c.language for c in folder_clips(None, tmp_path / "labels.csv")} == set(CLASSES)
+
+
+def test_audio_without_class_folders_says_to_make_them(tmp_path):
+    _write_classes(tmp_path / "x", per_class=2, classes={"bird": "en"})
+    for path in (tmp_path / "x" / "bird").iterdir():
+        path.rename(tmp_path / path.name)
+    shutil.rmtree(tmp_path / "x")
+    with pytest.raises(RecipeInputError, match="2 audio file.* but no class sub-folder"):
+        folder_clips(tmp_path)
 
 
 def test_labels_csv_takes_groups_and_names_missing_files(tmp_path):

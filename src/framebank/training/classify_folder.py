@@ -19,6 +19,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -125,6 +126,13 @@ def folder_clips(source: str | Path | None, labels: str | Path | None = None) ->
         for path in found:
             key = str(path.relative_to(root))
             clips.append(Clip(path=path, language=folder.name, prompt=key))
+    loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES]
+    if loose and not clips:
+        raise io.RecipeInputError(
+            f"{root} holds {len(loose)} audio file(s) but no class sub-folder: put each "
+            f"class's files in a sub-folder named after the class ({root}/<class>/<files>), "
+            "or list them with --labels FILE.csv"
+        )
     if empty:
         raise io.RecipeInputError(
             f"class folder(s) {', '.join(empty)} in {root} hold no audio file "
@@ -139,7 +147,8 @@ def _csv_clips(path: Path, source: Path | None) -> list:
     if not path.is_file():
         raise io.RecipeInputError(f"--labels must be a CSV file. Received: {path}")
     base = source or path.parent
-    with open(path, newline="") as handle:
+    # utf-8-sig: spreadsheet programs start a CSV with a byte-order mark.
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     columns = set(rows[0]) if rows else set()
     if not {"file", "label"} <= columns:
@@ -249,13 +258,37 @@ def _classes(config: ClassifyFolderConfig, clips: list, where: str) -> list[str]
     return classes
 
 
+def _usable_audio(clips: list, config: ClassifyFolderConfig, report: Any) -> dict:
+    """Every file read once: ``{clip: samples}`` of those that give at least one audible
+    ``chunk_seconds`` clip. Unreadable files are warned about by the loader; silent or too
+    short ones here, so that the split is drawn among files that can be used."""
+    import warnings
+
+    from framebank.audio import audible, chunk, load_clips
+
+    usable = {}
+    for clip, samples in load_clips(clips, config.sample_rate, report):
+        if audible(chunk(samples, config.chunk_samples)).any():
+            usable[clip] = samples
+        else:
+            warnings.warn(
+                f"skipping {clip.path}: silent or shorter than chunk_seconds="
+                f"{config.chunk_seconds} s",
+                stacklevel=3,
+            )
+    return usable
+
+
 # long: reading, chunking and counting each split, and the refusals of unusable audio
 def prepare_folder_data(
     config: ClassifyFolderConfig, source: str | Path | None, labels: str | Path | None = None
 ) -> tuple[ClassifyFolderConfig, LanguageData]:
     """Read, split and chunk the user's files; the config with ``languages`` set to the
-    classes, and the data (with a ``summary`` of files and clips per class and split)."""
-    from framebank.audio import LoadReport, audible, chunk_clips, keep_at_most, load_clips
+    classes, and the data (with a ``summary`` of files and clips per class and split).
+
+    Files that cannot be used (unreadable, empty, silent, shorter than one clip) are left
+    out before the split, so every file of a split gives clips."""
+    from framebank.audio import LoadReport, audible, chunk_clips, keep_at_most
 
     where = str(labels or source)
     clips = folder_clips(source, labels)
@@ -263,14 +296,28 @@ def prepare_folder_data(
     clips = [c for c in clips if c.language in classes]
     config = dataclasses.replace(config, languages=classes, classes=classes)
     grouped = labels is not None and any(c.prompt.startswith("group/") for c in clips)
+    report = LoadReport()
+    audio = _usable_audio(clips, config, report)
+    unusable = [
+        f"{name} ({sum(c.language == name for c in clips)} file(s))"
+        for name in classes
+        if not any(c.language == name for c in audio)
+    ]
+    if unusable:
+        raise io.RecipeInputError(
+            f"no usable audio for class(es) {', '.join(unusable)} in {where}: each file must be "
+            f"readable, at least chunk_seconds={config.chunk_seconds} s long and not silent "
+            f"({len(report.skipped)} file(s) skipped as unreadable)"
+        )
+    unreadable = {path for path, _ in report.skipped}
+    unused = [str(c.path) for c in clips if c not in audio and str(c.path) not in unreadable]
+    clips = [c for c in clips if c in audio]
     chosen = split_files(
         clips, classes, config.test_fraction, config.validation_fraction, config.split_seed, grouped
     )
-    report = LoadReport()
     out, files, clip_of_chunk = {}, {}, {}
     for split, members in chosen.items():
-        loaded = load_clips(members, config.sample_rate, report)
-        chunks, owners = chunk_clips(loaded, config.chunk_samples)
+        chunks, owners = chunk_clips([(c, audio[c]) for c in members], config.chunk_samples)
         labels_of = np.array([classes.index(c.language) for c in owners], "int32")
         keep = audible(chunks)
         chunks, labels_of = chunks[keep], labels_of[keep]
@@ -298,6 +345,7 @@ def prepare_folder_data(
         "files_loaded": report.loaded,
         "files_skipped": len(report.skipped),
         "skipped": report.skipped,
+        "files_without_clips": unused,
         "split": {
             "by": "group" if grouped else "file",
             "seed": config.split_seed,

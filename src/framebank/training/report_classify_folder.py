@@ -52,7 +52,9 @@ def write_report(summary: dict, path: Path) -> None:
         f"Backend **{summary['backend']}**. {len(config['languages'])} classes "
         f"({', '.join(config['languages'])}; chance {1 / len(config['languages']):.0%}) from "
         f"{data['source']}: {data['files_loaded']} files read ({data['files_skipped']} "
-        f"skipped), cut into {config['chunk_seconds']} s clips at {config['sample_rate']} Hz. "
+        f"unreadable skipped, {len(data.get('files_without_clips', []))} silent or shorter "
+        "than a clip left out before the split), cut into "
+        f"{config['chunk_seconds']} s clips at {config['sample_rate']} Hz. "
         f"Split {by}, seed {split['seed']}, {split['test_fraction']:.0%} of each class's "
         "files tested"
         + (
