@@ -365,3 +365,18 @@ def test_default_front_ends_export_to_saved_model_and_onnx(name, tmp_path):
     for what, values in got.items():
         # float32 rounding through another method or converter: far below 1e-4 of the largest.
         assert np.abs(values - want).max() <= 1e-4 * np.abs(want).max(), what
+
+
+@TF_ONLY
+def test_a_multichannel_front_end_exports_with_its_channels(tmp_path):
+    # The exported input is [batch, time, channels], the layer's own, length still dynamic.
+    frontend = fb.Multichannel(fb.frontends.LogMel(sample_rate=8000))
+    x = np.random.default_rng(3).standard_normal((2, 4000, 2)).astype("float32")
+    want = ops.convert_to_numpy(frontend(x))
+    got = export.run_tflite(export.export_tflite(frontend, tmp_path / "stereo.tflite"), x)
+    shorter = x[:1, :3001]
+    again = export.run_tflite(tmp_path / "stereo.tflite", shorter)
+    # float32 rounding through another converter: far below 1e-4 of the largest value.
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+    assert again.shape == ops.convert_to_numpy(frontend(shorter)).shape

@@ -74,8 +74,19 @@ def serving_model(model: keras.Layer | keras.Model, name: str = "frontend") -> k
             f"The layer {model.name!r} is not built, so it has no trained weights to export. "
             "Call it on a waveform (or train it) first."
         )
-    inputs = keras.Input((None,), name=INPUT_NAME)
+    inputs = keras.Input(_waveform_shape(model), name=INPUT_NAME)
     return keras.Model(inputs, model(inputs), name=name)
+
+
+def _waveform_shape(model: keras.Layer | keras.Model) -> tuple:
+    """The exported input's shape without its batch: ``(None,)`` for ``[batch, time]``, or
+    ``(None, channels)`` for a model (or :class:`~framebank.Multichannel`) on several
+    channels. The length stays dynamic."""
+    channels = getattr(model, "channels", None)
+    if isinstance(model, keras.Model) and len(model.inputs) == 1:
+        shape = tuple(model.inputs[0].shape)
+        channels = shape[2] if len(shape) == 3 else None
+    return (None,) if channels in (None, 1) else (None, int(channels))
 
 
 def _sublayers(model: Any) -> Any:
@@ -126,14 +137,16 @@ def _replace_methods(config: Any) -> Any:
 
 
 def _probe(model: Any) -> np.ndarray:
-    """A noise waveform ``[2, time]`` long enough for every frame of ``model``'s layers."""
+    """A noise waveform ``[2, time]`` (``[2, time, channels]`` for several channels) long
+    enough for every frame of ``model``'s layers."""
     length = None
     if isinstance(model, keras.Model) and len(model.inputs) == 1:
         length = model.inputs[0].shape[1]
     if length is None:
         frames = [getattr(layer, "frame_len", 0) for layer in _sublayers(model)]
         length = max(4 * max(f for f in frames if isinstance(f, int)), 4000)
-    return np.random.default_rng(0).standard_normal((2, length)).astype("float32")
+    shape = (2, length, *_waveform_shape(model)[1:])
+    return np.random.default_rng(0).standard_normal(shape).astype("float32")
 
 
 # How far the replaced method's output may lie from the original's, as a fraction of the
@@ -194,8 +207,9 @@ def exportable_model(model: keras.Layer | keras.Model, what: str = "TFLite") -> 
     return copy
 
 
-def _input_signature() -> list[keras.InputSpec]:
-    return [keras.InputSpec(shape=(None, None), dtype="float32", name=INPUT_NAME)]
+def _input_signature(model: keras.Model) -> list[keras.InputSpec]:
+    shape = (None, *_waveform_shape(model))
+    return [keras.InputSpec(shape=shape, dtype="float32", name=INPUT_NAME)]
 
 
 def _require_backend(allowed: tuple[str, ...], what: str) -> None:
@@ -245,7 +259,10 @@ def export_saved_model(model: keras.Layer | keras.Model, path: str | os.PathLike
     model = serving_model(exportable_model(model, "SavedModel"))
     with portable():
         model.export(
-            str(path), format="tf_saved_model", input_signature=_input_signature(), verbose=False
+            str(path),
+            format="tf_saved_model",
+            input_signature=_input_signature(model),
+            verbose=False,
         )
     return path
 
@@ -298,7 +315,9 @@ def export_onnx(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Pa
     if keras.backend.backend() == "torch":
         _check_torch_onnx(model)
     with portable():
-        model.export(str(path), format="onnx", input_signature=_input_signature(), verbose=False)
+        model.export(
+            str(path), format="onnx", input_signature=_input_signature(model), verbose=False
+        )
     _check_onnx_file(model, path)
     return path
 

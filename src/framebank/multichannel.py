@@ -42,6 +42,7 @@ class Multichannel(keras.layers.Wrapper):
 
     def build(self, input_shape: tuple) -> None:
         self._check(input_shape)
+        self.channels = int(input_shape[-1])  # what an export's input signature needs
         if not self.layer.built:
             self.layer.build((None, input_shape[1]))
         self.built = True
