@@ -289,6 +289,10 @@ def test_mixed_float16_gives_float32_equal_to_float32(mel_power, waveform):
         (lambda: fb.Deltas()(np.zeros((1, 5, 4), "float32")), "at least 9 frames"),
         (lambda: fb.ISTFT(512)(np.zeros((1, 5, 100, 2), "float32")), "257"),
         (lambda: fb.Multichannel(fb.Encoder(8, 16, 8))(np.zeros((1, 64), "float32")), "channels"),
+        (lambda: fb.PowerToDb(ref="max")(np.ones((5, 4), "float32")), "batch axis"),
+        (lambda: fb.STFT(64)(np.zeros(256, "float32")), "STFT takes mono.*x\\[None\\]"),
+        (lambda: fb.STFT(64)(np.zeros((1, 256, 2), "float32")), "STFT takes.*Multichannel"),
+        (lambda: fb.STFT(64, center=False)(np.zeros((1, 40), "float32")), "STFT.*center=True"),
     ],
 )
 def test_bad_options_and_shapes_are_refused_naming_them(make, says):

@@ -111,6 +111,20 @@ class STFT(keras.layers.Layer):
         return self.n_fft // 2 + 1
 
     def build(self, input_shape: tuple) -> None:
+        # Refused here, naming STFT and its own options, rather than by its inner encoder.
+        shape = tuple(input_shape)
+        if len(shape) not in (2, 3) or (len(shape) == 3 and shape[-1] not in (1, None)):
+            raise ValueError(
+                f"STFT takes mono waveforms [batch, time] or [batch, time, 1]. Received: "
+                f"input_shape={shape}. For one clip add the batch axis (x[None]); for several "
+                "channels wrap it: framebank.Multichannel(STFT(...))."
+            )
+        if not self.center and shape[1] is not None and shape[1] < self.n_fft:
+            raise ValueError(
+                f"STFT(n_fft={self.n_fft}, center=False) needs at least {self.n_fft} samples. "
+                f"Received: {shape[1]} samples. Use center=True (pads n_fft // 2 each side) "
+                "or a smaller n_fft."
+            )
         self.encoder.build(input_shape)
 
     def call(self, signal: Any) -> Any:

@@ -73,6 +73,17 @@ class _Decibels(Float32Postprocessing):
         # A fixed reference and no floor make each frame's decibels its own: it streams.
         self.frame_wise = self.ref != "max" and self.top_db is None
 
+    def build(self, input_shape: tuple) -> None:
+        # Each example's top is over every axis but the first: without a batch axis it
+        # would silently be each frame's.
+        if len(input_shape) < 3:
+            raise ValueError(
+                f"{type(self).__name__} expects [batch, frames, channels] (each example's "
+                f"largest value sets ref='max' and top_db). Received: input_shape="
+                f"{tuple(input_shape)}. For one spectrogram, add the batch axis (x[None])."
+            )
+        super().build(input_shape)
+
     @property
     def not_streamable(self) -> str:
         if self.frame_wise:
