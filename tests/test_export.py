@@ -380,3 +380,18 @@ def test_a_multichannel_front_end_exports_with_its_channels(tmp_path):
     assert got.shape == want.shape
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
     assert again.shape == ops.convert_to_numpy(frontend(shorter)).shape
+
+
+@TF_ONLY
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("tf2onnx") is None or importlib.util.find_spec("onnxruntime") is None,
+    reason="ONNX export needs the 'export' extra (tf2onnx, onnx, onnxruntime); CI installs it",
+)
+def test_a_refused_onnx_file_offers_streaming_only_where_the_model_streams(tmp_path):
+    # torchaudio's centred STFT reflects the clip's end: no streaming step to export instead.
+    frontend = fb.frontends.TorchaudioMel()
+    frontend(np.zeros((1, 4000), "float32"))
+    with pytest.raises(ValueError, match="export to TFLite or a SavedModel instead") as refused:
+        export.export_onnx(frontend, tmp_path / "mel.onnx")
+    assert "export_step_onnx" not in str(refused.value)

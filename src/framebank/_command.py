@@ -240,7 +240,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="NAME",
         help="the front ends to train, instead of the recipe's list (log_mel, pcen_mel, leaf, "
-        "td_filterbanks, sincnet, mel, free, sinc, gabor)",
+        "efficient_leaf, td_filterbanks, sincnet, mel, free, sinc, gabor)",
     )
 
 

@@ -341,11 +341,14 @@ def _check_onnx_file(model: keras.Model, path: Path) -> None:
             reason = f"it differs from Keras by {error:.2e} of the largest value"
         if not error <= EXPORT_TOLERANCE:
             path.unlink(missing_ok=True)
+            # Only a model that streams has a step to export (whisper's, for one, has none).
+            streams = not any(getattr(layer, "not_streamable", "") for layer in _sublayers(model))
             raise ValueError(
                 f"The ONNX file written for this model is wrong ({reason}; probe "
                 f"{list(waveform.shape)}), so it was deleted. The converter does not yet "
                 "translate every layer of it for a dynamic length: export to TFLite or a "
-                "SavedModel instead, or stream it (framebank.streaming.export_step_onnx)."
+                "SavedModel instead"
+                + (", or stream it (framebank.streaming.export_step_onnx)." if streams else ".")
             )
 
 
