@@ -127,6 +127,29 @@ def test_equal_after_training():
     _assert_equal(fast, slow, x, "after training")
 
 
+@pytest.mark.parametrize(
+    "rate,options",
+    [(16000, {}), (8000, {"window_ms": 32.0, "hop_ms": 10.0})],  # default; language-ID recipe
+)
+def test_plan_holds_through_60_adam_steps_at_1e2_whatever_the_loss(rate, options):
+    """The stride-1 fallback cannot run in 60 Adam steps at 1e-2, for any loss: Adam moves a
+    weight by at most ``lr (1 - beta_1) / sqrt(1 - beta_2)`` a step (Kingma and Ba 2015,
+    section 2.1, the case ``1 - beta_1 > sqrt(1 - beta_2)``), and every initial width is
+    farther than 60 such steps from its group's bounds (clipping to the constraint only
+    moves a width back toward its start)."""
+    leaf = frontends.LEAF(rate, **options)
+    leaf(np.zeros((1, rate // 4), "float32"))
+    plan = leaf._plan
+    _, sigma = leaf.encoder.filterbank.initial_parameters()
+    adam = keras.optimizers.Adam(1e-2)
+    beta_1, beta_2 = float(adam.beta_1), float(adam.beta_2)
+    assert 1.0 - beta_1 > np.sqrt(1.0 - beta_2)
+    reach = 60 * 1e-2 * (1.0 - beta_1) / np.sqrt(1.0 - beta_2)
+    slack = np.minimum(sigma - plan.sigma_low, plan.sigma_high - sigma)
+    assert max(g[0] for g in plan.groups) > 1  # a plan with strides above 1 to keep
+    assert slack.min() > reach, (slack.min(), reach)
+
+
 def test_gradients_agree():
     rate = 8000
     x = _speech(rate, 0.25, 2)
