@@ -93,19 +93,47 @@ def _strided_filter(x: Any, kernel: Any, stride: int) -> Any:
     return total
 
 
+def _shared_runs(groups: list[Group]) -> list[list[Group]]:
+    """Adjacent groups with the same stride and pooling window, run together: the cost is
+    per group's ops (and their gradients), not per product (``benchmarks/README.md``)."""
+    runs: list[list[Group]] = []
+    for group in groups:
+        last = runs[-1][-1] if runs else None
+        if last and (last.stride, last.window_size) == (group.stride, group.window_size):
+            runs[-1].append(group)
+        else:
+            runs.append([group])
+    return runs
+
+
+def _run_kernel(gabor: Any, run: list[Group], dtype: Any) -> Any:
+    """``[taps, 2 filters]`` of a run's groups, each at its own length, zero-padded to the
+    longest (odd lengths, so each stays centred), real parts then imaginary parts."""
+    taps = max(group.kernel_size for group in run)
+    real, imag = [], []
+    for group in run:
+        members = np.arange(group.start, group.stop)
+        kernel = ops.cast(gabor.impulse_responses(group.kernel_size, members), dtype)
+        side = (taps - group.kernel_size) // 2
+        kernel = ops.pad(kernel, [[side, side], [0, 0]])
+        real.append(kernel[:, : len(members)])
+        imag.append(kernel[:, len(members) :])
+    return ops.concatenate(real + imag, axis=1)
+
+
 def grouped_pooled_energy(
     signal: Any, gabor: Any, pool_sigma: Any, groups: list[Group], pool_size: int, hop: int
 ) -> Any:
     """``[batch, ceil(time / hop), filters]``: the pooled squared moduli of ``gabor``'s
     filters (a :class:`~framebank.GaborFilterbank`) on ``signal`` ``[batch, time]``, with
     pooling widths ``pool_sigma`` ``[filters]`` (clipped, as LEAF's, in units of half the
-    pooling size), group by group."""
+    pooling size), group by group (adjacent groups at one stride together)."""
     parts = []
-    for group in groups:
-        members = np.arange(group.start, group.stop)
-        count, stride = len(members), group.stride
-        kernel = ops.cast(gabor.impulse_responses(group.kernel_size, members), signal.dtype)
-        half = group.kernel_size // 2
+    for run in _shared_runs(groups):
+        members = np.arange(run[0].start, run[-1].stop)
+        count, stride = len(members), run[0].stride
+        kernel = _run_kernel(gabor, run, signal.dtype)
+        half = kernel.shape[0] // 2
         padded = ops.pad(signal, [[0, 0], [half, half]])
         if padded.shape[1] is not None:
             y = _strided_filter(padded, kernel, stride)
@@ -114,7 +142,7 @@ def grouped_pooled_energy(
             x = ops.expand_dims(padded, -1)
             y = ops.conv(x, ops.expand_dims(kernel, 1), strides=stride, padding="valid")
         energy = ops.square(y[..., :count]) + ops.square(y[..., count:])
-        size = group.window_size
+        size = run[0].window_size
         u = np.arange(size)[:, None] * (2.0 / (size - 1)) - 1.0
         width = ops.take(pool_sigma, members) * (pool_size / (stride * size))
         window = ops.exp(-0.5 * ops.square(ops.cast(u, signal.dtype) / width))
