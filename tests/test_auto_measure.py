@@ -15,6 +15,7 @@ from keras import ops
 
 import framebank as fb
 from framebank import tuning
+from framebank.structures import WindowedInverseDFT
 
 TOLERANCE = 1e-5
 FREE = dict(num_basis=24, frame_len=32, hop=16)
@@ -162,3 +163,32 @@ def test_tune_reports_the_times_the_pick_and_the_rule(cache):
     assert all(ms > 0 for ms in result["ms"].values())
     with pytest.raises(ValueError, match="direction.*Received: direction='up'"):
         tuning.tune(16, 8, 12, direction="up")
+
+
+def test_a_decoders_auto_is_measured_and_cached_under_a_synthesis_key(cache, monkeypatch):
+    calls = []
+
+    def timer(shape, names, structure=None, repeats=5):
+        calls.append((shape, names, structure))
+        return {n: 1.0 if n == "dense" else 2.0 for n in names}  # dense "fastest"
+
+    monkeypatch.setattr(tuning, "time_methods", timer)
+    encoder = fb.Encoder(method="matmul", **FOURIER)  # concrete: only the decoder measures
+    coefficients = encoder(_signal())
+    decoder = fb.Decoder(encoder, kind="tied", method="auto")
+    got = ops.convert_to_numpy(decoder(coefficients))
+    (shape, names, structure), = calls  # fmt: skip
+    assert shape.direction == "synthesis" and shape.structure == "windowed_dft"
+    # The inverse FFT is a candidate, with the decoder's own synthesis description.
+    assert "rfft" in names and "matmul" in names
+    assert isinstance(structure, WindowedInverseDFT)
+    assert decoder.method.name == "dense" and decoder.get_config()["method"] == "auto"
+    entries = json.loads(cache.read_text())["entries"]
+    assert list(entries) == [shape.key()] and "|synthesis|" in shape.key()
+    assert entries[shape.key()]["pick"] == "dense" and entries[shape.key()]["rule"] == "rfft"
+    # Same class: read from the cache, not timed again; the outputs agree with matmul's.
+    again = fb.Decoder(encoder, kind="tied", method="auto")
+    again.build(coefficients.shape)
+    assert len(calls) == 1 and again.method.name == "dense"
+    want = ops.convert_to_numpy(fb.Decoder(encoder, kind="tied", method="matmul")(coefficients))
+    assert np.abs(got - want).max() <= TOLERANCE * np.abs(want).max()

@@ -416,13 +416,18 @@ def test_tune_times_the_methods_prints_the_table_and_fills_the_cache(tmp_path, m
     assert cli.main([*argv, "--frames", "4", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if line.startswith("| shape"))
-    row = next(line for line in out.splitlines() if line.startswith("| yours"))
     split = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]  # noqa: E731
-    cells = dict(zip(split(header), split(row), strict=True))
-    assert cells["frame_len/hop/num_basis"] == "16/8/18"
-    assert cells["basis"] == "fixed DFT" and float(cells["rfft"]) > 0
-    timed = {m: float(cells[m]) for m in TIMED}
-    assert cells["pick"] in cells and cells["fixed rule"] == "rfft"
-    assert float(cells[cells["pick"]]) <= min(timed.values())
+    rows = [split(line) for line in out.splitlines() if line.startswith("| yours")]
+    # One row for the encoder, one for the decoder inverting it: each its own cached pick.
+    by_layer = {row[1]: dict(zip(split(header), row, strict=True)) for row in rows}
+    assert sorted(by_layer) == ["decoder", "encoder"]
+    for cells in by_layer.values():
+        assert cells["frame_len/hop/num_basis"] == "16/8/18"
+        assert cells["basis"] == "fixed DFT" and float(cells["rfft"]) > 0
+        timed = {m: float(cells[m]) for m in TIMED}
+        assert cells["pick"] in cells and cells["fixed rule"] == "rfft"
+        assert float(cells[cells["pick"]]) <= min(timed.values())
     entries = json.loads((tmp_path / "auto_methods.json").read_text())["entries"]
-    assert [e["pick"] for e in entries.values()] == [cells["pick"]]
+    picks = {("decoder" if "|synthesis|" in key else "encoder"): e["pick"]
+             for key, e in entries.items()}  # fmt: skip
+    assert picks == {layer: cells["pick"] for layer, cells in by_layer.items()}

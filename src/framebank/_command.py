@@ -334,14 +334,15 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
 
 # `framebank tune`'s default shapes: the ready-made front ends' encoders (16 kHz, 16 x 1 s)
 # and the shipped recipes' (8 kHz). ``fft_length``: a fixed windowed DFT (a Hann window);
-# absent: a free basis that trains. ``frames``: per example in one step.
+# absent: a free basis that trains. ``frames``: per example in one step. ``decoder``:
+# whether a Decoder of the shape is timed too (default yes; not where no decoder is used).
 TUNE_SHAPES: dict[str, dict] = {
     "log_mel": dict(frame_len=400, hop=160, num_basis=514, fft_length=512, batch=16, frames=101),
     "whisper": dict(frame_len=400, hop=160, num_basis=402, fft_length=400, batch=16, frames=101),
-    "kaldi_fbank": dict(frame_len=400, hop=160, num_basis=514, batch=16, frames=98),
+    "kaldi_fbank": dict(frame_len=400, hop=160, num_basis=514, batch=16, frames=98, decoder=False),
     "language_id": dict(frame_len=256, hop=80, num_basis=258, fft_length=256, batch=32, frames=26),
     "compare_methods": dict(frame_len=40, hop=20, num_basis=64, batch=16, frames=399),
-    "leaf": dict(frame_len=401, hop=1, num_basis=80, batch=16, frames=16000),
+    "leaf": dict(frame_len=401, hop=1, num_basis=80, batch=16, frames=16000, decoder=False),
 }
 
 

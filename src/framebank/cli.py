@@ -101,22 +101,29 @@ def cmd_tune(args: argparse.Namespace) -> int:
             )  # fmt: skip
             structure = dft.filterbank.windowed_dft
         sizes = {k: shape[k] for k in ("frame_len", "hop", "num_basis", "batch", "frames")}
-        rows.append((name, shape, tuning.tune(**sizes, structure=structure, repeats=args.repeats)))
-    timed = [m for m in METHODS if any(m in result["ms"] for _, _, result in rows)]
+        # A decoder of the shape too (a fixed DFT's: the tied inverse, by irfft or a product).
+        layers = ("encoder", "decoder") if shape.get("decoder", True) else ("encoder",)
+        for layer in layers:
+            direction = "synthesis" if layer == "decoder" else "signal"
+            result = tuning.tune(
+                **sizes, direction=direction, structure=structure, repeats=args.repeats
+            )
+            rows.append((name, shape, layer, result))
+    timed = [m for m in METHODS if any(m in result["ms"] for *_, result in rows)]
     print(
         f"framebank tune: backend {keras.backend.backend()} ({device_description()[1]}), "
         f"{tuning.cpu_model()}, {keras.config.dtype_policy().compute_dtype}; ms per forward "
         f"plus backward step; picks cached in {tuning.cache_path()}"
     )
     print()
-    print("| shape | frame_len/hop/num_basis | batch x frames | basis | " + " | ".join(timed)
-          + " | pick | fixed rule |")  # fmt: skip
-    print("|" + "---|" * (len(timed) + 6))
-    for name, shape, result in rows:
+    print("| shape | layer | frame_len/hop/num_basis | batch x frames | basis | "
+          + " | ".join(timed) + " | pick | fixed rule |")  # fmt: skip
+    print("|" + "---|" * (len(timed) + 7))
+    for name, shape, layer, result in rows:
         basis = "fixed DFT" if "fft_length" in shape else "free"
         cells = [f"{result['ms'][m]:.2f}" if m in result["ms"] else "-" for m in timed]
         print(
-            f"| {name} | {shape['frame_len']}/{shape['hop']}/{shape['num_basis']} | "
+            f"| {name} | {layer} | {shape['frame_len']}/{shape['hop']}/{shape['num_basis']} | "
             f"{shape['batch']} x {shape['frames']} | {basis} | {' | '.join(cells)} | "
             f"{result['pick']} | {result['rule']} |"
         )

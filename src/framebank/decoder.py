@@ -36,7 +36,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from framebank import framing, initializers
+from framebank import framing, initializers, tuning
 from framebank._deprecation import deprecated_names
 from framebank._validation import (
     as_real,
@@ -49,12 +49,20 @@ from framebank._validation import (
 )
 from framebank.filterbanks import FreeFilterbank
 from framebank.layers import Encoder, freeze_sublayer
-from framebank.methods import Method, get_method, resolve_method, runnable
-from framebank.structures import WindowedInverseDFT
+from framebank.methods import AUTO, Method, get_method, resolve_method, runnable
+from framebank.structures import WindowedDFT, WindowedInverseDFT
 
-__all__ = ["Decoder", "DECODER_KINDS", "RENAMED_METHODS"]
+__all__ = [
+    "Decoder",
+    "DECODER_KINDS",
+    "RENAMED_METHODS",
+    "Synthesis",
+    "TiedSynthesis",
+    "FreeSynthesis",
+    "PinvSynthesis",
+    "get_synthesis",
+]
 
-DECODER_KINDS = ("tied", "free", "pinv")
 # Older names of a method, still read from configs and saved models.
 RENAMED_METHODS = {"conv_transpose": "strided_conv"}
 _HALF = ("float16", "bfloat16")
@@ -95,12 +103,197 @@ def _decoder_method(method: Any, structures: tuple = ()) -> Method:
     return get_method(resolve_method(method, synthesis=True, structures=structures))
 
 
-def _synthesis_structures(encoder: Any, kind: str) -> tuple:
-    """``("windowed_dft",)`` where a tied or pinv decoder inverts a fixed windowed DFT (so
+class Synthesis:
+    """A decoder variant: what its synthesis basis is. The base says what a variant decides;
+    :class:`Decoder` runs the rest (the method's product, overlap-add, centring, length).
+
+    Attributes:
+        name: the ``kind`` string it stands for (``get_config`` writes it).
+        uses_encoder: its basis is made from the encoder's, so the decoder needs and
+            tracks the encoder (a model holding both saves the basis once).
+        normalises: the overlap-added output is divided by the overlap-added frame
+            weights that :meth:`basis` returns (streaming carries their tail too).
+    """
+
+    name = ""
+    uses_encoder = True
+    normalises = False
+
+    def make_filterbank(self, decoder: Decoder, filterbank: Any) -> Any:
+        """The decoder's own filterbank sub-layer (``filterbank``: one given, or None), or
+        None where the basis is the encoder's."""
+        return None
+
+    def basis(self, decoder: Decoder, dtype: Any) -> tuple[Any, Any]:
+        """``(synthesis [num_basis, frame_len], weights [frame_len] or None)``."""
+        raise NotImplementedError(f"{type(self).__name__} must define basis()")
+
+    def basis_trains(self, decoder: Decoder) -> bool:
+        """Whether a gradient reaches the basis weight through this synthesis."""
+        return bool(decoder.encoder.filterbank.trainable)
+
+    def inverse_dft(self, dft: WindowedDFT) -> WindowedInverseDFT | None:
+        """This synthesis of an encoder whose basis is ``dft``, as an inverse windowed DFT
+        (what ``rfft`` runs by ``irfft``), or None where it is not one."""
+        return None
+
+    def undo_bias(self, decoder: Decoder, coefficients: Any, dtype: Any) -> Any:
+        """The coefficients the synthesis basis reads (the encoder's bias kept or undone)."""
+        return coefficients
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Synthesis:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({options})"
+
+
+class TiedSynthesis(Synthesis):
+    """``tied``: the encoder's own basis, transposed (weights shared, trained through both)."""
+
+    name = "tied"
+
+    def basis(self, decoder: Decoder, dtype: Any) -> tuple[Any, Any]:
+        return ops.transpose(ops.cast(decoder.encoder.filterbank.filters(), dtype)), None
+
+    def inverse_dft(self, dft: WindowedDFT) -> WindowedInverseDFT | None:
+        return WindowedInverseDFT.transpose_of(dft)
+
+
+class FreeSynthesis(Synthesis):
+    """``free``: a basis of its own, ``[frame_len, num_basis]``, trained freely."""
+
+    name = "free"
+    uses_encoder = False
+
+    def make_filterbank(self, decoder: Decoder, filterbank: Any) -> Any:
+        if isinstance(filterbank, dict):
+            filterbank = keras.saving.deserialize_keras_object(filterbank)
+        return filterbank or FreeFilterbank(
+            decoder.num_basis,
+            decoder.frame_len,
+            kernel_initializer=decoder.kernel_initializer,
+            dtype=decoder.dtype_policy,
+        )
+
+    def basis(self, decoder: Decoder, dtype: Any) -> tuple[Any, Any]:
+        return ops.transpose(ops.cast(decoder.filterbank.filters(), dtype)), None
+
+    def basis_trains(self, decoder: Decoder) -> bool:
+        return bool(decoder.filterbank.trainable)
+
+
+class PinvSynthesis(Synthesis):
+    """``pinv``: the pseudo-inverse of the encoder's basis, for resynthesis; the encoder's
+    bias, if any, is subtracted first, and the output normalised by the overlapped frame
+    weights ``diag(B B^T)`` (the module docstring says why).
+
+    Args:
+        rcond: singular values below ``rcond`` times the largest count as 0; default
+            ``max(frame_len, num_basis)`` times the dtype's machine epsilon.
+    """
+
+    name = "pinv"
+    normalises = True
+
+    def __init__(self, rcond: float | None = None) -> None:
+        self.rcond = None if rcond is None else float(rcond)
+
+    def basis(self, decoder: Decoder, dtype: Any) -> tuple[Any, Any]:
+        # No gradient through the SVD: it is undefined at repeated singular
+        # values, which a DFT basis has. The encoder still trains through the
+        # coefficients.
+        basis = ops.stop_gradient(ops.cast(decoder.encoder.filterbank.filters(), dtype))
+        rcond = self.rcond
+        if rcond is None:
+            rcond = max(decoder.frame_len, decoder.num_basis) * _EPS.get(dtype, 1e-3)
+        weights = ops.sum(ops.square(basis), axis=1)  # diag(B B^T), [frame_len]
+        inverse = ops.pinv(basis, rcond=rcond)  # [num_basis, frame_len]
+        # One Newton step, P += P (I - B P): the backends' float32 SVD leaves the
+        # inverse of a full-rank basis short of what float32 allows.
+        residual = ops.eye(decoder.frame_len, dtype=dtype) - ops.matmul(basis, inverse)
+        inverse = inverse + ops.matmul(inverse, residual)
+        return inverse * weights[None, :], weights
+
+    def basis_trains(self, decoder: Decoder) -> bool:
+        return False
+
+    def inverse_dft(self, dft: WindowedDFT) -> WindowedInverseDFT | None:
+        return WindowedInverseDFT.weighted_pinv_of(dft)
+
+    def undo_bias(self, decoder: Decoder, coefficients: Any, dtype: Any) -> Any:
+        if decoder.encoder.bias is None:
+            return coefficients
+        # The inverse of the encoder undoes its bias too.
+        return coefficients - ops.cast(decoder.encoder.bias, dtype)
+
+    def get_config(self) -> dict:
+        return {"rcond": self.rcond}
+
+
+_KINDS: dict[str, type[Synthesis]] = {
+    cls.name: cls for cls in (TiedSynthesis, FreeSynthesis, PinvSynthesis)
+}
+DECODER_KINDS = tuple(_KINDS)
+
+
+def get_synthesis(kind: str | Synthesis | dict, rcond: float | None = None) -> Synthesis:
+    """The variant ``kind`` names: a :class:`Synthesis` as it is, a name in
+    :data:`DECODER_KINDS` (``rcond`` goes to ``pinv``), or a serialised variant."""
+    if isinstance(kind, Synthesis):
+        return kind
+    if isinstance(kind, dict):  # a user's registered variant, from get_config
+        kind = keras.saving.deserialize_keras_object(kind)
+        if isinstance(kind, Synthesis):
+            return kind
+    if kind is not None and not isinstance(kind, str):
+        raise TypeError(
+            "`kind` must be one of "
+            f"{', '.join(map(repr, DECODER_KINDS))} or a framebank.decoder.Synthesis. "
+            f"Received: kind={kind!r} of type {type(kind).__name__}"
+        )
+    name = check_choice("kind", kind, DECODER_KINDS)
+    return PinvSynthesis(rcond) if name == "pinv" else _KINDS[name]()
+
+
+def _rcond_of(variant: Synthesis) -> float | None:
+    return getattr(variant, "rcond", None)
+
+
+def _variant(kind: str | Synthesis | dict, rcond: float | None) -> Synthesis:
+    """The decoder's variant; ``rcond`` beside a variant object only if it agrees."""
+    if isinstance(kind, Synthesis) and rcond is not None and _rcond_of(kind) != rcond:
+        raise ValueError(
+            "With a variant object, `rcond` is the variant's own option: "
+            f"PinvSynthesis(rcond=...). Received: kind={kind!r}, rcond={rcond!r}"
+        )
+    return get_synthesis(kind, rcond)
+
+
+def _as_encoder(encoder: Any) -> Encoder | None:
+    """``encoder`` (deserialised if a config dict); TypeError for anything else."""
+    if isinstance(encoder, dict):  # serialised, from get_config
+        encoder = keras.saving.deserialize_keras_object(encoder)
+    if encoder is not None and not isinstance(encoder, Encoder):
+        raise TypeError(
+            "`encoder` must be a framebank.Encoder. "
+            f"Received: encoder={encoder!r} of type {type(encoder).__name__}"
+        )
+    return encoder
+
+
+def _synthesis_structures(encoder: Any, variant: Synthesis) -> tuple:
+    """``("windowed_dft",)`` where the decoder's synthesis inverts a fixed windowed DFT (so
     ``auto`` runs its inverse FFT); elsewhere (a free basis, one that trains) none, and
     ``rfft`` runs its fallback, ``matmul``."""
     dft = getattr(getattr(encoder, "filterbank", None), "windowed_dft", None)
-    return ("windowed_dft",) if dft is not None and kind != "free" else ()
+    usable = dft is not None and variant.uses_encoder and variant.inverse_dft(dft) is not None
+    return ("windowed_dft",) if usable else ()
 
 
 @keras.saving.register_keras_serializable(package="framebank")
@@ -112,16 +305,18 @@ class Decoder(keras.layers.Layer):
             (``frame_len``, ``hop``, ``center``) is reused; ``tied`` and
             ``pinv`` also use its basis (and track it, so a model holding
             both saves it once and reloads them sharing it).
-        kind: ``tied``, ``free`` or ``pinv`` (see the module docstring).
+        kind: ``tied``, ``free`` or ``pinv`` (see the module docstring), or a
+            :class:`Synthesis` object (:class:`TiedSynthesis`, :class:`FreeSynthesis`,
+            :class:`PinvSynthesis`, or a user's own subclass).
         method: ``"auto"`` (default: ``matmul``, the pick with no slow case)
             or any name in :data:`framebank.METHODS`, the same names as the
             encoder's: the framed methods run their own product on the
             coefficients and overlap-add; ``strided_conv`` is a strided
             transposed convolution (no frames). Equal outputs.
         kernel_initializer: for ``kind="free"``.
-        rcond: for ``pinv``: singular values below ``rcond`` times the largest
-            count as 0; default ``max(frame_len, num_basis)`` times the dtype's
-            machine epsilon.
+        rcond: for ``kind="pinv"``: singular values below ``rcond`` times the
+            largest count as 0; default ``max(frame_len, num_basis)`` times the
+            dtype's machine epsilon (:class:`PinvSynthesis`).
         num_basis, frame_len, hop, center: the geometry, needed only without
             an encoder (``kind="free"`` rebuilt from its config).
         filterbank: a serialised free filterbank (from ``get_config``).
@@ -147,7 +342,7 @@ class Decoder(keras.layers.Layer):
     def __init__(
         self,
         encoder: Encoder | dict | None = None,
-        kind: str = "tied",
+        kind: str | Synthesis = "tied",
         method: str | Method = "auto",
         kernel_initializer: Any = "basis_glorot_uniform",
         rcond: float | None = None,
@@ -160,18 +355,15 @@ class Decoder(keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         check_floating_policy("Decoder", self.dtype_policy)
-        self.kind = check_choice("kind", kind, DECODER_KINDS)
-        if isinstance(encoder, dict):  # serialised, from get_config
-            encoder = keras.saving.deserialize_keras_object(encoder)
-        if encoder is not None and not isinstance(encoder, Encoder):
-            raise TypeError(
-                "`encoder` must be a framebank.Encoder. "
-                f"Received: encoder={encoder!r} of type {type(encoder).__name__}"
-            )
-        self.method = _decoder_method(method, _synthesis_structures(encoder, kind))
-        if encoder is None and kind != "free":
+        self.variant = _variant(kind, rcond)
+        encoder = _as_encoder(encoder)
+        self.method = _decoder_method(method, _synthesis_structures(encoder, self.variant))
+        # With measuring on (framebank.tuning), "auto" is timed at build, knowing the shape.
+        self._auto = isinstance(method, str) and method == AUTO
+        self._measured = False
+        if encoder is None and self.variant.uses_encoder:
             raise ValueError(
-                f"A {kind!r} decoder uses the encoder's basis, so it needs `encoder`. "
+                f"A {self.kind!r} decoder uses the encoder's basis, so it needs `encoder`. "
                 "Received: encoder=None"
             )
         if encoder is not None:
@@ -186,23 +378,22 @@ class Decoder(keras.layers.Layer):
         self.num_basis = check_positive_int("num_basis", num_basis)
         self.center = check_bool("center", center)
         self.rcond = None if rcond is None else float(rcond)
+        if self.rcond is None:
+            self.rcond = _rcond_of(self.variant)
         self.kernel_initializer = initializers.get(kernel_initializer)
-        # Only tied and pinv track the encoder: their basis is its basis.
-        self.encoder = encoder if kind != "free" else None
-        self.filterbank = None
-        if kind == "free":
-            if isinstance(filterbank, dict):
-                filterbank = keras.saving.deserialize_keras_object(filterbank)
-            self.filterbank = filterbank or FreeFilterbank(
-                self.num_basis,
-                self.frame_len,
-                kernel_initializer=self.kernel_initializer,
-                dtype=self.dtype_policy,
-            )
+        # Only a variant made from the encoder's basis tracks the encoder.
+        self.encoder = encoder if self.variant.uses_encoder else None
+        self.filterbank = self.variant.make_filterbank(self, filterbank)
+        if self.filterbank is not None:
             freeze_sublayer(self, self.filterbank)
             # keras_default imitates the Keras layer that would run this method: the
             # strided method's transposed Conv1D has the strided Conv1D's layout.
             self.filterbank.bind_method(self.method.name)
+
+    @property
+    def kind(self) -> str:
+        """The variant's name: ``tied``, ``free``, ``pinv`` (or a user variant's)."""
+        return self.variant.name
 
     def _check_width(self, shape: tuple) -> None:
         """ValueError naming ``num_basis`` and the encoder unless ``shape`` is
@@ -226,46 +417,46 @@ class Decoder(keras.layers.Layer):
             self.filterbank.build(self.frame_len)
         elif not self.encoder.built:
             self.encoder.build((None, None))
+        self._measure_auto(input_shape[0], input_shape[1])
+
+    def _measure_auto(self, batch: int | None, frames: int | None) -> None:
+        """Replace the fixed rule's pick by the measured one (cached per shape class, the
+        key's direction ``synthesis``) when made with ``method="auto"`` and measuring is
+        on; a free filterbank keeps the rule's method for its initialiser."""
+        if not (self._auto and tuning.measuring_enabled()):
+            return
+        dft = (
+            getattr(self.encoder.filterbank, "windowed_dft", None)
+            if self.encoder is not None
+            else None
+        )
+        inverse = None if dft is None else self.variant.inverse_dft(dft)
+        shape = tuning.ShapeClass.make(
+            "synthesis", self.frame_len, self.hop, self.num_basis, batch, frames,
+            structure="" if inverse is None else "windowed_dft",
+            trainable=bool(self.trainable and self.variant.basis_trains(self)),
+            dtype=self.compute_dtype,
+        )  # fmt: skip
+        self.method = get_method(tuning.measured_pick(shape, self.method.name, inverse))
+        self._measured = True
 
     def synthesis(self, dtype: Any = "float32") -> tuple[Any, Any]:
         """``(synthesis [num_basis, frame_len], weights [frame_len] or None)``.
 
-        ``weights`` (``pinv`` only) is the per-sample frame weighting whose
-        overlap-add normalises the output.
+        ``weights`` (a variant that ``normalises``: ``pinv``) is the per-sample frame
+        weighting whose overlap-add normalises the output.
         """
-        if self.kind == "free":
-            return ops.transpose(ops.cast(self.filterbank.filters(), dtype)), None
-        basis = ops.cast(self.encoder.filterbank.filters(), dtype)
-        if self.kind == "tied":
-            return ops.transpose(basis), None
-        # No gradient through the SVD: it is undefined at repeated singular
-        # values, which a DFT basis has. The encoder still trains through the
-        # coefficients.
-        basis = ops.stop_gradient(basis)
-        rcond = self.rcond
-        if rcond is None:
-            rcond = max(self.frame_len, self.num_basis) * _EPS.get(dtype, 1e-3)
-        weights = ops.sum(ops.square(basis), axis=1)  # diag(B B^T), [frame_len]
-        inverse = ops.pinv(basis, rcond=rcond)  # [num_basis, frame_len]
-        # One Newton step, P += P (I - B P): the backends' float32 SVD leaves the
-        # inverse of a full-rank basis short of what float32 allows.
-        residual = ops.eye(self.frame_len, dtype=dtype) - ops.matmul(basis, inverse)
-        inverse = inverse + ops.matmul(inverse, residual)
-        return inverse * weights[None, :], weights
+        return self.variant.basis(self, dtype)
 
     def _inverse_dft(self) -> WindowedInverseDFT | None:
         """The synthesis basis as an inverse windowed DFT, for a method that runs one
         (``rfft``: ``irfft``) while the encoder's basis is a fixed windowed DFT; else None."""
-        if self.method.structure != "windowed_dft" or self.kind == "free":
+        if self.method.structure != "windowed_dft" or not self.variant.uses_encoder:
             return None
         dft = getattr(self.encoder.filterbank, "windowed_dft", None)
-        if dft is None:
+        inverse = None if dft is None else self.variant.inverse_dft(dft)
+        if inverse is None:
             return None
-        inverse = (
-            WindowedInverseDFT.transpose_of(dft)
-            if self.kind == "tied"
-            else WindowedInverseDFT.weighted_pinv_of(dft)
-        )
         return inverse if runnable(self.method, inverse) is self.method else None
 
     def __call__(self, coefficients: Any, length: Any = None, **kwargs: Any) -> Any:
@@ -283,9 +474,7 @@ class Decoder(keras.layers.Layer):
         # the synthesis basis is made in float32 and only the product runs in 16 bits.
         synthesis, weights = self.synthesis("float32" if dtype in _HALF else dtype)
         synthesis = ops.cast(synthesis, dtype)
-        if self.kind == "pinv" and self.encoder.bias is not None:
-            # The inverse of the encoder undoes its bias too.
-            coefficients = coefficients - ops.cast(self.encoder.bias, dtype)
+        coefficients = self.variant.undo_bias(self, coefficients, dtype)
         inverse = self._inverse_dft()
         if inverse is not None:
             basis = ops.cast(self.encoder.filterbank.filters(), dtype)
@@ -330,8 +519,8 @@ class Decoder(keras.layers.Layer):
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
-            kind=self.kind,
-            method=self.method.name,
+            kind=self._kind_config(),
+            method=AUTO if self._measured else self.method.name,
             encoder=None
             if self.encoder is None
             else keras.saving.serialize_keras_object(self.encoder),
@@ -346,3 +535,10 @@ class Decoder(keras.layers.Layer):
             else keras.saving.serialize_keras_object(self.filterbank),
         )
         return config
+
+    def _kind_config(self) -> str | dict:
+        """A built-in variant by its name (``rcond`` has its own key), as configs always
+        had it; a user's variant serialised (its class must be registered with Keras)."""
+        if type(self.variant) is _KINDS.get(self.variant.name):
+            return self.variant.name
+        return keras.saving.serialize_keras_object(self.variant)

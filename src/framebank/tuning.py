@@ -251,8 +251,6 @@ def candidates(shape: ShapeClass, structure: Any = None, rule: str | None = None
             continue
         if runnable(method, structure) is not method:
             continue
-        if method.structure is not None and shape.direction == "synthesis":
-            continue  # a decoder's inverse FFT is not timed here yet: the rule picks it
         if shape.direction == "frames" and not method.needs_frames:
             continue
         if name == "reshape_conv" and backend == "jax":
@@ -270,6 +268,11 @@ def _step_fn(name: str, shape: ShapeClass, structure: Any) -> Callable[[Any, Any
     """``f(x, basis) -> y``: the projection by method ``name`` as a layer runs it."""
     method = get_method(name)
     hop, frame_len = shape.hop, shape.frame_len
+    if shape.direction == "synthesis" and method.structure is not None:
+        # The transposed basis is what the method falls back to if the weight moved.
+        return lambda c, basis: method.synthesize_structured(
+            c, ops.transpose(basis), basis, structure, hop
+        )
     if shape.direction == "synthesis":
         return lambda c, basis: method.synthesize(c, ops.transpose(basis), hop)
     if shape.direction == "frames":
@@ -297,7 +300,8 @@ def _inputs(shape: ShapeClass, structure: Any) -> tuple[np.ndarray, np.ndarray]:
     else:
         x = rng.standard_normal((batch, frames, shape.num_basis))
     if structure is not None:
-        basis = structure.basis()
+        # A decoder's structure (an inverse DFT) names the analysis basis it inverts.
+        basis = getattr(structure, "source", structure).basis()
     else:
         basis = rng.standard_normal((shape.frame_len, shape.num_basis)) / np.sqrt(shape.frame_len)
     return x.astype(shape.dtype), basis.astype(shape.dtype)
@@ -435,7 +439,10 @@ def tune(
             :class:`~framebank.FrameProjection`) or ``"synthesis"`` (a
             :class:`~framebank.Decoder`).
         structure: a :class:`~framebank.structures.WindowedDFT` for a fixed Fourier
-            basis (then ``rfft`` is a candidate), or None for a free basis.
+            basis (then ``rfft`` is a candidate), or None for a free basis. For
+            ``direction="synthesis"`` the decoder inverting it is timed (its transpose, a
+            tied decoder's synthesis; or give a
+            :class:`~framebank.structures.WindowedInverseDFT`).
         trainable: whether the basis's gradient is timed; default: not for a structure.
         dtype: compute dtype; default the global Keras policy's.
         repeats: timed steps of each method.
@@ -444,15 +451,21 @@ def tune(
         ``{"key", "ms": {method: ms per step}, "pick", "rule"}``; ``rule`` is what the
         fixed rule picks.
     """
-    from framebank.structures import WindowedDFT
+    from framebank.structures import WindowedDFT, WindowedInverseDFT
 
     if direction not in ("signal", "frames", "synthesis"):
         raise ValueError(
             "direction must be 'signal', 'frames' or 'synthesis'. "
             f"Received: direction={direction!r}"
         )
-    if structure is not None and not isinstance(structure, WindowedDFT):
-        raise TypeError(f"structure must be a WindowedDFT or None. Received: {structure!r}")
+    kinds = (WindowedDFT, WindowedInverseDFT) if direction == "synthesis" else (WindowedDFT,)
+    if structure is not None and not isinstance(structure, kinds):
+        raise TypeError(
+            f"structure must be a {' or '.join(k.__name__ for k in kinds)} or None for "
+            f"direction={direction!r}. Received: {structure!r}"
+        )
+    if direction == "synthesis" and isinstance(structure, WindowedDFT):
+        structure = WindowedInverseDFT.transpose_of(structure)
     dtype = dtype or keras.config.dtype_policy().compute_dtype
     shape = ShapeClass.make(
         direction, frame_len, hop, num_basis, batch, frames,

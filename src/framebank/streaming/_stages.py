@@ -322,7 +322,7 @@ class DecoderStage(Stage):
 
     def state_shapes(self, feature: tuple) -> dict:
         shapes = {"tail": ((self.keep,), keras.backend.floatx()), "limit": ((), "int32")}
-        if self.layer.kind == "pinv":
+        if self.layer.variant.normalises:
             shapes["norm_tail"] = ((self.keep,), keras.backend.floatx())
         return shapes
 
@@ -337,8 +337,7 @@ class DecoderStage(Stage):
         half = dtype in ("float16", "bfloat16")
         synthesis, weights = layer.synthesis("float32" if half else dtype)
         synthesis = ops.cast(synthesis, dtype)
-        if layer.kind == "pinv" and layer.encoder.bias is not None:
-            x = x - ops.cast(layer.encoder.bias, dtype)
+        x = layer.variant.undo_bias(layer, x, dtype)
         mask = ops.cast(ops.reshape(valid, (1, -1, 1)), dtype)
         out = layer.method.synthesize(x * mask, synthesis, self.hop)
         emit = self.m_in * self.hop
