@@ -128,6 +128,10 @@ class Synthesis:
         """``(synthesis [num_basis, frame_len], weights [frame_len] or None)``."""
         raise NotImplementedError(f"{type(self).__name__} must define basis()")
 
+    def frame_weights(self, decoder: Decoder, dtype: Any) -> Any:
+        """:meth:`basis`'s ``weights`` alone (a variant may make them without the basis)."""
+        return self.basis(decoder, dtype)[1] if self.normalises else None
+
     def basis_trains(self, decoder: Decoder) -> bool:
         """Whether a gradient reaches the basis weight through this synthesis."""
         return bool(decoder.encoder.filterbank.trainable)
@@ -219,6 +223,11 @@ class PinvSynthesis(Synthesis):
         residual = ops.eye(decoder.frame_len, dtype=dtype) - ops.matmul(basis, inverse)
         inverse = inverse + ops.matmul(inverse, residual)
         return inverse * weights[None, :], weights
+
+    def frame_weights(self, decoder: Decoder, dtype: Any) -> Any:
+        # What basis() computes, without the SVD.
+        basis = ops.stop_gradient(ops.cast(decoder.encoder.filterbank.filters(), dtype))
+        return ops.sum(ops.square(basis), axis=1)
 
     def basis_trains(self, decoder: Decoder) -> bool:
         return False
@@ -472,16 +481,23 @@ class Decoder(keras.layers.Layer):
         dtype = keras.backend.standardize_dtype(coefficients.dtype)
         # A 16-bit pseudo-inverse (SVD) is neither supported everywhere nor accurate:
         # the synthesis basis is made in float32 and only the product runs in 16 bits.
-        synthesis, weights = self.synthesis("float32" if dtype in _HALF else dtype)
-        synthesis = ops.cast(synthesis, dtype)
+        made_in = "float32" if dtype in _HALF else dtype
         coefficients = self.variant.undo_bias(self, coefficients, dtype)
         inverse = self._inverse_dft()
         if inverse is not None:
             basis = ops.cast(self.encoder.filterbank.filters(), dtype)
+            weights = self.variant.frame_weights(self, made_in)
+            # The explicit basis (pinv's SVD) is made only in the branch that reads it.
             out = self.method.synthesize_structured(
-                coefficients, synthesis, basis, inverse, self.hop
+                coefficients,
+                lambda: ops.cast(self.synthesis(made_in)[0], dtype),
+                basis,
+                inverse,
+                self.hop,
             )
         else:
+            synthesis, weights = self.synthesis(made_in)
+            synthesis = ops.cast(synthesis, dtype)
             out = runnable(self.method).synthesize(coefficients, synthesis, self.hop)
         if weights is not None:
             weights = ops.cast(weights, dtype)

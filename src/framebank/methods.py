@@ -405,7 +405,8 @@ class RFFT(Method):
     ) -> Any:
         """The inverse real FFT of each frame's coefficients (``structure``: a
         :class:`~framebank.structures.WindowedInverseDFT`), windowed, then overlap-added;
-        checked at every call, as analysis is, against the weight it inverts."""
+        checked at every call, as analysis is, against the weight it inverts. ``synthesis``
+        (the fallback's basis) may be a callable that makes it, called only there."""
         source = structure.source
         expected = ops.convert_to_tensor(source.basis(), dtype=basis.dtype)
         scale = float(np.max(np.abs(source.basis())))
@@ -414,7 +415,9 @@ class RFFT(Method):
         return ops.cond(
             same,
             lambda: overlap_add(self._inverse_frames(coefficients, structure), hop),
-            lambda: Matmul().synthesize(coefficients, synthesis, hop),
+            lambda: Matmul().synthesize(
+                coefficients, synthesis() if callable(synthesis) else synthesis, hop
+            ),
         )
 
     @staticmethod
