@@ -298,6 +298,19 @@ class PCEN(Float32Postprocessing):
             "smooth_coef": smooth_coef,
         }
 
+    def start_state(self, first_frame: Any) -> Any:
+        """The smoother before the first frame, as ``state_init`` says.
+
+        Args:
+            first_frame: ``[batch, channels]``, the clip's first frame (working dtype).
+
+        Returns:
+            ``[batch, channels]``: the frame itself (``"first_frame"``) or ones.
+        """
+        if self.state_init == "ones":
+            return ops.ones_like(first_frame)
+        return first_frame
+
     def call(self, inputs: Any, initial_state: Any = None, return_state: bool = False) -> Any:
         x = ops.cast(inputs, self.working_dtype)
         return_state = check_bool("return_state", return_state)
@@ -313,9 +326,7 @@ class PCEN(Float32Postprocessing):
             return (x, initial_state) if return_state else x
         alpha, log_delta, root, smooth_coef = self._clipped()
         if initial_state is None:
-            initial_state = x[:, 0, :]
-            if self.state_init == "ones":
-                initial_state = ops.ones_like(initial_state)
+            initial_state = self.start_state(x[:, 0, :])
         smoother = exponential_moving_average(x, smooth_coef, initial_state)
         # x / (floor + M)**alpha / delta with one exp; then librosa's stable form of the root.
         ratio = x * ops.exp(-alpha * ops.log(self.floor + smoother) - log_delta)

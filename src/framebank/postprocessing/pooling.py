@@ -72,19 +72,38 @@ class _DepthwiseLowpass(Float32Postprocessing):
         self.strides = check_positive_int("strides", strides)
         self.padding = check_choice("padding", padding, PADDINGS)
 
+    def window(self) -> Any:
+        """The windows, ``[kernel_size, channels]``, in the working dtype."""
+        return self._window()
+
     def _window(self) -> Any:
-        """``[kernel_size, channels]``, in the working dtype."""
         raise NotImplementedError
 
-    def _output_frames(self, frames: Any) -> Any:
+    def output_frames(self, frames: Any) -> Any:
+        """Output frames for ``frames`` input frames (an int, or a scalar tensor)."""
         pad_end = self.padding == "same"
         return num_frames(frames, self.kernel_size, self.strides, pad_end=pad_end)
+
+    def pool_frames(self, x: Any) -> Any:
+        """Every whole window of ``x`` (already padded), ``strides`` frames apart.
+
+        The one computation of the pooling: :meth:`call` runs it on the padded clip and
+        streaming on the frames it has buffered.
+
+        Args:
+            x: ``[batch, frames, channels]``.
+
+        Returns:
+            ``[batch, 1 + (frames - kernel_size) // strides, channels]`` in the working dtype.
+        """
+        x = ops.cast(x, self.working_dtype)
+        return strided_window_sum(x, self._window(), self.strides)
 
     def call(self, x: Any) -> Any:
         x = ops.cast(x, self.working_dtype)
         frames = x.shape[1] if x.shape[1] is not None else ops.shape(x)[1]
         if self.padding == "same":
-            excess = (self._output_frames(frames) - 1) * self.strides + self.kernel_size - frames
+            excess = (self.output_frames(frames) - 1) * self.strides + self.kernel_size - frames
             left = None  # half of the padding, the smaller half first
         else:
             # Fewer frames than the window give no output: pad to one window, keep none.
@@ -98,15 +117,12 @@ class _DepthwiseLowpass(Float32Postprocessing):
         if not static:
             # A run-time pad leaves TensorFlow no static channel count: restate it.
             x = ops.reshape(x, (ops.shape(x)[0], -1, self._window().shape[1]))
-        y = self._strided_window_sum(x)
-        return y if self.padding == "same" else y[:, : self._output_frames(frames)]
-
-    def _strided_window_sum(self, x: Any) -> Any:
-        return strided_window_sum(x, self._window(), self.strides)
+        y = self.pool_frames(x)
+        return y if self.padding == "same" else y[:, : self.output_frames(frames)]
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         frames = input_shape[1]
-        frames = None if frames is None else self._output_frames(int(frames))
+        frames = None if frames is None else self.output_frames(int(frames))
         return (input_shape[0], frames, input_shape[2])
 
     def get_config(self) -> dict:
@@ -172,11 +188,8 @@ class GaussianLowpass(_DepthwiseLowpass):
             "sigma", self.sigma_init, self._channels(input_shape), True, Clip(self.sigma_low, 0.5)
         )
 
-    def window(self) -> Any:
-        """The windows, ``[kernel_size, channels]``, each clipped width applied."""
-        return self._window()
-
     def _window(self) -> Any:
+        # Each channel's clipped width applied.
         half = 0.5 * (self.kernel_size - 1)
         offsets = ops.convert_to_tensor(
             np.arange(self.kernel_size)[:, None] - half, self.working_dtype

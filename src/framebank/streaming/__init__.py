@@ -18,20 +18,44 @@ it. Non-causal layers (``InstanceNorm`` over the clip) are refused, naming the l
 (:class:`NotStreamableError`). :func:`latency` gives each model's look-back and delay.
 Export of the step: :mod:`framebank.streaming.export`.
 
+Which stage streams a layer is one registry, :data:`STAGES` (``{layer type: factory}``,
+read-only; :func:`register_stage` adds to it, framebank's own stages included), searched
+in the layer's MRO, most specific type first (:func:`stage_for`). Each stage runs its
+layer's own public pieces (an encoder's ``project_padded``, a lowpass's ``pool_frames``,
+PCEN's call with its state), so the stream and the offline call share one computation.
+
 No length limit: ``position`` counts steps modulo a period (``StreamingStep.period``) once
 past the start, so int32 item indices never overflow and a stream runs indefinitely.
 """
 
 from framebank.streaming._plan import Latency, StreamingStep, latency, streaming_step
-from framebank.streaming._stages import NotStreamableError
+from framebank.streaming._stages import (
+    STAGES,
+    FrameWise,
+    NotStreamableError,
+    Stage,
+    StepStage,
+    Timing,
+    Windowed,
+    register_stage,
+    stage_for,
+)
 from framebank.streaming._stream import Stream, compile_step
 
 __all__ = [
+    "STAGES",
+    "FrameWise",
     "Latency",
     "NotStreamableError",
+    "Stage",
     "Stream",
+    "StepStage",
     "StreamingStep",
+    "Timing",
+    "Windowed",
     "compile_step",
     "latency",
+    "register_stage",
+    "stage_for",
     "streaming_step",
 ]

@@ -23,7 +23,7 @@ from keras import ops
 
 from framebank._validation import as_waveform
 from framebank.decoder import Decoder
-from framebank.frontends.base import FrontEnd
+from framebank.frontends.base import FrontEnd, ReadyMade
 from framebank.layers import Encoder
 from framebank.streaming._stages import (
     NO_LIMIT,
@@ -143,9 +143,10 @@ def _model_chain(model: keras.Model, call_kwargs: dict) -> list[keras.layers.Lay
 def model_sample_rate(layer: Any) -> float | None:
     """The sample rate the layer was built for, where it says: a ready-made front end's
     option, else its encoder's filterbank's."""
-    config = getattr(layer, "_options", None)
-    if isinstance(config, dict) and config.get("sample_rate"):
-        return float(config["sample_rate"])
+    # A ready-made front end's config is its options (a cheap, public read).
+    rate = layer.get_config().get("sample_rate") if isinstance(layer, ReadyMade) else None
+    if rate:
+        return float(rate)
     for inner in flatten(layer):
         if isinstance(inner, (Encoder, Decoder)):
             encoder = inner if isinstance(inner, Encoder) else inner.encoder

@@ -15,6 +15,8 @@ replaced by the stage's pad value before they reach a window, and never move a r
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +26,27 @@ from keras import ops
 from framebank import framing
 from framebank.decoder import Decoder
 from framebank.layers import Encoder
-from framebank.postprocessing import PCEN, FreeLowpass, GaussianLowpass
+from framebank.postprocessing import PCEN, FreeLowpass, GaussianLowpass, InstanceNorm
 
-__all__ = ["Stage", "StepStage", "Timing", "stage_for"]
+__all__ = [
+    "STAGES",
+    "FrameWise",
+    "NotStreamableError",
+    "Stage",
+    "StepStage",
+    "Timing",
+    "Windowed",
+    "register_stage",
+    "stage_for",
+]
 
 # The largest int32: the limit of a stream whose end is not known yet.
 NO_LIMIT = 2**31 - 1
+
+
+class NotStreamableError(ValueError):
+    """A layer whose output depends on samples a stream has not seen (or that framebank
+    cannot yet stream); the message names it."""
 
 
 @dataclass(frozen=True)
@@ -182,9 +199,7 @@ class EncoderStage(Windowed):
         return (self.layer.num_basis,)
 
     def count(self, count_in: int) -> int:
-        layer = self.layer
-        time = count_in + (2 * (layer.frame_len // 2) if layer.center else 0)
-        return framing.num_frames(time, layer.frame_len, layer.hop, layer.pad_end)
+        return framing.frames_for_shape((None, count_in), self.layer)
 
     def reduce(self, joined: Any) -> Any:
         layer = self.layer
@@ -208,12 +223,10 @@ class LowpassStage(Windowed):
         super().__init__(layer, layer.kernel_size, layer.strides, pad)
 
     def count(self, count_in: int) -> int:
-        return self.layer._output_frames(count_in)
+        return self.layer.output_frames(count_in)
 
     def reduce(self, joined: Any) -> Any:
-        joined = ops.cast(joined, self.layer.working_dtype)
-        kernel = ops.expand_dims(self.layer._window(), -1)
-        return ops.depthwise_conv(joined, kernel, strides=self.ratio, padding="valid")
+        return self.layer.pool_frames(joined)
 
 
 class MaxPoolStage(Windowed):
@@ -222,6 +235,11 @@ class MaxPoolStage(Windowed):
     needs_limit = True
 
     def __init__(self, layer: Any) -> None:
+        if layer.data_format != "channels_last":
+            raise NotStreamableError(
+                f"Layer {layer.name!r} (MaxPooling1D) streams channels-last only. "
+                f"Received: data_format={layer.data_format!r}"
+            )
         (size,), (hop,) = layer.pool_size, layer.strides
         self.same = layer.padding == "same"
         pad = _same_left(size, hop) if self.same else 0
@@ -251,10 +269,7 @@ class PCENStage(Stage):
         outputs = []
         for i in range(self.m_in):
             frame = ops.cast(x[:, i : i + 1], self.layer.working_dtype)
-            start = frame[:, 0]
-            if self.layer.state_init == "ones":
-                start = ops.ones_like(start)
-            initial = ops.where(index[i] == 0, start, smoother)
+            initial = ops.where(index[i] == 0, self.layer.start_state(frame[:, 0]), smoother)
             out, after = self.layer(frame, initial_state=initial, return_state=True)
             smoother = ops.where(valid[i], after, smoother)
             outputs.append(out)
@@ -273,12 +288,23 @@ class StepStage(Stage):
 
     ``frame`` is ``[batch, 1, *feature]``; the state starts at zeros. Frames before the
     signal or past its end leave the state as it was, so the stream equals the offline call.
+    For a layer that is not yours to change, a subclass of this stage implements the same
+    two methods (reading ``self.layer``) and :func:`register_stage` registers it for the
+    layer's type.
     """
 
     needs_limit = True
 
+    def streaming_state(self, feature: tuple) -> dict[str, tuple[tuple, str]]:
+        """``{name: (shape without batch, dtype)}``: the layer's own, by default."""
+        return self.layer.streaming_state(feature)
+
+    def stream_step(self, frame: Any, state: dict) -> tuple[Any, dict]:
+        """``(output frame, new state)`` for ``frame`` ``[batch, 1, *feature]``: the layer's."""
+        return self.layer.stream_step(frame, state)
+
     def state_shapes(self, feature: tuple) -> dict:
-        spec = dict(self.layer.streaming_state(feature))
+        spec = dict(self.streaming_state(feature))
         if "limit" in spec:
             raise ValueError(
                 f"Layer {self.layer.name!r}: `limit` is the stream's own state name; "
@@ -291,17 +317,11 @@ class StepStage(Stage):
         carried = {name: value for name, value in state.items() if name != "limit"}
         outputs = []
         for i in range(self.m_in):
-            out, after = self.layer.stream_step(x[:, i : i + 1], dict(carried))
+            out, after = self.stream_step(x[:, i : i + 1], dict(carried))
             carried = {name: ops.where(valid[i], after[name], carried[name]) for name in carried}
             outputs.append(out)
         y = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=1)
         return y, {**carried, "limit": state["limit"]}
-
-
-def _streams_by_its_own_step(layer: keras.layers.Layer) -> bool:
-    return callable(getattr(layer, "stream_step", None)) and callable(
-        getattr(layer, "streaming_state", None)
-    )
 
 
 class DecoderStage(Stage):
@@ -366,72 +386,133 @@ class DecoderStage(Stage):
         return ops.concatenate([head, out[:, self.keep :]], axis=1)
 
 
-# Keras layers that map each frame on its own: streamed as they are (framebank's own
-# post-processing says so itself, ``Postprocessing.frame_wise``).
-_KERAS_FRAME_WISE = (
-    keras.layers.ReLU,
-    keras.layers.LeakyReLU,
-    keras.layers.Activation,
-    keras.layers.Dense,
-    keras.layers.Dropout,
-    keras.layers.Identity,
-)
+# ---------------------------------------------------------------------------- the registry
+
+StageFactory = Callable[[keras.layers.Layer], Stage]
+
+_STAGES: dict[type, StageFactory] = {}
+# What users see: a read-only view (register_stage is the way in).
+STAGES: Mapping[type, StageFactory] = types.MappingProxyType(_STAGES)
 
 
-def _frame_wise(layer: keras.layers.Layer) -> bool:
-    return getattr(layer, "frame_wise", False) or isinstance(layer, _KERAS_FRAME_WISE)
+def register_stage(layer_type: type, factory: StageFactory | None = None) -> Any:
+    """Stream every layer of ``layer_type`` (and its subclasses) by ``factory(layer)``.
+
+    ``factory`` takes the layer and returns its :class:`Stage` (a stage class is one:
+    ``register_stage(MyLayer, FrameWise)``), or raises :class:`NotStreamableError` naming
+    it. Called without ``factory``, it is a class decorator for a stage. A type registered
+    again is streamed by the new factory. :func:`stage_for` takes the most specific
+    registered type in the layer's MRO; a layer's own hook (``streaming_state`` and
+    ``stream_step``, see :class:`StepStage`) counts as registered for the class that
+    defines ``stream_step``.
+
+    Args:
+        layer_type: a ``keras.layers.Layer`` subclass.
+        factory: ``layer -> Stage``.
+
+    Returns:
+        ``factory`` (so that it decorates), or the decorator when ``factory`` is None.
+
+    Raises:
+        TypeError: ``layer_type`` not a Keras layer class, or ``factory`` not callable.
+    """
+    if not (isinstance(layer_type, type) and issubclass(layer_type, keras.layers.Layer)):
+        raise TypeError(
+            "register_stage expects a keras.layers.Layer subclass as `layer_type`. "
+            f"Received: {layer_type!r}"
+        )
+    if factory is None:
+        return lambda given: register_stage(layer_type, given)
+    if not callable(factory):
+        raise TypeError(
+            "register_stage expects a callable `factory` (layer -> Stage). "
+            f"Received: {factory!r} of type {type(factory).__name__}"
+        )
+    _STAGES[layer_type] = factory
+    return factory
 
 
-class NotStreamableError(ValueError):
-    """A layer whose output depends on samples a stream has not seen (or that framebank
-    cannot yet stream); the message names it."""
+def _streams_by_its_own_step(layer: keras.layers.Layer) -> bool:
+    return callable(getattr(layer, "stream_step", None)) and callable(
+        getattr(layer, "streaming_state", None)
+    )
+
+
+def _factory_for(layer: keras.layers.Layer) -> StageFactory | None:
+    """The most specific factory in ``layer``'s MRO (its own hook included), or None."""
+    hook = _streams_by_its_own_step(layer)
+    for cls in type(layer).__mro__:
+        if hook and "stream_step" in vars(cls):
+            return StepStage
+        if cls in _STAGES:
+            return _STAGES[cls]
+    return StepStage if hook else None
 
 
 def stage_for(layer: keras.layers.Layer) -> Stage:
-    """The stage that streams ``layer``; :class:`NotStreamableError` naming it otherwise."""
-    from framebank.postprocessing import InstanceNorm
+    """The stage that streams ``layer``; :class:`NotStreamableError` naming it otherwise.
 
-    # A layer that knows why it cannot stream (for its options) says so itself.
+    A layer that says why it cannot stream (its ``not_streamable`` reason) is refused;
+    otherwise the registry decides (:func:`register_stage`), then a ``frame_wise`` layer
+    streams as it is.
+    """
     reason = getattr(layer, "not_streamable", "")
     if reason:
         raise NotStreamableError(f"Layer {layer.name!r} ({type(layer).__name__}): {reason}.")
-    if _streams_by_its_own_step(layer):  # the hook a user's layer implements
-        return StepStage(layer)
-    if isinstance(layer, Encoder):
-        return EncoderStage(layer)
-    if isinstance(layer, Decoder):
-        return DecoderStage(layer)
-    if isinstance(layer, (GaussianLowpass, FreeLowpass)):
-        return LowpassStage(layer)
-    if isinstance(layer, keras.layers.MaxPooling1D):
-        if layer.data_format != "channels_last":
-            raise NotStreamableError(
-                f"Layer {layer.name!r} (MaxPooling1D) streams channels-last only. "
-                f"Received: data_format={layer.data_format!r}"
+    factory = _factory_for(layer)
+    if factory is not None:
+        stage = factory(layer)
+        if not isinstance(stage, Stage):
+            raise TypeError(
+                f"The stage factory {factory!r} registered for layer {layer.name!r} "
+                f"({type(layer).__name__}) must return a Stage. Received: {stage!r}"
             )
-        return MaxPoolStage(layer)
-    if isinstance(layer, PCEN):
-        return PCENStage(layer)
-    if isinstance(layer, keras.layers.LayerNormalization):
-        axis = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
-        if list(axis) in ([-1], [2]):
-            return FrameWise(layer)
-        raise NotStreamableError(
-            f"Layer {layer.name!r} (LayerNormalization) normalises over axis={layer.axis}, "
-            "which includes time; only axis=-1 (each frame on its own) streams."
-        )
-    if isinstance(layer, InstanceNorm):
-        raise NotStreamableError(
-            f"Layer {layer.name!r} (InstanceNorm) normalises each channel over the whole "
-            "clip, so no frame is final before the clip ends: it does not stream. Build the "
-            "front end without it (instance_norm=False) and normalise downstream."
-        )
-    if _frame_wise(layer):
+        return stage
+    if getattr(layer, "frame_wise", False):  # framebank's own post-processing says so
         return FrameWise(layer)
     raise NotStreamableError(
         f"Layer {layer.name!r} ({type(layer).__name__}) has no streaming form: framebank "
         "streams Encoder, Decoder, GaussianLowpass, FreeLowpass, MaxPooling1D, PCEN and "
         "frame-wise layers (energies, logs, floors, MelSpectrum, activations, Dense, "
         "LayerNormalization over channels); a layer of yours streams by implementing "
-        "streaming_state() and stream_step() (framebank.streaming's StepStage says how)."
+        "streaming_state() and stream_step() (framebank.streaming's StepStage says how), "
+        "or by a stage registered for its type (framebank.streaming.register_stage)."
     )
+
+
+def _layer_norm_stage(layer: keras.layers.LayerNormalization) -> Stage:
+    axis = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    if list(axis) in ([-1], [2]):
+        return FrameWise(layer)
+    raise NotStreamableError(
+        f"Layer {layer.name!r} (LayerNormalization) normalises over axis={layer.axis}, "
+        "which includes time; only axis=-1 (each frame on its own) streams."
+    )
+
+
+def _instance_norm_stage(layer: InstanceNorm) -> Stage:
+    raise NotStreamableError(
+        f"Layer {layer.name!r} (InstanceNorm) normalises each channel over the whole "
+        "clip, so no frame is final before the clip ends: it does not stream. Build the "
+        "front end without it (instance_norm=False) and normalise downstream."
+    )
+
+
+register_stage(Encoder, EncoderStage)
+register_stage(Decoder, DecoderStage)
+register_stage(GaussianLowpass, LowpassStage)
+register_stage(FreeLowpass, LowpassStage)
+register_stage(keras.layers.MaxPooling1D, MaxPoolStage)
+register_stage(PCEN, PCENStage)
+register_stage(keras.layers.LayerNormalization, _layer_norm_stage)
+register_stage(InstanceNorm, _instance_norm_stage)
+# Keras layers that map each frame on its own: streamed as they are.
+for _frame_wise_type in (
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.Activation,
+    keras.layers.Dense,
+    keras.layers.Dropout,
+    keras.layers.Identity,
+):
+    register_stage(_frame_wise_type, FrameWise)
