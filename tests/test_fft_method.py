@@ -111,6 +111,29 @@ def test_the_weight_is_the_model_even_when_edited():
     assert np.abs(got - want).max() <= TOLERANCE * np.abs(want).max()
 
 
+def test_one_edited_entry_is_enough_to_leave_the_fft():
+    """The check is exact: one entry of a fixed weight moved (one unit in the last place, or
+    by much) is no longer the DFT, and the weight's own product runs."""
+    fast, dense = _pair(CASES["fourier sqrt_hann 256/64"])
+    x = _speech(0.25, batch=1)
+    fast(x), dense(x)
+    kernel = ops.convert_to_numpy(fast.filterbank.kernel)
+    nudged = kernel.copy()
+    nudged[100, 7] = np.nextafter(nudged[100, 7], np.float32(np.inf))
+    basis = ops.convert_to_tensor(kernel)
+    definition = fast.filterbank.windowed_dft.basis()
+    assert bool(ops.convert_to_numpy(fb.methods._is_exactly(basis, definition)))
+    assert not bool(
+        ops.convert_to_numpy(fb.methods._is_exactly(ops.convert_to_tensor(nudged), definition))
+    )
+    moved = kernel.copy()
+    moved[100, 7] += 10.0
+    fast.filterbank.kernel.assign(moved)
+    dense.filterbank.kernel.assign(moved)
+    want = ops.convert_to_numpy(dense(x))
+    assert np.abs(ops.convert_to_numpy(fast(x)) - want).max() <= TOLERANCE * np.abs(want).max()
+
+
 def test_mixed_float16_is_at_least_as_exact_as_a_16_bit_output_allows():
     case = CASES["mel 400/160/512 centred"]
     x = _speech(0.25, batch=1)

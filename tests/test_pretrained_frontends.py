@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from helpers import value_and_grads
 from keras import ops
 
 import framebank as fb
@@ -284,6 +285,54 @@ def test_kaldi_fbank_streams_with_snip_edges_and_refuses_without():
     assert _relative(got, want) <= 1e-4
     with pytest.raises(streaming.NotStreamableError, match="snip_edges=False"):
         streaming.StreamingStep(frontends.KaldiFbank(snip_edges=False))
+
+
+# Kaldi's processing through the FFT: the same float32 sums as tests/test_fft_method.py
+# (a frame_len-term product against an FFT), so the same 1e-5 of the largest coefficient.
+FFT_CASES = [
+    {},
+    {"use_energy": True, "snip_edges": False},  # the raw frames follow the DFT
+    {"remove_dc_offset": False, "window_type": "hanning", "scale": 32768},
+    {"preemphasis_coefficient": 0.0, "frame_length": 20.0, "frame_shift": 8.0},
+]
+
+
+@pytest.mark.parametrize("options", FFT_CASES, ids=[str(o) for o in FFT_CASES])
+def test_kaldis_processing_runs_through_the_fft_with_the_dense_numbers(options):
+    """DC removal, pre-emphasis and scale are linear: one STFT of the pre-emphasised signal
+    and two rank-one terms per frame give the basis's product, and its input gradient.
+    A DC offset and a ramp make the mean's term count."""
+    x = _speech(samples=4000, batch=1) + np.linspace(0.2, 0.5, 4000, dtype="float32")
+    fast, dense = (frontends.KaldiFbank(method=m, **options) for m in ("auto", "matmul"))
+    assert fast.encoder.method.name == "rfft"
+    assert fast.encoder.filterbank.windowed_dft is not None
+    values, grads = [], []
+    for frontend in (fast, dense):
+        step = lambda s, f=frontend: f.encoder(f.prepare(s))  # noqa: E731
+        values.append(_numpy(step(x)))
+        grads.append(value_and_grads(lambda s, f=step: 0.5 * ops.sum(f(s) ** 2), [x])[1][0])
+    assert _relative(values[0], values[1]) <= 1e-5
+    assert _relative(grads[0], grads[1]) <= 1e-5
+
+
+def test_kaldis_fft_path_keeps_to_the_weight_and_to_the_dense_path_where_it_trains():
+    x = _speech(samples=4000, batch=1)
+    learning = frontends.KaldiFbank(learnable="basis")
+    assert learning.encoder.filterbank.windowed_dft is None  # a basis that trains: matmul
+    learning(x)
+    kernel = learning.encoder.filterbank.kernel
+    _, _, (grad,) = value_and_grads(lambda s: ops.sum(learning(s)), [x], [kernel])
+    assert np.abs(grad).max() > 0
+    # One entry of a fixed weight edited: the product of the weight, not the FFT.
+    fast, dense = frontends.KaldiFbank(), frontends.KaldiFbank(method="matmul")
+    fast(x), dense(x)
+    edited = _numpy(fast.encoder.filterbank.kernel).copy()
+    edited[7, 3] += 50.0
+    for frontend in (fast, dense):
+        frontend.encoder.filterbank.kernel.assign(edited)
+    assert _relative(_numpy(fast(x)), _numpy(dense(x))) <= 1e-5
+    # Kaldi's processing has no inverse FFT: a decoder of it is a dense product.
+    assert fb.Decoder(fast.encoder, kind="tied").method.name == "matmul"
 
 
 # ------------------------------------------------------------------------- AST and BEATs

@@ -301,7 +301,13 @@ def _synthesis_structures(encoder: Any, variant: Synthesis) -> tuple:
     ``auto`` runs its inverse FFT); elsewhere (a free basis, one that trains) none, and
     ``rfft`` runs its fallback, ``matmul``."""
     dft = getattr(getattr(encoder, "filterbank", None), "windowed_dft", None)
-    usable = dft is not None and variant.uses_encoder and variant.inverse_dft(dft) is not None
+    # Frame processing (Kaldi's) has no inverse FFT here: its synthesis is a dense product.
+    usable = (
+        dft is not None
+        and dft.plain
+        and variant.uses_encoder
+        and variant.inverse_dft(dft) is not None
+    )
     return ("windowed_dft",) if usable else ()
 
 
@@ -463,7 +469,8 @@ class Decoder(keras.layers.Layer):
         if self.method.structure != "windowed_dft" or not self.variant.uses_encoder:
             return None
         dft = getattr(self.encoder.filterbank, "windowed_dft", None)
-        inverse = None if dft is None else self.variant.inverse_dft(dft)
+        plain = dft is not None and dft.plain
+        inverse = self.variant.inverse_dft(dft) if plain else None
         if inverse is None:
             return None
         return inverse if runnable(self.method, inverse) is self.method else None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import types
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any, ClassVar
@@ -34,6 +35,7 @@ from keras import ops
 
 from framebank.device import current_device
 from framebank.framing import axis_len, frame_valid, num_frames, overlap_add
+from framebank.structures import WindowedDFT
 
 __all__ = [
     "Method",
@@ -359,14 +361,16 @@ class RFFT(Method):
     """A windowed DFT basis through the real FFT: ``rfft(window * frame, fft_length)``.
 
     For a basis that is a :class:`~framebank.structures.WindowedDFT` (a fixed
-    ``fourier`` or ``mel`` family), the same coefficients as ``frames @ basis``
+    ``fourier``, ``mel`` or ``kaldi`` family), the same coefficients as ``frames @ basis``
     (real parts, then imaginary parts) in ``O(fft_length log fft_length)`` per
-    frame instead of ``frame_len * num_basis``. The layer hands it the basis's
-    description (``structure = "windowed_dft"``), never the family. A layer refuses
-    it for a family that never declares that structure (free, Gabor, sinc); a basis
-    of a family that does but is not one now (a Fourier basis that trains) it runs
-    as ``matmul``, its ``fallback``, as it does inside :func:`portable`: TFLite and
-    ONNX have no general FFT, and the matmul is the same numbers from the same weight.
+    frame instead of ``frame_len * num_basis``; Kaldi's frame processing (DC removal,
+    pre-emphasis, scale) costs two rank-one terms per frame on top of one STFT. The
+    layer hands it the basis's description (``structure = "windowed_dft"``), never the
+    family. A layer refuses it for a family that never declares that structure (free,
+    Gabor, sinc); a basis of a family that does but is not one now (a Fourier basis
+    that trains) it runs as ``matmul``, its ``fallback``, as it does inside
+    :func:`portable`: TFLite and ONNX have no general FFT, and the matmul is the same
+    numbers from the same weight.
     """
 
     name = "rfft"
@@ -383,15 +387,10 @@ class RFFT(Method):
         return Matmul().project(frame_valid(signal, basis.shape[0], hop), basis)
 
     def project_structured(self, x: Any, basis: Any, structure: Any, hop: int) -> Any:
-        # The description is a promise about the weight: checked at every call (a
-        # comparison of frame_len * num_basis values, next to the FFT's cost), so
-        # that weights loaded or assigned since still give exactly `frames @ basis`.
-        expected = ops.convert_to_tensor(structure.basis(), dtype=basis.dtype)
-        scale = float(np.max(np.abs(structure.basis())))
-        eps = float(np.finfo(keras.backend.standardize_dtype(basis.dtype)).eps)
-        same = ops.max(ops.abs(ops.stop_gradient(basis) - expected)) <= 4 * eps * scale
+        # The description is a promise about the weight: checked at every call, so that
+        # weights loaded or assigned since still give exactly `frames @ basis`.
         return ops.cond(
-            same,
+            _is_exactly(basis, structure.basis()),
             lambda: self._stft(x, structure, hop),
             lambda: self.project_signal(x, basis, hop),
         )
@@ -407,13 +406,8 @@ class RFFT(Method):
         :class:`~framebank.structures.WindowedInverseDFT`), windowed, then overlap-added;
         checked at every call, as analysis is, against the weight it inverts. ``synthesis``
         (the fallback's basis) may be a callable that makes it, called only there."""
-        source = structure.source
-        expected = ops.convert_to_tensor(source.basis(), dtype=basis.dtype)
-        scale = float(np.max(np.abs(source.basis())))
-        eps = float(np.finfo(keras.backend.standardize_dtype(basis.dtype)).eps)
-        same = ops.max(ops.abs(ops.stop_gradient(basis) - expected)) <= 4 * eps * scale
         return ops.cond(
-            same,
+            _is_exactly(basis, structure.source.basis()),
             lambda: overlap_add(self._inverse_frames(coefficients, structure), hop),
             lambda: Matmul().synthesize(
                 coefficients, synthesis() if callable(synthesis) else synthesis, hop
@@ -447,13 +441,74 @@ class RFFT(Method):
         dtype = signal.dtype
         # The FFT runs in float32 at least (not every backend has a 16-bit FFT).
         signal = _at_least_float32(signal)
-        length, extra = structure.fft_length, structure.fft_length - structure.frame_len
-        if extra:
-            signal = ops.pad(signal, [[0, 0], [0, extra]])
-        window = np.pad(structure.window, (0, extra))
-        window = ops.convert_to_tensor(window, dtype=signal.dtype)
-        real, imag = ops.stft(signal, length, hop, length, window=window, center=False)
-        return ops.cast(ops.concatenate([real, imag], axis=-1), dtype)
+        if not structure.plain:
+            return ops.cast(_processed_stft(signal, structure, hop), dtype)
+        return ops.cast(_windowed_stft(signal, structure.window, structure.fft_length, hop), dtype)
+
+
+def _windowed_stft(signal: Any, window: np.ndarray, fft_length: int, hop: int) -> Any:
+    """Real parts then imaginary parts of the DFT of every ``window * frame`` (``frame_len =
+    len(window)`` samples every ``hop``), zero-padded to ``fft_length``."""
+    extra = fft_length - window.shape[0]
+    if extra:
+        signal = ops.pad(signal, [[0, 0], [0, extra]])
+    window = ops.convert_to_tensor(np.pad(window, (0, extra)), dtype=signal.dtype)
+    real, imag = ops.stft(signal, fft_length, hop, fft_length, window=window, center=False)
+    return ops.concatenate([real, imag], axis=-1)
+
+
+def _processed_stft(signal: Any, structure: Any, hop: int) -> Any:
+    """The coefficients of a :class:`~framebank.structures.WindowedDFT` with frame processing
+    (Kaldi's), exactly, from one STFT of the whole signal pre-emphasised once.
+
+    Why it holds: with ``p[t] = x[t] - c x[t - 1]``, frame ``f`` (first sample ``t0``) after
+    scaling by ``s``, mean removal (mean ``m``) and pre-emphasis is ``s (p[t0 + i] - (1 - c)
+    m)`` for ``i > 0`` and that plus ``s c (x[t0 - 1] - x[t0])`` at ``i = 0`` (where the
+    frame's own pre-emphasis uses no earlier sample). So its windowed DFT is ``s`` times the
+    STFT of ``p``, minus ``s (1 - c) m DFT(w)``, plus ``s c (x[t0 - 1] - x[t0])`` times the
+    basis's first row: two rank-one terms per frame.
+    """
+    length, c, scale = structure.frame_len, structure.preemphasis, structure.scale
+    previous = ops.pad(signal[:, :-1], [[0, 0], [1, 0]])  # x[t - 1]; before the start: 0
+    emphasised = signal - c * previous if c else signal
+    out = _windowed_stft(emphasised, scale * structure.window, structure.fft_length, hop)
+    rows = WindowedDFT(structure.window, structure.fft_length).basis()
+    if c:
+        first = _frame_starts(previous - signal, length, hop)  # [batch, frames]
+        out = out + first[..., None] * ops.convert_to_tensor(scale * c * rows[0], out.dtype)
+    if structure.remove_mean or structure.raw_frames:
+        mean = _frame_sums(signal, length, hop) / length if structure.remove_mean else 0.0
+        if structure.remove_mean:
+            dc = ops.convert_to_tensor(scale * (1.0 - c) * rows.sum(axis=0), out.dtype)
+            out = out - mean[..., None] * dc
+        if structure.raw_frames:
+            frames = frame_valid(signal, length, hop)
+            raw = scale * (frames - mean[..., None]) if structure.remove_mean else scale * frames
+            out = ops.concatenate([out, raw], axis=-1)
+    return out
+
+
+def _blocks(x: Any, frame_len: int, hop: int) -> tuple[Any, int]:
+    """``x``'s samples that frames use, as ``[batch, blocks, g]`` blocks of ``g = gcd(frame_len,
+    hop)`` samples (a frame is ``frame_len // g`` whole blocks), and ``g``."""
+    g = math.gcd(frame_len, hop)
+    count = num_frames(axis_len(x, 1), frame_len, hop)
+    used = (count - 1) * hop + frame_len
+    if not isinstance(count, int):
+        used = ops.where(count > 0, used, 0)
+    return ops.reshape(x[:, :used], (ops.shape(x)[0], -1, g)), g
+
+
+def _frame_sums(x: Any, frame_len: int, hop: int) -> Any:
+    """``[batch, frames]``: each frame's sum, from sums of blocks (never the frames)."""
+    blocks, g = _blocks(x, frame_len, hop)
+    return ops.sum(frame_valid(ops.sum(blocks, axis=-1), frame_len // g, hop // g), axis=-1)
+
+
+def _frame_starts(x: Any, frame_len: int, hop: int) -> Any:
+    """``[batch, frames]``: each frame's first sample."""
+    blocks, g = _blocks(x, frame_len, hop)
+    return frame_valid(blocks[..., 0], frame_len // g, hop // g)[..., 0]
 
 
 _PORTABLE = contextvars.ContextVar("framebank_portable", default=False)
@@ -480,6 +535,21 @@ def runnable(method: Method, structure: Any = None) -> Method:
     if method.fallback and (missing or (_PORTABLE.get() and not method.exportable)):
         return get_method(method.fallback)
     return method
+
+
+def _is_exactly(basis: Any, definition: np.ndarray) -> Any:
+    """A scalar boolean tensor: ``basis`` (a weight made from the float64 ``definition``,
+    cast to the compute dtype) still holds the values it was made with, bit for bit.
+
+    Why equality: a weight is made by converting the definition to its own dtype (float32,
+    or float64 under a float64 policy) and cast to the compute dtype, which is repeated here,
+    so an untouched weight is equal; any edit, however small, is not. One comparison and one
+    reduction over ``frame_len * num_basis`` values, no tolerance to argue, on every CPU.
+    """
+    dtype = keras.backend.standardize_dtype(basis.dtype)
+    stored = "float64" if dtype == "float64" else "float32"
+    expected = ops.cast(ops.convert_to_tensor(definition, dtype=stored), dtype)
+    return ops.all(ops.equal(ops.stop_gradient(basis), expected))
 
 
 def _at_least_float32(x: Any) -> Any:

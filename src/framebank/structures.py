@@ -26,13 +26,27 @@ class WindowedDFT:
     ``fft_length``, kernel ``exp(-2j pi k n / fft_length)``) and ``n_freq =
     fft_length // 2 + 1``: the ``fourier`` family's layout.
 
+    The frame may first go through Kaldi's linear frame processing (``ProcessWindow``):
+    times ``scale``, its mean removed (``remove_mean``), pre-emphasised (``y[i] -
+    preemphasis * y[i - 1]``, ``y[0]`` times ``1 - preemphasis``); and ``raw_frames``
+    appends the frame after scaling and mean removal as ``frame_len`` more coefficients.
+    Without these (the defaults) the description is :attr:`plain`.
+
     Attributes:
         window: ``[frame_len]`` float64.
         fft_length: the DFT size, ``>= frame_len``.
+        scale: multiplies the frame.
+        remove_mean: subtract the (scaled) frame's mean.
+        preemphasis: the pre-emphasis coefficient, in ``[0, 1]``.
+        raw_frames: the scaled, mean-removed frame follows the DFT's coefficients.
     """
 
     window: np.ndarray
     fft_length: int
+    scale: float = 1.0
+    remove_mean: bool = False
+    preemphasis: float = 0.0
+    raw_frames: bool = False
 
     def __post_init__(self) -> None:
         window = np.asarray(self.window, dtype=np.float64)
@@ -41,9 +55,23 @@ class WindowedDFT:
                 "WindowedDFT needs a 1-D window no longer than fft_length. Received: "
                 f"window shape={window.shape}, fft_length={self.fft_length!r}"
             )
+        if not 0.0 <= float(self.preemphasis) <= 1.0:
+            raise ValueError(
+                f"WindowedDFT's preemphasis must be in [0, 1]. Received: {self.preemphasis!r}"
+            )
         window.setflags(write=False)
         object.__setattr__(self, "window", window)
         object.__setattr__(self, "fft_length", int(self.fft_length))
+        object.__setattr__(self, "scale", float(self.scale))
+        object.__setattr__(self, "remove_mean", bool(self.remove_mean))
+        object.__setattr__(self, "preemphasis", float(self.preemphasis))
+        object.__setattr__(self, "raw_frames", bool(self.raw_frames))
+
+    @property
+    def plain(self) -> bool:
+        """True when the frame goes straight to the window (no frame processing)."""
+        processing = (self.scale, self.remove_mean, self.preemphasis, self.raw_frames)
+        return processing == (1.0, False, 0.0, False)
 
     @property
     def frame_len(self) -> int:
@@ -55,14 +83,25 @@ class WindowedDFT:
 
     @property
     def num_basis(self) -> int:
-        return 2 * self.n_freq
+        return 2 * self.n_freq + (self.frame_len if self.raw_frames else 0)
 
     def basis(self) -> np.ndarray:
-        """The ``[frame_len, 2 * n_freq]`` float64 matrix this describes (the definition)."""
+        """The ``[frame_len, num_basis]`` float64 matrix this describes (the definition)."""
         phase = np.outer(np.arange(self.frame_len), np.arange(self.n_freq)) % self.fft_length
         angle = 2.0 * np.pi * phase / self.fft_length
         w = self.window[:, None]
-        return np.concatenate([w * np.cos(angle), -w * np.sin(angle)], axis=1)
+        dft = np.concatenate([w * np.cos(angle), -w * np.sin(angle)], axis=1)
+        if self.plain:
+            return dft
+        # Row-vector maps of a frame: scaled and mean-removed (raw), then pre-emphasised.
+        length, c = self.frame_len, self.preemphasis
+        raw = self.scale * np.eye(length)
+        if self.remove_mean:
+            raw = raw - self.scale / length
+        emphasis = np.eye(length) - c * np.eye(length, k=1)
+        emphasis[0, 0] = 1.0 - c
+        basis = raw @ emphasis @ dft
+        return np.concatenate([basis, raw], axis=1) if self.raw_frames else basis
 
 
 @dataclass(frozen=True, eq=False)

@@ -4,7 +4,9 @@ Kaldi's ``compute-fbank`` turns each frame ``x`` into ``DFT(w * P(D(s * x)))``: 
 ``s``, the removal of the frame's mean ``D``, the pre-emphasis ``P`` (``z[i] = y[i] - c
 y[i-1]``, ``z[0] = (1 - c) y[0]``) and the window ``w`` are all linear in ``x``, so the whole
 chain is one ``[frame_len, num_basis]`` matrix, ``s D^T P^T diag(w) F`` with ``F`` the DFT
-zero-padded to ``fft_length``: exact, and executed like any other basis. The coefficients
+zero-padded to ``fft_length``: exact, and executed like any other basis. While fixed, the
+family declares it as a :class:`~framebank.structures.WindowedDFT` with that processing, which
+the ``rfft`` method runs through the FFT. The coefficients
 are the ``fourier`` family's (real parts, then imaginary parts), optionally followed by the
 frame after scaling and DC removal (``frame_columns``), whose energy is Kaldi's
 ``raw_energy``.
@@ -19,7 +21,7 @@ import numpy as np
 from framebank._validation import check_bool, check_choice, check_number, check_positive_int
 from framebank._weights import constant_initializer
 from framebank.filterbanks.base import Filterbank, register_filterbank
-from framebank.filterbanks.fourier import fourier_basis
+from framebank.structures import WindowedDFT
 
 __all__ = ["KALDI_WINDOWS", "KaldiFilterbank", "kaldi_basis", "kaldi_window"]
 
@@ -48,19 +50,6 @@ def kaldi_window(window_type: str, frame_len: int, blackman_coeff: float = 0.42)
     return np.ones(frame_len)
 
 
-def _frame_processing(
-    frame_len: int, scale: float, remove_dc_offset: bool, preemphasis: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(raw, processed)``: ``[frame_len, frame_len]`` maps (row-vector convention) from a
-    frame to the frame after scale and DC removal, and after pre-emphasis too."""
-    raw = scale * np.eye(frame_len)
-    if remove_dc_offset:
-        raw = raw - scale / frame_len
-    emphasis = np.eye(frame_len) - preemphasis * np.eye(frame_len, k=1)
-    emphasis[0, 0] = 1.0 - preemphasis
-    return raw, raw @ emphasis
-
-
 def kaldi_basis(
     frame_len: int,
     fft_length: int,
@@ -76,10 +65,31 @@ def kaldi_basis(
     ``num_basis`` is ``2 * (fft_length // 2 + 1)`` (real, then imaginary parts), plus
     ``frame_len`` when ``frame_columns`` (the scaled, DC-removed frame).
     """
-    raw, processed = _frame_processing(frame_len, scale, remove_dc_offset, preemphasis_coefficient)
-    window = kaldi_window(window_type, frame_len, blackman_coeff)
-    basis = processed @ (window[:, None] * fourier_basis(frame_len, "rectangular", fft_length))
-    return np.concatenate([basis, raw], axis=1) if frame_columns else basis
+    return _description(
+        frame_len, fft_length, window_type, blackman_coeff, remove_dc_offset,
+        preemphasis_coefficient, scale, frame_columns,
+    ).basis()  # fmt: skip
+
+
+def _description(
+    frame_len: int,
+    fft_length: int,
+    window_type: str,
+    blackman_coeff: float,
+    remove_dc_offset: bool,
+    preemphasis_coefficient: float,
+    scale: float,
+    frame_columns: bool,
+) -> WindowedDFT:
+    """The basis as a :class:`~framebank.structures.WindowedDFT` with Kaldi's processing."""
+    return WindowedDFT(
+        kaldi_window(window_type, frame_len, blackman_coeff),
+        fft_length,
+        scale=scale,
+        remove_mean=remove_dc_offset,
+        preemphasis=preemphasis_coefficient,
+        raw_frames=frame_columns,
+    )
 
 
 @register_filterbank("kaldi")
@@ -150,17 +160,21 @@ class KaldiFilterbank(Filterbank):
         self.preemphasis_coefficient = c
         self.scale = check_number("scale", scale)
 
+    def _describe(self) -> WindowedDFT:
+        return _description(
+            self.frame_len, self.fft_length, self.window_type, self.blackman_coeff,
+            self.remove_dc_offset, self.preemphasis_coefficient, self.scale, self.frame_columns,
+        )  # fmt: skip
+
     def initial_basis(self) -> np.ndarray:
-        return kaldi_basis(
-            self.frame_len,
-            self.fft_length,
-            self.window_type,
-            self.blackman_coeff,
-            self.remove_dc_offset,
-            self.preemphasis_coefficient,
-            self.scale,
-            self.frame_columns,
-        )
+        return self._describe().basis()
+
+    @property
+    def windowed_dft(self) -> WindowedDFT | None:
+        """The basis as a :class:`~framebank.structures.WindowedDFT` with Kaldi's frame
+        processing while it is fixed, else None (a basis that trains needs its own
+        gradient); a method that runs it checks that the kernel still equals it."""
+        return None if self.trainable else self._describe()
 
     def make_weights(self) -> None:
         self.kernel = self.add_weight(
