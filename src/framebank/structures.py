@@ -86,22 +86,33 @@ class WindowedDFT:
         return 2 * self.n_freq + (self.frame_len if self.raw_frames else 0)
 
     def basis(self) -> np.ndarray:
-        """The ``[frame_len, num_basis]`` float64 matrix this describes (the definition)."""
+        """The ``[frame_len, num_basis]`` float64 matrix this describes (the definition): a
+        copy of the one computed on first use (a method reads it at every eager call)."""
+        cached = self.__dict__.get("_basis")
+        if cached is None:
+            cached = self._compute_basis()
+            object.__setattr__(self, "_basis", cached)
+        return cached.copy()
+
+    def _compute_basis(self) -> np.ndarray:
         phase = np.outer(np.arange(self.frame_len), np.arange(self.n_freq)) % self.fft_length
         angle = 2.0 * np.pi * phase / self.fft_length
         w = self.window[:, None]
         dft = np.concatenate([w * np.cos(angle), -w * np.sin(angle)], axis=1)
         if self.plain:
             return dft
-        # Row-vector maps of a frame: scaled and mean-removed (raw), then pre-emphasised.
-        length, c = self.frame_len, self.preemphasis
-        raw = self.scale * np.eye(length)
+        # Sample j of the frame reaches z[j] (times 1 - c at j = 0) and z[j + 1] (times -c).
+        c, length = self.preemphasis, self.frame_len
+        basis = dft.copy()
+        basis[:-1] -= c * dft[1:]
+        basis[0] -= c * dft[0]
         if self.remove_mean:
-            raw = raw - self.scale / length
-        emphasis = np.eye(length) - c * np.eye(length, k=1)
-        emphasis[0, 0] = 1.0 - c
-        basis = raw @ emphasis @ dft
-        return np.concatenate([basis, raw], axis=1) if self.raw_frames else basis
+            basis = basis - basis.mean(axis=0, keepdims=True)
+        basis = self.scale * basis
+        if not self.raw_frames:
+            return basis
+        raw = self.scale * (np.eye(length) - (1.0 / length if self.remove_mean else 0.0))
+        return np.concatenate([basis, raw], axis=1)
 
 
 @dataclass(frozen=True, eq=False)

@@ -161,6 +161,12 @@ class KaldiFilterbank(Filterbank):
         self.scale = check_number("scale", scale)
 
     def _describe(self) -> WindowedDFT:
+        # One description for the layer's life (its options are fixed): one basis computed.
+        if getattr(self, "_dft", None) is None:
+            self._dft = self._make_description()
+        return self._dft
+
+    def _make_description(self) -> WindowedDFT:
         return _description(
             self.frame_len, self.fft_length, self.window_type, self.blackman_coeff,
             self.remove_dc_offset, self.preemphasis_coefficient, self.scale, self.frame_columns,
