@@ -33,7 +33,7 @@ from keras import ops
 
 from framebank._validation import check_known_keys, check_positive_number, check_values
 from framebank.audio import mix_noise
-from framebank.postprocessing import LogEnergy, SpecAugment
+from framebank.postprocessing import LogEnergy, MelSpectrum, SpecAugment
 from framebank.progress import Progress
 from framebank.training import io, loop
 from framebank.training.checkpoint import load_weights, save_weights
@@ -320,7 +320,7 @@ def language_id_frontend(config: LanguageIdConfig, name: str) -> list:
             **options,
             **common,
         )
-        spectrum = encoder.filterbank.spectrum()
+        spectrum = MelSpectrum.for_encoder(encoder)
         return [encoder, spectrum, LogEnergy(square=False, name="log")]
     if family == "gabor":
         encoder = fb.Encoder(
