@@ -4,11 +4,18 @@ Each check returns the value in its canonical Python type and raises a
 ``TypeError`` (wrong kind of value) or ``ValueError`` (right kind, refused
 value) whose message names the argument and the value received, before any
 work is done. Imports nothing of framebank, so every module may import it.
+
+It is also the one config-schema checker: the key, type and range checks that every
+config reader shares (the recipe configs, their variants and family entries, the
+front-end configs of :func:`framebank.build_frontend`).
 """
 
 from __future__ import annotations
 
 import inspect
+import math
+import types
+import typing
 from collections.abc import Iterable
 from typing import Any
 
@@ -264,3 +271,127 @@ def check_mel_options(
         raise ValueError(f"`power` must be a positive number (1 or 2). Received: power={power!r}")
     if norm not in (None, "slaney"):
         raise ValueError(f"`norm` must be 'slaney' or None. Received: norm={norm!r}")
+
+
+# The config schema checker: the typed-field checks that every config reader (the recipe
+# dataclasses, a recipe's variants and family entries, the front-end configs) shares.
+
+NUMBER = (int, float)
+
+
+def check_known_keys(
+    where: str, mapping: dict, accepted: Iterable[str], what: str = "field"
+) -> None:
+    """Refuse keys of ``mapping`` outside ``accepted``, naming them and listing ``accepted``
+    (in its order)."""
+    accepted = list(accepted)
+    unknown = sorted(str(k) for k in set(mapping) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown {what}(s) {', '.join(unknown)}. Accepted: {', '.join(accepted)}"
+        )
+
+
+def type_problem(what: str, value: Any, accepted: tuple[type, ...] | None) -> str | None:
+    """What is wrong with ``value`` against the ``accepted`` types, or None (also for None
+    and for ``accepted`` None: not checked). A bool is never taken for a number."""
+    if accepted is None or value is None:
+        return None
+    is_bool = isinstance(value, bool)
+    if isinstance(value, accepted) and not (is_bool and bool not in accepted):
+        return None
+    names = " or ".join(sorted({t.__name__ for t in accepted}))
+    return f"{what} must be {names}. Received: {value!r} ({type(value).__name__})"
+
+
+def accepted_types(hint: Any, default: Any) -> tuple[type, ...] | None:
+    """The plain types a config value may have for an option annotated ``hint`` (or, with
+    no annotation, of ``default``'s type); None when they are not plain config types."""
+    if hint is not None:
+        args = typing.get_args(hint) if _is_union(hint) else (hint,)
+        accepted = tuple(a for a in args if isinstance(a, type) and a is not type(None))
+        if accepted and all(a in (int, float, bool, str, dict, list) for a in accepted):
+            if float in accepted and int not in accepted:
+                accepted = (*accepted, int)
+            return accepted
+        return None
+    if default is None or default is inspect.Parameter.empty:
+        return None
+    if isinstance(default, bool):
+        return (bool,)
+    if isinstance(default, (int, float)):
+        return NUMBER if isinstance(default, float) else (int,)
+    return (type(default),)
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def check_field(name: str, value: Any, annotation: Any) -> Any:
+    """``value`` of config field ``name`` checked against its type annotation (a float
+    field takes an int and gives a float; a list field gives a list)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if _is_union(annotation):
+        for option in args:
+            try:
+                return check_field(name, value, option)
+            except (TypeError, ValueError):
+                continue
+        raise TypeError(f"config field `{name}` must be {annotation}. Received: {value!r}")
+    if annotation is type(None):
+        if value is None:
+            return None
+        raise TypeError(f"config field `{name}` must be null. Received: {value!r}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"config field `{name}` must be a list. Received: {value!r}")
+        return [check_field(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value)]
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            raise TypeError(f"config field `{name}` must be a mapping. Received: {value!r}")
+        return dict(value)
+    wanted = {float: "a number", int: "an integer", str: "a str", bool: "a bool"}
+    if annotation in wanted:
+        accepted = NUMBER if annotation is float else (annotation,)
+        if value is None or type_problem(name, value, accepted):
+            raise TypeError(
+                f"config field `{name}` must be {wanted[annotation]}. Received: {value!r}"
+            )
+        return float(value) if annotation is float else value
+    return value
+
+
+def check_values(
+    config: Any,
+    positive: tuple[str, ...] = (),
+    positive_or_none: tuple[str, ...] = (),
+    finite: tuple[str, ...] = (),
+    unique: tuple[str, ...] = (),
+) -> None:
+    """Range checks of a config's fields (attributes of ``config``), so that a bad value
+    stops a run before any work (a learning rate of 0 trained without complaint; a
+    repeated seed shared one run folder and counted twice).
+
+    ``positive``: numbers > 0 and finite; ``positive_or_none`` likewise, or null;
+    ``finite``: a number or a list of numbers, none NaN or infinite; ``unique``: lists
+    without repeats.
+    """
+    for name in positive + positive_or_none:
+        value = getattr(config, name)
+        if value is None and name in positive_or_none:
+            continue
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"config `{name}` must be a positive number. Received: {value!r}")
+    for name in finite:
+        value = getattr(config, name)
+        values = value if isinstance(value, list) else [value]
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"config `{name}` must be finite. Received: {value!r}")
+    for name in unique:
+        value = getattr(config, name)
+        repeated = sorted({str(v) for v in value if value.count(v) > 1})
+        if repeated:
+            raise ValueError(
+                f"config `{name}` lists {', '.join(repeated)} more than once. Received: {value!r}"
+            )

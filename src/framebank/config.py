@@ -73,7 +73,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -82,7 +81,13 @@ import keras
 
 from framebank import methods
 from framebank._deprecation import deprecated_names
-from framebank._validation import KERAS_LAYER_KEYWORDS, layer_options
+from framebank._validation import (
+    KERAS_LAYER_KEYWORDS,
+    NUMBER,
+    accepted_types,
+    layer_options,
+    type_problem,
+)
 from framebank.decoder import DECODER_KINDS, RENAMED_METHODS, Decoder
 from framebank.files import read_yaml
 from framebank.filterbanks import FILTERBANKS, family_options, get_filterbank
@@ -108,7 +113,6 @@ __getattr__ = deprecated_names(
     },
 )
 
-_NUMBER = (int, float)
 _REQUIRED = object()
 
 # key -> (accepted types, default); _REQUIRED marks a key that must be given.
@@ -118,11 +122,11 @@ ENCODER_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "num_basis": ((int,), _REQUIRED),
     "frame_len": ((int,), _REQUIRED),
     "hop": ((int,), _REQUIRED),
-    "sample_rate": (_NUMBER, None),
+    "sample_rate": (NUMBER, None),
     "use_bias": ((bool,), False),
     "pad_end": ((bool,), False),
     "center": ((bool,), False),
-    "pad_value": (_NUMBER, 0.0),
+    "pad_value": (NUMBER, 0.0),
     "pad_mode": ((str,), "constant"),
     "kernel_initializer": ((str, dict), "basis_glorot_uniform"),
     "bias_initializer": ((str, dict), "zeros"),
@@ -136,7 +140,7 @@ DECODER_KEYS: dict[str, tuple[tuple[type, ...], Any]] = {
     "kind": ((str,), "tied"),
     "method": ((str,), "auto"),
     "kernel_initializer": ((str, dict), "basis_glorot_uniform"),
-    "rcond": (_NUMBER, None),
+    "rcond": (NUMBER, None),
     "name": ((str,), None),
     "trainable": ((bool,), True),
 }
@@ -341,7 +345,7 @@ def _option_types(cls: type, options: dict[str, Any], skip: Any = ()) -> dict:
     except Exception:  # unresolvable annotations: fall back to the defaults' types
         hints = {}
     return {
-        name: _types_from_hint(hints.get(name), default)
+        name: accepted_types(hints.get(name), default)
         for name, default in options.items()
         if name not in skip
     }
@@ -394,41 +398,15 @@ def _check_postprocessing(entries: Any, problems: list[str]) -> list[tuple[str, 
     return steps
 
 
-def _types_from_hint(hint: Any, default: Any) -> tuple[type, ...] | None:
-    if hint is not None:
-        args = typing.get_args(hint) if _is_union(hint) else (hint,)
-        accepted = tuple(a for a in args if isinstance(a, type) and a is not type(None))
-        if accepted and all(a in (int, float, bool, str, dict, list) for a in accepted):
-            if float in accepted and int not in accepted:
-                accepted = (*accepted, int)
-            return accepted
-        return None
-    if default is None or default is inspect.Parameter.empty:
-        return None
-    if isinstance(default, bool):
-        return (bool,)
-    if isinstance(default, (int, float)):
-        return _NUMBER if isinstance(default, float) else (int,)
-    return (type(default),)
-
-
-def _is_union(hint: Any) -> bool:
-    return typing.get_origin(hint) in (typing.Union, types.UnionType)
-
-
 def _family_fixes_num_basis(cls: type) -> bool:
     param = inspect.signature(cls.__init__).parameters.get("num_basis")
     return param is not None and param.default is None
 
 
 def _check_type(what: str, value: Any, accepted: tuple[type, ...] | None, problems: list) -> None:
-    if accepted is None or value is None:
-        return
-    is_bool = isinstance(value, bool)
-    ok = isinstance(value, accepted) and not (is_bool and bool not in accepted)
-    if not ok:
-        names = " or ".join(sorted({t.__name__ for t in accepted}))
-        problems.append(f"{what} must be {names}. Received: {value!r} ({type(value).__name__})")
+    problem = type_problem(what, value, accepted)
+    if problem is not None:
+        problems.append(problem)
 
 
 def _check_decoder(raw: dict, problems: list[str]) -> None:

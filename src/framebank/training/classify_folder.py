@@ -24,9 +24,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from framebank.training import io
+from framebank.progress import Progress
+from framebank.training import io, loop
 from framebank.training.config import load_recipe, recipe_fields
-from framebank.training.language_id import LanguageData, LanguageIdConfig, train_every_run
+from framebank.training.data import clip_indices
+from framebank.training.language_id import ClassifierRecipe, LanguageData, LanguageIdConfig
 
 __all__ = [
     "ClassifyFolderConfig",
@@ -329,8 +331,7 @@ def prepare_folder_data(
         files[split] = {
             name: len({id(o) for o in owners if o.language == name}) for name in classes
         }
-        index = {id(clip): i for i, clip in enumerate(members)}
-        clip_of_chunk[split] = np.array([index[id(c)] for c in owners], "int64")
+        clip_of_chunk[split] = clip_indices(members, owners)
     empty = [
         f"{name} ({split})" for split in out for i, name in enumerate(classes)
         if not np.any(out[split][1] == i)
@@ -380,6 +381,46 @@ def prepare_folder_data(
     return config, data
 
 
+class _FolderRecipe(ClassifierRecipe):
+    """The folder-classification recipe: the language-ID recipe's runs on data read before
+    (the classes it found set the config), with its own record, headline and report."""
+
+    what = "folder classification"
+
+    def __init__(self, config, data, source, labels, command) -> None:
+        super().__init__(config, source, command)
+        self.data, self.labels = data, labels
+
+    def record(self) -> dict:
+        record = recipe_fields(self.config)
+        record.update(
+            source=str(self.source) if self.source else None,
+            labels=str(self.labels) if self.labels else None,
+        )
+        record["backend"] = keras.backend.backend()
+        return record
+
+    def prepare(self) -> LanguageData:
+        return self.data
+
+    def headline(self, data: LanguageData) -> str:
+        config = self.config
+        return (
+            f"framebank train (classify folder): {len(config.languages)} classes "
+            f"({', '.join(config.languages)}), {data.summary['train_chunks']} training / "
+            f"{data.summary['test_chunks']} test clips of {config.chunk_seconds} s"
+        )
+
+    def write(self, summary: dict, out: Path, progress: Progress, tensorboard: bool) -> dict:
+        from framebank.training import report_classify_folder as report
+
+        report.write_all(summary, out)
+        io.write_json(out / "results.json", summary)
+        progress.log(report.summary_text(summary))
+        progress.log(f"results in {out}: REPORT.md, results.json; models in {out / 'runs'}/*/")
+        return summary
+
+
 def run_classify_folder(
     config: ClassifyFolderConfig,
     out: str | Path,
@@ -393,44 +434,12 @@ def run_classify_folder(
     """Train every front end (x seed x SNR) on the user's classes; write results.json,
     results.csv, confusion.png, centres.png, REPORT.md and each run's ``model.keras`` and
     ``frontend.keras`` under ``out/runs/<run>/``."""
-    from framebank.training import report_classify_folder as report
-
     if source is None and labels is None:
         raise io.RecipeInputError(
             "the folder-classification recipe needs --source DIR (one sub-folder per class) "
             "or --labels FILE.csv"
         )
-    out = Path(out)
     started = time.perf_counter()
     config, data = prepare_folder_data(config, source, labels)
-    record = recipe_fields(config)
-    record.update(source=str(source) if source else None, labels=str(labels) if labels else None)
-    record["backend"] = keras.backend.backend()
-    io.check_results_folder(out, record, resume, "folder classification")
-    io.write_json(out / "config.json", record)
-    results, progress = train_every_run(
-        config,
-        data,
-        out,
-        lambda runs, per_epoch: (
-            f"framebank train (classify folder): {len(config.languages)} classes "
-            f"({', '.join(config.languages)}), {data.summary['train_chunks']} training / "
-            f"{data.summary['test_chunks']} test clips of {config.chunk_seconds} s; backend "
-            f"{keras.backend.backend()}; {runs} runs of {config.epochs} x {per_epoch} steps"
-        ),
-        quiet,
-        tensorboard,
-    )
-    summary = {
-        "config": record,
-        "data": data.summary,
-        "backend": keras.backend.backend(),
-        "runs": results,
-        "wall_seconds": round(time.perf_counter() - started, 1),
-        "command": command,
-    }
-    report.write_all(summary, out)
-    io.write_json(out / "results.json", summary)
-    progress.log(report.summary_text(summary))
-    progress.log(f"results in {out}: REPORT.md, results.json; models in {out / 'runs'}/*/")
-    return summary
+    recipe = _FolderRecipe(config, data, source, labels, command)
+    return loop.run_recipe(recipe, out, resume, quiet, tensorboard, started)

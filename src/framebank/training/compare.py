@@ -23,6 +23,7 @@ one folder a run, resumed the same way.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -37,15 +38,16 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from framebank._deprecation import deprecated_names
+from framebank._validation import check_values
 from framebank.audio import mix_noise
 from framebank.progress import Progress
 from framebank.training import io, loop
 from framebank.training.config import (
     check_distribution,
-    check_values,
     load_recipe,
     recipe_fields,
 )
+from framebank.training.data import check_loaded, source_clips, split_chunks
 from framebank.training.families import FamilySpec, encoder_kwargs, parse_families
 from framebank.training.loop import RunHooks, steps_per_epoch
 
@@ -215,37 +217,19 @@ __getattr__ = deprecated_names(
 
 def prepare_data(config: CompareConfig, source: str | Path | None = None) -> CompareData:
     """Read, split (by prompt), chunk and mix the validation set; skip bad files."""
-    from framebank.audio import (
-        LoadReport,
-        audible,
-        chunk_clips,
-        keep_at_most,
-        load_clips,
-        mix_noise,
-        read_manifest,
-        scan_folder,
-        split_clips,
-    )
+    from framebank.audio import LoadReport, keep_at_most, split_clips
 
-    try:
-        clips = scan_folder(source) if source else read_manifest()
-    except (ValueError, FileNotFoundError) as err:
-        raise io.RecipeInputError(str(err)) from err
+    clips = source_clips(source)
     if not clips:
         raise io.RecipeInputError(f"no audio files found in {source or 'the corpus manifest'}")
     splits = split_clips(clips)
     report = LoadReport()
     length = config.chunk_samples
-    chunks = {}
-    for name in ("train", "valid"):
-        loaded = load_clips(splits[name], config.sample_rate, report)
-        data, _ = chunk_clips(loaded, length)
-        chunks[name] = data[audible(data)]
-    if report.loaded == 0:
-        raise io.RecipeInputError(
-            f"no usable audio: {len(report.skipped)} file(s) skipped as unreadable, empty or "
-            f"non-finite in {source or 'the corpus'}"
-        )
+    chunks = {
+        name: split_chunks(splits[name], config.sample_rate, length, report)[0]
+        for name in ("train", "valid")
+    }
+    check_loaded(report, source)
     if len(chunks["train"]) < config.batch_size or len(chunks["valid"]) == 0:
         raise io.RecipeInputError(
             f"too little audio for a batch: {len(chunks['train'])} training and "
@@ -385,7 +369,7 @@ def learnable_parameters(model: Any) -> dict[str, int]:
 class _DenoiserRun(RunHooks):
     """One (method, init, seed) of the compare recipe, as :func:`loop.train_run`'s hooks."""
 
-    def __init__(self, config, data, method, init, seed, run_dir, family) -> None:
+    def __init__(self, config, data, method, init, seed, family, run_dir) -> None:
         self.config, self.data, self.run_dir, self.family = config, data, run_dir, family
         self.method, self.init, self.seed = method, init, seed
 
@@ -469,29 +453,6 @@ class _DenoiserRun(RunHooks):
                 ),
             )
         return result
-
-
-def train_run(
-    config: CompareConfig,
-    data: CompareData,
-    method: str,
-    init: str,
-    seed: int,
-    run_dir: Path,
-    progress: Progress,
-    tensorboard: Path | None = None,
-    family: FamilySpec | None = None,
-) -> dict:
-    """Train one (method, init, seed); checkpoint every epoch; resume if a checkpoint exists.
-
-    ``tensorboard``: this run's TensorBoard folder, or None for no logs; ``family``: the
-    family study's encoder and decoder (see :func:`build_denoiser`).
-    """
-    hooks = _DenoiserRun(config, data, method, init, seed, run_dir, family)
-    per_epoch = steps_per_epoch(len(data.train), config.batch_size, config.steps_per_epoch)
-    return loop.train_run(
-        hooks, run_dir, progress, config.epochs, per_epoch, config.distribution, tensorboard
-    )
 
 
 def measure_memory(config: CompareConfig, method: str) -> dict:
@@ -594,20 +555,30 @@ def _config_record(config: CompareConfig, source: str | Path | None) -> dict:
     return record
 
 
-def _runs(config: CompareConfig, families: list) -> list[tuple]:
-    """(name, method, init, seed, family) of every run, in the order they train."""
+def _runs(config: CompareConfig, data: CompareData, families: list) -> list[loop.Run]:
+    """Every run, in the order they train."""
     if families:
         # Seed by seed, so that an interrupted study has every family of its first seeds.
-        return [
+        plan = [
             (f"{family.name}__seed{s}", config.methods[0], config.inits[0], s, family)
             for s in config.seeds
             for family in families
         ]
+    else:
+        plan = [
+            (f"{m}__{i}__seed{s}", m, i, s, None)
+            for i in config.inits
+            for s in config.seeds
+            for m in config.methods
+        ]
     return [
-        (f"{m}__{i}__seed{s}", m, i, s, None)
-        for i in config.inits
-        for s in config.seeds
-        for m in config.methods
+        loop.Run(
+            name,
+            (f"method={method} init={init}" if family is None else f"family={family.name}")
+            + f" seed={seed}",
+            functools.partial(_DenoiserRun, config, data, method, init, seed, family),
+        )
+        for name, method, init, seed, family in plan
     ]
 
 
@@ -639,6 +610,51 @@ def _write_results(
     return summary
 
 
+class _CompareRecipe(loop.RecipeHooks):
+    """The compare recipe (the method study or the family study) as
+    :func:`loop.run_recipe`'s hooks."""
+
+    what = "compare"
+    description = "framebank compare"
+    jobs_name = "memory processes"
+
+    def __init__(self, config: CompareConfig, source: str | Path | None) -> None:
+        self.config, self.source = config, source
+        self.families = config.family_specs()
+        self.memory_methods = config.methods if config.memory_steps > 0 else []
+        self.jobs = len(self.memory_methods) * config.memory_repeats
+
+    def record(self) -> dict:
+        return _config_record(self.config, self.source)
+
+    def prepare(self) -> CompareData:
+        return prepare_data(self.config, self.source)
+
+    def plan(self, data: CompareData) -> tuple[list, int]:
+        config = self.config
+        steps = steps_per_epoch(len(data.train), config.batch_size, config.steps_per_epoch)
+        return _runs(config, data, self.families), steps
+
+    def headline(self, data: CompareData) -> str:
+        summary = data.summary
+        return (
+            f"framebank compare: {summary['files_loaded']} files "
+            f"({summary['seconds_loaded']} s; {summary['files_skipped']} skipped), "
+            f"{summary['train_chunks']} training / {summary['valid_chunks']} validation "
+            f"chunks of {self.config.chunk_samples} samples"
+        )
+
+    def after_run(self, out: Path, record: dict, results: list) -> None:
+        io.write_json(out / "results.json", {"config": record, "runs": results})
+
+    def after_runs(self, out: Path, progress: Progress) -> dict:
+        path = out / "memory.json"
+        return {"memory": measure_all_memory(self.config, path, progress, self.memory_methods)}
+
+    def write(self, summary: dict, out: Path, progress: Progress, tensorboard: bool) -> dict:
+        return _write_results(summary, out, progress, tensorboard, bool(self.families))
+
+
 def run_compare(
     config: CompareConfig,
     out: str | Path,
@@ -653,54 +669,4 @@ def run_compare(
     ``quiet``: print nothing (no progress); ``tensorboard``: write TensorBoard logs under
     ``out/tensorboard`` (they change no number of the run).
     """
-    import keras
-
-    out = Path(out)
-    config_record = _config_record(config, source)
-    config_path = out / "config.json"
-    io.check_results_folder(out, config_record, resume, "compare")
-
-    started = time.perf_counter()
-    data = prepare_data(config, source)
-    io.write_json(config_path, config_record)
-    families = config.family_specs()
-    runs = _runs(config, families)
-    memory_methods = config.methods if config.memory_steps > 0 else []
-    per_epoch = steps_per_epoch(len(data.train), config.batch_size, config.steps_per_epoch)
-    progress = Progress(
-        len(runs) * config.epochs * per_epoch,
-        quiet=quiet,
-        jobs=len(memory_methods) * config.memory_repeats,
-        description="framebank compare",
-    )
-    progress.log(
-        f"framebank compare: {data.summary['files_loaded']} files "
-        f"({data.summary['seconds_loaded']} s; {data.summary['files_skipped']} skipped), "
-        f"{data.summary['train_chunks']} training / {data.summary['valid_chunks']} validation "
-        f"chunks of {config.chunk_samples} samples; backend {keras.backend.backend()}; "
-        f"{len(runs)} runs of {config.epochs} x {per_epoch} steps, then "
-        f"{len(memory_methods) * config.memory_repeats} memory processes"
-    )
-    results = []
-    with progress:
-        for number, (name, method, init, seed, family) in enumerate(runs, 1):
-            what = f"method={method} init={init}" if family is None else f"family={family.name}"
-            progress.log(f"[{number}/{len(runs)}] {what} seed={seed}")
-            run_dir = out / "runs" / name
-            run_dir.mkdir(parents=True, exist_ok=True)
-            board = out / "tensorboard" / name if tensorboard else None
-            results.append(
-                train_run(config, data, method, init, seed, run_dir, progress, board, family)
-            )
-            io.write_json(out / "results.json", {"config": config_record, "runs": results})
-        memory = measure_all_memory(config, out / "memory.json", progress, memory_methods)
-
-    summary = {
-        "config": config_record,
-        "data": data.summary,
-        "backend": keras.backend.backend(),
-        "memory": memory,
-        "runs": results,
-        "wall_seconds": round(time.perf_counter() - started, 1),
-    }
-    return _write_results(summary, out, progress, tensorboard, bool(families))
+    return loop.run_recipe(_CompareRecipe(config, source), out, resume, quiet, tensorboard)

@@ -1,19 +1,19 @@
 """Recipe configs: YAML or dict in, a checked dataclass out.
 
 Every field is typed; an unknown or wrong-typed field is one clear error that
-names it and lists what is accepted.
+names it and lists what is accepted (the checks are the package's one config-schema
+checker, :mod:`framebank._validation`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
-import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+from framebank._validation import check_field, check_known_keys
 from framebank.files import read_yaml
 
 __all__ = [
@@ -51,92 +51,13 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
-def _checked_field(name: str, value: Any, annotation: Any) -> Any:
-    """``value`` of config field ``name`` checked against its type annotation (and converted)."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        for option in args:
-            try:
-                return _checked_field(name, value, option)
-            except (TypeError, ValueError):
-                continue
-        raise TypeError(f"config field `{name}` must be {annotation}. Received: {value!r}")
-    if annotation is type(None):
-        if value is None:
-            return None
-        raise TypeError(f"config field `{name}` must be null. Received: {value!r}")
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise TypeError(f"config field `{name}` must be a list. Received: {value!r}")
-        return [_checked_field(f"{name}[{i}]", v, args[0]) for i, v in enumerate(value)]
-    if origin is dict or annotation is dict:
-        if not isinstance(value, dict):
-            raise TypeError(f"config field `{name}` must be a mapping. Received: {value!r}")
-        return dict(value)
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"config field `{name}` must be a number. Received: {value!r}")
-        return float(value)
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"config field `{name}` must be an integer. Received: {value!r}")
-        return value
-    if annotation in (str, bool):
-        if not isinstance(value, annotation):
-            raise TypeError(
-                f"config field `{name}` must be a {annotation.__name__}. Received: {value!r}"
-            )
-        return value
-    return value
-
-
 def from_dict(cls: type[T], data: dict, where: str = "config") -> T:
     """Build dataclass ``cls`` from ``data``, checking names and types."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown field(s) {', '.join(unknown)}. Accepted: {', '.join(sorted(fields))}"
-        )
+    fields = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    check_known_keys(where, data, sorted(fields))
     hints = typing.get_type_hints(cls)
-    values = {name: _checked_field(name, value, hints[name]) for name, value in data.items()}
+    values = {name: check_field(name, value, hints[name]) for name, value in data.items()}
     return cls(**values)
-
-
-def check_values(
-    config: Any,
-    positive: tuple[str, ...] = (),
-    positive_or_none: tuple[str, ...] = (),
-    finite: tuple[str, ...] = (),
-    unique: tuple[str, ...] = (),
-) -> None:
-    """Range checks every recipe config shares, so that a bad value stops the run before
-    any training (a learning rate of 0 trained without complaint; ``steps_per_epoch: 0``
-    failed after an epoch; a repeated seed shared one run folder and counted twice).
-
-    ``positive``: numbers > 0 and finite; ``positive_or_none`` likewise, or null;
-    ``finite``: a number or a list of numbers, none NaN or infinite; ``unique``: lists
-    without repeats.
-    """
-    for name in positive + positive_or_none:
-        value = getattr(config, name)
-        if value is None and name in positive_or_none:
-            continue
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"config `{name}` must be a positive number. Received: {value!r}")
-    for name in finite:
-        value = getattr(config, name)
-        values = value if isinstance(value, list) else [value]
-        if not all(math.isfinite(v) for v in values):
-            raise ValueError(f"config `{name}` must be finite. Received: {value!r}")
-    for name in unique:
-        value = getattr(config, name)
-        repeated = sorted({str(v) for v in value if value.count(v) > 1})
-        if repeated:
-            raise ValueError(
-                f"config `{name}` lists {', '.join(repeated)} more than once. Received: {value!r}"
-            )
 
 
 def check_distribution(name: str | None) -> None:

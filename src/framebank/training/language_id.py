@@ -20,9 +20,9 @@ the report pairs each with ``reference`` (McNemar per seed, a bootstrap over chu
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,18 +31,19 @@ import keras
 import numpy as np
 from keras import ops
 
+from framebank._validation import check_known_keys, check_positive_number, check_values
 from framebank.audio import mix_noise
-from framebank.postprocessing import LogEnergy, SpecAugment
+from framebank.postprocessing import LogEnergy, MelSpectrum, SpecAugment
 from framebank.progress import Progress
 from framebank.training import io, loop
 from framebank.training.checkpoint import load_weights, save_weights
 from framebank.training.config import (
     RUN_LABEL,
     check_distribution,
-    check_values,
     load_recipe,
     recipe_fields,
 )
+from framebank.training.data import check_loaded, clip_indices, source_clips, split_chunks
 from framebank.training.loop import RunHooks, steps_per_epoch
 
 __all__ = [
@@ -106,11 +107,7 @@ def _check_variant(name: Any, variant: Any) -> None:
             f"{where} must be a mapping with `frontend:` (the front end it varies) "
             f"and any of {', '.join(VARIANT_FIELDS[1:])}. Received: {variant!r}"
         )
-    unknown = sorted(set(variant) - set(VARIANT_FIELDS))
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown field(s) {', '.join(unknown)}. Accepted: {', '.join(VARIANT_FIELDS)}"
-        )
+    check_known_keys(where, variant, VARIANT_FIELDS)
     if variant["frontend"] not in (*FAMILIES, *_ready_made()):
         raise ValueError(
             f"{where}.frontend: unknown {variant['frontend']!r}. Accepted: "
@@ -119,33 +116,25 @@ def _check_variant(name: Any, variant: Any) -> None:
     options = variant.get("options", {})
     if not isinstance(options, dict):
         raise ValueError(
-            f"config `variants.{name}.options` must be a mapping of the front end's "
-            f"options. Received: {options!r}"
+            f"config `variants.{name}.options` must be a mapping of the front end's options. "
+            f"Received: {options!r}"
         )
     owned = sorted(set(options) & set(RECIPE_OPTIONS))
     if owned:
         raise ValueError(
             f"config `variants.{name}.options`: {', '.join(owned)} "
-            f"{'is' if len(owned) == 1 else 'are'} set by the recipe (from "
+            f"{'is' if len(owned) == 1 else 'are'} set "
+            f"by the recipe (from "
             f"{', '.join(dict.fromkeys(f'`{RECIPE_OPTIONS[o]}`' for o in owned))}), "
             "the same for every front end"
         )
     multiplier = variant.get("frontend_lr_multiplier", 1.0)
-    if isinstance(multiplier, bool) or not isinstance(multiplier, (int, float)):
-        raise TypeError(
-            f"config `variants.{name}.frontend_lr_multiplier` must be a number. "
-            f"Received: {multiplier!r}"
-        )
-    if not (math.isfinite(multiplier) and multiplier > 0):
-        raise ValueError(
-            f"config `variants.{name}.frontend_lr_multiplier` must be a positive "
-            f"number. Received: {multiplier!r}"
-        )
+    check_positive_number(f"variants.{name}.frontend_lr_multiplier", multiplier)
     masks = variant.get("spec_augment")
     if masks is not None and not isinstance(masks, (bool, dict)):
         raise TypeError(
-            f"config `variants.{name}.spec_augment` must be true, false, null or a "
-            f"mapping of SpecAugment's options. Received: {masks!r}"
+            f"config `variants.{name}.spec_augment` must be true, false, null or a mapping "
+            f"of SpecAugment's options. Received: {masks!r}"
         )
 
 
@@ -297,26 +286,26 @@ def language_id_frontend(config: LanguageIdConfig, name: str) -> list:
     :class:`~framebank.FrontEnd` (ready-made ones, at ``frame_len`` windows and ``hop``).
     """
     import framebank as fb
+    from framebank.config import build_frontend
 
     settings = config.settings(name)
     family, options = settings["frontend"], settings["options"]
     ready_made = _ready_made()
     if family in ready_made:
+        # Through the registry's one factory, as a front-end config names it.
         rate = config.sample_rate
         stride1 = getattr(ready_made[family], "stride1", False)
-        options = {
+        spec = {
+            "frontend": family,
             "method": config.stride1_method if stride1 else config.method,
             **options,
+            "sample_rate": rate,
+            "n_filters": config.num_filters,
+            "window_ms": 1000.0 * config.frame_len / rate,
+            "hop_ms": 1000.0 * config.hop / rate,
+            "name": "frontend",
         }
-        frontend = ready_made[family](
-            sample_rate=rate,
-            n_filters=config.num_filters,
-            window_ms=1000.0 * config.frame_len / rate,
-            hop_ms=1000.0 * config.hop / rate,
-            name="frontend",
-            **options,
-        )
-        return [frontend]
+        return [build_frontend(spec)]
     common = dict(method=options.pop("method", config.method), name="frontend_encoder")
     if family == "mel":
         fft_bins = 2 * (config.frame_len // 2 + 1)
@@ -331,7 +320,7 @@ def language_id_frontend(config: LanguageIdConfig, name: str) -> list:
             **options,
             **common,
         )
-        spectrum = encoder.filterbank.spectrum()
+        spectrum = MelSpectrum.for_encoder(encoder)
         return [encoder, spectrum, LogEnergy(square=False, name="log")]
     if family == "gabor":
         encoder = fb.Encoder(
@@ -495,20 +484,11 @@ def _check_splits(
 
 
 def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> LanguageData:
-    from framebank.audio import (
-        LoadReport,
-        audible,
-        chunk_clips,
-        keep_at_most,
-        load_clips,
-        read_manifest,
-        scan_folder,
-    )
+    """Read the languages' clips, split them by prompt, and cut each split into audible
+    chunks with their labels; a source the recipe cannot use is refused before training."""
+    from framebank.audio import LoadReport, keep_at_most
 
-    try:
-        clips = scan_folder(source) if source else read_manifest()
-    except (ValueError, FileNotFoundError) as err:
-        raise io.RecipeInputError(str(err)) from err
+    clips = source_clips(source)
     clips = [c for c in clips if c.language in config.languages and "silence" not in c.prompt]
     if not clips:
         raise io.RecipeInputError(
@@ -520,16 +500,11 @@ def prepare_data(config: LanguageIdConfig, source: str | Path | None = None) -> 
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     clip_of_chunk: dict[str, np.ndarray] = {}
     for split, members in chosen.items():
-        loaded = load_clips(members, config.sample_rate, report)
-        chunks, owners = chunk_clips(loaded, config.chunk_samples)
+        chunks, owners = split_chunks(members, config.sample_rate, config.chunk_samples, report)
         labels = np.array([config.languages.index(c.language) for c in owners], "int32")
-        keep = audible(chunks)
-        out[split] = (chunks[keep], labels[keep])
-        # Chunks of one recording are not independent: the paired tests resample recordings.
-        index = {id(clip): i for i, clip in enumerate(members)}
-        clip_of_chunk[split] = np.array([index[id(c)] for c in owners], "int64")[keep]
-    if report.loaded == 0:
-        raise io.RecipeInputError(f"no usable audio: {len(report.skipped)} file(s) skipped")
+        out[split] = (chunks, labels)
+        clip_of_chunk[split] = clip_indices(members, owners)
+    check_loaded(report, source)
     train, train_labels = out["train"]
     pick = keep_at_most(len(train), config.max_train_chunks)
     train, train_labels = train[pick], train_labels[pick]
@@ -731,58 +706,68 @@ class _ClassifierRun(RunHooks):
         return result
 
 
-def train_run(
-    config: LanguageIdConfig,
-    data: LanguageData,
-    frontend: str,
-    seed: int,
-    snr: float,
-    run_dir: Path,
-    progress: Progress,
-    tensorboard: Path | None = None,
-) -> dict:
-    """Train one (SNR, front end, seed) with noise at ``snr`` dB; test at the same SNR.
+class ClassifierRecipe(loop.RecipeHooks):
+    """The language-ID recipe as :func:`loop.run_recipe`'s hooks: every (SNR, seed, front
+    end) run of ``config`` on the data of ``source``; the folder-classification recipe
+    overrides what differs (its record, its data, its headline, its report)."""
 
-    ``tensorboard``: this run's TensorBoard folder (the loss of each step, each epoch's test
-    accuracy and the learnable filters), or None for no logs.
-    """
-    hooks = _ClassifierRun(config, data, frontend, seed, snr, run_dir)
-    per_epoch = steps_per_epoch(len(data.train), config.batch_size)
-    return loop.train_run(
-        hooks, run_dir, progress, config.epochs, per_epoch, config.distribution, tensorboard
-    )
+    what = "language-id"
+    description = "framebank train"
 
+    def __init__(
+        self, config: LanguageIdConfig, source: str | Path | None, command: str | None
+    ) -> None:
+        self.config, self.source, self.command = config, source, command
 
-def train_every_run(
-    config: LanguageIdConfig,
-    data: LanguageData,
-    out: Path,
-    headline: Callable[[int, int], str],
-    quiet: bool,
-    tensorboard: bool,
-) -> tuple[list, Progress]:
-    """Train each (front end, seed, SNR) run in turn into ``out/runs/<run>/``, behind one
-    progress bar whose first line is ``headline(runs, steps_per_epoch)``.
+    def record(self) -> dict:
+        record = recipe_fields(self.config)
+        record["source"] = str(self.source) if self.source else None
+        # A resumed run must not mix backends: their step times and rounding differ.
+        record["backend"] = keras.backend.backend()
+        return record
 
-    Returns:
-        The runs' results in order, and the progress (to log the summary through).
-    """
-    runs = [(f, s, n) for n in config.snr_db for s in config.seeds for f in config.frontends]
-    per_epoch = steps_per_epoch(len(data.train), config.batch_size)
-    progress = Progress(
-        len(runs) * config.epochs * per_epoch, quiet=quiet, description="framebank train"
-    )
-    progress.log(headline(len(runs), per_epoch))
-    results = []
-    with progress:
-        for number, (frontend, seed, snr) in enumerate(runs, 1):
-            progress.log(f"[{number}/{len(runs)}] snr={snr:g} dB frontend={frontend} seed={seed}")
-            name = f"snr{snr:g}__{frontend}__seed{seed}"
-            run_dir = out / "runs" / name
-            run_dir.mkdir(parents=True, exist_ok=True)
-            board = out / "tensorboard" / name if tensorboard else None
-            results.append(train_run(config, data, frontend, seed, snr, run_dir, progress, board))
-    return results, progress
+    def prepare(self) -> LanguageData:
+        return prepare_data(self.config, self.source)
+
+    def plan(self, data: LanguageData) -> tuple[list, int]:
+        config = self.config
+        runs = [
+            loop.Run(
+                f"snr{snr:g}__{frontend}__seed{seed}",
+                f"snr={snr:g} dB frontend={frontend} seed={seed}",
+                functools.partial(_ClassifierRun, config, data, frontend, seed, snr),
+            )
+            for snr in config.snr_db
+            for seed in config.seeds
+            for frontend in config.frontends
+        ]
+        return runs, steps_per_epoch(len(data.train), config.batch_size)
+
+    def headline(self, data: LanguageData) -> str:
+        config = self.config
+        return (
+            f"framebank train (language id): {data.summary['train_chunks']} training / "
+            f"{data.summary['test_chunks']} test chunks of {config.chunk_seconds} s, "
+            f"{len(config.languages)} languages, noise at {config.snr_db} dB"
+        )
+
+    def summary_tail(self) -> dict:
+        return {"command": self.command}
+
+    def write(self, summary: dict, out: Path, progress: Progress, tensorboard: bool) -> dict:
+        from framebank.training import report_language_id as report
+
+        report.write_all(summary, out)  # adds the paired comparisons to the summary
+        io.write_json(out / "results.json", summary)
+        progress.log(report.summary_text(summary))
+        board = (
+            f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
+        )
+        progress.log(
+            f"results in {out}: REPORT.md, results.csv, results.json, confusion.png, "
+            f"centres.png{board}"
+        )
+        return summary
 
 
 def run_language_id(
@@ -800,45 +785,5 @@ def run_language_id(
     ``out/tensorboard`` (they change no number of the run); ``command``: the command line
     that ran it, quoted in the report.
     """
-    from framebank.training import report_language_id as report
-
-    out = Path(out)
-    record = recipe_fields(config)
-    record["source"] = str(source) if source else None
-    # A resumed run must not mix backends: their step times and rounding differ.
-    record["backend"] = keras.backend.backend()
-    config_path = out / "config.json"
-    io.check_results_folder(out, record, resume, "language-id")
-    started = time.perf_counter()
-    data = prepare_data(config, source)
-    io.write_json(config_path, record)
-    results, progress = train_every_run(
-        config,
-        data,
-        out,
-        lambda runs, per_epoch: (
-            f"framebank train (language id): {data.summary['train_chunks']} training / "
-            f"{data.summary['test_chunks']} test chunks of {config.chunk_seconds} s, "
-            f"{len(config.languages)} languages, noise at {config.snr_db} dB; "
-            f"backend {keras.backend.backend()}; {runs} runs of {config.epochs} x "
-            f"{per_epoch} steps"
-        ),
-        quiet,
-        tensorboard,
-    )
-    summary = {
-        "config": record,
-        "data": data.summary,
-        "backend": keras.backend.backend(),
-        "runs": results,
-        "wall_seconds": round(time.perf_counter() - started, 1),
-        "command": command,
-    }
-    report.write_all(summary, out)  # adds the paired comparisons to the summary
-    io.write_json(out / "results.json", summary)
-    progress.log(report.summary_text(summary))
-    board = f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
-    progress.log(
-        f"results in {out}: REPORT.md, results.csv, results.json, confusion.png, centres.png{board}"
-    )
-    return summary
+    recipe = ClassifierRecipe(config, source, command)
+    return loop.run_recipe(recipe, out, resume, quiet, tensorboard)

@@ -1,8 +1,15 @@
-"""The recipes' one training skeleton: a run trained epoch by epoch, with a checkpoint after
-each epoch, resume, TensorBoard logs and progress lines.
+"""The recipes' one skeleton: a recipe's runs behind one progress bar (:func:`run_recipe`),
+each trained epoch by epoch with a checkpoint after each epoch, resume, TensorBoard logs and
+progress lines (:func:`train_run`).
 
-A recipe supplies :class:`RunHooks` (what to build, one epoch's steps, what each epoch
-measures, the run's result) and :func:`train_run` does the rest in one order for every recipe:
+A recipe supplies :class:`RecipeHooks` (its config record, its data, its runs, its report)
+and :func:`run_recipe` does the rest in one order for every recipe: the results folder is
+checked (a finished or different run is never overwritten), the data read, ``config.json``
+written, each run trained into ``out/runs/<run>/`` (TensorBoard logs under
+``out/tensorboard/<run>/``), then the summary handed to the recipe's report.
+
+Each run supplies :class:`RunHooks` (what to build, one epoch's steps, what each epoch
+measures, the run's result) and :func:`train_run` does the rest in one order for every run:
 a run whose ``result.json`` exists is kept; else the model is built (inside the distribution
 scope), its checkpoint loaded if there is one, and each remaining epoch is trained, measured,
 logged to TensorBoard, checkpointed, then reported; the trained model is saved as
@@ -11,6 +18,9 @@ logged to TensorBoard, checkpointed, then reported; the trained model is saved a
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +28,7 @@ from framebank.progress import Progress
 from framebank.training import io
 from framebank.training.checkpoint import load_checkpoint, save_checkpoint, save_trained_models
 
-__all__ = ["RunHooks", "steps_per_epoch", "train_run"]
+__all__ = ["RecipeHooks", "Run", "RunHooks", "run_recipe", "steps_per_epoch", "train_run"]
 
 
 def steps_per_epoch(n: int, batch_size: int, steps: int | None = None) -> int:
@@ -118,3 +128,118 @@ def train_run(
         save_trained_models(run_dir, model, hooks.frontend_layers(model))
         io.write_json(result_path, result)
         return result
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a recipe: its folder's name (under ``out/runs`` and ``out/tensorboard``),
+    what its progress line says, and its hooks, made for its folder."""
+
+    name: str
+    label: str
+    hooks: Callable[[Path], RunHooks]
+
+
+class RecipeHooks:
+    """What one recipe does at each point of :func:`run_recipe`; override all but the last
+    three. ``config`` is the recipe's config (its ``epochs`` and ``distribution`` serve every
+    run); ``what`` names the recipe in a refusal of its results folder; ``description``
+    heads its progress bar; ``jobs`` counts the timed jobs after the runs."""
+
+    config: Any
+
+    what = "recipe"
+    description = "framebank"
+    jobs = 0
+    jobs_name: str | None = None  # what the headline calls the jobs, if it names them
+
+    def record(self) -> dict:
+        """What ``config.json`` holds: a resumed run must give the same."""
+        raise NotImplementedError
+
+    def prepare(self) -> Any:
+        """The data (with a ``summary`` dict), read after the results folder is checked."""
+        raise NotImplementedError
+
+    def plan(self, data: Any) -> tuple[list[Run], int]:
+        """The runs in order, and the steps of one epoch (the same for every run)."""
+        raise NotImplementedError
+
+    def headline(self, data: Any) -> str:
+        """The first progress line: what is trained on (the backend and the runs follow)."""
+        raise NotImplementedError
+
+    def write(self, summary: dict, out: Path, progress: Progress, tensorboard: bool) -> dict:
+        """Write ``results.json`` and the report from ``summary``; the summary as written."""
+        raise NotImplementedError
+
+    def after_run(self, out: Path, record: dict, results: list) -> None:
+        """After each run (``results`` so far)."""
+
+    def after_runs(self, out: Path, progress: Progress) -> dict:
+        """The timed jobs after the runs; what they add to the summary (before ``runs``)."""
+        return {}
+
+    def summary_tail(self) -> dict:
+        """What the summary ends with (after ``wall_seconds``)."""
+        return {}
+
+
+def run_recipe(
+    recipe: RecipeHooks,
+    out: str | Path,
+    resume: bool = False,
+    quiet: bool = False,
+    tensorboard: bool = True,
+    started: float | None = None,
+) -> dict:
+    """Check the results folder, prepare the data, train every run behind one progress
+    bar, then write the results: the recipes' one skeleton, their summary as written.
+
+    ``started``: when the recipe began (``time.perf_counter()``; default now), for
+    ``wall_seconds``.
+    """
+    import keras
+
+    out = Path(out)
+    started = time.perf_counter() if started is None else started
+    record = recipe.record()
+    io.check_results_folder(out, record, resume, recipe.what)
+    data = recipe.prepare()
+    io.write_json(out / "config.json", record)
+    runs, per_epoch = recipe.plan(data)
+    epochs, distribution = recipe.config.epochs, recipe.config.distribution
+    progress = Progress(
+        len(runs) * epochs * per_epoch,
+        quiet=quiet,
+        jobs=recipe.jobs,
+        description=recipe.description,
+    )
+    then = f", then {recipe.jobs} {recipe.jobs_name}" if recipe.jobs_name else ""
+    progress.log(
+        f"{recipe.headline(data)}; backend {keras.backend.backend()}; {len(runs)} runs of "
+        f"{epochs} x {per_epoch} steps{then}"
+    )
+    results: list[dict] = []
+    with progress:
+        for number, run in enumerate(runs, 1):
+            progress.log(f"[{number}/{len(runs)}] {run.label}")
+            run_dir = out / "runs" / run.name
+            run_dir.mkdir(parents=True, exist_ok=True)
+            board = out / "tensorboard" / run.name if tensorboard else None
+            hooks = run.hooks(run_dir)
+            results.append(
+                train_run(hooks, run_dir, progress, epochs, per_epoch, distribution, board)
+            )
+            recipe.after_run(out, record, results)
+        extra = recipe.after_runs(out, progress)
+    summary = {
+        "config": record,
+        "data": data.summary,
+        "backend": keras.backend.backend(),
+        **extra,
+        "runs": results,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        **recipe.summary_tail(),
+    }
+    return recipe.write(summary, out, progress, tensorboard)
