@@ -244,6 +244,30 @@ def study(rate: int, window_ms: float, hop_ms: float, seconds: float, clips: int
     )
 
 
+def fft_path_counts(rate: int, window_ms: float, hop_ms: float, seconds: float) -> None:
+    """Today's band-limited path, whole, in real multiply-adds per frame (about ``5 M log2 M``
+    flops per complex FFT of ``M``, the band's product and modulus, the pooling's taps)."""
+    window = int(rate * window_ms // 1000 + 1)
+    hop = int(rate * hop_ms // 1000)
+    bank = GaborFilterbank(80, window, rate, min_hz=60.0, max_hz=0.4875 * rate, init="leaf")
+    plan = BandLimitedPlan(bank.initial_parameters()[1], window, hop)
+    time = int(rate * seconds)
+    length, count = plan.fft_length(time), -(-time // hop)
+    total = 5 * length * np.log2(length) / 2 / count  # the signal's FFT
+    parts = []
+    for stride, _, members in plan.groups:
+        bins = length // stride
+        per = (5 * bins * np.log2(bins) + 9 * bins) / 2 / count + (window + 40 * stride) / stride
+        parts.append(f"stride {stride} x {len(members)}: {per * len(members) / 1e3:.0f}k")
+        total += per * len(members)
+    n_fft = int(2 ** np.ceil(np.log2(window - 1)))
+    logmel = (window - 1) * 2 * (n_fft // 2 + 1) + (n_fft // 2 + 1) * len(plan.strides)
+    print(
+        f"{rate} Hz, today's band-limited path: {total / 1e3:.0f}k multiply-adds per frame "
+        f"({', '.join(parts)}); LogMel {logmel / 1e3:.0f}k"
+    )
+
+
 def check_against_framebank() -> None:
     """The numpy definition here against framebank's ``LEAF(band_limited=False)``."""
     from framebank import frontends
@@ -276,6 +300,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.check:
         check_against_framebank()
+    for rate, window_ms in ((16000, 25.0), (8000, 32.0)):
+        fft_path_counts(rate, window_ms, 10.0, 1.0)
     study(16000, 25.0, 10.0, 1.0, args.clips, 0)
     study(8000, 32.0, 10.0, 1.0, args.clips, 1)
 
