@@ -297,7 +297,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=3)
     parser.add_argument("--check", action="store_true", help="compare with framebank's LEAF")
+    parser.add_argument("--rel", type=float, default=REL_EIG, help="eigenvalues kept (of the top)")
     args = parser.parse_args()
+    globals()["REL_EIG"] = args.rel
     if args.check:
         check_against_framebank()
     for rate, window_ms in ((16000, 25.0), (8000, 32.0)):
