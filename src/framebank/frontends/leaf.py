@@ -18,7 +18,6 @@ from framebank.frontends.base import (
     register_ready_made,
 )
 from framebank.layers import Encoder
-from framebank.methods import known_cond
 from framebank.postprocessing import PCEN, Energy, Floor, GaussianLowpass, InstanceNorm
 
 
@@ -151,7 +150,7 @@ class LEAF(ReadyMade):
         signal = as_batch_time(as_waveform(waveform, "waveform", "float32"))
         sigma = keras.ops.clip(gabor.sigma, *gabor.sigma_range)
         mu = keras.ops.clip(gabor.centre, *gabor.centre_range)
-        x = known_cond(
+        x = keras.ops.cond(
             self._plan.holds(sigma),
             lambda: self._plan.pooled_energy(signal, gabor.filters(), pool.window(), mu),
             lambda: pool(energy(self.encoder(waveform))),
