@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import warnings
 from pathlib import Path
 
 __all__ = [
@@ -57,10 +58,17 @@ def ready_made_names() -> tuple[str, ...]:
 
 
 def __getattr__(name: str) -> tuple[str, ...]:
-    # READY_MADE_NAMES, the constant this was: read on use.
-    if name == "READY_MADE_NAMES":
-        return ready_made_names()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # READY_MADE_NAMES, the constant this was, kept for a release. Written here rather than
+    # with framebank._deprecation because this module imports nothing of framebank.
+    if name != "READY_MADE_NAMES":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"{__name__}.READY_MADE_NAMES is deprecated and will be removed in the next release; "
+        "call ready_made_names().",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return ready_made_names()
 
 
 class UsageError(Exception):
