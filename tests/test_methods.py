@@ -214,3 +214,24 @@ def test_the_reshape_conv_warning_names_what_auto_picks_for_that_layer(frame_len
     pick = resolve_method("auto", frame_len, hop, 8)
     with pytest.warns(UserWarning, match=f"method='{pick}' \\(what method='auto' picks"):
         fb.Encoder(8, frame_len, hop, method="reshape_conv")
+
+
+def test_a_predicate_with_a_value_runs_only_its_branch():
+    # JAX's cond outside jit traces both branches at every eager call (and compiles them): an
+    # evaluation loop calling LEAF eagerly recompiled its stride-1 fallback at every batch.
+    from framebank.methods import known_cond
+
+    ran = []
+
+    def branch(name, value):
+        def run():
+            ran.append(name)
+            return ops.full((), value)
+
+        return run
+
+    for predicate, expected in ((True, 1.0), (False, 0.0)):
+        ran.clear()
+        out = known_cond(ops.convert_to_tensor(predicate), branch("t", 1.0), branch("f", 0.0))
+        assert float(ops.convert_to_numpy(out)) == expected
+        assert ran == ["t" if predicate else "f"]

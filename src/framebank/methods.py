@@ -26,7 +26,7 @@ import contextlib
 import contextvars
 import math
 import types
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, ClassVar
 
 import keras
@@ -389,7 +389,7 @@ class RFFT(Method):
     def project_structured(self, x: Any, basis: Any, structure: Any, hop: int) -> Any:
         # The description is a promise about the weight: checked at every call, so that
         # weights loaded or assigned since still give exactly `frames @ basis`.
-        return ops.cond(
+        return known_cond(
             _is_exactly(basis, structure.basis()),
             lambda: self._stft(x, structure, hop),
             lambda: self.project_signal(x, basis, hop),
@@ -406,7 +406,7 @@ class RFFT(Method):
         :class:`~framebank.structures.WindowedInverseDFT`), windowed, then overlap-added;
         checked at every call, as analysis is, against the weight it inverts. ``synthesis``
         (the fallback's basis) may be a callable that makes it, called only there."""
-        return ops.cond(
+        return known_cond(
             _is_exactly(basis, structure.source.basis()),
             lambda: overlap_add(self._inverse_frames(coefficients, structure), hop),
             lambda: Matmul().synthesize(
@@ -535,6 +535,19 @@ def runnable(method: Method, structure: Any = None) -> Method:
     if method.fallback and (missing or (_PORTABLE.get() and not method.exportable)):
         return get_method(method.fallback)
     return method
+
+
+def known_cond(predicate: Any, true_fn: Callable[[], Any], false_fn: Callable[[], Any]) -> Any:
+    """``keras.ops.cond``, except that a predicate that already has a value (an eager call)
+    picks its branch in Python. Why: JAX's ``cond`` outside ``jit`` traces and compiles both
+    branches afresh at every call (minutes for LEAF's, on every evaluation batch); traced
+    or symbolic predicates (``jit``, a TensorFlow graph, a functional model) keep the cond.
+    """
+    try:
+        known = bool(ops.convert_to_numpy(predicate))
+    except Exception:  # a traced or symbolic tensor has no value yet: the backend's cond
+        return ops.cond(predicate, true_fn, false_fn)
+    return true_fn() if known else false_fn()
 
 
 def _is_exactly(basis: Any, definition: np.ndarray) -> Any:

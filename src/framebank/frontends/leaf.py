@@ -18,6 +18,7 @@ from framebank.frontends.base import (
     register_ready_made,
 )
 from framebank.layers import Encoder
+from framebank.methods import known_cond
 from framebank.postprocessing import PCEN, Energy, Floor, GaussianLowpass, InstanceNorm
 
 
@@ -150,7 +151,7 @@ class LEAF(ReadyMade):
         signal = as_batch_time(as_waveform(waveform, "waveform", "float32"))
         sigma = keras.ops.clip(gabor.sigma, *gabor.sigma_range)
         mu = keras.ops.clip(gabor.centre, *gabor.centre_range)
-        x = keras.ops.cond(
+        x = known_cond(
             self._plan.holds(sigma),
             lambda: self._plan.pooled_energy(signal, gabor.filters(), pool.window(), mu),
             lambda: pool(energy(self.encoder(waveform))),
