@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io as _io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,8 +52,26 @@ def _compare(a: np.ndarray, b: np.ndarray) -> dict:
     return {**result, "verdict": verdict(result["low"], result["high"])}
 
 
-def _find(rows: list[dict], filterbank: str, decoder: str) -> dict | None:
-    return next((r for r in rows if (r["filterbank"], r["decoder"]) == (filterbank, decoder)), None)
+def _family(row: dict) -> Any:
+    """The registered filterbank class a row ran (None for a family not registered here)."""
+    from framebank.filterbanks import FILTERBANKS
+
+    return FILTERBANKS.get(row["filterbank"])
+
+
+def _free_learned(rows: list[dict], pairs: bool) -> dict | None:
+    """The first row of a randomly initialised family (complex pairs, i.e. analytic, or not)
+    under a free decoder: the two sides of Pariente et al.'s comparison."""
+    return next(
+        (
+            r
+            for r in rows
+            if r["decoder"] == "free"
+            and getattr(_family(r), "random_init", False)
+            and _family(r).complex_pairs == pairs
+        ),
+        None,
+    )
 
 
 def _family_row(name: str, runs: list[dict], finals: np.ndarray, curves: np.ndarray) -> dict:
@@ -123,7 +142,7 @@ def family_stats(summary: dict) -> dict:
         curves = np.array([r["valid_si_snr"][:epochs] for r in runs]) - input_mean
         rows.append(_family_row(name, runs, finals, curves))
     _add_reference_comparisons(rows, groups, chunk_means, reference)
-    analytic, free = _find(rows, "analytic", "free"), _find(rows, "free", "free")
+    analytic, free = _free_learned(rows, pairs=True), _free_learned(rows, pairs=False)
     analytic_vs_free = None
     if analytic and free:
         analytic_vs_free = {
@@ -301,7 +320,7 @@ def _fixed_text(rows: list[dict], config: dict) -> str:
         else ("the encoder of {} does not train: it keeps")
     )
     dft = ""
-    if any(r["filterbank"] == "fourier" for r in fixed):
+    if any(getattr(_family(r), "dft_basis", False) for r in fixed):
         dft = (
             f" (for `fourier`, a periodic-Hann-windowed DFT of {config['frame_len']} samples "
             f"zero-padded to {config['num_basis'] - 2} points: {config['num_basis']} "
