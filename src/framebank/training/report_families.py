@@ -10,15 +10,14 @@ difference, its 95% interval and a two-sided p-value.
 
 from __future__ import annotations
 
-import csv
-import io as _io
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from framebank.training import io
-from framebank.training.report import _save_figure, data_text
+from framebank.training.report import _save_figure, data_text, epoch_columns
 from framebank.training.stats import paired_bootstrap, verdict
 
 __all__ = ["family_stats", "summary_text", "write_csv", "plot_families", "write_all"]
@@ -207,43 +206,35 @@ def _difference(comparison: dict | None) -> str:
 def write_csv(summary: dict, path: Path) -> None:
     """One row per (run, epoch): the validation SI-SNR and its improvement over the input."""
     input_mean = float(np.mean(summary["data"]["valid_input_si_snr_per_chunk"]))
-    buffer = _io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        [
-            "family",
-            "filterbank",
-            "decoder",
-            "encoder_trainable",
-            "learnable_parameters",
-            "seed",
-            "epoch",
-            "steps",
-            "train_loss",
-            "valid_si_snr_db",
-            "valid_si_snr_improvement_db",
-        ]
-    )
-    for run in summary["runs"]:
-        per_epoch = len(run["step_loss"]) // max(1, len(run["valid_si_snr"]))
-        for epoch, score in enumerate(run["valid_si_snr"], 1):
-            last = epoch * per_epoch - 1
-            writer.writerow(
-                [
-                    run["family"],
-                    run["filterbank"],
-                    run["decoder"],
-                    run["encoder_trainable"],
-                    run["learnable_parameters"]["total"],
-                    run["seed"],
-                    epoch,
-                    last + 1,
-                    f"{run['step_loss'][last]:.6f}",
-                    f"{score:.4f}",
-                    f"{score - input_mean:.4f}",
-                ]
-            )
-    io.write_text(path, buffer.getvalue())
+    header = [
+        "family",
+        "filterbank",
+        "decoder",
+        "encoder_trainable",
+        "learnable_parameters",
+        "seed",
+        "epoch",
+        "steps",
+        "train_loss",
+        "valid_si_snr_db",
+        "valid_si_snr_improvement_db",
+    ]
+    io.write_csv(path, header, _csv_rows(summary["runs"], input_mean))
+
+
+def _csv_rows(runs: list[dict], input_mean: float) -> Iterable[list]:
+    for run in runs:
+        for epoch, (_, columns) in enumerate(epoch_columns(run)):
+            yield [
+                run["family"],
+                run["filterbank"],
+                run["decoder"],
+                run["encoder_trainable"],
+                run["learnable_parameters"]["total"],
+                run["seed"],
+                *columns,
+                f"{run['valid_si_snr'][epoch] - input_mean:.4f}",
+            ]
 
 
 def plot_families(summary: dict, path: Path) -> None:
