@@ -160,6 +160,11 @@ def test_log_power_pairs():
         ),
         ({"variants": {"leaf": {"frontend": "leaf"}}}, ValueError, "a front end's own"),
         (
+            {"frontends": ["x"], "variants": {"x": {"frontend": "leaf", "options": [1]}}},
+            ValueError,
+            r"variants.x.options` must be a mapping.*Received: \[1\]",
+        ),
+        (
             {"frontends": ["x"], "variants": {"x": {"frontend": "leaf", "options": {"n": 1}}}},
             ValueError,
             "front end 'x'.*n",

@@ -40,6 +40,7 @@ from framebank.training.checkpoint import load_weights, save_weights
 from framebank.training.config import (
     RUN_LABEL,
     check_distribution,
+    check_options,
     load_recipe,
     recipe_fields,
 )
@@ -126,12 +127,7 @@ def _check_variant(name: Any, variant: Any) -> None:
             f"{where}.frontend: unknown {variant['frontend']!r}. Accepted: "
             f"{', '.join([*_families(), *_ready_made()])}"
         )
-    options = variant.get("options", {})
-    if not isinstance(options, dict):
-        raise ValueError(
-            f"config `variants.{name}.options` must be a mapping of the front end's options. "
-            f"Received: {options!r}"
-        )
+    options = check_options(variant.get("options", {}), f"config `variants.{name}.options`")
     owned = sorted(set(options) & set(RECIPE_OPTIONS))
     if owned:
         raise ValueError(
