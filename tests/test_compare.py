@@ -545,6 +545,7 @@ def test_family_entries_in_each_form_build_their_denoiser():
         ({"families": [{"filterbank": "free", "window": "hann"}]}, "unknown key.*window"),
         ({"families": [{"filterbank": "nope"}]}, "unknown filterbank 'nope'"),
         ({"families": [{"filterbank": "free", "name": "a/b"}]}, "`name`"),
+        ({"families": [{"filterbank": "free", "options": 3}]}, "`options` must be a mapping"),
         ({"families": ["free", {"filterbank": "free"}]}, "names free more than once"),
         ({"families": ["analytic"]}, "`reference` must be one of the families.*'free'"),
         ({"families": ["free", "gabor"], "num_basis": 63}, "'gabor' cannot be made.*even"),

@@ -594,3 +594,28 @@ def test_gabor_analytic_init_is_efficientleafs_and_works_at_8khz():
         fb.GaborFilterbank(80, 201, 8000, min_hz=60, max_hz=7800, init="leaf")
     with pytest.raises(ValueError, match="init"):
         fb.GaborFilterbank(80, 201, 8000, init="random")
+
+
+@pytest.mark.parametrize("family", sorted(fb.FILTERBANKS))
+def test_each_familys_capability_attributes_say_what_it_does(family):
+    """What recipes read instead of family names: each attribute agrees with the family."""
+    from helpers import family_case
+
+    cls = fb.FILTERBANKS[family]
+    num_basis, options = family_case(family)
+    made = cls(num_basis, FRAME_LEN, **options)
+    without_rate = {k: v for k, v in options.items() if k != "sample_rate"}
+    if cls.needs_sample_rate:
+        with pytest.raises(ValueError, match="sample_rate"):
+            cls(num_basis, FRAME_LEN, **without_rate)
+    else:
+        assert cls(num_basis, FRAME_LEN, **without_rate).sample_rate is None
+    if cls.fixed_num_basis:
+        assert cls(None, FRAME_LEN, **options).num_basis == made.num_basis
+        with pytest.raises(ValueError, match="num_basis"):
+            cls(made.num_basis + 2, FRAME_LEN, **options)
+    if cls.dft_basis:  # a fixed copy runs as the windowed DFT it was made as
+        assert cls(num_basis, FRAME_LEN, trainable=False, **options).windowed_dft is not None
+    assert cls.mel_spectrum == hasattr(made, "spectrum_options")
+    if cls.complex_pairs:
+        assert made.num_basis % 2 == 0

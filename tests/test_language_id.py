@@ -107,6 +107,20 @@ def test_every_frontend_builds_and_gives_finite_logits(frontend):
     assert np.all(np.isfinite(np.asarray(loss[0] if isinstance(loss, list) else loss)))
 
 
+def test_a_family_is_built_from_its_attributes_not_its_name():
+    """A complex family (analytic) gets one log energy per pair at the recipe's band count; a
+    family whose basis size the frame fixes and no mel spectrum completes is refused."""
+    config = from_dict(
+        LanguageIdConfig,
+        {"num_filters": 8, "frame_len": 64, "hop": 32, "frontends": ["analytic"]},
+    )
+    encoder, log = language_id.language_id_frontend(config, "analytic")
+    assert encoder.num_basis == 16 and log.pairs
+    assert log.compute_output_shape((1, 5, encoder.num_basis)) == (1, 5, 8)
+    with pytest.raises(ValueError, match="fourier.*Accepted"):
+        from_dict(LanguageIdConfig, {"frontends": ["fourier"]})
+
+
 def test_log_power_pairs():
     x = np.array([[[3.0, 0.0, 4.0, 1.0]]], "float32")
     got = np.asarray(LogEnergy(pairs=True, eps=0.0)(x))
@@ -145,6 +159,11 @@ def test_log_power_pairs():
             "frontend_lr_multiplier` must be a positive",
         ),
         ({"variants": {"leaf": {"frontend": "leaf"}}}, ValueError, "a front end's own"),
+        (
+            {"frontends": ["x"], "variants": {"x": {"frontend": "leaf", "options": [1]}}},
+            ValueError,
+            r"variants.x.options` must be a mapping.*Received: \[1\]",
+        ),
         (
             {"frontends": ["x"], "variants": {"x": {"frontend": "leaf", "options": {"n": 1}}}},
             ValueError,

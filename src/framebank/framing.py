@@ -468,15 +468,16 @@ class Framing(AudioInput, keras.layers.Layer):
         return (input_shape[0], frames_for_shape(input_shape, self), self.frame_len)
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            frame_len=self.frame_len,
-            hop=self.hop,
-            pad_end=self.pad_end,
-            pad_value=self.pad_value,
-            center=self.center,
-        )
-        return config
+        return {**super().get_config(), **framing_config(self)}
+
+
+# What a layer that frames its input (Framing, Encoder) holds and saves of its framing.
+FRAMING_OPTIONS = ("frame_len", "hop", "pad_end", "pad_value", "center")
+
+
+def framing_config(layer: Any) -> dict:
+    """The :data:`FRAMING_OPTIONS` of a layer that frames, as its ``get_config`` saves them."""
+    return {name: getattr(layer, name) for name in FRAMING_OPTIONS}
 
 
 def frames_for_shape(input_shape: tuple, spec: Any) -> int | None:

@@ -35,40 +35,39 @@ def _check_basis_shape(shape: Any, who: str) -> tuple[int, int]:
     return int(shape[0]), int(shape[1])
 
 
+class _SeededBasisInitializer(keras.initializers.Initializer):
+    """A Keras initialiser, seeded, drawn on a ``[frame_len, num_basis]`` basis only."""
+
+    keras_initializer: type = keras.initializers.Initializer
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+        self._init = self.keras_initializer(seed=seed)
+
+    def __call__(self, shape: Any, dtype: Any = None) -> Any:
+        _check_basis_shape(shape, type(self).__name__)
+        return self._init(shape, dtype=dtype)
+
+    def get_config(self) -> dict:
+        return {"seed": self.seed}
+
+
 @keras.saving.register_keras_serializable(package="framebank")
-class BasisGlorotUniform(keras.initializers.Initializer):
+class BasisGlorotUniform(_SeededBasisInitializer):
     """Glorot uniform on the basis: U(-a, a), a = sqrt(6 / (frame_len + num_basis)).
 
     Args:
         seed: int or None. The same seed gives the same basis for every method.
     """
 
-    def __init__(self, seed: int | None = None) -> None:
-        self.seed = seed
-        self._init = keras.initializers.GlorotUniform(seed=seed)
-
-    def __call__(self, shape: Any, dtype: Any = None) -> Any:
-        _check_basis_shape(shape, type(self).__name__)
-        return self._init(shape, dtype=dtype)
-
-    def get_config(self) -> dict:
-        return {"seed": self.seed}
+    keras_initializer = keras.initializers.GlorotUniform
 
 
 @keras.saving.register_keras_serializable(package="framebank")
-class BasisGlorotNormal(keras.initializers.Initializer):
+class BasisGlorotNormal(_SeededBasisInitializer):
     """Glorot (truncated) normal on the basis, fan-in ``frame_len``, fan-out ``num_basis``."""
 
-    def __init__(self, seed: int | None = None) -> None:
-        self.seed = seed
-        self._init = keras.initializers.GlorotNormal(seed=seed)
-
-    def __call__(self, shape: Any, dtype: Any = None) -> Any:
-        _check_basis_shape(shape, type(self).__name__)
-        return self._init(shape, dtype=dtype)
-
-    def get_config(self) -> dict:
-        return {"seed": self.seed}
+    keras_initializer = keras.initializers.GlorotNormal
 
 
 @keras.saving.register_keras_serializable(package="framebank")

@@ -404,16 +404,7 @@ class Encoder(AudioInput, _BasisLayer):
         )
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            frame_len=self.frame_len,
-            hop=self.hop,
-            pad_end=self.pad_end,
-            center=self.center,
-            pad_value=self.pad_value,
-            pad_mode=self.pad_mode,
-        )
-        return config
+        return {**super().get_config(), **framing.framing_config(self), "pad_mode": self.pad_mode}
 
 
 _DEFAULT_INITIALIZER = "basis_glorot_uniform"

@@ -34,8 +34,50 @@ def _geometry(n_fft: Any, hop_length: Any) -> tuple[int, int]:
     return n_fft, hop
 
 
+class _SpectrumLayer(keras.layers.Layer):
+    """What :class:`STFT` and :class:`ISTFT` share: their options, checked alike, their
+    config, and a DFT in float32 under 16-bit policies."""
+
+    views: tuple[str, ...] = SPECTRUM_VIEWS
+
+    def __init__(
+        self,
+        n_fft: int = 2048,
+        hop_length: int | None = None,
+        window: str = "hann",
+        center: bool = True,
+        view: str = "complex",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_floating_policy(type(self).__name__, self.dtype_policy)
+        self.n_fft, self.hop_length = _geometry(n_fft, hop_length)
+        self.window = check_window(window)
+        self.center = bool(center)
+        self.view = check_choice("view", view, self.views)
+        self._make_parts()
+
+    def _make_parts(self) -> None:
+        """Hook: create sub-layers once the options are set."""
+
+    @property
+    def input_dtype(self) -> str:
+        # The waveform reaches the DFT unrounded under 16-bit policies.
+        return working_dtype(self.compute_dtype)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "n_fft": self.n_fft,
+            "hop_length": self.hop_length,
+            "window": self.window,
+            "center": self.center,
+            "view": self.view,
+        }
+
+
 @keras.saving.register_keras_serializable(package="framebank")
-class STFT(keras.layers.Layer):
+class STFT(_SpectrumLayer):
     """``librosa.stft`` as a layer: ``[batch, time]`` to ``[batch, frames, n_fft // 2 + 1, 2]``.
 
     A fixed windowed DFT (periodic window, frames of ``n_fft`` samples every
@@ -66,21 +108,7 @@ class STFT(keras.layers.Layer):
         (2, 126, 257, 2)
     """
 
-    def __init__(
-        self,
-        n_fft: int = 2048,
-        hop_length: int | None = None,
-        window: str = "hann",
-        center: bool = True,
-        view: str = "complex",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        check_floating_policy("STFT", self.dtype_policy)
-        self.n_fft, self.hop_length = _geometry(n_fft, hop_length)
-        self.window = check_window(window)
-        self.view = check_choice("view", view, SPECTRUM_VIEWS)
-        self.center = bool(center)
+    def _make_parts(self) -> None:
         self.encoder = Encoder(
             frame_len=self.n_fft,
             hop=self.hop_length,
@@ -92,11 +120,6 @@ class STFT(keras.layers.Layer):
             dtype=working_dtype(self.compute_dtype),
             name="dft",
         )
-
-    @property
-    def input_dtype(self) -> str:
-        # The waveform reaches the DFT unrounded under 16-bit policies.
-        return working_dtype(self.compute_dtype)
 
     @property
     def not_streamable(self) -> str:
@@ -146,19 +169,9 @@ class STFT(keras.layers.Layer):
         shape = self.compute_output_shape(signal.shape)
         return keras.KerasTensor(shape, dtype=working_dtype(self.compute_dtype))
 
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "n_fft": self.n_fft,
-            "hop_length": self.hop_length,
-            "window": self.window,
-            "center": self.center,
-            "view": self.view,
-        }
-
 
 @keras.saving.register_keras_serializable(package="framebank")
-class ISTFT(keras.layers.Layer):
+class ISTFT(_SpectrumLayer):
     """``librosa.istft`` as a layer: the inverse of :class:`STFT` with the same options.
 
     Each frame is ``irfft``'d, windowed again and overlap-added; the sum is divided by the
@@ -185,25 +198,7 @@ class ISTFT(keras.layers.Layer):
         (2, 4000)
     """
 
-    def __init__(
-        self,
-        n_fft: int = 2048,
-        hop_length: int | None = None,
-        window: str = "hann",
-        center: bool = True,
-        view: str = "complex",
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        check_floating_policy("ISTFT", self.dtype_policy)
-        self.n_fft, self.hop_length = _geometry(n_fft, hop_length)
-        self.window = check_window(window)
-        self.center = bool(center)
-        self.view = check_choice("view", view, SPECTRUM_VIEWS[:2])
-
-    @property
-    def input_dtype(self) -> str:
-        return working_dtype(self.compute_dtype)
+    views = SPECTRUM_VIEWS[:2]
 
     @property
     def not_streamable(self) -> str:
@@ -250,13 +245,3 @@ class ISTFT(keras.layers.Layer):
     def compute_output_spec(self, spectrum: Any, length: int | None = None) -> Any:
         shape = self.compute_output_shape(spectrum.shape, length)
         return keras.KerasTensor(shape, dtype=working_dtype(self.compute_dtype))
-
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "n_fft": self.n_fft,
-            "hop_length": self.hop_length,
-            "window": self.window,
-            "center": self.center,
-            "view": self.view,
-        }

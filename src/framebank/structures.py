@@ -17,8 +17,24 @@ import numpy as np
 __all__ = ["WindowedDFT", "WindowedInverseDFT"]
 
 
+class _WindowedTransform:
+    """What a windowed DFT and its inverse share: the frame and bin counts that their
+    ``window`` and ``fft_length`` fields give."""
+
+    window: np.ndarray
+    fft_length: int
+
+    @property
+    def frame_len(self) -> int:
+        return int(self.window.shape[0])
+
+    @property
+    def n_freq(self) -> int:
+        return self.fft_length // 2 + 1
+
+
 @dataclass(frozen=True, eq=False)
-class WindowedDFT:
+class WindowedDFT(_WindowedTransform):
     """``frames @ basis`` is the real DFT of the windowed frames, real parts then imaginary.
 
     Coefficient ``k < n_freq`` is ``Re X[k]`` and ``n_freq + k`` is ``Im X[k]``,
@@ -74,14 +90,6 @@ class WindowedDFT:
         return processing == (1.0, False, 0.0, False)
 
     @property
-    def frame_len(self) -> int:
-        return int(self.window.shape[0])
-
-    @property
-    def n_freq(self) -> int:
-        return self.fft_length // 2 + 1
-
-    @property
     def num_basis(self) -> int:
         return 2 * self.n_freq + (self.frame_len if self.raw_frames else 0)
 
@@ -116,7 +124,7 @@ class WindowedDFT:
 
 
 @dataclass(frozen=True, eq=False)
-class WindowedInverseDFT:
+class WindowedInverseDFT(_WindowedTransform):
     """``coefficients @ synthesis`` is a windowed inverse real DFT, up to a rank-``r`` correction.
 
     With ``X[k] = c[k] + 1j * c[n_freq + k]`` (the :class:`WindowedDFT` layout) and ``y[n]
@@ -141,14 +149,6 @@ class WindowedInverseDFT:
     correction: np.ndarray
     project: np.ndarray
     source: WindowedDFT
-
-    @property
-    def frame_len(self) -> int:
-        return int(self.window.shape[0])
-
-    @property
-    def n_freq(self) -> int:
-        return self.fft_length // 2 + 1
 
     @classmethod
     def transpose_of(cls, dft: WindowedDFT) -> WindowedInverseDFT:

@@ -173,11 +173,22 @@ class Filterbank(keras.layers.Layer):
         complex_pairs: the basis holds the real parts of complex filters, then their
             imaginary parts (column ``k`` and ``k + num_basis / 2`` are one filter).
         random_init: its initial values are a random draw (no fresh copy shows them).
+        needs_sample_rate: its parameters are frequencies, so ``sample_rate`` is required.
+        fixed_num_basis: ``num_basis`` follows from ``frame_len`` (and the family's options),
+            so a caller cannot choose it; pass None.
+        dft_basis: its initial basis is a windowed DFT (real rows, then imaginary rows, of
+            ``num_basis / 2`` bins).
+        mel_spectrum: its coefficients are an STFT that the post-processing layer
+            ``MelSpectrum`` completes into ``n_mels`` bands (``spectrum_options()`` gives them).
     """
 
     family: str = ""
     complex_pairs: bool = False
     random_init: bool = False
+    needs_sample_rate: bool = False
+    fixed_num_basis: bool = False
+    dft_basis: bool = False
+    mel_spectrum: bool = False
 
     def centre_hz(self) -> Any:
         """Each filter's centre frequency in Hz from the family's own parameters, or None for

@@ -71,6 +71,8 @@ class FourierFilterbank(Filterbank):
     """
 
     complex_pairs = True
+    fixed_num_basis = True
+    dft_basis = True
 
     def __init__(
         self,

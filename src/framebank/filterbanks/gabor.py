@@ -126,6 +126,7 @@ class GaborFilterbank(Filterbank):
     EDGE = 1e-3  # radians per sample kept clear of 0 and pi
 
     complex_pairs = True
+    needs_sample_rate = True
 
     def __init__(
         self,

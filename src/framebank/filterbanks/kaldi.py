@@ -117,6 +117,8 @@ class KaldiFilterbank(Filterbank):
         Kaldi ``feature-window.cc`` (``ProcessWindow``); kaldi-native-fbank.
     """
 
+    fixed_num_basis = True
+
     def __init__(
         self,
         num_basis: int | None = None,

@@ -43,6 +43,9 @@ class MelFilterbank(FourierFilterbank):
         trainable: False by default (a fixed front end); True trains the basis.
     """
 
+    needs_sample_rate = True
+    mel_spectrum = True
+
     def __init__(
         self,
         num_basis: int | None = None,

@@ -68,6 +68,8 @@ class SincFilterbank(Filterbank):
         SincNet", SLT 2018; asteroid-filterbanks ``ParamSincFB``.
     """
 
+    needs_sample_rate = True
+
     def __init__(
         self,
         num_basis: int,

@@ -16,8 +16,9 @@ from keras import ops
 
 from framebank import framing
 from framebank.frontends.base import ReadyMade
+from framebank.layers import Encoder
 
-__all__ = ["LEARNABLE", "Pretrained", "check_learnable", "reflect_pad"]
+__all__ = ["LEARNABLE", "Pretrained", "check_learnable", "mel_encoder", "reflect_pad"]
 
 # learnable=: what trains from the reference's numbers.
 LEARNABLE = (False, True, "mel", "basis")
@@ -31,6 +32,33 @@ def check_learnable(learnable: Any) -> tuple[bool, bool]:
             f"train), 'mel' or 'basis'. Received: learnable={learnable!r}"
         )
     return learnable in (True, "basis"), learnable in (True, "mel")
+
+
+def mel_encoder(
+    frame_len: int,
+    hop: int,
+    method: str,
+    sample_rate: Any,
+    n_mels: int,
+    train_basis: bool,
+    name: str = "stft",
+    **options: Any,
+) -> Encoder:
+    """The STFT encoder of a mel front end: the ``mel`` family (``fft_length`` defaults to
+    ``frame_len``; ``options`` are the family's and the framing's), its Fourier basis
+    trainable only where ``train_basis`` says (``MelSpectrum.for_encoder`` completes it)."""
+    encoder = Encoder(
+        frame_len=frame_len,
+        hop=hop,
+        method=method,
+        filterbank="mel",
+        sample_rate=sample_rate,
+        n_mels=n_mels,
+        name=name,
+        **{"fft_length": frame_len, **options},
+    )
+    encoder.filterbank.trainable = train_basis
+    return encoder
 
 
 def reflect_pad(x: Any, left: int, length: Any, include_edge: bool) -> Any:

@@ -377,6 +377,15 @@ class ReadyMade(FrontEnd):
         """Its window and hop in samples from its options (:meth:`FrameSpec.from_options`)."""
         return FrameSpec.from_options(sample_rate, options, cls.window_rule)
 
+    @classmethod
+    def sizes_from(cls, arguments: dict) -> tuple[dict, Any, int, int, int]:
+        """From a constructor's ``locals()`` taken first thing: its config, its checked
+        ``sample_rate`` and ``n_filters``, and its window and hop in samples."""
+        options = _arguments(arguments)
+        sample_rate, n_filters = _common(options["sample_rate"], options["n_filters"])
+        window, hop = cls.frame_spec(sample_rate, options)
+        return options, sample_rate, n_filters, window, hop
+
     def __init__(self, encoder: Encoder, steps: list, options: dict, **kwargs: Any) -> None:
         check_keywords(type(self), kwargs, list(options))
         super().__init__(encoder, steps, **kwargs)

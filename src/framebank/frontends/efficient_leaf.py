@@ -18,8 +18,6 @@ from framebank.filterbanks import GaborFilterbank
 from framebank.frontends._grouping import grouped_pooled_energy, plan_groups
 from framebank.frontends.base import (
     ReadyMade,
-    _arguments,
-    _common,
     _upper_edge,
     register_ready_made,
 )
@@ -158,9 +156,7 @@ class EfficientLEAF(ReadyMade):
         hop_length: int | None = None,
         **kwargs: Any,
     ) -> None:
-        options = _arguments(locals())
-        sample_rate, n_filters = _common(sample_rate, n_filters)
-        window, hop = self.frame_spec(sample_rate, options)
+        options, sample_rate, n_filters, window, hop = self.sizes_from(locals())
         if window % 2 == 0:
             raise ValueError(
                 "EfficientLEAF's pooling window centres on a sample, so `win_length` must be "

@@ -11,8 +11,6 @@ from framebank.filterbanks import GaborFilterbank
 from framebank.frontends._band_limited import as_batch_time, plan_for
 from framebank.frontends.base import (
     ReadyMade,
-    _arguments,
-    _common,
     _upper_edge,
     leaf_window,
     register_ready_made,
@@ -109,9 +107,7 @@ class LEAF(ReadyMade):
         hop_length: int | None = None,
         **kwargs: Any,
     ) -> None:
-        options = _arguments(locals())
-        sample_rate, n_filters = _common(sample_rate, n_filters)
-        window, hop = self.frame_spec(sample_rate, options)
+        options, sample_rate, n_filters, window, hop = self.sizes_from(locals())
         gabor = _gabor_family(n_filters, window, sample_rate, min_hz, max_hz, init)
         gabor.trainable = check_bool("learn_filters", learn_filters)
         encoder = Encoder(

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 
 from framebank._validation import check_bool, check_positive_int
-from framebank.frontends._pretrained import check_learnable
+from framebank.frontends._pretrained import check_learnable, mel_encoder
 from framebank.frontends.base import (
     FrameSpec,
     ReadyMade,
@@ -15,7 +15,6 @@ from framebank.frontends.base import (
     _common,
     register_ready_made,
 )
-from framebank.layers import Encoder
 from framebank.postprocessing import PCEN, Log, MelSpectrum
 
 
@@ -97,23 +96,22 @@ class LogMel(ReadyMade):
         center = check_bool("center", center)
         fft, frame_len, hop = _stft_sizes(sample_rate, options, center)
         _check_bands(n_filters, fft)
-        encoder = Encoder(
-            frame_len=frame_len,
-            hop=hop,
-            method=method,
-            filterbank="mel",
-            sample_rate=sample_rate,
+        encoder = mel_encoder(
+            frame_len,
+            hop,
+            method,
+            sample_rate,
+            n_filters,
+            train_basis,
+            name="mel_encoder",
             fft_length=fft,
-            n_mels=n_filters,
             fmin=fmin,
             fmax=fmax,
             htk=check_bool("htk", htk),
             norm=norm,
             center=center,
             pad_mode=pad_mode,
-            name="mel_encoder",
         )
-        encoder.filterbank.trainable = train_basis
         steps = [
             MelSpectrum.for_encoder(encoder, trainable=train_mel, name="mel"),
             Log(eps=eps, name="log"),

@@ -9,8 +9,6 @@ import keras
 from framebank.filterbanks import SincFilterbank
 from framebank.frontends.base import (
     ReadyMade,
-    _arguments,
-    _common,
     leaf_window,
     register_ready_made,
 )
@@ -51,9 +49,7 @@ class SincNet(ReadyMade):
         hop_length: int | None = None,
         **kwargs: Any,
     ) -> None:
-        options = _arguments(locals())
-        sample_rate, n_filters = _common(sample_rate, n_filters)
-        window, hop = self.frame_spec(sample_rate, options)
+        options, sample_rate, n_filters, window, hop = self.sizes_from(locals())
         sinc = SincFilterbank(
             n_filters, window, sample_rate, min_low_hz=min_low_hz, min_band_hz=min_band_hz,
             name="sinc",

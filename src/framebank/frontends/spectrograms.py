@@ -9,9 +9,13 @@ import keras
 from keras import ops
 
 from framebank._validation import check_positive_int, check_positive_number
-from framebank.frontends._pretrained import Pretrained, check_learnable, reflect_pad
+from framebank.frontends._pretrained import (
+    Pretrained,
+    check_learnable,
+    mel_encoder,
+    reflect_pad,
+)
 from framebank.frontends.base import _arguments, register_ready_made
-from framebank.layers import Encoder
 from framebank.postprocessing import KerasDecibels, KerasMelSpectrum, MelSpectrum
 
 __all__ = ["KerasMel", "TorchaudioMel"]
@@ -48,20 +52,6 @@ class _CentredMel(Pretrained):
 
     def prepared_length(self, time: int | None) -> int | None:
         return None if time is None else time + 2 * (self.encoder.frame_len // 2)
-
-
-def _encoder(frame_len: int, hop: int, method: str, rate: Any, window: str, n_mels: int) -> Encoder:
-    return Encoder(
-        frame_len=frame_len,
-        hop=hop,
-        method=method,
-        filterbank="mel",
-        sample_rate=rate,
-        fft_length=frame_len,
-        window=window,
-        n_mels=n_mels,
-        name="stft",
-    )
 
 
 @register_ready_made("torchaudio_mel")
@@ -101,8 +91,7 @@ class TorchaudioMel(_CentredMel):
         n_fft = check_positive_int("n_fft", n_fft)
         hop = n_fft // 2 if hop_length is None else check_positive_int("hop_length", hop_length)
         rate = check_positive_number("sample_rate", sample_rate)
-        encoder = _encoder(n_fft, hop, method, rate, "hann", n_mels)
-        encoder.filterbank.trainable = train_basis
+        encoder = mel_encoder(n_fft, hop, method, rate, n_mels, train_basis, window="hann")
         mel = MelSpectrum(
             rate,
             n_fft,
@@ -164,15 +153,8 @@ class KerasMel(_CentredMel):
             raise ValueError(f"`window` must be 'hann' or 'hamming'. Received: window={window!r}")
         fft = check_positive_int("fft_length", fft_length)
         rate = check_positive_number("sampling_rate", sampling_rate)
-        encoder = _encoder(
-            fft,
-            check_positive_int("sequence_stride", sequence_stride),
-            method,
-            rate,
-            window,
-            num_mel_bins,
-        )
-        encoder.filterbank.trainable = train_basis
+        stride = check_positive_int("sequence_stride", sequence_stride)
+        encoder = mel_encoder(fft, stride, method, rate, num_mel_bins, train_basis, window=window)
         mel = KerasMelSpectrum(
             rate,
             fft,

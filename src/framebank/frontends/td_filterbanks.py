@@ -13,8 +13,6 @@ from framebank.filterbanks import FreeFilterbank
 from framebank.filterbanks.gabor import leaf_gabor_init, tf_mel_weight_matrix
 from framebank.frontends.base import (
     ReadyMade,
-    _arguments,
-    _common,
     _FixedInitializer,
     _upper_edge,
     leaf_window,
@@ -79,9 +77,7 @@ class TDFilterbanks(ReadyMade):
         hop_length: int | None = None,
         **kwargs: Any,
     ) -> None:
-        options = _arguments(locals())
-        sample_rate, n_filters = _common(sample_rate, n_filters)
-        window, hop = self.frame_spec(sample_rate, options)
+        options, sample_rate, n_filters, window, hop = self.sizes_from(locals())
         top = _upper_edge(sample_rate, max_hz)
         basis = td_gabor_basis(n_filters, window, float(sample_rate), float(min_hz), top)
         filters = FreeFilterbank(

@@ -8,9 +8,13 @@ import keras
 from keras import ops
 
 from framebank._validation import check_bool, check_choice, check_positive_int
-from framebank.frontends._pretrained import Pretrained, check_learnable, reflect_pad
+from framebank.frontends._pretrained import (
+    Pretrained,
+    check_learnable,
+    mel_encoder,
+    reflect_pad,
+)
 from framebank.frontends.base import _arguments, register_ready_made
-from framebank.layers import Encoder
 from framebank.postprocessing import MelSpectrum, WhisperCompression
 
 __all__ = ["WhisperLogMel", "WhisperV3LogMel"]
@@ -76,18 +80,8 @@ class WhisperLogMel(Pretrained):
             )
         train_basis, train_mel = check_learnable(learnable)
         pad_or_trim = check_bool("pad_or_trim", pad_or_trim)
-        encoder = Encoder(
-            frame_len=N_FFT,
-            hop=HOP,
-            method=method,
-            filterbank="mel",
-            sample_rate=RATE,
-            fft_length=N_FFT,
-            window="hann",
-            n_mels=check_positive_int("n_mels", n_mels),
-            name="stft",
-        )
-        encoder.filterbank.trainable = train_basis
+        n_mels = check_positive_int("n_mels", n_mels)
+        encoder = mel_encoder(N_FFT, HOP, method, RATE, n_mels, train_basis, window="hann")
         steps = [
             MelSpectrum.for_encoder(encoder, trainable=train_mel, name="mel"),
             WhisperCompression(

@@ -12,9 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from framebank._validation import check_floating_policy
+from framebank._weights import constant_initializer
 from framebank.postprocessing.base import Postprocessing
 
 __all__ = ["Clip", "Float32Postprocessing", "working_dtype"]
@@ -83,6 +85,17 @@ class Float32Postprocessing(Postprocessing):
                 f"must be known. Received: input_shape={tuple(input_shape)}"
             )
         return int(input_shape[-1])
+
+    def add_array_weight(self, name: str, values: np.ndarray) -> keras.Variable:
+        """A weight initialised to ``values``, kept in :attr:`working_dtype` and never
+        autocast (a float16 copy would cost the float32 computation its precision)."""
+        return self.add_weight(
+            name=name,
+            shape=values.shape,
+            initializer=constant_initializer(values),
+            dtype=self.working_dtype,
+            autocast=False,
+        )
 
     def add_channel_weight(
         self, name: str, value: float, channels: int, trainable: bool, constraint: Any = None

@@ -9,7 +9,6 @@ import numpy as np
 from keras import ops
 
 from framebank._validation import check_bool, check_choice, check_number, check_positive_int
-from framebank._weights import constant_initializer
 from framebank.postprocessing._common import Float32Postprocessing
 from framebank.postprocessing.base import register_postprocessing
 
@@ -166,13 +165,7 @@ class KaldiMelSpectrum(Float32Postprocessing):
                 f"imaginary parts, then the raw frame for raw_energy). "
                 f"Received: input_shape={tuple(input_shape)}"
             )
-        self.mel = self.add_weight(
-            name="mel",
-            shape=self._initial.shape,
-            initializer=constant_initializer(self._initial),
-            dtype=self.working_dtype,
-            autocast=False,
-        )
+        self.mel = self.add_array_weight("mel", self._initial)
 
     def _log_energy(self, x: Any, power: Any) -> Any:
         if self.raw_energy:

@@ -8,7 +8,6 @@ import numpy as np
 from keras import ops
 
 from framebank._validation import check_mel_options, check_positive_int
-from framebank._weights import constant_initializer
 from framebank.postprocessing._common import Float32Postprocessing
 from framebank.postprocessing.base import register_postprocessing
 
@@ -105,15 +104,7 @@ class MelSpectrum(Float32Postprocessing):
                 f"coefficients (real then imaginary). Received: input_shape={tuple(input_shape)}"
             )
         weights = self.initial_weights()
-        # Kept in the working dtype and never autocast: a float16 copy of the mel
-        # weights would cost the float32 power its precision.
-        self.mel = self.add_weight(
-            name="mel",
-            shape=weights.shape,
-            initializer=constant_initializer(weights),
-            dtype=self.working_dtype,
-            autocast=False,
-        )
+        self.mel = self.add_array_weight("mel", weights)
 
     def initial_weights(self) -> np.ndarray:
         """The ``[fft_length // 2 + 1, n_mels]`` float64 weights the layer starts from."""

@@ -8,7 +8,6 @@ import numpy as np
 from keras import ops
 
 from framebank._validation import check_choice, check_in_range, check_positive_int
-from framebank._weights import constant_initializer
 from framebank.framing import num_frames
 from framebank.postprocessing._common import Clip, Float32Postprocessing
 from framebank.postprocessing.base import register_postprocessing
@@ -244,13 +243,7 @@ class FreeLowpass(_DepthwiseLowpass):
     def build(self, input_shape: tuple) -> None:
         channels = self._channels(input_shape)
         window = np.repeat(squared_hann(self.kernel_size)[:, None], channels, axis=1)
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=window.shape,
-            initializer=constant_initializer(window),
-            dtype=self.working_dtype,
-            autocast=False,
-        )
+        self.kernel = self.add_array_weight("kernel", window)
 
     def _window(self) -> Any:
         return self.kernel

@@ -21,6 +21,7 @@ __all__ = [
     "load_yaml",
     "from_dict",
     "check_distribution",
+    "check_options",
     "load_recipe",
     "recipe_fields",
 ]
@@ -66,6 +67,16 @@ def check_distribution(name: str | None) -> None:
     from framebank.distribute import check_name
 
     check_name(name)
+
+
+def check_options(options: Any, where: str, context: str = "") -> dict:
+    """A config entry's ``options``: a mapping of a family's or front end's option names to
+    values; ``where`` names the field and ``context`` (`` in {entry!r}``) its entry."""
+    if not isinstance(options, dict):
+        raise ValueError(
+            f"{where} must be a mapping of option names to values. Received: {options!r}{context}"
+        )
+    return options
 
 
 def load_recipe(cls: type[T], path: str | Path | None, quick: bool = False) -> T:

@@ -10,10 +10,11 @@ and the decoder that inverts it, in one of two forms:
   the encoder's filterbank train), ``options`` (more constructor options of the family)
   and ``name`` (the label in the results; default the string form).
 
-A Fourier-type family (``fourier``, and ``mel`` built on it) is the fixed transform unless
-``trainable: true``: a windowed DFT zero-padded to ``num_basis - 2`` points, so that it
-gives the config's ``num_basis`` coefficients like every other family. Every other family's
-parameters train. ``sample_rate`` is given to every family (sinc and gabor need it).
+A family whose basis is a windowed DFT (``dft_basis``: ``fourier``, and ``mel`` built on it)
+is the fixed transform unless ``trainable: true``: a windowed DFT zero-padded to
+``num_basis - 2`` points, so that it gives the config's ``num_basis`` coefficients like every
+other family. Every other family's parameters train. ``sample_rate`` is given to every
+family (sinc and gabor need it).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from framebank.training.config import RUN_LABEL
+from framebank.training.config import RUN_LABEL, check_options
 
 __all__ = ["FamilySpec", "parse_family", "parse_families", "encoder_kwargs", "accepted_text"]
 
@@ -73,10 +74,11 @@ def _split_name(entry: str) -> tuple[str, str] | None:
     return None
 
 
-def _is_fourier_type(filterbank: str) -> bool:
-    from framebank.filterbanks import FILTERBANKS, FourierFilterbank
+def _dft_basis(filterbank: str) -> bool:
+    """The family's basis starts as a windowed DFT: fixed by default, sized by its DFT."""
+    from framebank.filterbanks import FILTERBANKS
 
-    return issubclass(FILTERBANKS[filterbank], FourierFilterbank)
+    return FILTERBANKS[filterbank].dft_basis
 
 
 def parse_family(entry: Any) -> FamilySpec:
@@ -95,7 +97,7 @@ def parse_family(entry: Any) -> FamilySpec:
                 f"config `families`: unknown family {entry!r}. Accepted: {accepted_text()}"
             )
         filterbank, decoder = parts
-        return FamilySpec(entry, filterbank, decoder, not _is_fourier_type(filterbank))
+        return FamilySpec(entry, filterbank, decoder, not _dft_basis(filterbank))
     if not isinstance(entry, dict):
         raise ValueError(
             f"config `families`: an entry must be a name or a mapping. Received: {entry!r}. "
@@ -119,17 +121,14 @@ def parse_family(entry: Any) -> FamilySpec:
             f"config `families`: unknown decoder {decoder!r} in {entry!r}. "
             f"Accepted: {', '.join(DECODER_KINDS)}"
         )
-    trainable = entry.get("trainable", not _is_fourier_type(filterbank))
+    trainable = entry.get("trainable", not _dft_basis(filterbank))
     if not isinstance(trainable, bool):
         raise ValueError(
             f"config `families`: `trainable` must be true or false. Received: {trainable!r} "
             f"in {entry!r}"
         )
-    options = entry.get("options", {})
-    if not isinstance(options, dict):
-        raise ValueError(
-            f"config `families`: `options` must be a mapping. Received: {options!r} in {entry!r}"
-        )
+    where = "config `families`: `options`"
+    options = check_options(entry.get("options", {}), where, f" in {entry!r}")
     default_name = filterbank if "decoder" not in entry else f"{filterbank}_{decoder}"
     name = entry.get("name", default_name)
     if not isinstance(name, str) or not RUN_LABEL.fullmatch(name):
@@ -158,7 +157,7 @@ def encoder_kwargs(
 
     options = dict(spec.options)
     cls = FILTERBANKS[spec.filterbank]
-    if _is_fourier_type(spec.filterbank) and "fft_length" not in options:
+    if _dft_basis(spec.filterbank) and "fft_length" not in options:
         # 2 * (fft_length // 2 + 1) coefficients: num_basis of them at fft_length num_basis - 2.
         options["fft_length"] = num_basis - 2
     kwargs: dict[str, Any] = {

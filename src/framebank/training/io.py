@@ -4,6 +4,9 @@ folder, and (from :mod:`framebank.files`) atomic writes. Progress lines:
 
 from __future__ import annotations
 
+import csv
+import io as _io
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from framebank.files import atomic_write, read_json, write_json, write_text
@@ -13,9 +16,19 @@ __all__ = [
     "RecipeInputError",
     "check_results_folder",
     "read_json",
+    "write_csv",
     "write_json",
     "write_text",
 ]
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """Write a CSV table (``header``, then one line a row) atomically."""
+    buffer = _io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
 
 
 class RecipeInputError(ValueError):

@@ -40,6 +40,7 @@ from framebank.training.checkpoint import load_weights, save_weights
 from framebank.training.config import (
     RUN_LABEL,
     check_distribution,
+    check_options,
     load_recipe,
     recipe_fields,
 )
@@ -54,7 +55,9 @@ __all__ = [
     "run_language_id",
 ]
 
-FAMILIES = ("mel", "free", "sinc", "gabor")  # bare families, log compression after
+# The bare families run when a config names no front ends: the recipe's choice. Which families
+# it can build at all follows from their attributes (see _families).
+FAMILIES = ("mel", "free", "sinc", "gabor")
 # What a variant may set; anything else in it is refused when the config loads.
 VARIANT_FIELDS = ("frontend", "options", "frontend_lr_multiplier", "spec_augment")
 # Options the recipe sets from its own fields: a variant may not set them apart.
@@ -91,6 +94,17 @@ def _ready_made() -> dict:
     }
 
 
+def _families() -> list[str]:
+    """The registered filterbank families this recipe builds bare (log compression after):
+    those whose basis size it sets from its band count, or whose mel spectrum gives the
+    bands."""
+    from framebank.filterbanks import FILTERBANKS
+
+    return [
+        name for name, cls in FILTERBANKS.items() if cls.mel_spectrum or not cls.fixed_num_basis
+    ]
+
+
 def _check_variant(name: Any, variant: Any) -> None:
     """One entry of a language-ID config's ``variants``: its name and its fields' types."""
     if not isinstance(name, str) or not RUN_LABEL.fullmatch(name):
@@ -100,7 +114,7 @@ def _check_variant(name: Any, variant: Any) -> None:
             f"Received: {name!r}"
         )
     where = f"config `variants.{name}`"
-    if name in FAMILIES or name in _ready_made():
+    if name in _families() or name in _ready_made():
         raise ValueError(f"{where}: the name is a front end's own; choose another")
     if not isinstance(variant, dict) or "frontend" not in variant:
         raise ValueError(
@@ -108,17 +122,12 @@ def _check_variant(name: Any, variant: Any) -> None:
             f"and any of {', '.join(VARIANT_FIELDS[1:])}. Received: {variant!r}"
         )
     check_known_keys(where, variant, VARIANT_FIELDS)
-    if variant["frontend"] not in (*FAMILIES, *_ready_made()):
+    if variant["frontend"] not in (*_families(), *_ready_made()):
         raise ValueError(
             f"{where}.frontend: unknown {variant['frontend']!r}. Accepted: "
-            f"{', '.join([*FAMILIES, *_ready_made()])}"
+            f"{', '.join([*_families(), *_ready_made()])}"
         )
-    options = variant.get("options", {})
-    if not isinstance(options, dict):
-        raise ValueError(
-            f"config `variants.{name}.options` must be a mapping of the front end's options. "
-            f"Received: {options!r}"
-        )
+    options = check_options(variant.get("options", {}), f"config `variants.{name}.options`")
     owned = sorted(set(options) & set(RECIPE_OPTIONS))
     if owned:
         raise ValueError(
@@ -216,7 +225,7 @@ class LanguageIdConfig:
         self._check_frontends()
 
     def _check_frontends(self) -> None:
-        known = [*FAMILIES, *_ready_made(), *self.variants]
+        known = [*_families(), *_ready_made(), *self.variants]
         bad = [f for f in self.frontends if f not in known]
         if bad or not self.frontends:
             raise ValueError(
@@ -285,7 +294,6 @@ def language_id_frontend(config: LanguageIdConfig, name: str) -> list:
     The first layer is an :class:`~framebank.Encoder` (bare families) or a
     :class:`~framebank.FrontEnd` (ready-made ones, at ``frame_len`` windows and ``hop``).
     """
-    import framebank as fb
     from framebank.config import build_frontend
 
     settings = config.settings(name)
@@ -306,39 +314,42 @@ def language_id_frontend(config: LanguageIdConfig, name: str) -> list:
             "name": "frontend",
         }
         return [build_frontend(spec)]
+    return _bare_family_layers(config, family, options)
+
+
+def _bare_family_layers(config: LanguageIdConfig, family: str, options: dict) -> list:
+    """A bare family's encoder and what its capabilities ask after it: the mel spectrum
+    (a mel family's bands), one energy per complex pair, else one per basis vector."""
+    import framebank as fb
+    from framebank.filterbanks import FILTERBANKS
+
+    cls = FILTERBANKS[family]
     common = dict(method=options.pop("method", config.method), name="frontend_encoder")
-    if family == "mel":
-        fft_bins = 2 * (config.frame_len // 2 + 1)
+    if cls.needs_sample_rate:
+        options = {"sample_rate": config.sample_rate, **options}
+    if cls.mel_spectrum:
+        # num_basis follows from the frame; the recipe's band count is the mel bands'.
         encoder = fb.Encoder(
-            fft_bins,
+            None,
             config.frame_len,
             config.hop,
-            filterbank="mel",
-            sample_rate=config.sample_rate,
+            filterbank=family,
             n_mels=config.num_filters,
-            power=2.0,
-            **options,
+            **{"power": 2.0, **options},
             **common,
         )
         spectrum = MelSpectrum.for_encoder(encoder)
         return [encoder, spectrum, LogEnergy(square=False, name="log")]
-    if family == "gabor":
-        encoder = fb.Encoder(
-            2 * config.num_filters,
-            config.frame_len,
-            config.hop,
-            filterbank="gabor",
-            sample_rate=config.sample_rate,
-            **options,
-            **common,
-        )
-        return [encoder, LogEnergy(pairs=True, name="log_power")]
-    if family == "sinc":
-        options = {"sample_rate": config.sample_rate, **options}
+    pairs = cls.complex_pairs
     encoder = fb.Encoder(
-        config.num_filters, config.frame_len, config.hop, filterbank=family, **options, **common
+        (2 if pairs else 1) * config.num_filters,
+        config.frame_len,
+        config.hop,
+        filterbank=family,
+        **options,
+        **common,
     )
-    return [encoder, LogEnergy(name="log_power")]
+    return [encoder, LogEnergy(pairs=pairs, name="log_power")]
 
 
 class _ScaledAdam(keras.optimizers.Adam):

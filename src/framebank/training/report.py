@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io as _io
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -38,55 +37,56 @@ def _cumulative_seconds(run: dict) -> np.ndarray:
 
 def write_csv(summary: dict, path: Path) -> None:
     """One row per (run, epoch): validation SI-SNR, last loss, time, memory."""
-    buffer = _io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        [
-            "method",
-            "init",
-            "seed",
-            "epoch",
-            "steps",
-            "train_loss",
-            "valid_si_snr_db",
-            "training_seconds",
-            "median_step_ms",
-            "initial_kernel_std",
-            "peak_memory_mb",
-            "peak_memory_mb_min",
-            "peak_memory_mb_max",
-            "steady_step_memory_mb",
-            "device",
-        ]
-    )
+    header = [
+        "method",
+        "init",
+        "seed",
+        "epoch",
+        "steps",
+        "train_loss",
+        "valid_si_snr_db",
+        "training_seconds",
+        "median_step_ms",
+        "initial_kernel_std",
+        "peak_memory_mb",
+        "peak_memory_mb_min",
+        "peak_memory_mb_max",
+        "steady_step_memory_mb",
+        "device",
+    ]
+    io.write_csv(path, header, _csv_rows(summary))
+
+
+def epoch_columns(run: dict) -> Iterable[tuple[int, list]]:
+    """Per validated epoch of a run: the index of its last step, and the CSV columns every
+    recipe writes for it (epoch, steps so far, that step's loss, the validation SI-SNR)."""
+    steps_per_epoch = len(run["step_loss"]) // max(1, len(run["valid_si_snr"]))
+    for epoch, score in enumerate(run["valid_si_snr"], 1):
+        last = epoch * steps_per_epoch - 1
+        yield last, [epoch, last + 1, f"{run['step_loss'][last]:.6f}", f"{score:.4f}"]
+
+
+def _csv_rows(summary: dict) -> Iterable[list]:
     memory = summary.get("memory", {})
     for run in summary["runs"]:
-        steps_per_epoch = len(run["step_loss"]) // max(1, len(run["valid_si_snr"]))
         cumulative = _cumulative_seconds(run)
         median_ms = float(np.median(run["step_seconds"][1:] or run["step_seconds"])) * 1e3
         mem = memory.get(run["method"], {})
-        for epoch, score in enumerate(run["valid_si_snr"], 1):
-            last = epoch * steps_per_epoch - 1
-            writer.writerow(
-                [
-                    run["method"],
-                    run["init"],
-                    run["seed"],
-                    epoch,
-                    last + 1,
-                    f"{run['step_loss'][last]:.6f}",
-                    f"{score:.4f}",
-                    f"{cumulative[last]:.3f}",
-                    f"{median_ms:.3f}",
-                    f"{run['initial_kernel_std']:.6f}",
-                    f"{mem.get('peak_mb', float('nan')):.2f}",
-                    f"{mem.get('peak_mb_min', mem.get('peak_mb', float('nan'))):.2f}",
-                    f"{mem.get('peak_mb_max', mem.get('peak_mb', float('nan'))):.2f}",
-                    f"{_number(mem.get('steady_peak_mb')):.2f}",
-                    mem.get("device", ""),
-                ]
-            )
-    io.write_text(path, buffer.getvalue())
+        for last, columns in epoch_columns(run):
+            yield [
+                run["method"],
+                run["init"],
+                run["seed"],
+                *columns,
+                f"{cumulative[last]:.3f}",
+                f"{median_ms:.3f}",
+                f"{run['initial_kernel_std']:.6f}",
+                f"{mem.get('peak_mb', float('nan')):.2f}",
+                f"{mem.get('peak_mb_min', mem.get('peak_mb', float('nan'))):.2f}",
+                f"{mem.get('peak_mb_max', mem.get('peak_mb', float('nan'))):.2f}",
+                f"{_number(mem.get('steady_peak_mb')):.2f}",
+                mem.get("device", ""),
+            ]
 
 
 def _save_figure(fig: object, path: Path) -> None:

@@ -10,14 +10,14 @@ difference, its 95% interval and a two-sided p-value.
 
 from __future__ import annotations
 
-import csv
-import io as _io
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from framebank.training import io
-from framebank.training.report import _save_figure, data_text
+from framebank.training.report import _save_figure, data_text, epoch_columns
 from framebank.training.stats import paired_bootstrap, verdict
 
 __all__ = ["family_stats", "summary_text", "write_csv", "plot_families", "write_all"]
@@ -51,8 +51,26 @@ def _compare(a: np.ndarray, b: np.ndarray) -> dict:
     return {**result, "verdict": verdict(result["low"], result["high"])}
 
 
-def _find(rows: list[dict], filterbank: str, decoder: str) -> dict | None:
-    return next((r for r in rows if (r["filterbank"], r["decoder"]) == (filterbank, decoder)), None)
+def _family(row: dict) -> Any:
+    """The registered filterbank class a row ran (None for a family not registered here)."""
+    from framebank.filterbanks import FILTERBANKS
+
+    return FILTERBANKS.get(row["filterbank"])
+
+
+def _free_learned(rows: list[dict], pairs: bool) -> dict | None:
+    """The first row of a randomly initialised family (complex pairs, i.e. analytic, or not)
+    under a free decoder: the two sides of Pariente et al.'s comparison."""
+    return next(
+        (
+            r
+            for r in rows
+            if r["decoder"] == "free"
+            and getattr(_family(r), "random_init", False)
+            and _family(r).complex_pairs == pairs
+        ),
+        None,
+    )
 
 
 def _family_row(name: str, runs: list[dict], finals: np.ndarray, curves: np.ndarray) -> dict:
@@ -123,7 +141,7 @@ def family_stats(summary: dict) -> dict:
         curves = np.array([r["valid_si_snr"][:epochs] for r in runs]) - input_mean
         rows.append(_family_row(name, runs, finals, curves))
     _add_reference_comparisons(rows, groups, chunk_means, reference)
-    analytic, free = _find(rows, "analytic", "free"), _find(rows, "free", "free")
+    analytic, free = _free_learned(rows, pairs=True), _free_learned(rows, pairs=False)
     analytic_vs_free = None
     if analytic and free:
         analytic_vs_free = {
@@ -188,43 +206,35 @@ def _difference(comparison: dict | None) -> str:
 def write_csv(summary: dict, path: Path) -> None:
     """One row per (run, epoch): the validation SI-SNR and its improvement over the input."""
     input_mean = float(np.mean(summary["data"]["valid_input_si_snr_per_chunk"]))
-    buffer = _io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(
-        [
-            "family",
-            "filterbank",
-            "decoder",
-            "encoder_trainable",
-            "learnable_parameters",
-            "seed",
-            "epoch",
-            "steps",
-            "train_loss",
-            "valid_si_snr_db",
-            "valid_si_snr_improvement_db",
-        ]
-    )
-    for run in summary["runs"]:
-        per_epoch = len(run["step_loss"]) // max(1, len(run["valid_si_snr"]))
-        for epoch, score in enumerate(run["valid_si_snr"], 1):
-            last = epoch * per_epoch - 1
-            writer.writerow(
-                [
-                    run["family"],
-                    run["filterbank"],
-                    run["decoder"],
-                    run["encoder_trainable"],
-                    run["learnable_parameters"]["total"],
-                    run["seed"],
-                    epoch,
-                    last + 1,
-                    f"{run['step_loss'][last]:.6f}",
-                    f"{score:.4f}",
-                    f"{score - input_mean:.4f}",
-                ]
-            )
-    io.write_text(path, buffer.getvalue())
+    header = [
+        "family",
+        "filterbank",
+        "decoder",
+        "encoder_trainable",
+        "learnable_parameters",
+        "seed",
+        "epoch",
+        "steps",
+        "train_loss",
+        "valid_si_snr_db",
+        "valid_si_snr_improvement_db",
+    ]
+    io.write_csv(path, header, _csv_rows(summary["runs"], input_mean))
+
+
+def _csv_rows(runs: list[dict], input_mean: float) -> Iterable[list]:
+    for run in runs:
+        for epoch, (_, columns) in enumerate(epoch_columns(run)):
+            yield [
+                run["family"],
+                run["filterbank"],
+                run["decoder"],
+                run["encoder_trainable"],
+                run["learnable_parameters"]["total"],
+                run["seed"],
+                *columns,
+                f"{run['valid_si_snr'][epoch] - input_mean:.4f}",
+            ]
 
 
 def plot_families(summary: dict, path: Path) -> None:
@@ -301,7 +311,7 @@ def _fixed_text(rows: list[dict], config: dict) -> str:
         else ("the encoder of {} does not train: it keeps")
     )
     dft = ""
-    if any(r["filterbank"] == "fourier" for r in fixed):
+    if any(getattr(_family(r), "dft_basis", False) for r in fixed):
         dft = (
             f" (for `fourier`, a periodic-Hann-windowed DFT of {config['frame_len']} samples "
             f"zero-padded to {config['num_basis'] - 2} points: {config['num_basis']} "

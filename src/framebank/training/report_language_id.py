@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io as _io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,12 +136,8 @@ def goal_text(comparisons: list[dict], fixed: tuple[str, ...] = ("mel", "log_mel
 
 def write_csv(summary: dict, path: Path) -> None:
     rows = _rows(summary)
-    buffer = _io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
-    io.write_text(path, buffer.getvalue())
+    formatted = ([f"{v:.4f}" if isinstance(v, float) else v for v in row.values()] for row in rows)
+    io.write_csv(path, list(rows[0]), formatted)
 
 
 def plot_confusion(summary: dict, path: Path) -> None:
