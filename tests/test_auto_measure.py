@@ -165,6 +165,27 @@ def test_tune_reports_the_times_the_pick_and_the_rule(cache):
         tuning.tune(16, 8, 12, direction="up")
 
 
+def test_tied_and_pinv_decoders_are_measured_and_cached_apart(cache, monkeypatch):
+    """Each variant synthesises with its own basis, so one's ranking is not the other's."""
+    calls = []
+
+    def timer(shape, names, structure=None, repeats=5):
+        calls.append(shape)
+        fastest = "dense" if shape.kind == "tied" else "matmul"
+        return {n: 1.0 if n == fastest else 2.0 for n in names}
+
+    monkeypatch.setattr(tuning, "time_methods", timer)
+    encoder = fb.Encoder(method="matmul", **FREE)
+    coefficients = encoder(_signal())
+    tied = fb.Decoder(encoder, kind="tied", method="auto")
+    tied.build(coefficients.shape)
+    pinv = fb.Decoder(encoder, kind="pinv", method="auto")
+    pinv.build(coefficients.shape)
+    assert [shape.kind for shape in calls] == ["tied", "pinv"]
+    assert calls[0].key() != calls[1].key()
+    assert (tied.method.name, pinv.method.name) == ("dense", "matmul")
+
+
 def test_a_decoders_auto_is_measured_and_cached_under_a_synthesis_key(cache, monkeypatch):
     calls = []
 
@@ -184,7 +205,7 @@ def test_a_decoders_auto_is_measured_and_cached_under_a_synthesis_key(cache, mon
     assert isinstance(structure, WindowedInverseDFT)
     assert decoder.method.name == "dense" and decoder.get_config()["method"] == "auto"
     entries = json.loads(cache.read_text())["entries"]
-    assert list(entries) == [shape.key()] and "|synthesis|" in shape.key()
+    assert list(entries) == [shape.key()] and "|synthesis:tied|" in shape.key()
     assert entries[shape.key()]["pick"] == "dense" and entries[shape.key()]["rule"] == "rfft"
     # Same class: read from the cache, not timed again; the outputs agree with matmul's.
     again = fb.Decoder(encoder, kind="tied", method="auto")

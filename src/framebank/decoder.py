@@ -437,7 +437,8 @@ class Decoder(keras.layers.Layer):
     def _measure_auto(self, batch: int | None, frames: int | None) -> None:
         """Replace the fixed rule's pick by the measured one (cached per shape class, the
         key's direction ``synthesis``) when made with ``method="auto"`` and measuring is
-        on; a free filterbank keeps the rule's method for its initialiser."""
+        on; a free filterbank keeps the rule's method for its initialiser. The variant's
+        name is part of the key: tied and pinv synthesise with different bases."""
         if not (self._auto and tuning.measuring_enabled()):
             return
         dft = (
@@ -450,7 +451,7 @@ class Decoder(keras.layers.Layer):
             "synthesis", self.frame_len, self.hop, self.num_basis, batch, frames,
             structure="" if inverse is None else "windowed_dft",
             trainable=bool(self.trainable and self.variant.basis_trains(self)),
-            dtype=self.compute_dtype,
+            dtype=self.compute_dtype, kind=self.variant.name,
         )  # fmt: skip
         self.method = get_method(tuning.measured_pick(shape, self.method.name, inverse))
         self._measured = True

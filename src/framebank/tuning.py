@@ -136,6 +136,8 @@ class ShapeClass:
         structure: the basis's description a method may exploit (``"windowed_dft"``), or "".
         trainable: whether the basis's gradient is part of the step.
         dtype: the compute dtype.
+        kind: a decoder's variant (``"tied"``, ``"pinv"``, ...) for ``"synthesis"``, else
+            "": each variant synthesises with its own basis, so each has its own pick.
     """
 
     direction: str
@@ -146,6 +148,7 @@ class ShapeClass:
     structure: str = ""
     trainable: bool = True
     dtype: str = "float32"
+    kind: str = ""
 
     @classmethod
     def make(
@@ -171,7 +174,7 @@ class ShapeClass:
                 device,
                 cpu_model(),
                 self.dtype,
-                self.direction,
+                f"{self.direction}:{self.kind}" if self.kind else self.direction,
                 self.structure or "-",
                 "trainable" if self.trainable else "fixed",
                 f"L{self.frame_len}",
@@ -428,6 +431,7 @@ def tune(
     trainable: bool | None = None,
     dtype: str | None = None,
     repeats: int = 5,
+    kind: str = "tied",
 ) -> dict:
     """Time the candidate methods for one shape, fill the cache, and say what was found.
 
@@ -446,6 +450,8 @@ def tune(
         trainable: whether the basis's gradient is timed; default: not for a structure.
         dtype: compute dtype; default the global Keras policy's.
         repeats: timed steps of each method.
+        kind: for ``direction="synthesis"``, the decoder variant whose cache entry this
+            fills (``"tied"``, ``"pinv"``, ...; each has its own).
 
     Returns:
         ``{"key", "ms": {method: ms per step}, "pick", "rule"}``; ``rule`` is what the
@@ -471,7 +477,7 @@ def tune(
         direction, frame_len, hop, num_basis, batch, frames,
         structure="windowed_dft" if structure is not None else "",
         trainable=structure is None if trainable is None else bool(trainable),
-        dtype=dtype,
+        dtype=dtype, kind=kind if direction == "synthesis" else "",
     )  # fmt: skip
     rule = resolve_method(
         AUTO, frame_len, None if direction == "frames" else hop, num_basis,
