@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
@@ -56,7 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def console_main() -> None:
     """The console script ``framebank``."""
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:
+        # The reader left (`framebank recipes | head`): no traceback. Python's own advice:
+        # point stdout at devnull, so the interpreter's last flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":

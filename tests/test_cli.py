@@ -344,6 +344,50 @@ def test_recipes_lists_the_shipped_recipes_and_front_ends(capsys):
     assert capsys.readouterr().out == want
 
 
+def test_a_recipes_description_is_its_whole_opening_comment_without_usage_lines():
+    """An indented usage line in the middle of the opening comment does not end it."""
+    for path in sorted((ROOT / "recipes").rglob("*.yaml")):
+        header = []
+        for line in path.read_text().splitlines():
+            if not line.startswith("#"):
+                break
+            header.append(line)
+        described = framebank_cli._command._description(path)
+        for line in header:
+            text = line.lstrip("#").strip()
+            if line.startswith("#  "):
+                assert text not in described, (path.name, text)
+            else:
+                assert text in described, (path.name, text)
+    full = framebank_cli._command._description(ROOT / "recipes/language_id_full_corpus.yaml")
+    assert "LEAF is the one that filters every sample." in full
+
+
+def test_every_command_has_a_description_in_its_help():
+    parser = framebank_cli.build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    parsers = dict(commands)
+    parsers.update(commands["data"]._subparsers._group_actions[0].choices)
+    missing = [name for name, sub in parsers.items() if not sub.description]
+    assert missing == []
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    """`framebank recipes | head -1`: the pipe closes while the listing is written."""
+    code = "import sys, framebank_cli\nsys.argv = ['framebank', 'recipes']\nframebank_cli.console_main()"
+    environment = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
+    process.stdout.close()  # before the interpreter has started: every write fails
+    _, err = process.communicate(timeout=120)
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err, err.decode()
+    assert process.returncode == 1
+
+
 @pytest.mark.parametrize(
     "value", ["language_id", "language_id.yaml", "recipes/language_id.yaml", "frontends/sincnet"]
 )

@@ -47,12 +47,13 @@ RAW_FORMATS = ("s16le", "f32le")
 
 
 def _description(path: Path) -> str:
-    """A YAML file's opening comment, up to its first indented (usage) line."""
+    """A YAML file's opening comment, its indented (usage) lines left out."""
     words = []
     for line in path.read_text().splitlines():
-        if not line.startswith("#") or line.startswith("#  "):
+        if not line.startswith("#"):
             break
-        words.append(line.lstrip("#").strip())
+        if not line.startswith("#  "):  # a usage line (a command) may sit mid-comment
+            words.append(line.lstrip("#").strip())
     return " ".join(words)
 
 
@@ -246,7 +247,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _add_methods(sub: argparse._SubParsersAction) -> None:
     methods = sub.add_parser(
-        "methods", help="run every execution method on real speech: equal outputs, their times"
+        "methods",
+        help="run every execution method on real speech: equal outputs, their times",
+        description="Run every registered execution method (framebank.METHODS) on one batch "
+        "of the shipped speech with one shared random basis, print each one's largest "
+        "difference from matmul's output (relative to its scale) and its median time a "
+        "call; the exit status is 1 when a difference exceeds --rtol.",
     )
     integer, number = _positive(int), _positive(float)
     methods.add_argument("--frame-len", type=integer, default=80, help="samples per frame (80)")
@@ -321,10 +327,19 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
-    data = sub.add_parser("data", help="the speech corpus")
+    data = sub.add_parser(
+        "data",
+        help="the speech corpus",
+        description="The speech corpus: data/ ships 365 prompts (15.8 min, 8 kHz) in five "
+        "languages; `framebank data fetch` downloads the full sets.",
+    )
     data_sub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     fetch = data_sub.add_parser(
-        "fetch", help="fetch the five full Asterisk prompt sets (verified) into a cache folder"
+        "fetch",
+        help="fetch the five full Asterisk prompt sets (verified) into a cache folder",
+        description="Download the full Asterisk prompt sets (about 2,800 prompts, 130 min, "
+        "in en es fr it ru) from Debian, check each package's size and SHA-256, and unpack "
+        "them into the cache folder, for `--source` of `framebank train` and `compare`.",
     )
     fetch.add_argument("--cache", help="where to put them (default: ~/.cache/framebank/asterisk)")
     fetch.add_argument("--languages", nargs="+", help="a subset of: en es fr it ru")
