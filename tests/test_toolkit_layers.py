@@ -159,6 +159,17 @@ def test_multichannel_equals_each_channel_alone(name):
     _close(got, want)
 
 
+def test_multichannel_takes_a_front_ends_name_or_refuses_what_is_not_a_layer():
+    named = fb.Multichannel("log_mel")
+    assert isinstance(named.layer, fb.frontends.LogMel)
+    stereo = np.zeros((1, 4000, 2), "float32")
+    assert tuple(named(stereo).shape) == (1, 2, *fb.frontends.LogMel()(stereo[..., 0]).shape[1:])
+    with pytest.raises(TypeError, match="Received: layer=40 of type int"):
+        fb.Multichannel(40)
+    with pytest.raises(ValueError, match="framebank.Multichannel"):
+        fb.frontends.LogMel()(stereo)
+
+
 def _layers():
     return [
         fb.PowerToDb(ref="max", top_db=60.0),

@@ -89,7 +89,8 @@ def as_batch_time(signal: Any, name: str = "signal", dtype: str | None = None) -
         if x.shape[-1] != 1:
             raise ValueError(
                 f"`{name}` of rank 3 must be mono, [batch, time, 1]. "
-                f"Received: {name}.shape={tuple(x.shape)}"
+                f"Received: {name}.shape={tuple(x.shape)} (for [batch, time, channels], wrap "
+                "the layer: framebank.Multichannel(layer))"
             )
         x = ops.squeeze(x, -1)
     elif rank != 2:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import keras
@@ -21,7 +22,8 @@ class Multichannel(keras.layers.Wrapper):
 
     Args:
         layer: a layer taking ``[batch, time]`` (a front end, an :class:`~framebank.Encoder`,
-            an :class:`~framebank.STFT`).
+            an :class:`~framebank.STFT`), or what :func:`~framebank.build_frontend` takes
+            (a ready-made front end's name such as ``"log_mel"``, a config dict or file).
 
     Input shape:
         ``[batch, time, channels]``, ``channels`` known.
@@ -35,6 +37,21 @@ class Multichannel(keras.layers.Wrapper):
         >>> fe(np.zeros((2, 8000, 3), "float32")).shape
         (2, 3, 51, 40)
     """
+
+    def __init__(self, layer: Any, **kwargs: Any) -> None:
+        if isinstance(layer, (str, dict, os.PathLike)):
+            # A front end by name or config, as build_frontend takes it; imported here
+            # because config sits above this toolkit layer.
+            from framebank.config import build_frontend
+
+            layer = build_frontend(layer)
+        elif not isinstance(layer, keras.layers.Layer):
+            raise TypeError(
+                "Multichannel takes a layer on [batch, time] (a front end, an Encoder), a "
+                "front end's name (e.g. 'log_mel') or a config dict. "
+                f"Received: layer={layer!r} of type {type(layer).__name__}"
+            )
+        super().__init__(layer, **kwargs)
 
     @property
     def not_streamable(self) -> str:

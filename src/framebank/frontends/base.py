@@ -135,8 +135,8 @@ class FrontEnd(AudioInput, keras.layers.Layer):
                 f"{what} takes mono audio [batch, time] or [batch, time, 1]. Received: "
                 f"input_shape={shape} ({shape[-1]} channels). Mix down first "
                 "(keras.ops.mean(x, axis=-1)), pick one channel (x[..., 0]), or run each "
-                "channel through the front end as its own batch item "
-                "(transpose to [batch, channels, time] and reshape to [batch * channels, time])."
+                "channel through the front end: framebank.Multichannel(frontend) gives "
+                "[batch, channels, frames, features]."
             )
         if len(shape) in (2, 3) and shape[1] is not None and self._frames(shape[1]) < 1:
             low, high = shape[1], 2 * shape[1] + 1
