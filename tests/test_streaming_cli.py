@@ -110,4 +110,23 @@ def test_a_rate_that_differs_from_the_models_is_one_line(logmel, tmp_path, capsy
     path, _ = logmel
     sf.write(tmp_path / "in.wav", np.zeros(800, "float32"), 8000)
     assert cli.main(["stream", str(path), str(tmp_path / "in.wav"), str(tmp_path / "f.npy")]) == 2
-    assert "8000 Hz but the model was built for 16000 Hz" in capsys.readouterr().err
+    assert "8000 Hz but the model was built for 16000 Hz: add --resample" in capsys.readouterr().err
+
+
+def test_resample_streams_audio_at_another_rate_as_the_resampled_file(logmel, tmp_path):
+    """--resample: soxr's stream resampler gives the samples soxr.resample gives the whole
+    file (as framebank.audio.load_audio reads it), so the features are the offline ones
+    within the streaming tolerance of test_stream_a_front_end_writes_npy."""
+    import soxr
+
+    path, model = logmel
+    x = _speech(8000, 4000)
+    sf.write(tmp_path / "in.wav", x, 8000, subtype="FLOAT")
+    out = tmp_path / "features.npy"
+    argv = ["stream", str(path), str(tmp_path / "in.wav"), str(out), "--resample"]
+    assert cli.main(argv) == 0
+    got = np.load(out)
+    upsampled = soxr.resample(x, 8000, 16000).astype("float32")
+    want = keras.ops.convert_to_numpy(model(upsampled[None]))
+    assert got.shape == want.shape == (1, 51, 40)
+    assert np.abs(got - want).max() / np.abs(want).max() < 5e-6

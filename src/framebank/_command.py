@@ -322,6 +322,12 @@ def _add_stream(sub: argparse._SubParsersAction) -> None:
     )
     stream.add_argument("--rate", type=integer, help="sample rate of raw PCM input, Hz")
     stream.add_argument(
+        "--resample",
+        action="store_true",
+        help="resample the input to the model's rate, chunk by chunk (soxr, as the other "
+        "commands read audio); a denoiser's output is then at the model's rate",
+    )
+    stream.add_argument(
         "--channels", type=integer, default=1, help="channels of raw PCM input, interleaved (1)"
     )
 

@@ -326,6 +326,18 @@ def _pcm_reader(args: argparse.Namespace, chunk_ms: float) -> tuple[Iterator, in
     return blocks(), info.samplerate, info.channels
 
 
+def _resampled(chunks: Iterator, rate: int, to: int, channels: int) -> Iterator:
+    """``chunks`` [channels, samples] at ``rate`` resampled to ``to``, chunk by chunk, with
+    soxr's streaming resampler at the quality of :func:`framebank.audio.load_audio`."""
+    import numpy as np
+    import soxr
+
+    resampler = soxr.ResampleStream(rate, to, channels, dtype="float32")
+    for chunk in chunks:
+        yield resampler.resample_chunk(np.ascontiguousarray(chunk.T, "float32")).T
+    yield resampler.resample_chunk(np.zeros((0, channels), "float32"), last=True).T
+
+
 def cmd_stream(args: argparse.Namespace) -> int:
     """Run a saved model through framebank.streaming, chunk by chunk."""
     import keras
@@ -341,7 +353,19 @@ def cmd_stream(args: argparse.Namespace) -> int:
             raise ValueError(f"MODEL: cannot load {args.model} as a Keras model ({err})") from None
     chunks, rate, channels = _pcm_reader(args, args.chunk_ms)
     with _user_input():
-        stream = streaming.Stream(model, sample_rate=rate)
+        step = streaming.StreamingStep(model)
+    own = step.sample_rate
+    if own is not None and own != rate:
+        if not args.resample:
+            raise UsageError(
+                f"IN is {rate} Hz but the model was built for {own:g} Hz: add --resample "
+                f"(or give audio at {own:g} Hz)"
+            )
+        chunks, rate = _resampled(chunks, rate, int(own), channels), int(own)
+    elif own is None and args.resample:
+        raise UsageError(f"--resample: {args.model} records no sample rate to resample to")
+    with _user_input():
+        stream = streaming.Stream(step, sample_rate=rate)
     waveform = stream.step.waveform_out
     if args.output != "-" and waveform != args.output.endswith(".wav"):
         what = (
