@@ -355,3 +355,29 @@ def test_tied_methods_match_float64_overlap_add(case):
     for method in METHODS:
         got = ops.convert_to_numpy(fb.Decoder(encoder, kind="tied", method=method)(c))
         assert_close_rel(got, want, 1e-5, f"{method} {case}")
+
+
+def test_pinv_is_made_once_per_basis_and_again_when_the_weights_change(monkeypatch):
+    """The SVD runs when the decoder is built, not at every eager call; a compiled call
+    (predict) made before the encoder's weights changed still inverts the new basis."""
+    calls = []
+    pinv = ops.pinv
+    monkeypatch.setattr(ops, "pinv", lambda *a, **k: calls.append(1) or pinv(*a, **k))
+    encoder = fb.Encoder(40, 32, 16, method="matmul")
+    decoder = fb.Decoder(encoder, kind="pinv", method="matmul")
+    inputs = keras.Input((None, 40))
+    model = keras.Model(inputs, decoder(inputs))
+    assert len(calls) == 1
+    coefficients = _coefficients(num_basis=40)
+    eager = [ops.convert_to_numpy(decoder(coefficients)) for _ in range(3)]
+    assert len(calls) == 1
+    # 1e-5: a compiled call may sum in another order (float32 sums of 40 products, then
+    # an SVD on its own); the methods' agreement bound.
+    assert_close_rel(model.predict(coefficients, verbose=0), eager[0], 1e-5)
+    rng = np.random.default_rng(1)
+    encoder.set_weights([w + 0.1 * rng.standard_normal(w.shape) for w in encoder.get_weights()])
+    fresh = fb.Decoder(encoder, kind="pinv", method="matmul")
+    want = ops.convert_to_numpy(fresh(coefficients))
+    assert np.abs(want - eager[0]).max() > 1e-2 * np.abs(want).max()  # the basis did change
+    assert_close_rel(model.predict(coefficients, verbose=0), want, 1e-5)
+    assert_close_rel(decoder(coefficients), want, 1e-5)

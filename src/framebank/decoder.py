@@ -34,6 +34,7 @@ import warnings
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from framebank import framing, initializers, tuning
@@ -128,6 +129,10 @@ class Synthesis:
         """``(synthesis [num_basis, frame_len], weights [frame_len] or None)``."""
         raise NotImplementedError(f"{type(self).__name__} must define basis()")
 
+    def prepare(self, decoder: Decoder, dtype: Any) -> None:
+        """Make what :meth:`basis` can make once, when the decoder is built (default:
+        nothing)."""
+
     def frame_weights(self, decoder: Decoder, dtype: Any) -> Any:
         """:meth:`basis`'s ``weights`` alone (a variant may make them without the basis)."""
         return self.basis(decoder, dtype)[1] if self.normalises else None
@@ -207,22 +212,50 @@ class PinvSynthesis(Synthesis):
 
     def __init__(self, rcond: float | None = None) -> None:
         self.rcond = None if rcond is None else float(rcond)
+        # (decoder id, dtype) -> (basis, its synthesis basis) as numpy: the SVD of a basis
+        # once, not at every call (seconds a step under JAX on a CPU).
+        self._made: dict[tuple[int, str], tuple[Any, Any]] = {}
 
     def basis(self, decoder: Decoder, dtype: Any) -> tuple[Any, Any]:
         # No gradient through the SVD: it is undefined at repeated singular
         # values, which a DFT basis has. The encoder still trains through the
         # coefficients.
         basis = ops.stop_gradient(ops.cast(decoder.encoder.filterbank.filters(), dtype))
+        weights = ops.sum(ops.square(basis), axis=1)  # diag(B B^T), [frame_len]
+        key = (id(decoder), keras.backend.standardize_dtype(dtype))
+        known = _concrete(basis)
+        made = self._made.get(key)
+        if known is not None:  # eager: make it now unless this basis's is already made
+            if made is None or not np.array_equal(made[0], known):
+                made = (known, _concrete(self._synthesis(decoder, basis, weights, dtype)))
+                self._made[key] = made
+            return ops.convert_to_tensor(made[1], dtype), weights
+        if made is None:
+            return self._synthesis(decoder, basis, weights, dtype), weights
+        # Traced (a compiled step): the made basis serves while the weights equal those it
+        # was made from; after a change (training, set_weights) the SVD runs again.
+        same = ops.all(ops.equal(basis, ops.convert_to_tensor(made[0], dtype)))
+        synthesis = ops.cond(
+            same,
+            lambda: ops.convert_to_tensor(made[1], dtype),
+            lambda: self._synthesis(decoder, basis, weights, dtype),
+        )
+        return synthesis, weights
+
+    def prepare(self, decoder: Decoder, dtype: Any) -> None:
+        self.basis(decoder, dtype)
+
+    def _synthesis(self, decoder: Decoder, basis: Any, weights: Any, dtype: Any) -> Any:
+        """The weighted pseudo-inverse ``pinv(B) * g`` ``[num_basis, frame_len]``."""
         rcond = self.rcond
         if rcond is None:
             rcond = max(decoder.frame_len, decoder.num_basis) * _EPS.get(dtype, 1e-3)
-        weights = ops.sum(ops.square(basis), axis=1)  # diag(B B^T), [frame_len]
         inverse = ops.pinv(basis, rcond=rcond)  # [num_basis, frame_len]
         # One Newton step, P += P (I - B P): the backends' float32 SVD leaves the
         # inverse of a full-rank basis short of what float32 allows.
         residual = ops.eye(decoder.frame_len, dtype=dtype) - ops.matmul(basis, inverse)
         inverse = inverse + ops.matmul(inverse, residual)
-        return inverse * weights[None, :], weights
+        return inverse * weights[None, :]
 
     def frame_weights(self, decoder: Decoder, dtype: Any) -> Any:
         # What basis() computes, without the SVD.
@@ -243,6 +276,14 @@ class PinvSynthesis(Synthesis):
 
     def get_config(self) -> dict:
         return {"rcond": self.rcond}
+
+
+def _concrete(x: Any) -> Any:
+    """``x`` as a numpy array where it has a value now (eager), else None (traced)."""
+    try:
+        return ops.convert_to_numpy(x)
+    except (TypeError, ValueError, NotImplementedError, AttributeError):
+        return None
 
 
 _KINDS: dict[str, type[Synthesis]] = {
@@ -433,6 +474,8 @@ class Decoder(keras.layers.Layer):
         elif not self.encoder.built:
             self.encoder.build((None, None))
         self._measure_auto(input_shape[0], input_shape[1])
+        dtype = keras.backend.standardize_dtype(self.compute_dtype)
+        self.variant.prepare(self, "float32" if dtype in _HALF else dtype)
 
     def _measure_auto(self, batch: int | None, frames: int | None) -> None:
         """Replace the fixed rule's pick by the measured one (cached per shape class, the
