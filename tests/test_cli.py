@@ -374,7 +374,11 @@ def test_every_command_has_a_description_in_its_help():
 
 def test_a_reader_that_leaves_early_gets_no_traceback():
     """`framebank recipes | head -1`: the pipe closes while the listing is written."""
-    code = "import sys, framebank_cli\nsys.argv = ['framebank', 'recipes']\nframebank_cli.console_main()"
+    code = (
+        "import sys, framebank_cli\n"
+        "sys.argv = ['framebank', 'recipes']\n"
+        "framebank_cli.console_main()"
+    )
     environment = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     process = subprocess.Popen(
         [sys.executable, "-c", code],

@@ -249,3 +249,22 @@ def test_a_too_short_input_is_told_a_length_that_works(name, options):
         assert run(need)[1] >= 1
         with pytest.raises(ValueError, match=f"at least {need} samples"):
             run(need - 1)
+
+
+@pytest.mark.parametrize(
+    "cls,key,suggested",
+    [
+        (frontends.LogMel, "n_mel", "n_filters"),  # librosa's n_mels, misspelt
+        (frontends.KaldiFbank, "hop_lenght", "frame_shift \\(milliseconds\\)"),
+    ],
+)
+def test_a_misspelling_of_another_toolkits_name_is_answered_with_ours(cls, key, suggested):
+    with pytest.raises(TypeError, match=f"'{key}' \\(did you mean {suggested}\\?"):
+        cls(**{key: 64})
+
+
+def test_a_misspelt_front_end_name_is_answered_with_the_closest():
+    with pytest.raises(FrontendConfigError, match="unknown frontend 'lef' \\(did you mean 'leaf'"):
+        build_frontend({"frontend": "lef", "sample_rate": 16000})
+    with pytest.raises(FileNotFoundError, match="'log_mle'.*\\(did you mean 'log_mel'\\?\\)"):
+        build_frontend("log_mle")

@@ -167,9 +167,18 @@ def _config_path(config: str | os.PathLike) -> Path | None:
     names = sorted(n.removeprefix("frontends/") for n in shipped_recipes() if "/" in n)
     raise FileNotFoundError(
         f"Front-end config not found: no file {str(config)!r}, no ready-made front end and no "
-        f"shipped config of that name. Ready-made: {', '.join(sorted(_READY_MADE))}; shipped "
+        f"shipped config of that name{_did_you_mean(str(config), [*_READY_MADE, *names])}. "
+        f"Ready-made: {', '.join(sorted(_READY_MADE))}; shipped "
         f"configs: {', '.join(names) or 'none found'} (`framebank recipes` lists them)."
     )
+
+
+def _did_you_mean(name: str, names: list) -> str:
+    """`` (did you mean X?)`` for the closest of ``names`` to a misspelt ``name``, or ""."""
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def read_frontend_config(config: dict | str | os.PathLike) -> dict:
@@ -286,7 +295,8 @@ def _build_ready_made(raw: dict) -> FrontEnd:
     name = options.pop("frontend")
     if not isinstance(name, str) or name not in _READY_MADE:
         raise FrontendConfigError(
-            f"Invalid front-end config:\n  - unknown frontend {name!r}. Accepted: "
+            f"Invalid front-end config:\n  - unknown frontend {name!r}"
+            f"{_did_you_mean(str(name), list(_READY_MADE))}. Accepted: "
             f"{', '.join(sorted(_READY_MADE))}"
         )
     cls = _READY_MADE[name]

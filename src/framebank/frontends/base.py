@@ -230,14 +230,24 @@ def suggest_option(key: str, accepted: Any) -> str | None:
     import difflib
 
     accepted = list(accepted)
-    for group in SYNONYMS:
-        if key in group:
-            names = [name for name in group if name in accepted and name != key]
-            if names:
-                unit = " (milliseconds)" if names[0] in MILLISECONDS else ""
-                return names[0] + unit
-    close = difflib.get_close_matches(key, accepted, n=1)
-    return close[0] if close else None
+
+    def meant(spelling: str) -> str | None:
+        for group in SYNONYMS:
+            if spelling in group:
+                names = [name for name in group if name in accepted and name != key]
+                if names:
+                    unit = " (milliseconds)" if names[0] in MILLISECONDS else ""
+                    return names[0] + unit
+        return None
+
+    if meant(key):
+        return meant(key)
+    # A misspelt name of ours or of another toolkit's (n_mel: librosa's n_mels).
+    spellings = accepted + [name for group in SYNONYMS for name in group if meant(name)]
+    close = difflib.get_close_matches(key, spellings, n=1)
+    if not close:
+        return None
+    return close[0] if close[0] in accepted else meant(close[0])
 
 
 def check_keywords(cls: type, kwargs: dict, accepted: list) -> None:
