@@ -268,3 +268,11 @@ def test_a_misspelt_front_end_name_is_answered_with_the_closest():
         build_frontend({"frontend": "lef", "sample_rate": 16000})
     with pytest.raises(FileNotFoundError, match="'log_mle'.*\\(did you mean 'log_mel'\\?\\)"):
         build_frontend("log_mle")
+
+
+@pytest.mark.parametrize("name", ["LEAF", "SincNet", "TDFilterbanks"])
+def test_pooled_front_ends_give_ceil_time_over_hop_frames_as_documented(name):
+    frontend = getattr(frontends, name)(RATE)
+    hop = round(RATE * 10 / 1000)  # the 10 ms default
+    for time in (hop // 2, 10 * hop, 10 * hop + 1, 11 * hop - 1):
+        assert frontend.compute_output_shape((None, time))[1] == -(-time // hop), time
