@@ -338,6 +338,25 @@ def _resampled(chunks: Iterator, rate: int, to: int, channels: int) -> Iterator:
     yield resampler.resample_chunk(np.zeros((0, channels), "float32"), last=True).T
 
 
+def _at_model_rate(
+    args: argparse.Namespace, own: float | None, chunks: Iterator, rate: int, channels: int
+) -> tuple[Iterator, int]:
+    """``(chunks, rate)`` at the model's own rate ``own``: resampled with ``--resample``,
+    else a rate that differs is the user's to fix."""
+    if own is None:
+        if args.resample:
+            raise UsageError(f"--resample: {args.model} records no sample rate to resample to")
+        return chunks, rate
+    if own == rate:
+        return chunks, rate
+    if not args.resample:
+        raise UsageError(
+            f"IN is {rate} Hz but the model was built for {own:g} Hz: add --resample "
+            f"(or give audio at {own:g} Hz)"
+        )
+    return _resampled(chunks, rate, int(own), channels), int(own)
+
+
 def cmd_stream(args: argparse.Namespace) -> int:
     """Run a saved model through framebank.streaming, chunk by chunk."""
     import keras
@@ -354,16 +373,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     chunks, rate, channels = _pcm_reader(args, args.chunk_ms)
     with _user_input():
         step = streaming.StreamingStep(model)
-    own = step.sample_rate
-    if own is not None and own != rate:
-        if not args.resample:
-            raise UsageError(
-                f"IN is {rate} Hz but the model was built for {own:g} Hz: add --resample "
-                f"(or give audio at {own:g} Hz)"
-            )
-        chunks, rate = _resampled(chunks, rate, int(own), channels), int(own)
-    elif own is None and args.resample:
-        raise UsageError(f"--resample: {args.model} records no sample rate to resample to")
+    chunks, rate = _at_model_rate(args, step.sample_rate, chunks, rate, channels)
     with _user_input():
         stream = streaming.Stream(step, sample_rate=rate)
     waveform = stream.step.waveform_out
