@@ -238,3 +238,18 @@ def test_an_input_of_unknown_length_gives_the_same_features(speech):
     want = ops.convert_to_numpy(frontend(x))
     got = ops.convert_to_numpy(model(x))
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("frames", [1, 2, 37, 100])
+def test_median_is_the_lower_middle_of_the_sorted_frames_exactly(frames):
+    """Signs, ties, zeros of both signs, a narrow spread and a wide one: the bisection over
+    the floats' bits finds the same element a sort does."""
+    rng = np.random.default_rng(frames)
+    x = (rng.standard_normal((4, frames, 6)) * 10.0 ** rng.integers(-8, 8, 6)).astype("float32")
+    x[0, : frames // 2, 0] = 0.0
+    x[1, :, 1] = -0.0
+    x[2, :, 2] = np.linspace(1.0, 1.0 + 1e-6, frames, dtype="float32")
+    x[3, :, 3] = np.round(x[3, :, 3])  # ties
+    got = ops.convert_to_numpy(fb.MedianSubtraction()(x))
+    want = x - np.sort(x, axis=1)[:, (frames - 1) // 2 : (frames - 1) // 2 + 1]
+    np.testing.assert_array_equal(got, want)

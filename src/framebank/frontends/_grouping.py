@@ -74,11 +74,11 @@ def _strided_filter(x: Any, kernel: Any, stride: int) -> Any:
     """``y[t] = sum_n x[t * stride + n] kernel[n]``, ``[batch, steps, columns]``, for every
     whole kernel in ``x`` ``[batch, time]`` (a strided 'valid' convolution).
 
-    Why not ``ops.conv`` or a gather of frames: both have slow gradients on the CPU with a
-    long kernel at a stride. Instead the kernel is cut into ``ceil(taps / stride)``
-    segments of one stride each; segment ``k`` meets stride-long blocks of ``x`` shifted by
-    ``k`` blocks, so each is one matrix product of aligned blocks."""
-    taps = kernel.shape[0]
+    Why not ``ops.conv`` at the stride, or products of shifted blocks: both have slow
+    gradients on the CPU (``benchmarks/README.md``). Instead ``x`` is cut into
+    stride-long blocks as channels, and the kernel into ``ceil(taps / stride)`` segments
+    of one stride each: one stride-1 convolution of ``segments`` taps over the blocks."""
+    taps, columns = kernel.shape
     segments = -(-taps // stride)
     kernel = ops.pad(kernel, [[0, segments * stride - taps], [0, 0]])
     count = (x.shape[1] - taps) // stride + 1
@@ -86,11 +86,8 @@ def _strided_filter(x: Any, kernel: Any, stride: int) -> Any:
     need = blocks * stride
     x = x[:, :need] if x.shape[1] >= need else ops.pad(x, [[0, 0], [0, need - x.shape[1]]])
     x = ops.reshape(x, (-1, blocks, stride))
-    total = None
-    for k in range(segments):
-        part = ops.matmul(x[:, k : k + count], kernel[k * stride : (k + 1) * stride])
-        total = part if total is None else total + part
-    return total
+    kernel = ops.reshape(kernel, (segments, stride, columns))
+    return ops.conv(x, kernel, strides=1, padding="valid")
 
 
 def _shared_runs(groups: list[Group]) -> list[list[Group]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 from keras import ops
 
 from framebank._validation import check_bool, check_in_range, check_positive_number
@@ -18,12 +19,39 @@ from framebank.postprocessing.base import register_postprocessing
 __all__ = ["MedianSubtraction", "TemporalBatchNorm"]
 
 
+def _lower_median(x: Any, rank: Any) -> Any:
+    """The ``rank``-th smallest of ``x`` ``[batch, frames, channels]`` over the frames,
+    ``[batch, channels]``, exactly.
+
+    Why not a sort: XLA's and TensorFlow's sorts on the CPU cost more than the rest of
+    LogTBN together (``benchmarks/README.md``). Instead a bisection over the float32 bit
+    patterns, mapped to integers in the floats' order: the smallest key with ``rank``
+    keys at or below it is the wanted value's, found in 32 halvings of the int32 range;
+    the value itself is then the largest of ``x`` at or below that key, so the gradient
+    flows as a maximum's."""
+    bits = ops.view(x, "int32")
+    # Negative floats order backwards in their bits: reflect them below the positives,
+    # ``-(bits + 2**31) - 1``, in steps that stay inside int32 (and without bitwise
+    # operations, which TFLite lacks).
+    keys = ops.where(bits < 0, (-2147483647 - bits) - 2, bits)
+    low = ops.min(keys, axis=1, keepdims=True) - 1  # fewer than `rank` at or below
+    high = ops.max(keys, axis=1, keepdims=True)  # `rank` or more at or below
+    for _ in range(32):
+        # floor((low + high) / 2) without the int32 overflow of the sum.
+        middle = low // 2 + high // 2 + (low % 2 + high % 2) // 2
+        enough = ops.sum(ops.cast(keys <= middle, "int32"), axis=1, keepdims=True) >= rank
+        high = ops.where(enough, middle, high)
+        low = ops.where(enough, low, middle)
+    return ops.max(ops.where(keys <= high, x, float("-inf")), axis=1)
+
+
 @register_postprocessing("median_subtraction")
 class MedianSubtraction(Float32Postprocessing):
     """Each channel minus its median over the frames of its example.
 
     The median of an even number of frames is the lower of the two middle values (as
-    ``torch.median``, which EfficientLEAF uses); its gradient reaches that frame alone.
+    ``torch.median``, which EfficientLEAF uses); its gradient reaches the frames that
+    hold that value (shared equally among ties, where ``torch.median`` picks one).
 
     Args:
         append: return ``[x, x - median]`` along the channels (EfficientLEAF's
@@ -57,8 +85,13 @@ class MedianSubtraction(Float32Postprocessing):
         x = ops.cast(x, self.working_dtype)
         frames = x.shape[1] if x.shape[1] is not None else ops.shape(x)[1]
         lower_middle = (frames - 1) // 2
-        median = ops.expand_dims(ops.take(ops.sort(x, axis=1), lower_middle, axis=1), 1)
-        filtered = x - median
+        float32 = keras.backend.standardize_dtype(x.dtype) == "float32"
+        if keras.backend.backend() == "torch" or not float32:
+            # torch: a native sort, and each op runs eagerly; the bisection reads float32's bits.
+            median = ops.take(ops.sort(x, axis=1), lower_middle, axis=1)
+        else:
+            median = _lower_median(x, lower_middle + 1)
+        filtered = x - ops.expand_dims(median, 1)
         return ops.concatenate([x, filtered], axis=-1) if self.append else filtered
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
