@@ -69,6 +69,14 @@ def reflect_pad(x: Any, left: int, length: Any, include_edge: bool) -> Any:
     ``torch.stft``'s ``reflect`` (``-1 -> 1``).
     """
     time = ops.shape(x)[1]
+    edge = 0 if include_edge else 1
+    right = length - left - time if isinstance(length, int) and isinstance(time, int) else None
+    if right is not None and 0 <= left <= time - edge and right <= time - edge:
+        # One reflection at each end: slices and flips, whose gradients are slices too
+        # (the gather's is a scatter, which costs TensorFlow more than the STFT's padding).
+        head = ops.flip(x[:, edge : edge + left], axis=1)
+        tail = ops.flip(x[:, time - edge - max(right, 0) : time - edge], axis=1)
+        return ops.concatenate([head, x, tail], axis=1)[:, :length]
     index = ops.arange(length, dtype="int32") - left
     period = 2 * time if include_edge else 2 * time - 2
     index = ops.mod(index, ops.cast(ops.maximum(period, 1), "int32"))
