@@ -466,49 +466,54 @@ def _processed_stft(signal: Any, structure: Any, hop: int) -> Any:
     m)`` for ``i > 0`` and that plus ``s c (x[t0 - 1] - x[t0])`` at ``i = 0`` (where the
     frame's own pre-emphasis uses no earlier sample). So its windowed DFT is ``s`` times the
     STFT of ``p``, minus ``s (1 - c) m DFT(w)``, plus ``s c (x[t0 - 1] - x[t0])`` times the
-    basis's first row: two rank-one terms per frame.
+    basis's first row: two rank-one terms per frame, added as one ``[frames, 2] @ [2,
+    coefficients]`` product.
     """
     length, c, scale = structure.frame_len, structure.preemphasis, structure.scale
     previous = ops.pad(signal[:, :-1], [[0, 0], [1, 0]])  # x[t - 1]; before the start: 0
     emphasised = signal - c * previous if c else signal
     out = _windowed_stft(emphasised, scale * structure.window, structure.fft_length, hop)
     rows = WindowedDFT(structure.window, structure.fft_length).basis()
+    count = num_frames(axis_len(signal, 1), length, hop)
+    mean = _frame_sums(signal, length, hop, count) / length if structure.remove_mean else None
+    terms, directions = [], []
     if c:
-        first = _frame_starts(previous - signal, length, hop)  # [batch, frames]
-        out = out + first[..., None] * ops.convert_to_tensor(scale * c * rows[0], out.dtype)
-    if structure.remove_mean or structure.raw_frames:
-        mean = _frame_sums(signal, length, hop) / length if structure.remove_mean else 0.0
-        if structure.remove_mean:
-            dc = ops.convert_to_tensor(scale * (1.0 - c) * rows.sum(axis=0), out.dtype)
-            out = out - mean[..., None] * dc
-        if structure.raw_frames:
-            frames = frame_valid(signal, length, hop)
-            raw = scale * (frames - mean[..., None]) if structure.remove_mean else scale * frames
-            out = ops.concatenate([out, raw], axis=-1)
+        terms.append((previous - signal)[:, ::hop][:, :count])  # each frame's first sample
+        directions.append(scale * c * rows[0])
+    if mean is not None:
+        terms.append(mean)
+        directions.append(-scale * (1.0 - c) * rows.sum(axis=0))
+    if terms:
+        directions = ops.convert_to_tensor(np.stack(directions), out.dtype)
+        out = out + ops.matmul(ops.stack(terms, axis=-1), directions)
+    if structure.raw_frames:
+        frames = frame_valid(signal, length, hop)
+        raw = scale * (frames - mean[..., None]) if mean is not None else scale * frames
+        out = ops.concatenate([out, raw], axis=-1)
     return out
 
 
-def _blocks(x: Any, frame_len: int, hop: int) -> tuple[Any, int]:
-    """``x``'s samples that frames use, as ``[batch, blocks, g]`` blocks of ``g = gcd(frame_len,
-    hop)`` samples (a frame is ``frame_len // g`` whole blocks), and ``g``."""
+# Up to this many blocks per frame, frame sums are that many strided slices of the block
+# sums; past it, one gather of the blocks.
+_SLICED_BLOCKS = 8
+
+
+def _frame_sums(x: Any, frame_len: int, hop: int, count: Any) -> Any:
+    """``[batch, frames]``: each frame's sum, from sums of ``gcd(frame_len, hop)``-sample
+    blocks (a frame is ``frame_len // g`` whole blocks, frames start every ``hop // g``)."""
     g = math.gcd(frame_len, hop)
-    count = num_frames(axis_len(x, 1), frame_len, hop)
     used = (count - 1) * hop + frame_len
     if not isinstance(count, int):
         used = ops.where(count > 0, used, 0)
-    return ops.reshape(x[:, :used], (ops.shape(x)[0], -1, g)), g
-
-
-def _frame_sums(x: Any, frame_len: int, hop: int) -> Any:
-    """``[batch, frames]``: each frame's sum, from sums of blocks (never the frames)."""
-    blocks, g = _blocks(x, frame_len, hop)
-    return ops.sum(frame_valid(ops.sum(blocks, axis=-1), frame_len // g, hop // g), axis=-1)
-
-
-def _frame_starts(x: Any, frame_len: int, hop: int) -> Any:
-    """``[batch, frames]``: each frame's first sample."""
-    blocks, g = _blocks(x, frame_len, hop)
-    return frame_valid(blocks[..., 0], frame_len // g, hop // g)[..., 0]
+    blocks = ops.sum(ops.reshape(x[:, :used], (ops.shape(x)[0], -1, g)), axis=-1)
+    per_frame, step = frame_len // g, hop // g
+    if per_frame > _SLICED_BLOCKS:
+        return ops.sum(frame_valid(blocks, per_frame, step), axis=-1)
+    # Block j of every frame: a strided slice, whose gradient is a strided slice too.
+    total = blocks[:, ::step][:, :count]
+    for j in range(1, per_frame):
+        total = total + blocks[:, j::step][:, :count]
+    return total
 
 
 _PORTABLE = contextvars.ContextVar("framebank_portable", default=False)
