@@ -287,6 +287,34 @@ def test_kaldi_fbank_streams_with_snip_edges_and_refuses_without():
         streaming.StreamingStep(frontends.KaldiFbank(snip_edges=False))
 
 
+@pytest.mark.parametrize("include_edge", [True, False])
+def test_reflect_pad_is_numpys_at_one_reflection_and_at_many(include_edge):
+    """Slices and flips where one reflection at each end suffices, the gather past that:
+    both numpy's ``symmetric`` (Kaldi's) or ``reflect`` (torch.stft's) padding, cut."""
+    from framebank.frontends._pretrained import reflect_pad
+
+    mode = "symmetric" if include_edge else "reflect"
+    x = np.random.default_rng(0).standard_normal((2, 9)).astype("float32")
+    for left in (0, 3, 8, 20):
+        for length in (4, 9, 12, 17, 40):
+            want = np.pad(x, [(0, 0), (left, max(0, length - left - 9))], mode=mode)
+            got = _numpy(reflect_pad(x, left, length, include_edge))
+            np.testing.assert_array_equal(got, want[:, :length])
+
+
+@pytest.mark.parametrize("hop", [160, 112])  # 5 blocks per frame: slices; 25: the gather
+def test_frame_sums_and_first_samples_are_the_frames(hop):
+    from framebank.methods import _frame_starts, _frame_sums, _sliced_frame_sums
+
+    x = np.random.default_rng(1).standard_normal((2, 1500)).astype("float32")
+    count = 1 + (1500 - 400) // hop
+    frames = np.stack([x[:, f * hop : f * hop + 400] for f in range(count)], axis=1)
+    for sums in (_frame_sums, _sliced_frame_sums):
+        # float32 sums of 400 terms of unit size, in another order than numpy's
+        np.testing.assert_allclose(_numpy(sums(x, 400, hop)), frames.sum(-1), atol=1e-4)
+    np.testing.assert_array_equal(_numpy(_frame_starts(x, 400, hop)), frames[..., 0])
+
+
 # Kaldi's processing through the FFT: the same float32 sums as tests/test_fft_method.py
 # (a frame_len-term product against an FFT), so the same 1e-5 of the largest coefficient.
 FFT_CASES = [

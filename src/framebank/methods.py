@@ -466,26 +466,37 @@ def _processed_stft(signal: Any, structure: Any, hop: int) -> Any:
     m)`` for ``i > 0`` and that plus ``s c (x[t0 - 1] - x[t0])`` at ``i = 0`` (where the
     frame's own pre-emphasis uses no earlier sample). So its windowed DFT is ``s`` times the
     STFT of ``p``, minus ``s (1 - c) m DFT(w)``, plus ``s c (x[t0 - 1] - x[t0])`` times the
-    basis's first row: two rank-one terms per frame, added as one ``[frames, 2] @ [2,
-    coefficients]`` product.
+    basis's first row: two rank-one terms per frame.
     """
     length, c, scale = structure.frame_len, structure.preemphasis, structure.scale
     previous = ops.pad(signal[:, :-1], [[0, 0], [1, 0]])  # x[t - 1]; before the start: 0
     emphasised = signal - c * previous if c else signal
     out = _windowed_stft(emphasised, scale * structure.window, structure.fft_length, hop)
     rows = WindowedDFT(structure.window, structure.fft_length).basis()
+    # TensorFlow's graph runs a gather's gradient as a scatter and fuses nothing: there the
+    # per-frame numbers are strided slices and the two terms one [frames, 2] product; XLA
+    # (JAX) fuses the gathers and broadcasts, which measured faster there than the slices
+    # (benchmarks/README.md, "Front ends of pretrained models").
+    sliced = keras.backend.backend() == "tensorflow"
     count = num_frames(axis_len(signal, 1), length, hop)
-    mean = _frame_sums(signal, length, hop, count) / length if structure.remove_mean else None
+    mean = None
+    if structure.remove_mean:
+        mean = (_sliced_frame_sums if sliced else _frame_sums)(signal, length, hop) / length
     terms, directions = [], []
     if c:
-        terms.append((previous - signal)[:, ::hop][:, :count])  # each frame's first sample
+        step = previous - signal
+        first = step[:, ::hop][:, :count] if sliced else _frame_starts(step, length, hop)
+        terms.append(first)  # each frame's first sample
         directions.append(scale * c * rows[0])
     if mean is not None:
         terms.append(mean)
         directions.append(-scale * (1.0 - c) * rows.sum(axis=0))
-    if terms:
+    if terms and sliced:
         directions = ops.convert_to_tensor(np.stack(directions), out.dtype)
         out = out + ops.matmul(ops.stack(terms, axis=-1), directions)
+    elif terms:
+        for term, direction in zip(terms, directions, strict=True):
+            out = out + term[..., None] * ops.convert_to_tensor(direction, out.dtype)
     if structure.raw_frames:
         frames = frame_valid(signal, length, hop)
         raw = scale * (frames - mean[..., None]) if mean is not None else scale * frames
@@ -493,27 +504,46 @@ def _processed_stft(signal: Any, structure: Any, hop: int) -> Any:
     return out
 
 
-# Up to this many blocks per frame, frame sums are that many strided slices of the block
-# sums; past it, one gather of the blocks.
-_SLICED_BLOCKS = 8
-
-
-def _frame_sums(x: Any, frame_len: int, hop: int, count: Any) -> Any:
-    """``[batch, frames]``: each frame's sum, from sums of ``gcd(frame_len, hop)``-sample
-    blocks (a frame is ``frame_len // g`` whole blocks, frames start every ``hop // g``)."""
+def _blocks(x: Any, frame_len: int, hop: int) -> tuple[Any, int]:
+    """``x``'s samples that frames use, as ``[batch, blocks, g]`` blocks of ``g = gcd(frame_len,
+    hop)`` samples (a frame is ``frame_len // g`` whole blocks), and ``g``."""
     g = math.gcd(frame_len, hop)
+    count = num_frames(axis_len(x, 1), frame_len, hop)
     used = (count - 1) * hop + frame_len
     if not isinstance(count, int):
         used = ops.where(count > 0, used, 0)
-    blocks = ops.sum(ops.reshape(x[:, :used], (ops.shape(x)[0], -1, g)), axis=-1)
+    return ops.reshape(x[:, :used], (ops.shape(x)[0], -1, g)), g
+
+
+def _frame_sums(x: Any, frame_len: int, hop: int) -> Any:
+    """``[batch, frames]``: each frame's sum, from sums of blocks (never the frames)."""
+    blocks, g = _blocks(x, frame_len, hop)
+    return ops.sum(frame_valid(ops.sum(blocks, axis=-1), frame_len // g, hop // g), axis=-1)
+
+
+# Up to this many blocks per frame, _sliced_frame_sums adds that many strided slices.
+_SLICED_BLOCKS = 8
+
+
+def _sliced_frame_sums(x: Any, frame_len: int, hop: int) -> Any:
+    """:func:`_frame_sums` with block ``j`` of every frame as a strided slice of the block
+    sums (whose gradient is a strided slice too), up to :data:`_SLICED_BLOCKS` blocks."""
+    blocks, g = _blocks(x, frame_len, hop)
     per_frame, step = frame_len // g, hop // g
     if per_frame > _SLICED_BLOCKS:
-        return ops.sum(frame_valid(blocks, per_frame, step), axis=-1)
-    # Block j of every frame: a strided slice, whose gradient is a strided slice too.
-    total = blocks[:, ::step][:, :count]
+        return _frame_sums(x, frame_len, hop)
+    sums = ops.sum(blocks, axis=-1)
+    count = num_frames(axis_len(x, 1), frame_len, hop)
+    total = sums[:, ::step][:, :count]
     for j in range(1, per_frame):
-        total = total + blocks[:, j::step][:, :count]
+        total = total + sums[:, j::step][:, :count]
     return total
+
+
+def _frame_starts(x: Any, frame_len: int, hop: int) -> Any:
+    """``[batch, frames]``: each frame's first sample."""
+    blocks, g = _blocks(x, frame_len, hop)
+    return frame_valid(blocks[..., 0], frame_len // g, hop // g)[..., 0]
 
 
 _PORTABLE = contextvars.ContextVar("framebank_portable", default=False)
