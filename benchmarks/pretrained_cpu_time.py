@@ -1,0 +1,97 @@
+"""The front ends of pretrained models against LogMel in single-threaded CPU time.
+
+The same step as ``benchmarks/frontends.py`` (batch 16 x 1 s of speech at 16 kHz, forward
+plus backward of ``0.5 * sum(y**2)`` with respect to the weights and the input, TensorFlow
+graph or JAX jit) with the backend held to one thread, timed by the process's CPU time
+(``time.process_time``) in interleaved rounds. Why: on a machine shared with other work,
+wall-clock ratios move by 2x between rows that do the same work, while the CPU time a
+single-threaded step spends moves by a few percent; it measures work, not parallel speed-up.
+
+    KERAS_BACKEND=tensorflow python benchmarks/pretrained_cpu_time.py --repeats 15
+    KERAS_BACKEND=jax python benchmarks/pretrained_cpu_time.py --repeats 15
+
+The row ``keras_mel (no weight check)`` runs ``rfft``'s FFT without its per-call check that
+the fixed weight is still the DFT: the difference to ``keras_mel`` is what the check costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+# One thread for XLA (JAX), set before JAX starts.
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+PRESETS = ("whisper", "kaldi_fbank", "ast", "beats", "torchaudio_mel", "keras_mel")
+
+
+def _unchecked(layer, methods):
+    """``layer``'s call with ``rfft`` running its FFT unchecked while it is traced."""
+    checked = methods.RFFT.project_structured
+
+    def call(x):
+        methods.RFFT.project_structured = lambda self, s, basis, structure, hop: self._stft(
+            s, structure, hop
+        )
+        try:
+            return layer(x)
+        finally:
+            methods.RFFT.project_structured = checked
+
+    return call
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args(argv)
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    import frontends as bench
+    import worker
+
+    from framebank import frontends, methods
+
+    x = bench._speech()
+    rows = {}
+    for name in ("LogMel", *PRESETS):
+        layer = frontends.LogMel(16000) if name == "LogMel" else frontends.FRONTENDS[name]()
+        layer(x[:1])
+        rows[name] = (layer, list(layer.trainable_variables))
+    rows["keras_mel (no weight check)"] = (_unchecked(rows["keras_mel"][0], methods), [])
+    steps = {
+        name: worker.make_step(fn, variables, x, "weights+input", "graph")
+        for name, (fn, variables) in rows.items()
+    }
+    laps: dict[str, list[float]] = {name: [] for name in steps}
+    for step in steps.values():
+        step(), step()  # trace or compile, then warm up
+    names = list(steps)
+    for k in range(args.repeats):
+        for name in names[k % len(names) :] + names[: k % len(names)]:
+            start = time.process_time()
+            steps[name]()
+            laps[name].append(time.process_time() - start)
+    base = float(np.median(laps["LogMel"]))
+    print(f"{keras.backend.backend()}, one thread, CPU ms per step (median of {args.repeats})")
+    print("| front end | CPU ms | x LogMel |\n|---|---|---|")
+    for name, lap in laps.items():
+        median = float(np.median(lap))
+        print(f"| {name} | {median * 1e3:.1f} | {median / base:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
