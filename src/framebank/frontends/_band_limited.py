@@ -5,13 +5,16 @@ The stride-1 definition: ``y_n(t) = sum_j x[t + j - W // 2] h_n[j]`` for every s
 zero outside the signal (TensorFlow's 'SAME' padding). Here, per group of filters of
 similar width:
 
-* ``y_n`` is computed only at every ``D``-th sample, from one FFT of the zero-padded
-  signal (``N`` long, so that nothing wraps): the ``N / D`` bins around the filter's
-  centre of ``X G_n`` (``G_n`` the FFT of the filter's 401 taps, so the window's cut is
-  the definition's), shifted to the grid's first sample, and their inverse FFT
-  (``N / D`` long: the band holds the Gaussian; what lies outside it, the sidelobes of a
-  cut below 1e-3 of the peak, is dropped: about 1e-5 of the largest output). The band
-  follows the learned centres at run time (the bins are gathered by index);
+* ``y_n`` is computed only on a grid of stride ``D``, from one FFT of the zero-padded
+  signal (``N`` long, so that nothing wraps): the bins of ``X G_n`` within ``0.945 / D``
+  rad/sample of the filter's centre (``G_n`` the FFT of the filter's 401 taps, so the
+  window's cut is the definition's), shifted to the grid's first sample, zero-padded to
+  ``N / D`` bins and inverse-transformed (the band holds the Gaussian; what lies outside
+  it, the sidelobes of a cut below 1e-3 of the peak, is dropped: about 1e-5 of the largest
+  output; the band's squared modulus is within the interpolator's flat band, so those
+  sidelobes do not alias either). The band follows the learned centres at run time (the
+  bins are gathered by index). ``D = hop / k`` for a 5-smooth integer ``k``, not
+  necessarily an integer: the grid is any rate whose hop is whole grid steps;
 * ``e_n`` is band-limited: a Gabor filter is a Gaussian of width ``1 / sigma`` in
   frequency, so ``|y_n|^2`` has no energy beyond about ``7.4 / sigma`` rad/sample (its
   spectrum is the autocorrelation of ``y_n``'s, below 1e-6 there). Sampled at every
@@ -58,11 +61,27 @@ def _smooth(number: int) -> bool:
     return number == 1
 
 
+def _stride(hop: int, per_hop: int) -> float:
+    """``hop / per_hop``, an int where it is one."""
+    return hop // per_hop if hop % per_hop == 0 else hop / per_hop
+
+
+def _ladder(hop: int, rung: float) -> list[float]:
+    """Strides ``hop / k`` (``k`` 5-smooth, up to ``hop``), each at least ``rung`` times the
+    one below, from 1."""
+    ladder = [1]
+    for per_hop in range(hop - 1, 0, -1):
+        stride = _stride(hop, per_hop)
+        if _smooth(per_hop) and stride >= rung * ladder[-1] - 1e-9:
+            ladder.append(stride)
+    return ladder
+
+
 def _fft_real(signal: Any) -> tuple[Any, Any]:
     return ops.fft((signal, ops.zeros_like(signal)))
 
 
-def _interpolator(u: np.ndarray, stride: int) -> np.ndarray:
+def _interpolator(u: np.ndarray, stride: float) -> np.ndarray:
     return np.sinc(u / stride) * np.exp(-0.5 * np.square(u / (_TAU * stride)))
 
 
@@ -72,7 +91,9 @@ class BandLimitedPlan:
     Args:
         sigma: ``[filters]`` the widths the plan is made for (samples).
         window: the Gabor filters' and the pooling's length ``W`` (odd or even).
-        hop: the pooling stride; strides are divisors of it.
+        hop: the pooling stride; a group's stride ``D`` is ``hop / k`` for a 5-smooth
+            integer ``k`` (the hop is ``k`` grid steps; ``D`` need not be an integer: the
+            grid is an inverse FFT of ``N k / hop`` bins, 5-smooth when ``N / hop`` is).
         margin: the plan holds for widths within ``[sigma / margin, sigma * margin]``.
         truncated: the largest stride for a filter that the window cuts where its
             Gaussian is still above ``edge`` of its peak. Such a filter's spectrum has
@@ -81,6 +102,8 @@ class BandLimitedPlan:
             8e-4 of the largest output at 8 kHz (201 taps), stride 1 about 1e-5
             (``benchmarks/README.md``).
         edge: the Gaussian's height at the window's edge above which a filter counts as cut.
+        rung: the least ratio between consecutive strides of the ladder (fewer groups,
+            each a batched FFT, against strides closer to each filter's band).
     """
 
     def __init__(
@@ -91,14 +114,15 @@ class BandLimitedPlan:
         margin: float = 1.25,
         truncated: int = 1,
         edge: float = 1e-3,
+        rung: float = 1.25,
     ) -> None:
         sigma = np.asarray(sigma, "float64")
-        divisors = [d for d in range(1, hop + 1) if hop % d == 0]
+        ladder = _ladder(hop, rung)
         half = window // 2
         self.window, self.hop = int(window), int(hop)
         low, high = sigma / margin, sigma * margin
         strides = [
-            max(d for d in divisors if d <= max(1.0, low_n * _PASSBAND / _ENERGY_BAND))
+            max(d for d in ladder if d <= max(1.0, low_n * _PASSBAND / _ENERGY_BAND))
             for low_n in low
         ]
         cut = np.exp(-0.5 * np.square(half / high)) > edge
@@ -106,7 +130,7 @@ class BandLimitedPlan:
         self.strides = np.asarray(strides)
         self.groups = []  # (stride, half-length of the kernel, filter indices)
         for stride in sorted(set(strides), reverse=True):
-            self.groups.append((int(stride), half, np.flatnonzero(self.strides == stride)))
+            self.groups.append((stride, half, np.flatnonzero(self.strides == stride)))
         # Per filter, the widths its group's stride holds for: wide enough in time for the
         # stride's band and, above the strides kept for cut filters, cut by the window no
         # more than ``edge``.
@@ -145,18 +169,23 @@ class BandLimitedPlan:
         pooled = ops.concatenate(parts, axis=-1)
         return ops.take(pooled, self.order, axis=-1)
 
-    def _grid(self, stride: int, count: int) -> tuple[int, int, int, int]:
+    def _step(self, stride: float) -> int:
+        """Grid samples per hop."""
+        return int(round(self.hop / stride))
+
+    def _grid(self, stride: float, count: int) -> tuple[float, int, int, int]:
         """A group's energy grid: first sample ``t0 = -left - lead``, samples, and per
         pooling window the grid samples it reads and the hop-long segments they fill."""
-        lead = _REACH * stride  # grid samples before the first window's start
-        taps = (self.window - 1 + 2 * lead) // stride + 1
-        step = self.hop // stride
+        lead = _REACH * stride  # _REACH grid samples before the first window's start
+        taps = int(np.floor((self.window - 1) / stride + 1e-9)) + 2 * _REACH + 1
+        step = self._step(stride)
         segments = -(-taps // step)
         return lead, taps, segments, (count + segments - 1) * step
 
     def fft_length(self, time: int) -> int:
         """The circular length that holds every group's grid and the filters' support
-        without wrapping: a multiple of ``hop`` (so of every stride), 5-smooth."""
+        without wrapping: a multiple of ``hop`` (so ``N k / hop`` bins for every group's
+        ``k`` grid steps a hop), 5-smooth."""
         count = -(-time // self.hop)
         left = max((count - 1) * self.hop + self.window - time, 0) // 2
         centre = self.window // 2
@@ -167,7 +196,7 @@ class BandLimitedPlan:
             span = max(
                 span, max(first + samples * stride, time + self.window) - min(first, -centre)
             )
-        quotient = -(-span // self.hop)
+        quotient = -(-int(np.ceil(span - 1e-9)) // self.hop)
         while not _smooth(quotient * self.hop):
             quotient += 1
         return quotient * self.hop
@@ -191,44 +220,58 @@ class BandLimitedPlan:
         gains: tuple[Any, Any],
         centre: Any,
         members: np.ndarray,
-        stride: int,
+        stride: float,
         left: int,
         count: int,
     ) -> Any:
         """``[batch, samples, G]`` squared moduli of the group's filters on its grid
-        ``t0 + stride s``: the band of ``length / stride`` bins around each centre, its
-        inverse FFT (the band holds the filter's Gaussian, so nothing aliases)."""
+        ``t0 + stride s``: the bins within ``_PASSBAND / (2 stride)`` of each centre, their
+        inverse FFT of ``length / stride`` points (the band holds the filter's Gaussian and
+        its squared modulus the interpolator's flat band, so nothing aliases)."""
         lead, _, _, samples = self._grid(stride, count)
         first = -left - lead
         length = int(gains[0].shape[1])
-        bins = length // stride
+        bins = length * self._step(stride) // self.hop
         xr, xi = spectrum
         gr, gi = (ops.take(g, members, axis=0) for g in gains)
         if stride == 1:
-            index = ops.convert_to_tensor(np.arange(length)[None], "int32")
+            index = offsets = ops.convert_to_tensor(np.arange(length)[None], "int32")
             xr, xi = xr[:, None], xi[:, None]
         else:
-            mu = ops.take(centre, members, axis=0)
-            low = ops.cast(ops.round(mu * (length / (2.0 * np.pi))), "int32") - bins // 2
-            index = ops.mod(low[:, None] + np.arange(bins, dtype="int32")[None], length)
-            gr = ops.take_along_axis(gr, index, axis=1)
-            gi = ops.take_along_axis(gi, index, axis=1)
+            # Only the bins within the energy's passband / 2 of the centre: their product's
+            # squared modulus is band-limited to the interpolator's flat band, so nothing
+            # aliases onto the grid whatever lies outside (the window's cut sidelobes).
+            mu = ops.take(centre, members, axis=0) * (length / (2.0 * np.pi))
+            reach = _PASSBAND / (2.0 * stride) * length / (2.0 * np.pi)
+            kept = min(2 * int(np.floor(reach)) + 3, bins)
+            low = ops.cast(ops.round(mu), "int32") - kept // 2
+            offsets = low[:, None] + np.arange(kept, dtype="int32")[None]
+            inside = ops.abs(ops.cast(offsets, mu.dtype) - mu[:, None]) <= reach
+            index = ops.mod(offsets, length)
+            mask = ops.cast(inside, gr.dtype)
+            gr = ops.take_along_axis(gr, index, axis=1) * mask
+            gi = ops.take_along_axis(gi, index, axis=1) * mask
             xr, xi = ops.take(xr, index, axis=1), ops.take(xi, index, axis=1)
-        # Delay by the grid's first sample: exp(2 pi i k t0 / N), folded into the gains.
-        angle = ops.cast(index, gr.dtype) * (2.0 * np.pi * first / length)
+        # Delay by the grid's first sample: exp(2 pi i k t0 / N), folded into the gains (k
+        # the band's own frequencies, not modulo N: t0 and the grid need not be integers).
+        angle = ops.cast(offsets, gr.dtype) * (2.0 * np.pi * first / length)
         cos, sin = ops.cos(angle), ops.sin(angle)
         gr, gi = gr * cos - gi * sin, gr * sin + gi * cos
         # |sum_k z_k exp(2 pi i k s / M)| = |fft(conj z)[s]|: Keras has no inverse FFT.
-        yr, yi = ops.fft((xr * gr - xi * gi, -(xr * gi + xi * gr)))  # [batch, G, bins]
+        zr, zi = xr * gr - xi * gi, -(xr * gi + xi * gr)
+        if zr.shape[-1] < bins:  # the band, then zeros: the modulus is shift-invariant
+            pad = [[0, 0], [0, 0], [0, bins - int(zr.shape[-1])]]
+            zr, zi = ops.pad(zr, pad), ops.pad(zi, pad)
+        yr, yi = ops.fft((zr, zi))  # [batch, G, bins]
         scale = 1.0 / length**2
         energy = (ops.square(yr[..., :samples]) + ops.square(yi[..., :samples])) * scale
         return ops.transpose(energy, (0, 2, 1))
 
-    def _pool(self, energy: Any, pool: Any, stride: int, left: int, count: int, time: int) -> Any:
+    def _pool(self, energy: Any, pool: Any, stride: float, left: int, count: int, time: int) -> Any:
         """One group's pooling of its energies at rate ``stride`` onto the hop grid."""
         size = self.window
         lead, taps, segments, blocks_samples = self._grid(stride, count)
-        step = self.hop // stride
+        step = self._step(stride)
         blocks = blocks_samples // step
         # psi[i] = sum_j phi[j] k(j - (stride i - lead)), for whole windows and edge ones.
         offsets = np.arange(size)[:, None] - (stride * np.arange(taps)[None] - lead)
@@ -248,14 +291,14 @@ class BandLimitedPlan:
         energy: Any,
         pool: Any,
         spread: Any,
-        stride: int,
+        stride: float,
         left: int,
         count: int,
         time: int,
         taps: int,
     ) -> Any:
         """Replace the frames whose window reaches past the signal: their window is masked."""
-        step = self.hop // stride
+        step = self._step(stride)
         edge = [
             m
             for m in range(count)
