@@ -75,6 +75,7 @@ def test_equal_at_initialisation(rate, seconds, batch):
     fast, slow = _pair(rate, x)
     assert _holds(fast)
     assert len(fast._plan.groups) > 1 and max(g[0] for g in fast._plan.groups) > 1
+    assert any(g[0] != int(g[0]) for g in fast._plan.groups)  # a stride hop / k, not a divisor
     _assert_equal(fast, slow, x, f"{rate} Hz")
 
 

@@ -99,8 +99,8 @@ class BandLimitedPlan:
             Gaussian is still above ``edge`` of its peak. Such a filter's spectrum has
             sidelobes falling only as ``1 / frequency`` (the window's Dirichlet kernel), so
             its energy is not band-limited: measured on speech, stride 2 leaves errors of
-            8e-4 of the largest output at 8 kHz (201 taps), stride 1 about 1e-5
-            (``benchmarks/README.md``).
+            3.6e-4 of the largest output at 16 kHz and 1.2e-2 at 8 kHz (the band's bins
+            only), stride 1 about 1e-5 (``benchmarks/README.md``).
         edge: the Gaussian's height at the window's edge above which a filter counts as cut.
         rung: the least ratio between consecutive strides of the ladder (fewer groups,
             each a batched FFT, against strides closer to each filter's band).

@@ -79,8 +79,8 @@ class LEAF(ReadyMade):
             filter's width (a band of bins around each learned centre, its inverse FFT;
             the filters that the window cuts over the whole spectrum), the same output
             within 1e-4 of its largest value on speech (1e-5 to 3e-5 measured). On by
-            default: 2-4x faster than the stride-1 convolution under TensorFlow and JAX
-            on a CPU (``benchmarks/README.md``). ``False`` runs the stride-1 definition
+            default: several times faster than the stride-1 convolution under TensorFlow
+            and JAX on a CPU (``benchmarks/README.md``). ``False`` runs the stride-1 definition
             with ``method``, the reference. The stride-1 path runs anyway where a width
             has left the plan made from the initial widths, for an input of unknown
             length (so in export), and in streaming.
