@@ -205,3 +205,14 @@ def test_default_is_the_band_limited_path():
 def test_bad_option():
     with pytest.raises(TypeError, match="band_limited"):
         frontends.LEAF(16000, band_limited="yes")
+
+
+@pytest.mark.parametrize("hop", [160, 441, 147])
+def test_fft_length_is_found_for_any_hop(hop):
+    """A hop with a prime factor above 5 (441 = 10 ms at 44.1 kHz) still gives a length
+    that holds the signal and is a multiple of the hop (it used to search forever)."""
+    from framebank.frontends._band_limited import BandLimitedPlan
+
+    plan = BandLimitedPlan(np.linspace(2.0, 60.0, 8), 401, hop)
+    length = plan.fft_length(4 * hop)
+    assert length % hop == 0 and length >= 4 * hop + 401

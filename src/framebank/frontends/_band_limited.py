@@ -197,7 +197,10 @@ class BandLimitedPlan:
                 span, max(first + samples * stride, time + self.window) - min(first, -centre)
             )
         quotient = -(-int(np.ceil(span - 1e-9)) // self.hop)
-        while not _smooth(quotient * self.hop):
+        # A hop with a prime factor above 5 (441 at 44.1 kHz) makes no multiple of it
+        # 5-smooth: then the quotient alone is made smooth.
+        smooth_hop = _smooth(self.hop)
+        while not _smooth(quotient * self.hop if smooth_hop else quotient):
             quotient += 1
         return quotient * self.hop
 
