@@ -273,6 +273,26 @@ def check_mel_options(
         raise ValueError(f"`norm` must be 'slaney' or None. Received: norm={norm!r}")
 
 
+# The mel weighting's options in their order, as a layer keeps and saves them.
+MEL_OPTIONS = ("n_mels", "fmin", "fmax", "power", "htk", "norm")
+
+
+def mel_options(
+    n_mels: Any, fmin: Any, fmax: Any, power: Any, htk: Any, norm: Any, sample_rate: float
+) -> dict[str, Any]:
+    """The options of :data:`MEL_OPTIONS`, checked (:func:`check_mel_options`) and in the
+    types the mel family and the ``MelSpectrum`` layer keep them in."""
+    check_mel_options(n_mels, power, norm, fmin, fmax, sample_rate)
+    return dict(
+        n_mels=int(n_mels),
+        fmin=float(fmin),
+        fmax=None if fmax is None else float(fmax),
+        power=float(power),
+        htk=bool(htk),
+        norm=norm,
+    )
+
+
 # The config schema checker: the typed-field checks that every config reader (the recipe
 # dataclasses, a recipe's variants and family entries, the front-end configs) shares.
 

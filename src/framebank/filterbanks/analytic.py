@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from framebank._validation import check_positive_int
 from framebank.filterbanks.base import register_filterbank
 from framebank.filterbanks.free import FreeFilterbank
 
@@ -51,34 +50,7 @@ class AnalyticFilterbank(FreeFilterbank):
         design for end-to-end speech separation", ICASSP 2020.
     """
 
-    complex_pairs = True
-
-    def __init__(
-        self,
-        num_basis: int,
-        frame_len: int | None = None,
-        sample_rate: float | None = None,
-        kernel_initializer: Any = "basis_glorot_uniform",
-        kernel_regularizer: Any = None,
-        kernel_constraint: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        # Validated as any positive integer (numpy's too) before the parity check.
-        num_basis = check_positive_int("num_basis", num_basis)
-        if num_basis % 2:
-            raise ValueError(
-                "The 'analytic' filterbank pairs every filter with its Hilbert transform, so "
-                f"num_basis must be even. Received: num_basis={num_basis}"
-            )
-        super().__init__(
-            num_basis,
-            frame_len,
-            sample_rate,
-            kernel_initializer=kernel_initializer,
-            kernel_regularizer=kernel_regularizer,
-            kernel_constraint=kernel_constraint,
-            **kwargs,
-        )
+    complex_pairs = True  # so num_basis is even (the base checks it)
 
     def learned_columns(self) -> int:
         return self.num_basis // 2

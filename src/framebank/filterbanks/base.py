@@ -171,7 +171,8 @@ class Filterbank(keras.layers.Layer):
     Attributes:
         family: the registry name.
         complex_pairs: the basis holds the real parts of complex filters, then their
-            imaginary parts (column ``k`` and ``k + num_basis / 2`` are one filter).
+            imaginary parts (column ``k`` and ``k + num_basis / 2`` are one filter), so
+            ``num_basis`` must be even (checked here).
         random_init: its initial values are a random draw (no fresh copy shows them).
         needs_sample_rate: its parameters are frequencies, so ``sample_rate`` is required.
         fixed_num_basis: ``num_basis`` follows from ``frame_len`` (and the family's options),
@@ -204,6 +205,11 @@ class Filterbank(keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         num_basis = check_positive_int("num_basis", num_basis)
+        if self.complex_pairs and num_basis % 2:
+            raise ValueError(
+                f"The {self.family!r} filterbank holds complex filters as real parts, then "
+                f"imaginary parts, so num_basis must be even. Received: num_basis={num_basis}"
+            )
         if frame_len is not None:
             frame_len = check_positive_int("frame_len", frame_len)
         if sample_rate is not None:

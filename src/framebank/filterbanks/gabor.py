@@ -141,11 +141,6 @@ class GaborFilterbank(Filterbank):
     ) -> None:
         super().__init__(num_basis, frame_len, sample_rate, **kwargs)
         nyquist = self._require_sample_rate() / 2
-        if num_basis % 2:
-            raise ValueError(
-                "The 'gabor' filterbank holds real and imaginary rows, so num_basis must be "
-                f"even. Received: num_basis={num_basis}"
-            )
         min_hz = check_number("min_hz", min_hz)
         max_hz = None if max_hz is None else check_number("max_hz", max_hz)
         top = nyquist if max_hz is None else max_hz

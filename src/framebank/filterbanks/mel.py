@@ -17,7 +17,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from framebank._validation import check_mel_options
+from framebank._validation import MEL_OPTIONS, mel_options
 from framebank.filterbanks.base import register_filterbank
 from framebank.filterbanks.fourier import FourierFilterbank
 
@@ -65,24 +65,13 @@ class MelFilterbank(FourierFilterbank):
         super().__init__(
             num_basis, frame_len, sample_rate, window, fft_length, trainable=trainable, **kwargs
         )
-        check_mel_options(n_mels, power, norm, fmin, fmax, self._require_sample_rate())
-        self.n_mels = int(n_mels)
-        self.fmin = float(fmin)
-        self.fmax = None if fmax is None else float(fmax)
-        self.power = float(power)
-        self.htk = bool(htk)
-        self.norm = norm
+        rate = self._require_sample_rate()
+        for key, value in mel_options(n_mels, fmin, fmax, power, htk, norm, rate).items():
+            setattr(self, key, value)
 
     def _mel_options(self) -> dict:
         """The mel weighting's options: what :meth:`spectrum_options` and ``get_config`` carry."""
-        return dict(
-            n_mels=self.n_mels,
-            fmin=self.fmin,
-            fmax=self.fmax,
-            power=self.power,
-            htk=self.htk,
-            norm=self.norm,
-        )
+        return {key: getattr(self, key) for key in MEL_OPTIONS}
 
     def spectrum_options(self) -> dict:
         """The options of the :class:`MelSpectrum` that completes this basis."""

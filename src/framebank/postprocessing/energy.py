@@ -15,7 +15,8 @@ __all__ = ["Energy", "LogEnergy", "Modulus"]
 
 
 class _PairedChannels(Float32Postprocessing):
-    """Shared by :class:`Energy` and :class:`Modulus`: one output per channel, or per pair."""
+    """Shared by :class:`Energy`, :class:`Modulus` and :class:`LogEnergy`: one output per
+    channel, or per pair of channels (real part, imaginary part) on the last axis."""
 
     frame_wise = True
 
@@ -25,6 +26,9 @@ class _PairedChannels(Float32Postprocessing):
 
     def build(self, input_shape: tuple) -> None:
         self._check_rank(input_shape)
+        self._check_pairs(input_shape)
+
+    def _check_pairs(self, input_shape: tuple) -> None:
         if self.pairs and input_shape[-1] is not None and input_shape[-1] % 2:
             raise ValueError(
                 f"{type(self).__name__}(pairs=True) expects real parts then imaginary parts, "
@@ -91,12 +95,8 @@ class Modulus(_PairedChannels):
         pairs: real parts, then imaginary parts, as in :class:`Energy`;
             ``False``: ``|x|`` per channel.
 
-    Input shape:
-        ``[batch, frames, channels]``.
-
-    Output shape:
-        ``[batch, frames, channels / 2]`` with ``pairs``, else
-        ``[batch, frames, channels]``; float32 under 16-bit policies.
+    Input shape, Output shape:
+        as :class:`Energy`.
 
     References:
         TD-filterbanks' modulus, an L2 pooling over each real/imaginary pair
@@ -120,7 +120,7 @@ class Modulus(_PairedChannels):
 
 
 @register_postprocessing("log_energy")
-class LogEnergy(Float32Postprocessing):
+class LogEnergy(_PairedChannels):
     """Coefficients to log energies: ``log(eps + x^2)``, or ``log(eps + re^2 + im^2)``.
 
     Args:
@@ -142,24 +142,18 @@ class LogEnergy(Float32Postprocessing):
         (1, 3, 4)
     """
 
-    frame_wise = True
-
     def __init__(
         self, pairs: bool = False, square: bool = True, eps: float = 1e-6, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
-        self.pairs = check_bool("pairs", pairs)
+        super().__init__(pairs, **kwargs)
         self.square = check_bool("square", square)
         self.eps = check_number("eps", eps)
         if not self.eps >= 0:
             raise ValueError(f"`eps` must be a number >= 0. Received: eps={eps!r}")
 
     def build(self, input_shape: tuple) -> None:
-        if self.pairs and input_shape[-1] is not None and input_shape[-1] % 2:
-            raise ValueError(
-                "LogEnergy(pairs=True) expects real parts then imaginary parts, an even number "
-                f"of channels. Received: input_shape={tuple(input_shape)}"
-            )
+        # Any rank: only the last axis is read.
+        self._check_pairs(input_shape)
 
     def call(self, x: Any) -> Any:
         # Energies overflow float16: computed in float32 under 16-bit policies.
@@ -170,15 +164,8 @@ class LogEnergy(Float32Postprocessing):
             power = power[..., :half] + power[..., half:]
         return ops.log(power + self.eps)
 
-    def compute_output_shape(self, input_shape: tuple) -> tuple:
-        last = input_shape[-1]
-        if self.pairs and last is not None:
-            last //= 2
-        return (*input_shape[:-1], last)
-
     def get_config(self) -> dict:
-        config = super().get_config()
-        return {**config, "pairs": self.pairs, "square": self.square, "eps": self.eps}
+        return {**super().get_config(), "square": self.square, "eps": self.eps}
 
 
 # Models saved before the layer moved here name it "framebank>LogPower".

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from framebank._validation import check_mel_options, check_positive_int
+from framebank._validation import MEL_OPTIONS, check_mel_options, check_positive_int, mel_options
 from framebank.postprocessing._common import Float32Postprocessing
 from framebank.postprocessing.base import register_postprocessing
 
@@ -74,16 +74,11 @@ class MelSpectrum(Float32Postprocessing):
         **kwargs: Any,
     ) -> None:
         super().__init__(trainable=trainable, **kwargs)
-        check_mel_options(n_mels, power, norm, fmin, fmax, sample_rate)
+        for key, value in mel_options(n_mels, fmin, fmax, power, htk, norm, sample_rate).items():
+            setattr(self, key, value)
         self.sample_rate = float(sample_rate)
         self.fft_length = check_positive_int("fft_length", fft_length)
         self.n_freq = self.fft_length // 2 + 1
-        self.n_mels = int(n_mels)
-        self.fmin = float(fmin)
-        self.fmax = None if fmax is None else float(fmax)
-        self.power = float(power)
-        self.htk = bool(htk)
-        self.norm = norm
 
     @classmethod
     def for_encoder(cls, encoder: Any, **options: Any) -> MelSpectrum:
@@ -143,11 +138,6 @@ class MelSpectrum(Float32Postprocessing):
         config.update(
             sample_rate=self.sample_rate,
             fft_length=self.fft_length,
-            n_mels=self.n_mels,
-            fmin=self.fmin,
-            fmax=self.fmax,
-            power=self.power,
-            htk=self.htk,
-            norm=self.norm,
+            **{key: getattr(self, key) for key in MEL_OPTIONS},
         )
         return config

@@ -216,13 +216,8 @@ class FreeLowpass(_DepthwiseLowpass):
             own code pads nothing).
         trainable: learn the taps (default) or keep the squared Hann window.
 
-    Input shape:
-        ``[batch, frames, channels]``.
-
-    Output shape:
-        ``[batch, ceil(frames / strides), channels]`` (``"same"``), or
-        ``[batch, 1 + (frames - kernel_size) // strides, channels]``
-        (``"valid"``); float32 under 16-bit policies.
+    Input shape, Output shape:
+        as :class:`GaussianLowpass`.
 
     References:
         Zeghidour et al., "Learning filterbanks from raw speech for phone
