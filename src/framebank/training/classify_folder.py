@@ -414,11 +414,8 @@ class _FolderRecipe(ClassifierRecipe):
     def write(self, summary: dict, out: Path, progress: Progress, tensorboard: bool) -> dict:
         from framebank.training import report_classify_folder as report
 
-        report.write_all(summary, out)
-        io.write_json(out / "results.json", summary)
-        progress.log(report.summary_text(summary))
-        progress.log(f"results in {out}: REPORT.md, results.json; models in {out / 'runs'}/*/")
-        return summary
+        files = f"REPORT.md, results.json; models in {out / 'runs'}/*/"
+        return loop.write_results(report, summary, out, progress, files, tensorboard)
 
 
 def run_classify_folder(

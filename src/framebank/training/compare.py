@@ -588,26 +588,18 @@ def _write_results(
     """Write results.json, the report and its plots; the summary as written."""
     from framebank.training import report, report_families
 
-    results = summary["runs"]
-    board = f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
+    files = "REPORT.md, results.csv, results.json, "
     if families:
         # Step times compare methods, not families: they stay in runs/*/result.json.
         timings = ("step_seconds", "step_data_seconds")
-        summary["runs"] = [{k: v for k, v in r.items() if k not in timings} for r in results]
+        summary["runs"] = [
+            {k: v for k, v in r.items() if k not in timings} for r in summary["runs"]
+        ]
         summary["families"] = report_families.family_stats(summary)
-        io.write_json(out / "results.json", summary)
-        report_families.write_all(summary, out)
-        progress.log(report_families.summary_text(summary))
-        progress.log(f"results in {out}: REPORT.md, results.csv, results.json, families.png{board}")
-        return summary
-    io.write_json(out / "results.json", summary)
-    report.write_all(summary, out)
-    progress.log(report.summary_text(summary))
-    progress.log(
-        f"results in {out}: REPORT.md, results.csv, results.json, convergence.png, "
-        f"memory.png{board}"
-    )
-    return summary
+        files += "families.png"
+        return loop.write_results(report_families, summary, out, progress, files, tensorboard)
+    files += "convergence.png, memory.png"
+    return loop.write_results(report, summary, out, progress, files, tensorboard)
 
 
 class _CompareRecipe(loop.RecipeHooks):

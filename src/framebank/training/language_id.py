@@ -768,17 +768,9 @@ class ClassifierRecipe(loop.RecipeHooks):
     def write(self, summary: dict, out: Path, progress: Progress, tensorboard: bool) -> dict:
         from framebank.training import report_language_id as report
 
-        report.write_all(summary, out)  # adds the paired comparisons to the summary
-        io.write_json(out / "results.json", summary)
-        progress.log(report.summary_text(summary))
-        board = (
-            f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
-        )
-        progress.log(
-            f"results in {out}: REPORT.md, results.csv, results.json, confusion.png, "
-            f"centres.png{board}"
-        )
-        return summary
+        files = "REPORT.md, results.csv, results.json, confusion.png, centres.png"
+        # The report adds the paired comparisons to the summary before results.json.
+        return loop.write_results(report, summary, out, progress, files, tensorboard)
 
 
 def run_language_id(

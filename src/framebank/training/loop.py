@@ -28,7 +28,15 @@ from framebank.progress import Progress
 from framebank.training import io
 from framebank.training.checkpoint import load_checkpoint, save_checkpoint, save_trained_models
 
-__all__ = ["RecipeHooks", "Run", "RunHooks", "run_recipe", "steps_per_epoch", "train_run"]
+__all__ = [
+    "RecipeHooks",
+    "Run",
+    "RunHooks",
+    "run_recipe",
+    "steps_per_epoch",
+    "train_run",
+    "write_results",
+]
 
 
 def steps_per_epoch(n: int, batch_size: int, steps: int | None = None) -> int:
@@ -183,6 +191,26 @@ class RecipeHooks:
     def summary_tail(self) -> dict:
         """What the summary ends with (after ``wall_seconds``)."""
         return {}
+
+
+def write_results(
+    report: Any, summary: dict, out: Path, progress: Progress, files: str, tensorboard: bool
+) -> dict:
+    """A recipe's results: ``report.write_all`` (its files; it may add to ``summary``), then
+    ``results.json``; logs ``report.summary_text`` and what ``out`` now holds (``files``, and
+    the TensorBoard logs when written). The summary as written.
+
+    Args:
+        report: the recipe's report module (``write_all(summary, out)``,
+            ``summary_text(summary)``).
+        files: what the report and the recipe wrote, for the last progress line.
+    """
+    report.write_all(summary, out)
+    io.write_json(out / "results.json", summary)
+    progress.log(report.summary_text(summary))
+    board = f", tensorboard/ (tensorboard --logdir {out / 'tensorboard'})" if tensorboard else ""
+    progress.log(f"results in {out}: {files}{board}")
+    return summary
 
 
 def run_recipe(
