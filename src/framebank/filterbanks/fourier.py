@@ -39,8 +39,42 @@ def fourier_basis(
     return WindowedDFT(make_window(window, frame_len), fft_length or frame_len).basis()
 
 
+class _WindowedDFTBasis(Filterbank):
+    """A family whose basis is a windowed DFT made from its options (:meth:`describe`): one
+    ``[frame_len, num_basis]`` kernel starts as it and is the basis (so it trains from there),
+    and while the kernel is fixed a method may run the description instead."""
+
+    def describe(self) -> WindowedDFT:
+        """The basis the family's options make, as a :class:`~framebank.structures.WindowedDFT`."""
+        raise NotImplementedError
+
+    def initial_basis(self) -> np.ndarray:
+        return self.describe().basis()
+
+    def make_weights(self) -> None:
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.frame_len, self.num_basis),
+            initializer=constant_initializer(self.initial_basis()),
+        )
+
+    @property
+    def windowed_dft(self) -> WindowedDFT | None:
+        """The basis as a :class:`~framebank.structures.WindowedDFT` while it is fixed, else None.
+
+        What the kernel was made as; a method that runs the description checks, at
+        every call, that the kernel still equals it (weights may have been loaded
+        or assigned) and runs the kernel itself where it does not. A basis that
+        trains needs its own gradient, so it declares nothing.
+        """
+        return None if self.trainable else self.describe()
+
+    def filters(self) -> Any:
+        return self.kernel
+
+
 @register_filterbank("fourier")
-class FourierFilterbank(Filterbank):
+class FourierFilterbank(_WindowedDFTBasis):
     """An STFT as a basis: the windowed DFT's real rows, then its imaginary rows.
 
     The layout is asteroid's (``STFTFB``): coefficient ``k`` is the real part
@@ -104,33 +138,10 @@ class FourierFilterbank(Filterbank):
         self.window = check_window(window)
         self.fft_length = fft_length
 
-    def initial_basis(self) -> np.ndarray:
-        return fourier_basis(self.frame_len, self.window, self.fft_length)
-
-    def make_weights(self) -> None:
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(self.frame_len, self.num_basis),
-            initializer=constant_initializer(self.initial_basis()),
-        )
-
-    @property
-    def windowed_dft(self) -> WindowedDFT | None:
-        """The basis as a :class:`~framebank.structures.WindowedDFT` while it is fixed, else None.
-
-        What the kernel was made as; a method that runs the description checks, at
-        every call, that the kernel still equals it (weights may have been loaded
-        or assigned) and runs the kernel itself where it does not. A basis that
-        trains needs its own gradient, so it declares nothing.
-        """
-        if self.trainable:
-            return None
+    def describe(self) -> WindowedDFT:
         return WindowedDFT(
             make_window(self.window, self.frame_len), self.fft_length or self.frame_len
         )
-
-    def filters(self) -> Any:
-        return self.kernel
 
     def get_config(self) -> dict:
         config = super().get_config()

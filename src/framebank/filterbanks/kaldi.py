@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from framebank._validation import check_bool, check_choice, check_number, check_positive_int
-from framebank._weights import constant_initializer
-from framebank.filterbanks.base import Filterbank, register_filterbank
+from framebank.filterbanks.base import register_filterbank
+from framebank.filterbanks.fourier import _WindowedDFTBasis
 from framebank.structures import WindowedDFT
 
 __all__ = ["KALDI_WINDOWS", "KaldiFilterbank", "kaldi_basis", "kaldi_window"]
@@ -93,7 +93,7 @@ def _description(
 
 
 @register_filterbank("kaldi")
-class KaldiFilterbank(Filterbank):
+class KaldiFilterbank(_WindowedDFTBasis):
     """Kaldi's frame processing (scale, DC removal, pre-emphasis, window) and DFT as a basis.
 
     Fixed by default; ``trainable=True`` trains the whole basis from Kaldi's numbers.
@@ -162,37 +162,15 @@ class KaldiFilterbank(Filterbank):
         self.preemphasis_coefficient = c
         self.scale = check_number("scale", scale)
 
-    def _describe(self) -> WindowedDFT:
+    def describe(self) -> WindowedDFT:
         # One description for the layer's life (its options are fixed): one basis computed.
         if getattr(self, "_dft", None) is None:
-            self._dft = self._make_description()
+            self._dft = _description(
+                self.frame_len, self.fft_length, self.window_type, self.blackman_coeff,
+                self.remove_dc_offset, self.preemphasis_coefficient, self.scale,
+                self.frame_columns,
+            )  # fmt: skip
         return self._dft
-
-    def _make_description(self) -> WindowedDFT:
-        return _description(
-            self.frame_len, self.fft_length, self.window_type, self.blackman_coeff,
-            self.remove_dc_offset, self.preemphasis_coefficient, self.scale, self.frame_columns,
-        )  # fmt: skip
-
-    def initial_basis(self) -> np.ndarray:
-        return self._describe().basis()
-
-    @property
-    def windowed_dft(self) -> WindowedDFT | None:
-        """The basis as a :class:`~framebank.structures.WindowedDFT` with Kaldi's frame
-        processing while it is fixed, else None (a basis that trains needs its own
-        gradient); a method that runs it checks that the kernel still equals it."""
-        return None if self.trainable else self._describe()
-
-    def make_weights(self) -> None:
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=(self.frame_len, self.num_basis),
-            initializer=constant_initializer(self.initial_basis()),
-        )
-
-    def filters(self) -> Any:
-        return self.kernel
 
     def get_config(self) -> dict:
         config = super().get_config()
