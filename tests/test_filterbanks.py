@@ -619,3 +619,17 @@ def test_each_familys_capability_attributes_say_what_it_does(family):
     assert cls.mel_spectrum == hasattr(made, "spectrum_options")
     if cls.complex_pairs:
         assert made.num_basis % 2 == 0
+        if not cls.fixed_num_basis:
+            with pytest.raises(ValueError, match="must be even"):
+                cls(made.num_basis + 1, FRAME_LEN, **options)
+
+
+def test_a_users_complex_family_refuses_an_odd_num_basis():
+    """``complex_pairs`` alone makes the base refuse an odd basis, naming the family."""
+
+    class Pairs(fb.Filterbank):
+        complex_pairs = True
+
+    assert Pairs(8, 16).num_basis == 8
+    with pytest.raises(ValueError, match=r"'Pairs' filterbank .* even. Received: num_basis=7"):
+        Pairs(7, 16)

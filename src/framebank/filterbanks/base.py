@@ -207,8 +207,9 @@ class Filterbank(keras.layers.Layer):
         num_basis = check_positive_int("num_basis", num_basis)
         if self.complex_pairs and num_basis % 2:
             raise ValueError(
-                f"The {self.family!r} filterbank holds complex filters as real parts, then "
-                f"imaginary parts, so num_basis must be even. Received: num_basis={num_basis}"
+                f"The {self.family or type(self).__name__!r} filterbank holds complex filters "
+                "as real parts, then imaginary parts, so num_basis must be even. "
+                f"Received: num_basis={num_basis}"
             )
         if frame_len is not None:
             frame_len = check_positive_int("frame_len", frame_len)
