@@ -75,13 +75,19 @@ def is_integer(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def _check_int(name: str, value: Any, low: int, expected: str) -> int:
+    """``value`` as a Python int: TypeError if not an integer (numpy's count), ValueError if
+    below ``low``; both messages say it must be ``expected``."""
+    if not is_integer(value):
+        raise TypeError(f"`{name}` must be {expected}. Received: {name}={value!r}")
+    if scalar(value) < low:
+        raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
+    return int(scalar(value))
+
+
 def check_positive_int(name: str, value: Any) -> int:
     """``value`` as a Python int: TypeError if not an integer (numpy's count), ValueError if < 1."""
-    if not is_integer(value):
-        raise TypeError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    if scalar(value) < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(scalar(value))
+    return _check_int(name, value, 1, "a positive integer")
 
 
 def check_framing_args(frame_len: Any, hop: Any) -> tuple[int, int]:
@@ -91,11 +97,7 @@ def check_framing_args(frame_len: Any, hop: Any) -> tuple[int, int]:
 
 def check_non_negative_int(name: str, value: Any) -> int:
     """``value`` as a Python int >= 0 (TypeError if not an integer, ValueError if negative)."""
-    if not is_integer(value):
-        raise TypeError(f"`{name}` must be an integer >= 0. Received: {name}={value!r}")
-    if scalar(value) < 0:
-        raise ValueError(f"`{name}` must be an integer >= 0. Received: {name}={value!r}")
-    return int(scalar(value))
+    return _check_int(name, value, 0, "an integer >= 0")
 
 
 def check_bool(name: str, value: Any) -> bool:

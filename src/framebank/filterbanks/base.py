@@ -21,6 +21,7 @@ from framebank._validation import (
     check_positive_int,
     layer_options,
 )
+from framebank._weights import constant_initializer
 
 __all__ = [
     "Filterbank",
@@ -273,6 +274,19 @@ class Filterbank(keras.layers.Layer):
     def make_weights(self) -> None:
         """Create the family's weights with ``self.add_weight`` (``self.frame_len`` is set)."""
         raise NotImplementedError
+
+    def add_parameter(self, name: str, initial: Any, low: float, high: float) -> Any:
+        """A weight of the family's parameters (``[num_filters]``, say) starting at ``initial``,
+        kept in ``[low, high]`` by :class:`InRange` after each optimizer step, and never
+        autocast: a parametric family computes its filters in float32 under mixed precision."""
+        initial = np.asarray(initial)
+        return self.add_weight(
+            name=name,
+            shape=initial.shape,
+            initializer=constant_initializer(initial),
+            constraint=InRange(low, high),
+            autocast=False,
+        )
 
     def filters(self) -> Any:
         """The basis, ``[frame_len, num_basis]``, as a tensor of the weights."""

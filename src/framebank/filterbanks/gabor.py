@@ -8,10 +8,8 @@ import numpy as np
 from keras import ops
 
 from framebank._validation import check_choice, check_number, check_positive_int
-from framebank._weights import constant_initializer
 from framebank.filterbanks.base import (
     Filterbank,
-    InRange,
     register_filterbank,
 )
 
@@ -185,23 +183,9 @@ class GaborFilterbank(Filterbank):
         return np.clip(centre, *self.centre_range), np.clip(sigma, *self.sigma_range)
 
     def make_weights(self) -> None:
-        # autocast=False: filters are computed in float32 under mixed precision too.
         centre, sigma = self.initial_parameters()
-        count = self.num_basis // 2
-        self.centre = self.add_weight(
-            name="centre",
-            shape=(count,),
-            initializer=constant_initializer(centre),
-            constraint=InRange(*self.centre_range),
-            autocast=False,
-        )
-        self.sigma = self.add_weight(
-            name="sigma",
-            shape=(count,),
-            initializer=constant_initializer(sigma),
-            constraint=InRange(*self.sigma_range),
-            autocast=False,
-        )
+        self.centre = self.add_parameter("centre", centre, *self.centre_range)
+        self.sigma = self.add_parameter("sigma", sigma, *self.sigma_range)
         self._t = (np.arange(self.frame_len) - (self.frame_len - 1) / 2)[:, None]
 
     def centre_hz(self) -> Any:

@@ -8,10 +8,8 @@ import numpy as np
 from keras import ops
 
 from framebank._validation import check_number
-from framebank._weights import constant_initializer
 from framebank.filterbanks.base import (
     Filterbank,
-    InRange,
     register_filterbank,
 )
 
@@ -107,8 +105,8 @@ class SincFilterbank(Filterbank):
         return self.min_band_hz, self.sample_rate / 2 - self.min_low_hz
 
     def make_weights(self) -> None:
-        # autocast=False: under mixed precision the filters are still computed in
-        # float32 (sin(2 pi f n / sr) needs it) and only the basis is cast.
+        # The parameters stay float32 under mixed precision (add_parameter): sin(2 pi f n /
+        # sr) needs it, and only the basis is cast.
         # SincNet's initialisation: bands tiling the mel scale up to Nyquist.
         high_hz = self.sample_rate / 2 - (self.min_low_hz + self.min_band_hz)
         edges = mel_band_edges(self.num_basis, min(self.init_low_hz, high_hz / 2), high_hz)
@@ -117,20 +115,8 @@ class SincFilterbank(Filterbank):
         # raised to min_low_hz (a band from the unclipped edges overlapped the next).
         band = np.clip(edges[1:] - low, *self.band_range)
         rate = self.sample_rate
-        self.low = self.add_weight(
-            name="low",
-            shape=(self.num_basis,),
-            initializer=constant_initializer(low / rate),
-            constraint=InRange(*(np.asarray(self.low_range) / rate)),
-            autocast=False,
-        )
-        self.band = self.add_weight(
-            name="band",
-            shape=(self.num_basis,),
-            initializer=constant_initializer(band / rate),
-            constraint=InRange(*(np.asarray(self.band_range) / rate)),
-            autocast=False,
-        )
+        self.low = self.add_parameter("low", low / rate, *(np.asarray(self.low_range) / rate))
+        self.band = self.add_parameter("band", band / rate, *(np.asarray(self.band_range) / rate))
         n = np.arange(self.frame_len) - (self.frame_len - 1) / 2  # centred sample index
         self._n = n[:, None]
         self._centre = (n == 0)[:, None]
