@@ -516,7 +516,7 @@ def test_sample_rate_keeps_its_type_and_accepts_numpy_scalars():
 @pytest.mark.parametrize(
     "build,match",
     [
-        # Found in a review of the families: each was accepted and gave a wrong basis.
+        # Each of these was once accepted and gave a wrong basis.
         (lambda: fb.Encoder(np.int64(33), 64, 16, filterbank="analytic"), "must be even"),
         (lambda: fb.MelFilterbank(frame_len=400, sample_rate=SR, fmin=5000.0, fmax=1000.0), "fmin"),
         (lambda: fb.MelFilterbank(frame_len=400, sample_rate=SR, fmax=SR), "sample_rate / 2"),

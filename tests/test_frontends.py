@@ -412,7 +412,7 @@ def test_a_ready_made_front_ends_dtype_reaches_every_piece():
         (lambda: fb.MelSpectrum(8000, "16", n_mels=4), TypeError, "fft_length='16'"),
     ],
 )
-def test_more_bad_options_found_in_review(make, error, match):
+def test_more_bad_options_are_refused(make, error, match):
     with pytest.raises(error, match=match):
         make()
 
