@@ -253,3 +253,13 @@ def test_median_is_the_lower_middle_of_the_sorted_frames_exactly(frames):
     got = ops.convert_to_numpy(fb.MedianSubtraction()(x))
     want = x - np.sort(x, axis=1)[:, (frames - 1) // 2 : (frames - 1) // 2 + 1]
     np.testing.assert_array_equal(got, want)
+
+
+def test_a_nan_of_either_sign_ranks_last_as_in_a_sort():
+    """NaNs made by arithmetic (log of a negative, 0 / 0) carry the sign bit: they rank above
+    +inf, as numpy's and the torch branch's sort put them, so the median stays finite."""
+    x = np.array([1.0, np.nan, 3.0, 2.0, 5.0], "float32")[None, :, None]
+    for nan in (np.float32(np.nan), -np.float32(np.nan)):
+        x[0, 1, 0] = nan
+        got = ops.convert_to_numpy(fb.MedianSubtraction()(x))
+        np.testing.assert_array_equal(got[0, [0, 2, 3, 4], 0], [-2.0, 0.0, -1.0, 2.0])

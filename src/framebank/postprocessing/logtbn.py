@@ -34,6 +34,9 @@ def _lower_median(x: Any, rank: Any) -> Any:
     # ``-(bits + 2**31) - 1``, in steps that stay inside int32 (and without bitwise
     # operations, which TFLite lacks).
     keys = ops.where(bits < 0, (-2147483647 - bits) - 2, bits)
+    # A NaN of either sign ranks above +inf, where a sort puts it (and where ``torch``'s
+    # branch of this layer finds it): the sign bit would put a negative NaN below -inf.
+    keys = ops.where(ops.not_equal(x, x), 2147483647, keys)  # x != x: NaN (TFLite has no isnan)
     low = ops.min(keys, axis=1, keepdims=True) - 1  # fewer than `rank` at or below
     high = ops.max(keys, axis=1, keepdims=True)  # `rank` or more at or below
     for _ in range(32):
