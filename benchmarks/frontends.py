@@ -33,6 +33,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -294,7 +295,8 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     default = args.shape == parser.get_default("shape")
     stem = "frontends" if default else f"frontends_{RATE}hz_{SECONDS:g}s_b{BATCH}"
-    stem += "_fixed" if args.rows else ""  # a subset of the rows: its own file
+    if args.rows:  # a subset of the rows: a file of its own, named by the subset
+        stem += "_rows_" + re.sub(r"[^A-Za-z0-9]+", "-", args.rows).strip("-")
     with open(out / f"{stem}.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
