@@ -230,7 +230,9 @@ class PinvSynthesis(Synthesis):
                 made = (known, _concrete(self._synthesis(decoder, basis, weights, dtype)))
                 self._made[key] = made
             return ops.convert_to_tensor(made[1], dtype), weights
-        if made is None:
+        if made is None or keras.backend.backend() == "tensorflow":
+            # A TensorFlow graph is what SavedModel, TFLite and ONNX export convert, and
+            # tf2onnx writes an invalid If around the SVD: there the SVD stays in the graph.
             return self._synthesis(decoder, basis, weights, dtype), weights
         # Traced (a compiled step): the made basis serves while the weights equal those it
         # was made from; after a change (training, set_weights) the SVD runs again.
