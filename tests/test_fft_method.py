@@ -179,7 +179,8 @@ def _trained_then_frozen() -> tuple[fb.Encoder, np.ndarray]:
     optimizer = keras.optimizers.Adam(1e-3)
     for _ in range(3):
         _, _, grads = value_and_grads(lambda s: ops.sum(ops.square(encoder(s))), [x], [kernel])
-        optimizer.apply(grads, [kernel])
+        # torch's Adam updates in place, without `assign`: the freeze below still sees it.
+        optimizer.apply([ops.convert_to_tensor(g) for g in grads], [kernel])
     encoder.trainable = False
     return encoder, x
 
