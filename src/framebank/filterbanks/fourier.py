@@ -99,18 +99,21 @@ class _WindowedDFTBasis(Filterbank):
         # An optimizer may have written without `assign` (torch's in-place updates):
         # a basis frozen again compares its kernel once, now.
         if was and not self._trainable and getattr(self, "kernel", None) is not None:
-            self._is_description = self._equals_description(self.kernel)
+            self._is_description = bool(self._equals_description(self.kernel))
 
-    def _equals_description(self, value: Any) -> bool:
-        """``value`` holds, bit for bit, what the kernel was made as (in the kernel's dtype)."""
-        dtype = self.variable_dtype  # the kernel's own, whatever autocast is on
+    def _equals_description(self, value: Any) -> bool | None:
+        """Whether ``value`` holds, bit for bit, what the kernel was made as (in the kernel's
+        dtype): False for a traced or symbolic value, None for one of another shape."""
         try:
             written = np.asarray(keras.ops.convert_to_numpy(value))
         except Exception:  # a traced or symbolic value has no value yet
             return False
         shape = (self.frame_len, self.num_basis)
-        made = keras.ops.convert_to_numpy(self._kernel_initializer()(shape, dtype=dtype))
-        return written.shape == made.shape and bool(np.array_equal(written.astype(made.dtype), made))
+        if written.shape != shape:
+            return None
+        made = self._kernel_initializer()(shape, dtype=self.variable_dtype)
+        made = keras.ops.convert_to_numpy(made)
+        return bool(np.array_equal(written.astype(made.dtype), made))
 
     def _kernel_written(self, value: Any) -> None:
         """Called before every write of the kernel: keep or clear "equals its description"."""
@@ -118,6 +121,8 @@ class _WindowedDFTBasis(Filterbank):
             self._is_description = False  # compared when frozen, not at every step
             return
         equal = self._equals_description(value)
+        if equal is None:
+            return  # another shape: Keras's assign refuses it, naming both shapes
         if not equal and getattr(self, "_description_ran", False):
             raise ValueError(
                 f"Layer {self.name!r}: its basis is a fixed windowed DFT that already ran "
