@@ -469,6 +469,8 @@ def _processed_stft(signal: Any, structure: Any, hop: int) -> Any:
     basis's first row: two rank-one terms per frame.
     """
     length, c, scale = structure.frame_len, structure.preemphasis, structure.scale
+    if structure.remove_mean:
+        signal = _without_offset(signal)
     previous = ops.pad(signal[:, :-1], [[0, 0], [1, 0]])  # x[t - 1]; before the start: 0
     emphasised = signal - c * previous if c else signal
     out = _windowed_stft(emphasised, scale * structure.window, structure.fft_length, hop)
@@ -502,6 +504,16 @@ def _processed_stft(signal: Any, structure: Any, hop: int) -> Any:
         raw = scale * (frames - mean[..., None]) if mean is not None else scale * frames
         out = ops.concatenate([out, raw], axis=-1)
     return out
+
+
+def _without_offset(signal: Any) -> Any:
+    """``signal`` less its mean over time, which no frame with its own mean removed sees.
+
+    Taken out first, a large offset no longer passes through the STFT and the mean's
+    rank-one term, each rounded to the offset's size, only to cancel between them: the
+    rounding follows what the frames keep. The coefficients do not depend on the offset, so
+    no gradient flows through it."""
+    return signal - ops.stop_gradient(ops.mean(signal, axis=1, keepdims=True))
 
 
 def _blocks(x: Any, frame_len: int, hop: int) -> tuple[Any, int]:
