@@ -410,7 +410,7 @@ def test_an_offset_far_above_the_signal_costs_only_its_float32_rounding(options,
     Numerical Algorithms, 3.1; the basis's own rounding to float32 is one more ``u`` of the
     same terms), which lets it be several 1e-5 of the largest coefficient here; the FFT's
     normwise bound (``log2(fft_length) u sqrt(fft_length)`` times the frame's norm) is below
-    it at these sizes. The FFT path takes the signal's mean out first: a constant offset then
+    it at these sizes. The FFT path takes the signal's offset out first: a constant offset then
     reaches none of its sums, which round to the speech alone, as a plain windowed DFT's
     (tests/test_fft_method.py's 1e-5); a ramp's offset from that mean still reaches them."""
     x = 0.01 * _speech(samples=4000, batch=1)
