@@ -100,6 +100,40 @@ def test_center_matches_librosa_frames():
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("length", [33, 1000])  # 33: the least that mirrors 32 samples
+def test_center_reflect_is_numpys_reflect_padding_then_frames(length):
+    x = np.random.default_rng(4).standard_normal((2, length)).astype("float32")
+    frame_len, hop = 64, 16
+    padded = np.pad(x, [(0, 0), (32, 32)], mode="reflect")  # librosa's, torch.stft's
+    count = 1 + (padded.shape[1] - frame_len) // hop
+    want = np.stack([padded[:, f * hop : f * hop + frame_len] for f in range(count)], axis=1)
+    got = fb.frame(x, frame_len, hop, center=True, pad_mode="reflect")
+    np.testing.assert_array_equal(ops.convert_to_numpy(got), want)
+    layer = fb.Framing(frame_len, hop, center=True, pad_mode="reflect")
+    again = fb.Framing.from_config(layer.get_config())
+    assert again.pad_mode == "reflect"
+    np.testing.assert_array_equal(ops.convert_to_numpy(again(x)), want)
+    assert again.compute_output_shape(x.shape) == want.shape
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"pad_mode": "edge"}, "'constant'.*'reflect'.*pad_mode='edge'"),
+        ({"pad_mode": None}, "pad_mode=None"),
+        ({"signal": np.zeros((1, 32))}, "pad_mode='reflect'.*at least 33 samples.*32"),
+    ],
+)
+def test_pad_mode_is_checked_before_framing(kwargs, match):
+    call = {"signal": np.zeros((1, 100)), "frame_len": 64, "hop": 16, "center": True}
+    call.update({"pad_mode": "reflect", **kwargs})
+    with pytest.raises(ValueError, match=match):
+        fb.frame(**call)
+    if "signal" not in kwargs:
+        with pytest.raises(ValueError, match=match):
+            fb.Framing(64, 16, center=True, pad_mode=kwargs["pad_mode"])
+
+
 def test_ranks_and_dtypes():
     x = np.arange(20, dtype="int32")
     one = ops.convert_to_numpy(fb.frame(x, 4, 2))

@@ -163,6 +163,8 @@ GRID = [
     {"snip_edges": False},
     {"round_to_power_of_two": False},
     {"frame_length": 20.0, "frame_shift": 8.0},
+    {"frame_shift": 7.0},  # 112 samples: 25 blocks of gcd(400, 112) = 16 per frame
+    {"frame_length": 25.0625, "frame_shift": 6.25},  # 401 samples (odd) every 100
     {"num_mel_bins": 80, "low_freq": 0.0},
     {"low_freq": 100.0, "high_freq": -400.0},
     {"high_freq": 6000.0},
@@ -201,6 +203,41 @@ def test_kaldi_fbank_at_other_rates(rate, snip_edges):
     frontend = frontends.KaldiFbank(rate, snip_edges=snip_edges, scale=32768, num_mel_bins=40)
     want = _kaldi(32768 * x[0], rate, snip_edges=snip_edges, num_mel_bins=40)
     assert _relative(_numpy(frontend(x))[0], want) <= 1e-4
+
+
+# Milliseconds that are not whole samples: Kaldi truncates ``rate * 0.001 * ms`` in float32.
+FRACTIONAL = [
+    (44100, {"frame_shift": 7.0}),  # 1102.5 -> 1102 and 308.7 -> 308 samples
+    (22050, {"frame_shift": 7.0, "snip_edges": False}),  # 551.25 -> 551 (odd), 154.35 -> 154
+    (8000, {"frame_length": 25.1, "frame_shift": 6.3, "round_to_power_of_two": False}),
+]
+
+
+@pytest.mark.parametrize("rate, options", FRACTIONAL, ids=[str(f) for f in FRACTIONAL])
+def test_kaldi_fbank_where_milliseconds_are_not_whole_samples(rate, options):
+    x = _noisy_speech(rate, rate // 2)
+    frontend = frontends.KaldiFbank(rate, scale=32768, num_mel_bins=40, **options)
+    want = _kaldi(32768 * x[0], rate, num_mel_bins=40, **options)
+    assert _relative(_numpy(frontend(x))[0], want) <= 1e-4
+
+
+# A DC offset and a ramp under speech: each frame's own mean goes, through either method.
+DC_RAMP = [
+    {},
+    {"frame_shift": 7.0},
+    {"preemphasis_coefficient": 0.0},
+    {"remove_dc_offset": False},
+    {"window_type": "rectangular", "snip_edges": False, "use_energy": True},
+]
+
+
+@pytest.mark.parametrize("method", ["auto", "matmul"])
+@pytest.mark.parametrize("options", DC_RAMP, ids=[str(o) for o in DC_RAMP])
+def test_kaldi_fbank_of_speech_on_a_dc_ramp(options, method):
+    x = _noisy_speech(RATE, 8000) + np.linspace(0.2, 0.5, 8000, dtype="float32")
+    frontend = frontends.KaldiFbank(scale=32768, method=method, **options)
+    error = _relative(_numpy(frontend(x))[0], _kaldi(32768 * x[0], RATE, **options))
+    assert error <= 1e-4
 
 
 @pytest.mark.parametrize("case", ["silence", "full_scale", "one_frame", "shorter_than_a_frame"])
@@ -322,6 +359,9 @@ FFT_CASES = [
     {"use_energy": True, "snip_edges": False},  # the raw frames follow the DFT
     {"remove_dc_offset": False, "window_type": "hanning", "scale": 32768},
     {"preemphasis_coefficient": 0.0, "frame_length": 20.0, "frame_shift": 8.0},
+    {"frame_shift": 7.0},  # 25 blocks a frame: the sums' and first samples' gather
+    {"frame_length": 25.0625, "frame_shift": 6.25, "snip_edges": False},  # 401, odd
+    {"sample_rate": 44100, "frame_shift": 7.0, "window_type": "rectangular"},  # 1102, 308
 ]
 
 
@@ -341,6 +381,51 @@ def test_kaldis_processing_runs_through_the_fft_with_the_dense_numbers(options):
         grads.append(value_and_grads(lambda s, f=step: 0.5 * ops.sum(f(s) ** 2), [x])[1][0])
     assert _relative(values[0], values[1]) <= 1e-5
     assert _relative(grads[0], grads[1]) <= 1e-5
+
+
+def _float64_frames_and_basis(frontend, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The frames of ``x`` and the basis in float64: what both float32 paths round."""
+    encoder = frontend.encoder
+    length, hop = encoder.frame_len, encoder.hop
+    signal = _numpy(frontend.prepare(x)).astype("float64")
+    count = 1 + (signal.shape[1] - length) // hop
+    frames = np.stack([signal[:, f * hop : f * hop + length] for f in range(count)], axis=1)
+    return frames, encoder.filterbank.describe().basis()
+
+
+OFFSET_CASES = [
+    {},
+    {"frame_shift": 7.0, "preemphasis_coefficient": 0.0},
+    {"window_type": "rectangular", "use_energy": True, "snip_edges": False},
+]
+
+
+@pytest.mark.parametrize("offset", ["constant", "ramp"])
+@pytest.mark.parametrize("options", OFFSET_CASES, ids=[str(o) for o in OFFSET_CASES])
+def test_an_offset_far_above_the_signal_costs_only_its_float32_rounding(options, offset):
+    """Speech at 1% on an offset 20 to 90 times larger. No coefficient depends on the offset
+    (each frame loses its mean), but float32 sums round to it. The dense product's error is
+    at most ``gamma_n * sum_i |x_i| |B_ij|`` (``n = frame_len`` products, ``gamma_n = n u /
+    (1 - n u)``, ``u = 2**-24``: the dot product's bound, Higham, Accuracy and Stability of
+    Numerical Algorithms, 3.1; the basis's own rounding to float32 is one more ``u`` of the
+    same terms), which lets it be several 1e-5 of the largest coefficient here; the FFT's
+    normwise bound (``log2(fft_length) u sqrt(fft_length)`` times the frame's norm) is below
+    it at these sizes. The FFT path takes the signal's offset out first: a constant offset then
+    reaches none of its sums, which round to the speech alone, as a plain windowed DFT's
+    (tests/test_fft_method.py's 1e-5); a ramp's offset from that mean still reaches them."""
+    x = 0.01 * _speech(samples=4000, batch=1)
+    x += 0.9 if offset == "constant" else np.linspace(0.2, 0.5, 4000, dtype="float32")
+    fast, dense = (frontends.KaldiFbank(method=m, **options) for m in ("auto", "matmul"))
+    frames, basis = _float64_frames_and_basis(dense, x)
+    want = frames @ basis
+    n, u = frames.shape[-1], 2.0**-24
+    gamma = (n + 1) * u / (1 - (n + 1) * u)
+    bound = 1e-5 * np.abs(want).max() + gamma * (np.abs(frames) @ np.abs(basis))
+    for frontend in (fast, dense):
+        got = _numpy(frontend.encoder(frontend.prepare(x)))
+        assert np.all(np.abs(got - want) <= bound)
+    if offset == "constant":
+        assert _relative(_numpy(fast.encoder(fast.prepare(x))), want) <= 1e-5
 
 
 def test_kaldis_fft_path_keeps_to_the_weight_and_to_the_dense_path_where_it_trains():

@@ -203,6 +203,7 @@ def frame(
     pad_end: bool = False,
     pad_value: float = 0.0,
     center: bool = False,
+    pad_mode: str = "constant",
 ) -> Any:
     """Slice a waveform into (possibly overlapping) frames.
 
@@ -216,16 +217,20 @@ def frame(
         hop: samples between frame starts, >= 1.
         pad_end: pad the end with ``pad_value`` to ``ceil(time / hop)`` frames.
         pad_value: value used by ``pad_end``.
-        center: pad ``frame_len // 2`` zeros on both sides first (librosa's
-            ``center=True``).
+        center: pad ``frame_len // 2`` samples on both sides first (librosa's
+            ``center=True``), as ``pad_mode`` says.
+        pad_mode: how ``center`` pads: ``"constant"`` (zeros, librosa's default) or
+            ``"reflect"`` (the signal mirrored about its end samples, ``numpy.pad``'s,
+            librosa's and ``torch.stft``'s ``"reflect"``; needs more than ``frame_len // 2``
+            samples).
 
     Returns:
         ``[batch, frames, frame_len]`` (``[frames, frame_len]`` for a 1-D input).
 
     Raises:
         TypeError, ValueError: non-integer or non-positive ``frame_len``/``hop``,
-            an unreadable rank or dtype, or (``pad_end=False``) a signal shorter
-            than one frame.
+            an unreadable rank or dtype, an unknown ``pad_mode``, a signal too short to
+            reflect, or (``pad_end=False``) a signal shorter than one frame.
 
     Example:
         >>> frame(np.arange(10.0), frame_len=4, hop=3).shape
@@ -234,10 +239,11 @@ def frame(
     frame_len, hop = check_framing_args(frame_len, hop)
     pad_end, center = check_bool("pad_end", pad_end), check_bool("center", center)
     pad_value = check_number("pad_value", pad_value)
+    pad_mode = check_pad_mode(pad_mode)
     x, rank = as_batch_time(signal)
     if x.shape[1] == 0:
         raise ValueError("`signal` is empty (0 samples); there is nothing to frame.")
-    x = pad_signal(x, frame_len, hop, pad_end=pad_end, center=center, pad_value=pad_value)
+    x = pad_signal(x, frame_len, hop, pad_end, center, pad_value, pad_mode)
     check_long_enough(x, frame_len)
     frames = frame_valid(x, frame_len, hop)
     return frames[0] if rank == 1 else frames
@@ -436,7 +442,7 @@ class Framing(AudioInput, keras.layers.Layer):
     Args:
         frame_len: samples per frame.
         hop: samples between frame starts.
-        pad_end, pad_value, center: as in :func:`frame`.
+        pad_end, pad_value, center, pad_mode: as in :func:`frame`.
 
     Input shape:
         ``[batch, time]`` or ``[batch, time, 1]``.
@@ -452,6 +458,7 @@ class Framing(AudioInput, keras.layers.Layer):
         pad_end: bool = False,
         pad_value: float = 0.0,
         center: bool = False,
+        pad_mode: str = "constant",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -460,10 +467,11 @@ class Framing(AudioInput, keras.layers.Layer):
         self.pad_end = check_bool("pad_end", pad_end)
         self.pad_value = check_number("pad_value", pad_value)
         self.center = check_bool("center", center)
+        self.pad_mode = check_pad_mode(pad_mode)
 
     def call(self, signal: Any) -> Any:
         signal = as_waveform(signal, "signal", self.compute_dtype)
-        return frame(signal, self.frame_len, self.hop, self.pad_end, self.pad_value, self.center)
+        return frame(signal, **framing_config(self))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (input_shape[0], frames_for_shape(input_shape, self), self.frame_len)
@@ -473,7 +481,7 @@ class Framing(AudioInput, keras.layers.Layer):
 
 
 # What a layer that frames its input (Framing, Encoder) holds and saves of its framing.
-FRAMING_OPTIONS = ("frame_len", "hop", "pad_end", "pad_value", "center")
+FRAMING_OPTIONS = ("frame_len", "hop", "pad_end", "pad_value", "center", "pad_mode")
 
 
 def framing_config(layer: Any) -> dict:

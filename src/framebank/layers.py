@@ -405,7 +405,7 @@ class Encoder(AudioInput, _BasisLayer):
         )
 
     def get_config(self) -> dict:
-        return {**super().get_config(), **framing.framing_config(self), "pad_mode": self.pad_mode}
+        return {**super().get_config(), **framing.framing_config(self)}
 
 
 _DEFAULT_INITIALIZER = "basis_glorot_uniform"

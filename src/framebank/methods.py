@@ -459,9 +459,12 @@ def _processed_stft(signal: Any, structure: Any, hop: int) -> Any:
     m)`` for ``i > 0`` and that plus ``s c (x[t0 - 1] - x[t0])`` at ``i = 0`` (where the
     frame's own pre-emphasis uses no earlier sample). So its windowed DFT is ``s`` times the
     STFT of ``p``, minus ``s (1 - c) m DFT(w)``, plus ``s c (x[t0 - 1] - x[t0])`` times the
-    basis's first row: two rank-one terms per frame.
+    basis's first row: two rank-one terms per frame. With the mean removed, a constant
+    added to ``x`` changes nothing: the signal's offset is taken out first.
     """
     length, c, scale = structure.frame_len, structure.preemphasis, structure.scale
+    if structure.remove_mean:
+        signal = _without_offset(signal, hop)
     previous = ops.pad(signal[:, :-1], [[0, 0], [1, 0]])  # x[t - 1]; before the start: 0
     emphasised = signal - c * previous if c else signal
     out = _windowed_stft(emphasised, scale * structure.window, structure.fft_length, hop)
@@ -495,6 +498,17 @@ def _processed_stft(signal: Any, structure: Any, hop: int) -> Any:
         raw = scale * (frames - mean[..., None]) if mean is not None else scale * frames
         out = ops.concatenate([out, raw], axis=-1)
     return out
+
+
+def _without_offset(signal: Any, hop: int) -> Any:
+    """``signal`` less a constant that no frame with its own mean removed sees: the mean of
+    every ``hop``-th sample (about the signal's mean, at a ``hop``-th of a full mean's cost).
+
+    Taken out first, a large offset no longer passes through the STFT and the mean's
+    rank-one term, each rounded to the offset's size, only to cancel between them: the
+    rounding follows what the frames keep. The coefficients do not depend on the constant,
+    so no gradient flows through it."""
+    return signal - ops.stop_gradient(ops.mean(signal[:, ::hop], axis=1, keepdims=True))
 
 
 def _blocks(x: Any, frame_len: int, hop: int) -> tuple[Any, int]:
