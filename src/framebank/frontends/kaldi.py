@@ -103,7 +103,8 @@ class KaldiFbank(Pretrained):
     Args:
         sample_rate: Hz.
         frame_length, frame_shift: milliseconds.
-        window_type: ``povey``, ``hanning``, ``hamming``, ``rectangular`` or ``blackman``.
+        window_type: ``povey``, ``hanning``, ``hamming``, ``rectangular`` or ``blackman``
+            (or ``hann``, kaldi-native-fbank's periodic Hann).
         blackman_coeff: the Blackman window's constant.
         dither: Kaldi's: ``dither`` times a standard Gaussian is added to every sample of
             every frame, in Kaldi's units (after ``scale``), before the DC removal; drawn
@@ -123,6 +124,10 @@ class KaldiFbank(Pretrained):
         scale: multiplies the waveform. Kaldi reads 16-bit samples as numbers in
             [-32768, 32767]: pass ``scale=32768`` for [-1, 1] audio to get Kaldi's numbers,
             ``scale=1`` for audio already at that scale (or to feed [-1, 1] audio as AST does).
+            Integer PCM (int16 and the like) is divided by its full scale first, as every
+            framebank layer does (it becomes [-1, 1] audio), so int16 samples also need
+            ``scale=32768`` for Kaldi's numbers; with the default ``scale=1`` the log fbank
+            is ``log(32768**2)`` (about 20.8) lower in every bin.
         empty_bins: ``"error"`` (Kaldi's rule) or ``"allow"`` (torchaudio's: a mel bin with no
             FFT bin gives ``log(eps)``; AST and BEATs, 128 bins at 16 kHz, have one).
         learnable: False, ``"mel"``, ``"basis"`` or True (both), from these exact numbers.
