@@ -239,6 +239,11 @@ class KaldiFbank(Pretrained):
         strength = self.dither / self.encoder.filterbank.scale
         return coefficients + ops.matmul(strength * noise, kernel)
 
+    @property
+    def _window_option(self) -> str | None:
+        """Kaldi's options that give a short clip a frame (AST's and BEATs' are fixed)."""
+        return "frame_length, or with snip_edges=False" if self.snip_edges else "frame_length"
+
     def _length_rule(self) -> str:
         if self.snip_edges:
             return f"one frame is {self.encoder.frame_len} samples (snip_edges=True)"
@@ -268,6 +273,8 @@ class AST(KaldiFbank):
         **kwargs: :class:`KaldiFbank`'s options, to change AST's.
     """
 
+    _window_option = None  # the pretrained model's frame
+
     reference = "torchaudio.compliance.kaldi.fbank as AST's dataloader calls it"
 
     def __init__(
@@ -292,6 +299,16 @@ class AST(KaldiFbank):
         steps.append(Standardize(mean, std, name="standardize"))
         self._append(steps, dict(target_length=target_length, mean=mean, std=std))
 
+    @property
+    def not_streamable(self) -> str:
+        target = self._options.get("target_length")
+        if target is None:
+            return super().not_streamable
+        return (
+            f"target_length={target} pads or cuts the clip to {target} frames, which needs the "
+            "whole clip; AST without target_length streams (pad or cut its frames afterwards)"
+        )
+
 
 @register_ready_made("beats")
 @keras.saving.register_keras_serializable(package="framebank")
@@ -306,6 +323,9 @@ class BEATs(KaldiFbank):
         mean, std: BEATs' normalisation (``std`` is already doubled).
         **kwargs: :class:`KaldiFbank`'s options.
     """
+
+    _window_option = None  # the pretrained model's frame
+    _default_name = "beats"  # Keras would say "bea_ts"
 
     reference = "torchaudio.compliance.kaldi.fbank as BEATs' preprocess calls it"
 
