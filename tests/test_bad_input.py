@@ -161,3 +161,58 @@ def test_export_paths_that_do_not_exist_are_named(tmp_path):
         export.run_tflite(tmp_path / "missing.tflite", np.zeros((1, 64), "float32"))
     with pytest.raises(FileNotFoundError, match="no_folder"):
         export.export_saved_model(_encoder(), tmp_path / "no_folder" / "model")
+
+
+# ------------------------------------------------------------------ messages that misled
+
+
+def test_an_unknown_method_lists_every_accepted_name_auto_included():
+    # "Auto" was refused with a list that left "auto" out. Names stay case-sensitive.
+    with pytest.raises(ValueError, match=r"'Auto' \(names are lowercase: 'auto'\)") as error:
+        fb.Encoder(8, 4, 8, method="Auto")
+    assert all(name in str(error.value) for name in ["auto", *fb.METHODS])
+    with pytest.raises(ValueError, match="Unknown method 'fastest'. Expected one of: auto, "):
+        fb.Encoder(8, 4, 8, method="fastest")
+    with pytest.raises(ValueError, match="'auto' is resolved where a layer is made"):
+        fb.get_method("auto")
+
+
+@pytest.mark.parametrize(
+    "make, samples, message",
+    [
+        # An empty clip: one sample is enough, whatever the window ("1 samples" was said).
+        (lambda: fb.frontends.LEAF(sample_rate=16000), 0, r"0 samples: .*at least 1 sample \("),
+        (lambda: fb.frontends.LogMel(16000, center=False), 100, "shorter window_ms"),
+        (lambda: fb.frontends.KaldiFbank(), 100, "shorter frame_length, or with snip_edges"),
+    ],
+)
+def test_a_too_short_clip_names_the_fix_this_front_end_has(make, samples, message):
+    with pytest.raises(ValueError, match=message) as error:
+        make()(np.zeros((1, samples), "float32"))
+    if samples == 0:
+        assert "window" not in str(error.value).split("Give it")[1]
+
+
+@pytest.mark.parametrize("make", [fb.frontends.WhisperLogMel, fb.frontends.AST])
+def test_a_pretrained_front_end_does_not_offer_a_window_it_lacks(make):
+    # WhisperLogMel was told "or build it with a shorter window": it has no such option.
+    with pytest.raises(ValueError, match="Give it at least") as error:
+        make()(np.zeros((1, 100), "float32"))
+    assert "shorter" not in str(error.value)
+
+
+def test_beats_gets_a_readable_automatic_name_that_round_trips():
+    first, second = fb.frontends.BEATs(), fb.frontends.BEATs()
+    assert first.name.startswith("beats") and second.name.startswith("beats_")
+    assert first.name != second.name
+    assert fb.frontends.BEATs(name="mine").name == "mine"
+    again = fb.frontends.BEATs.from_config(first.get_config())
+    assert again.name == first.name and again.get_config() == first.get_config()
+
+
+def test_ast_with_target_length_says_that_is_why_it_does_not_stream():
+    from framebank import streaming
+
+    with pytest.raises(streaming.NotStreamableError, match="target_length=1024 pads or cuts"):
+        streaming.Stream(fb.frontends.AST(target_length=1024), sample_rate=16000)
+    assert streaming.Stream(fb.frontends.AST(), sample_rate=16000) is not None

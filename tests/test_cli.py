@@ -453,6 +453,29 @@ def test_version_is_the_package_version(capsys):
 TIMED = ("rfft", "matmul", "dense")
 
 
+def test_tune_applies_batch_and_frames_to_named_shapes(monkeypatch, capsys):
+    # --batch and --frames were ignored for named shapes: the table said 16 x 101.
+    from framebank import tuning
+
+    sizes = []
+
+    def fake_tune(frame_len, hop, num_basis, batch, frames, **kwargs):
+        sizes.append((frame_len, batch, frames))
+        return {"key": "", "ms": {"matmul": 1.0}, "pick": "matmul", "rule": "matmul"}
+
+    monkeypatch.setattr(tuning, "tune", fake_tune)
+    assert (
+        cli.main(["tune", "--shapes", "log_mel,kaldi_fbank", "--batch", "2", "--frames", "20"]) == 0
+    )
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| log_mel")]
+    assert rows and all("| 2 x 20 |" in row for row in rows), rows
+    assert set(sizes) == {(400, 2, 20)}
+    # Not given: each named shape keeps its own step size.
+    sizes.clear()
+    assert cli.main(["tune", "--shapes", "language_id,kaldi_fbank", "--frames", "7"]) == 0
+    assert set(sizes) == {(256, 32, 7), (400, 16, 7)}
+
+
 def test_tune_times_the_methods_prints_the_table_and_fills_the_cache(tmp_path, monkeypatch, capsys):
     from framebank import tuning
 

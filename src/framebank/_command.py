@@ -390,9 +390,26 @@ def _add_tune(sub: argparse._SubParsersAction) -> None:
         help="a fixed Hann-windowed DFT of this length (then --num-basis defaults to "
         "2 * (fft_length // 2 + 1)); default: a free basis that trains",
     )
-    tune.add_argument("--batch", type=integer, default=16, help="examples per step (16)")
-    tune.add_argument("--frames", type=integer, default=100, help="frames per example (100)")
+    tune.add_argument(
+        "--batch", type=integer, help="examples per step (default: a named shape's, else 16)"
+    )
+    tune.add_argument(
+        "--frames", type=integer, help="frames per example (default: a named shape's, else 100)"
+    )
     tune.add_argument("--repeats", type=integer, default=5, help="timed steps per method (5)")
+
+
+def _named_tune_shapes(args: argparse.Namespace) -> dict[str, dict]:
+    """``--shapes`` (default all of TUNE_SHAPES), each at ``--batch`` and ``--frames`` where
+    given, else at its own step size."""
+    names = TUNE_SHAPES if args.shapes is None else args.shapes.split(",")
+    unknown = [n for n in names if n not in TUNE_SHAPES]
+    if unknown:
+        raise UsageError(
+            f"--shapes: unknown {', '.join(unknown)}. Accepted: {', '.join(TUNE_SHAPES)}"
+        )
+    given = {k: getattr(args, k) for k in ("batch", "frames") if getattr(args, k) is not None}
+    return {n: {**TUNE_SHAPES[n], **given} for n in names}
 
 
 def _check_tune_args(args: argparse.Namespace) -> None:
@@ -402,19 +419,15 @@ def _check_tune_args(args: argparse.Namespace) -> None:
         if own:
             flags = ", ".join("--" + o.replace("_", "-") for o in own)
             raise UsageError(f"{flags} describe a shape of your own: give --frame-len too")
-        names = TUNE_SHAPES if args.shapes is None else args.shapes.split(",")
-        unknown = [n for n in names if n not in TUNE_SHAPES]
-        if unknown:
-            raise UsageError(
-                f"--shapes: unknown {', '.join(unknown)}. Accepted: {', '.join(TUNE_SHAPES)}"
-            )
-        args.tune_shapes = {n: TUNE_SHAPES[n] for n in names}
+        args.tune_shapes = _named_tune_shapes(args)
         return
     if args.shapes is not None:
         raise UsageError("--shapes names default shapes; --frame-len gives your own: not both")
     if args.hop is None:
         raise UsageError("--frame-len needs --hop (samples between frames)")
-    shape = dict(frame_len=args.frame_len, hop=args.hop, batch=args.batch, frames=args.frames)
+    batch = 16 if args.batch is None else args.batch
+    frames = 100 if args.frames is None else args.frames
+    shape = dict(frame_len=args.frame_len, hop=args.hop, batch=batch, frames=frames)
     if args.fft_length is not None:
         if args.fft_length < args.frame_len:
             raise UsageError(

@@ -91,12 +91,24 @@ def get_method(method: str | Method) -> Method:
             f"`method` must be a method name or a Method instance. Received: method={method!r} "
             f"of type {type(method).__name__}"
         )
+    if method == AUTO:
+        raise ValueError(
+            f"{AUTO!r} is resolved where a layer is made (framebank.methods.resolve_method); "
+            f"get_method takes one of: {', '.join(sorted(_REGISTRY))}"
+        )
     try:
         return _REGISTRY[method]()
     except KeyError:
-        raise ValueError(
-            f"Unknown method {method!r}. Expected one of: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+        raise _unknown_method(method) from None
+
+
+def _unknown_method(method: str) -> ValueError:
+    """The error for a name no layer accepts, listing every one that a layer does."""
+    # Names are case-sensitive, as Keras's activations and initializers are.
+    names = [AUTO, *sorted(_REGISTRY)]
+    near = next((n for n in names if n == method.lower() != method), None)
+    hint = f" (names are lowercase: {near!r})" if near else ""
+    return ValueError(f"Unknown method {method!r}{hint}. Expected one of: {', '.join(names)}")
 
 
 def _leading_shape(x: Any) -> tuple:

@@ -130,6 +130,8 @@ class Pretrained(ReadyMade):
         samples than it reflects); fewer is an error, whatever the frames."""
         return 1
 
+    _window_option = None  # the reference's window is what the pretrained model expects
+
     def _length_rule(self) -> str:
         return f"one frame is {self.encoder.frame_len} samples"
 

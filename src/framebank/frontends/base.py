@@ -147,11 +147,7 @@ class FrontEnd(AudioInput, keras.layers.Layer):
             while high - low > 1:  # ... then bisection
                 middle = (low + high) // 2
                 low, high = (middle, high) if self._frames(middle) < 1 else (low, middle)
-            raise ValueError(
-                f"{what} gives 0 frames for {shape[1]} samples: {self._length_rule()}. Give it at "
-                f"least {high} samples (keras.Input(({high},)) or longer, or (None,) for any "
-                "length), or build it with a shorter window."
-            )
+            raise ValueError(self._too_short_message(what, shape[1], high))
         half = self.encoder.frame_len // 2
         if len(shape) in (2, 3) and shape[1] is not None and self.encoder.center:
             if self.encoder.pad_mode == "reflect" and shape[1] <= half:
@@ -161,6 +157,24 @@ class FrontEnd(AudioInput, keras.layers.Layer):
                     f"it at least {half + 1} (keras.Input(({half + 1},)) or (None,)), or build "
                     "it with pad_mode='constant'."
                 )
+
+    # The constructor option that shortens its frame, named in the too-short message; None
+    # where the front end has no such option (a pretrained model's is fixed).
+    _window_option: str | None = "window"
+
+    def _too_short_message(self, what: str, samples: int, shortest: int) -> str:
+        """Why ``samples`` give no frame and the fixes: ``shortest`` samples or more, and, where
+        a window longer than one sample is why, this front end's option for a shorter one."""
+
+        def count(n: int) -> str:
+            return f"{n} sample" if n == 1 else f"{n} samples"
+
+        fix = f", or build it with a shorter {self._window_option}" if self._window_option else ""
+        return (
+            f"{what} gives 0 frames for {count(samples)}: {self._length_rule()}. Give it at "
+            f"least {count(shortest)} (keras.Input(({shortest},)) or longer, or (None,) for any "
+            f"length){fix if shortest > 1 else ''}."
+        )
 
     def _length_rule(self) -> str:
         """Why a short input gives no frame, in words (for the too-short message)."""
@@ -381,6 +395,9 @@ class ReadyMade(FrontEnd):
 
     stride1: bool = False
     window_rule: Callable[[float, float], int] = staticmethod(rounded_window)
+    _window_option = "window_ms (or win_length)"
+    # A readable stem for Keras's automatic name, where the class name's snake case is not one.
+    _default_name: str | None = None
 
     @classmethod
     def frame_spec(cls, sample_rate: Any, options: Mapping[str, Any]) -> FrameSpec:
@@ -398,6 +415,10 @@ class ReadyMade(FrontEnd):
 
     def __init__(self, encoder: Encoder, steps: list, options: dict, **kwargs: Any) -> None:
         check_keywords(type(self), kwargs, list(options))
+        if kwargs.get("name") is None and self._default_name:
+            # Keras's rule (the stem, then stem_1, stem_2, ...), on the same counter.
+            uid = keras.backend.get_uid(self._default_name)
+            kwargs["name"] = self._default_name if uid == 1 else f"{self._default_name}_{uid - 1}"
         super().__init__(encoder, steps, **kwargs)
         self._options = {**options, "method": encoder.method.name}
         if "dtype" in kwargs:

@@ -103,7 +103,8 @@ class KaldiFbank(Pretrained):
     Args:
         sample_rate: Hz.
         frame_length, frame_shift: milliseconds.
-        window_type: ``povey``, ``hanning``, ``hamming``, ``rectangular`` or ``blackman``.
+        window_type: ``povey``, ``hanning``, ``hamming``, ``rectangular`` or ``blackman``
+            (or ``hann``, kaldi-native-fbank's periodic Hann).
         blackman_coeff: the Blackman window's constant.
         dither: Kaldi's: ``dither`` times a standard Gaussian is added to every sample of
             every frame, in Kaldi's units (after ``scale``), before the DC removal; drawn
@@ -123,6 +124,10 @@ class KaldiFbank(Pretrained):
         scale: multiplies the waveform. Kaldi reads 16-bit samples as numbers in
             [-32768, 32767]: pass ``scale=32768`` for [-1, 1] audio to get Kaldi's numbers,
             ``scale=1`` for audio already at that scale (or to feed [-1, 1] audio as AST does).
+            Integer PCM (int16 and the like) is divided by its full scale first, as every
+            framebank layer does (it becomes [-1, 1] audio), so int16 samples also need
+            ``scale=32768`` for Kaldi's numbers; with the default ``scale=1`` the log fbank
+            is ``log(32768**2)`` (about 20.8) lower in every bin.
         empty_bins: ``"error"`` (Kaldi's rule) or ``"allow"`` (torchaudio's: a mel bin with no
             FFT bin gives ``log(eps)``; AST and BEATs, 128 bins at 16 kHz, have one).
         learnable: False, ``"mel"``, ``"basis"`` or True (both), from these exact numbers.
@@ -234,6 +239,11 @@ class KaldiFbank(Pretrained):
         strength = self.dither / self.encoder.filterbank.scale
         return coefficients + ops.matmul(strength * noise, kernel)
 
+    @property
+    def _window_option(self) -> str | None:
+        """Kaldi's options that give a short clip a frame (AST's and BEATs' are fixed)."""
+        return "frame_length, or with snip_edges=False" if self.snip_edges else "frame_length"
+
     def _length_rule(self) -> str:
         if self.snip_edges:
             return f"one frame is {self.encoder.frame_len} samples (snip_edges=True)"
@@ -263,6 +273,8 @@ class AST(KaldiFbank):
         **kwargs: :class:`KaldiFbank`'s options, to change AST's.
     """
 
+    _window_option = None  # the pretrained model's frame
+
     reference = "torchaudio.compliance.kaldi.fbank as AST's dataloader calls it"
 
     def __init__(
@@ -287,6 +299,16 @@ class AST(KaldiFbank):
         steps.append(Standardize(mean, std, name="standardize"))
         self._append(steps, dict(target_length=target_length, mean=mean, std=std))
 
+    @property
+    def not_streamable(self) -> str:
+        target = self._options.get("target_length")
+        if target is None:
+            return super().not_streamable
+        return (
+            f"target_length={target} pads or cuts the clip to {target} frames, which needs the "
+            "whole clip; AST without target_length streams (pad or cut its frames afterwards)"
+        )
+
 
 @register_ready_made("beats")
 @keras.saving.register_keras_serializable(package="framebank")
@@ -301,6 +323,9 @@ class BEATs(KaldiFbank):
         mean, std: BEATs' normalisation (``std`` is already doubled).
         **kwargs: :class:`KaldiFbank`'s options.
     """
+
+    _window_option = None  # the pretrained model's frame
+    _default_name = "beats"  # Keras would say "bea_ts"
 
     reference = "torchaudio.compliance.kaldi.fbank as BEATs' preprocess calls it"
 
