@@ -90,6 +90,35 @@ def _strided_filter(x: Any, kernel: Any, stride: int) -> Any:
     return ops.conv(x, kernel, strides=1, padding="valid")
 
 
+def _pooled(x: Any, window: Any, step: int) -> Any:
+    """``y[m, c] = sum_n window[n, c] x[m * step + n, c]``, ``[batch, count, channels]``, for
+    every whole window in ``x`` ``[batch, frames, channels]`` (a known number of frames);
+    :func:`~framebank.postprocessing.pooling.strided_window_sum`'s result.
+
+    Why: there the windowed sums and their gradients cost TensorFlow more than the
+    group's convolution (``benchmarks/README.md``). Here ``x``'s step-long blocks meet
+    every window segment in one product, ``[step * channels, segments * channels]``
+    (zero off each channel), and block ``m + k``'s product with segment ``k`` is summed:
+    ``channels`` times the multiplications, a few channels a group."""
+    size, channels = window.shape
+    segments = -(-size // step)
+    count = (x.shape[1] - size) // step + 1
+    blocks = count + segments - 1
+    need = blocks * step
+    x = x[:, :need] if x.shape[1] >= need else ops.pad(x, [[0, 0], [0, need - x.shape[1]], [0, 0]])
+    x = ops.reshape(x, (-1, blocks, step * channels))
+    window = ops.pad(window, [[0, segments * step - size], [0, 0]])
+    window = ops.reshape(window, (segments, step * channels, 1))
+    own = np.tile(np.eye(channels), (step, 1))  # tap (n, c) feeds channel c only
+    spread = window * ops.cast(own, window.dtype)
+    spread = ops.reshape(ops.transpose(spread, (1, 0, 2)), (step * channels, -1))
+    products = ops.matmul(x, spread)  # [batch, blocks, segments * channels]
+    total = products[:, :count, :channels]
+    for k in range(1, segments):
+        total = total + products[:, k : k + count, k * channels : (k + 1) * channels]
+    return total
+
+
 def _shared_runs(groups: list[Group]) -> list[list[Group]]:
     """Adjacent groups with the same stride and pooling window, run together: the cost is
     per group's ops (and their gradients), not per product (``benchmarks/README.md``)."""
@@ -144,5 +173,6 @@ def grouped_pooled_energy(
         width = ops.take(pool_sigma, members) * (pool_size / (stride * size))
         window = ops.exp(-0.5 * ops.square(ops.cast(u, signal.dtype) / width))
         padded = ops.pad(energy, [[0, 0], [size // 2, size // 2], [0, 0]])
-        parts.append(strided_window_sum(padded, window, hop // stride))
+        pool = _pooled if padded.shape[1] is not None else strided_window_sum
+        parts.append(pool(padded, window, hop // stride))
     return ops.concatenate(parts, axis=-1)
