@@ -558,15 +558,22 @@ def test_200_adam_steps_stay_finite(name, policy):
         keras.config.set_dtype_policy("float32")
 
 
+# The presets, then Kaldi's frame energy (raw and windowed): its own branch of the graph.
+EXPORTED = [(name, {}) for name in PRESETS] + [
+    ("kaldi_fbank", {"use_energy": True}),
+    ("kaldi_fbank", {"use_energy": True, "raw_energy": False}),
+]
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow export")
-@pytest.mark.parametrize("name", PRESETS)
-def test_exports_to_tflite_with_the_same_numbers(name, tmp_path):
+@pytest.mark.parametrize(("name", "options"), EXPORTED, ids=lambda v: str(v) if v else "defaults")
+def test_exports_to_tflite_with_the_same_numbers(name, options, tmp_path):
     from framebank import export
 
     # Noisy: the telephone corpus's empty band above 4 kHz is rounding noise, which BEATs'
     # int16 scale lifts above Kaldi's log floor, and which differs between two float32 runs.
     x = _noisy_speech(RATE, 4000, batch=2)
-    frontend = frontends.FRONTENDS[name](method="matmul")
+    frontend = frontends.FRONTENDS[name](method="matmul", **options)
     want = _numpy(frontend(x))
     saved = export.export_saved_model(frontend, tmp_path / "saved")
     tflite = export.export_tflite(saved, tmp_path / "m.tflite")

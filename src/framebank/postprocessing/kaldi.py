@@ -179,7 +179,8 @@ class KaldiMelSpectrum(Float32Postprocessing):
         log_energy = ops.log(ops.clip(energy, FLT_EPSILON, float("inf")))
         if self.energy_floor > 0:
             log_energy = ops.clip(log_energy, float(np.log(self.energy_floor)), float("inf"))
-        return log_energy[..., None]
+        # expand_dims, not [..., None]: TFLite's builtin strided slice has no new-axis mask.
+        return ops.expand_dims(log_energy, -1)
 
     def call(self, coefficients: Any) -> Any:
         x = ops.cast(coefficients, self.working_dtype)
