@@ -125,7 +125,8 @@ class KaldiFbank(Pretrained):
             ``scale=1`` for audio already at that scale (or to feed [-1, 1] audio as AST does).
         empty_bins: ``"error"`` (Kaldi's rule) or ``"allow"`` (torchaudio's: a mel bin with no
             FFT bin gives ``log(eps)``; AST and BEATs, 128 bins at 16 kHz, have one).
-        learnable: False, ``"mel"``, ``"basis"`` or True (both), from these exact numbers.
+        learnable: False, ``"mel"``, ``"basis"`` or True (both), from these exact numbers;
+            learned mel weights are kept >= 0 after each optimizer step.
         method: how the projection runs.
 
     Input shape:
