@@ -603,6 +603,17 @@ def test_exports_to_tflite_with_the_same_numbers(name, options, tmp_path):
     assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow export")
+def test_tflite_refuses_dither_before_converting(tmp_path):
+    from framebank import export
+
+    frontend = frontends.KaldiFbank(dither=1.0, seed=0)
+    frontend(_speech(samples=4000, batch=1))
+    with pytest.raises(ValueError, match="dither=1.0 draws random noise.*dither=0"):
+        export.export_tflite(frontend, tmp_path / "m.tflite")
+    assert not (tmp_path / "m.saved_model").exists()  # refused before any work
+
+
 def test_a_config_names_a_preset():
     frontend = fb.build_frontend({"frontend": "beats"})
     assert isinstance(frontend, frontends.BEATs)
