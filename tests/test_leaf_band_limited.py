@@ -1,8 +1,8 @@
 """LEAF's band-limited path equals its stride-1 definition: outputs and gradients, on speech.
 
-The path is ``LEAF(band_limited=True)``, the default; the reference is
-``LEAF(band_limited=False, method="strided_conv")``, LEAF's own design
-(a Gabor convolution at every sample), with the same weights. Each case also checks that
+The path is ``LEAF(band_limited=True)``, the default with ``method="auto"``; the reference is
+``LEAF(band_limited=False, method="strided_conv")`` (a named method alone gives it), LEAF's
+own design (a Gabor convolution at every sample), with the same weights. Each case also checks that
 the band-limited path is the one that ran (its plan holds), so that an equality is not
 the stride-1 fallback compared with itself.
 
@@ -200,6 +200,50 @@ def test_unknown_length_runs_the_definition():
 def test_default_is_the_band_limited_path():
     assert frontends.LEAF(16000).band_limited
     assert not frontends.LEAF(16000, band_limited=False).band_limited
+
+
+def test_a_named_method_is_the_stride1_definition():
+    """Naming a method asks for the reference: exactly ``band_limited=False``'s numbers,
+    and not the band-limited path's (which differs by more than 0, within its bound)."""
+    x = _speech(8000, 0.25, 2)
+    named = frontends.LEAF(8000, method="strided_conv")
+    explicit = frontends.LEAF(8000, band_limited=False, method="strided_conv")
+    fast = frontends.LEAF(8000)
+    for leaf in (named, explicit, fast):
+        leaf(x[:1])
+    named.set_weights(fast.get_weights())
+    explicit.set_weights(fast.get_weights())
+    assert not named.band_limited and fast.band_limited and _holds(fast)
+    want = ops.convert_to_numpy(explicit(x))
+    got = ops.convert_to_numpy(named(x))
+    np.testing.assert_array_equal(got, want)
+    gap = np.abs(ops.convert_to_numpy(fast(x)) - got).max()
+    assert 0 < gap <= OUTPUT_RTOL * np.abs(got).max()
+    # True wins over a named method: the band-limited path, that method as its fallback.
+    assert frontends.LEAF(8000, method="strided_conv", band_limited=True).band_limited
+
+
+@pytest.mark.parametrize(
+    "options,band_limited",
+    [({}, True), ({"method": "strided_conv"}, False), ({"band_limited": False}, False)],
+)
+def test_config_round_trip_keeps_the_path(options, band_limited):
+    """The config stores the resolved choice: its method is the one "auto" picked, which
+    would otherwise read as a named method on reload."""
+    config = frontends.LEAF(8000, **options).get_config()
+    assert config["band_limited"] is band_limited
+    again = frontends.LEAF.from_config(config)
+    assert again.band_limited is band_limited
+    assert again.get_config() == config
+
+
+def test_a_config_of_the_last_release_loads_as_before():
+    """The last release wrote ``band_limited=True`` with the method "auto" resolved to (or
+    the one named): explicit True wins, so the band-limited path still runs."""
+    for method in ("fft_conv", "strided_conv"):
+        config = frontends.LEAF(8000, method=method, band_limited=True).get_config()
+        assert config["band_limited"] is True
+        assert frontends.LEAF.from_config(config).band_limited
 
 
 def test_bad_option():

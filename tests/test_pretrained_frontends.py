@@ -626,6 +626,28 @@ def test_learnable_starts_at_the_fixed_numbers(name, learnable):
     assert len(learning.trainable_weights) == expected
 
 
+@pytest.mark.parametrize("name", [*PRESETS, "log_mel"])
+def test_learned_mel_weights_stay_non_negative(name):
+    """Unconstrained, Adam at 1e-2 drives about half the mel weights below 0 in a few
+    steps, and a band whose power goes negative sits on the log's floor with no gradient."""
+    keras.utils.set_random_seed(0)
+    x = _speech(samples=4000, batch=4)
+    frontend = frontends.FRONTENDS[name](learnable="mel")
+    inputs = keras.Input((x.shape[1],))
+    pooled = keras.layers.GlobalAveragePooling1D()(frontend(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2)(pooled))
+    model.compile(keras.optimizers.Adam(1e-2), "mse")
+    targets = np.random.default_rng(0).standard_normal((len(x), 2)).astype("float32")
+    (layer,) = [step for step in frontend.postprocessing if hasattr(step, "mel")]
+    start = _numpy(layer.mel).copy()
+    for _ in range(10):
+        model.train_on_batch(x, targets)
+    mel = _numpy(layer.mel)
+    assert np.abs(mel - start).max() > 0  # it learned
+    assert mel.min() >= 0
+    assert np.all(np.isfinite(_numpy(frontend(x))))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
 @pytest.mark.parametrize("name", PRESETS)
@@ -648,20 +670,38 @@ def test_200_adam_steps_stay_finite(name, policy):
         keras.config.set_dtype_policy("float32")
 
 
+# The presets, then Kaldi's frame energy (raw and windowed): its own branch of the graph.
+EXPORTED = [(name, {}) for name in PRESETS] + [
+    ("kaldi_fbank", {"use_energy": True}),
+    ("kaldi_fbank", {"use_energy": True, "raw_energy": False}),
+]
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow export")
-@pytest.mark.parametrize("name", PRESETS)
-def test_exports_to_tflite_with_the_same_numbers(name, tmp_path):
+@pytest.mark.parametrize(("name", "options"), EXPORTED, ids=lambda v: str(v) if v else "defaults")
+def test_exports_to_tflite_with_the_same_numbers(name, options, tmp_path):
     from framebank import export
 
     # Noisy: the telephone corpus's empty band above 4 kHz is rounding noise, which BEATs'
     # int16 scale lifts above Kaldi's log floor, and which differs between two float32 runs.
     x = _noisy_speech(RATE, 4000, batch=2)
-    frontend = frontends.FRONTENDS[name](method="matmul")
+    frontend = frontends.FRONTENDS[name](method="matmul", **options)
     want = _numpy(frontend(x))
     saved = export.export_saved_model(frontend, tmp_path / "saved")
     tflite = export.export_tflite(saved, tmp_path / "m.tflite")
     got = export.run_tflite(tflite, x)
     assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow export")
+def test_tflite_refuses_dither_before_converting(tmp_path):
+    from framebank import export
+
+    frontend = frontends.KaldiFbank(dither=1.0, seed=0)
+    frontend(_speech(samples=4000, batch=1))
+    with pytest.raises(ValueError, match="dither=1.0 draws random noise.*dither=0"):
+        export.export_tflite(frontend, tmp_path / "m.tflite")
+    assert not (tmp_path / "m.saved_model").exists()  # refused before any work
 
 
 def test_a_config_names_a_preset():

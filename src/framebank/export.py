@@ -109,6 +109,18 @@ def _check_exportable(model: keras.Model, what: str) -> None:
             )
 
 
+def _refuse_random(model: Any, what: str) -> None:
+    """Refuse, before converting, a layer that draws noise (Kaldi's ``dither``): TFLite's
+    builtins have no stateless random draw, and its converter's error names none of it."""
+    for layer in _sublayers(model):
+        if getattr(layer, "dither", 0):
+            raise ValueError(
+                f"{what} cannot take layer {layer.name!r}: dither={layer.dither!r} draws "
+                "random noise, which has no builtin operator there. Export it with dither=0 "
+                "(Kaldi's features without dither; add the noise before the model if needed)."
+            )
+
+
 def _export_pick(name: str) -> str | None:
     """The method an export runs in place of ``name``: None when ``name`` exports.
 
@@ -282,6 +294,9 @@ def export_tflite(
     Returns:
         The ``.tflite`` file. Run it with :func:`run_tflite` (or any TFLite
         interpreter: resize the input to ``[batch, time]`` before allocating).
+
+    Raises:
+        ValueError: a layer draws random noise (``KaldiFbank(dither > 0)``), before any work.
     """
     import tensorflow as tf
 
@@ -289,6 +304,7 @@ def export_tflite(
     if isinstance(model, (str, os.PathLike)):
         saved = _existing(model, "SavedModel folder")
     else:
+        _refuse_random(model, "TFLite")
         model = exportable_model(model, "TFLite")
         saved = export_saved_model(model, path.with_suffix(".saved_model"))
     # Builtin ops only: every family and method lowers to them, so the file

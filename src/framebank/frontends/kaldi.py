@@ -130,7 +130,8 @@ class KaldiFbank(Pretrained):
             is ``log(32768**2)`` (about 20.8) lower in every bin.
         empty_bins: ``"error"`` (Kaldi's rule) or ``"allow"`` (torchaudio's: a mel bin with no
             FFT bin gives ``log(eps)``; AST and BEATs, 128 bins at 16 kHz, have one).
-        learnable: False, ``"mel"``, ``"basis"`` or True (both), from these exact numbers.
+        learnable: False, ``"mel"``, ``"basis"`` or True (both), from these exact numbers;
+            learned mel weights are kept >= 0 after each optimizer step.
         method: how the projection runs.
 
     Input shape:

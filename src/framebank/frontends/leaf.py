@@ -74,16 +74,20 @@ class LEAF(ReadyMade):
             ``mean_var_norm``).
         learn_filters, learn_pooling: train the Gabor parameters, the pooling widths.
         method: how the filters run in the stride-1 definition (``"auto"`` picks the FFT).
+            Naming a method (``"strided_conv"``, ``"fft_conv"``, ...) asks for that
+            definition, the reference: ``band_limited`` then defaults to ``False``.
         band_limited: compute the filters, squared modulus and pooling from one FFT of
             the signal, per group of filters on a grid whose stride is set by each
             filter's width (a band of bins around each learned centre, its inverse FFT;
             the filters that the window cuts over the whole spectrum), the same output
-            within 1e-4 of its largest value on speech (1e-5 to 3e-5 measured). On by
-            default: several times faster than the stride-1 convolution under TensorFlow
-            and JAX on a CPU (``benchmarks/README.md``). ``False`` runs the stride-1 definition
-            with ``method``, the reference. The stride-1 path runs anyway where a width
-            has left the plan made from the initial widths, for an input of unknown
-            length (so in export), and in streaming.
+            within 1e-4 of its largest value on speech (1e-5 to 3e-5 measured): several
+            times faster than the stride-1 convolution under TensorFlow and JAX on a CPU
+            (``benchmarks/README.md``). ``None`` (default): band-limited with
+            ``method="auto"``, the stride-1 definition with a named method. ``True`` or
+            ``False`` wins over that (``True`` with a named method runs that method where
+            the stride-1 path runs). The stride-1 path runs anyway where a width has left
+            the plan made from the initial widths, for an input of unknown length (so in
+            export), and in streaming. ``get_config`` stores the resolved ``True``/``False``.
     """
 
     stride1 = True
@@ -102,7 +106,7 @@ class LEAF(ReadyMade):
         learn_filters: bool = True,
         learn_pooling: bool = True,
         method: str = "auto",
-        band_limited: bool = True,
+        band_limited: bool | None = None,
         win_length: int | None = None,
         hop_length: int | None = None,
         **kwargs: Any,
@@ -134,7 +138,12 @@ class LEAF(ReadyMade):
         if check_bool("instance_norm", instance_norm):
             steps.append(InstanceNorm(epsilon=1e-6, name="instance_norm"))
         super().__init__(encoder, steps, options, **kwargs)
+        if band_limited is None:
+            # A named method asks for the stride-1 definition (the reference); "auto", for speed.
+            band_limited = isinstance(method, str) and method == "auto"
         self.band_limited = check_bool("band_limited", band_limited)
+        # Resolved, since the config's method is the one "auto" picked: a reload keeps the path.
+        self._options["band_limited"] = self.band_limited
 
     def call(self, waveform: Any) -> Any:
         time = waveform.shape[1]

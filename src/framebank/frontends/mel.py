@@ -52,7 +52,8 @@ class LogMel(ReadyMade):
             or ``"reflect"``. Reflect padding cannot stream (it needs samples after a
             chunk); streaming refuses it.
         learnable: False (fixed, the default), ``"mel"`` (the mel weights train from
-            librosa's), ``"basis"`` (the STFT basis trains) or True (both).
+            librosa's, kept >= 0 after each optimizer step), ``"basis"`` (the STFT basis
+            trains) or True (both).
 
     Raises:
         ValueError: both units for one size, a window longer than ``n_fft`` or not

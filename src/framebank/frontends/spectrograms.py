@@ -67,7 +67,8 @@ class TorchaudioMel(_CentredMel):
     Args:
         sample_rate, n_fft, hop_length (None: ``n_fft // 2``), n_mels, f_min, f_max (None:
             Nyquist), power: torchaudio's.
-        learnable: False, ``"mel"``, ``"basis"`` or True (both), from these exact numbers.
+        learnable: False, ``"mel"``, ``"basis"`` or True (both), from these exact numbers;
+            learned mel weights are kept >= 0 after each optimizer step.
         method: how the projection runs.
     """
 
@@ -123,7 +124,8 @@ class KerasMel(_CentredMel):
             (``window`` is ``"hann"`` or ``"hamming"``; a ``sequence_length`` shorter than
             ``fft_length`` is not offered).
         min_freq, max_freq, power_to_db, top_db, mag_exp, min_power, ref_power: Keras's own.
-        learnable: False, ``"mel"``, ``"basis"`` or True (both), from these exact numbers.
+        learnable: False, ``"mel"``, ``"basis"`` or True (both), from these exact numbers;
+            learned mel weights are kept >= 0 after each optimizer step.
         method: how the projection runs.
     """
 

@@ -86,13 +86,17 @@ class Float32Postprocessing(Postprocessing):
             )
         return int(input_shape[-1])
 
-    def add_array_weight(self, name: str, values: np.ndarray) -> keras.Variable:
+    def add_array_weight(
+        self, name: str, values: np.ndarray, constraint: Any = None
+    ) -> keras.Variable:
         """A weight initialised to ``values``, kept in :attr:`working_dtype` and never
-        autocast (a float16 copy would cost the float32 computation its precision)."""
+        autocast (a float16 copy would cost the float32 computation its precision);
+        ``constraint`` runs after each optimizer step."""
         return self.add_weight(
             name=name,
             shape=values.shape,
             initializer=constant_initializer(values),
+            constraint=constraint,
             dtype=self.working_dtype,
             autocast=False,
         )

@@ -97,7 +97,8 @@ class KaldiMelSpectrum(Float32Postprocessing):
         frame_len: samples per frame (only with ``use_energy`` and ``raw_energy``).
         empty_bins: ``"error"`` (Kaldi's) or ``"allow"`` (torchaudio's) for a mel bin that
             holds no FFT bin.
-        trainable: the mel weights are fixed by default.
+        trainable: the mel weights are fixed by default; trained, they are kept >= 0
+            after each optimizer step (``keras.constraints.NonNeg``).
 
     Input shape:
         ``[batch, frames, 2 * (fft_length // 2 + 1) (+ frame_len)]``.
@@ -165,7 +166,8 @@ class KaldiMelSpectrum(Float32Postprocessing):
                 f"imaginary parts, then the raw frame for raw_energy). "
                 f"Received: input_shape={tuple(input_shape)}"
             )
-        self.mel = self.add_array_weight("mel", self._initial)
+        # Trained, kept >= 0: a negative weight could floor a band at the log (MelSpectrum).
+        self.mel = self.add_array_weight("mel", self._initial, keras.constraints.NonNeg())
 
     def _log_energy(self, x: Any, power: Any) -> Any:
         if self.raw_energy:
@@ -179,7 +181,8 @@ class KaldiMelSpectrum(Float32Postprocessing):
         log_energy = ops.log(ops.clip(energy, FLT_EPSILON, float("inf")))
         if self.energy_floor > 0:
             log_energy = ops.clip(log_energy, float(np.log(self.energy_floor)), float("inf"))
-        return log_energy[..., None]
+        # expand_dims, not [..., None]: TFLite's builtin strided slice has no new-axis mask.
+        return ops.expand_dims(log_energy, -1)
 
     def call(self, coefficients: Any) -> Any:
         x = ops.cast(coefficients, self.working_dtype)

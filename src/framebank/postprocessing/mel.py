@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -48,7 +49,8 @@ class MelSpectrum(Float32Postprocessing):
         n_mels, fmin, fmax, htk, norm: as in ``librosa.filters.mel``.
         power: the exponent of ``|X|``: 1 (magnitude), 2 (power), or any positive number,
             as librosa's ``power``.
-        trainable: the mel weights are fixed by default.
+        trainable: the mel weights are fixed by default; trained, they are kept >= 0
+            after each optimizer step (``keras.constraints.NonNeg``).
 
     Input shape:
         ``[batch, frames, 2 * (fft_length // 2 + 1)]``, real parts then
@@ -99,7 +101,9 @@ class MelSpectrum(Float32Postprocessing):
                 f"coefficients (real then imaginary). Received: input_shape={tuple(input_shape)}"
             )
         weights = self.initial_weights()
-        self.mel = self.add_array_weight("mel", weights)
+        # Trained, a negative weight could make a band's power negative: the log's floor
+        # then holds it, a dead band with no gradient. NonNeg keeps the (>= 0) start exact.
+        self.mel = self.add_array_weight("mel", weights, keras.constraints.NonNeg())
 
     def initial_weights(self) -> np.ndarray:
         """The ``[fft_length // 2 + 1, n_mels]`` float64 weights the layer starts from."""

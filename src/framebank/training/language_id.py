@@ -159,7 +159,7 @@ class LanguageIdConfig:
     variants: dict = field(default_factory=dict)
     reference: str | None = None
     method: str = "dense"
-    stride1_method: str = "strided_conv"
+    stride1_method: str = "auto"  # LEAF band-limited; a named method is its stride-1 reference
     frame_len: int = 256
     hop: int = 80
     num_filters: int = 40
