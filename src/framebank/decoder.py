@@ -50,7 +50,7 @@ from framebank._validation import (
 )
 from framebank.filterbanks import FreeFilterbank
 from framebank.layers import Encoder, freeze_sublayer
-from framebank.methods import AUTO, Method, get_method, resolve_method, runnable
+from framebank.methods import AUTO, Method, get_method, resolve_method, runnable, value_now
 from framebank.structures import WindowedDFT, WindowedInverseDFT
 
 __all__ = [
@@ -223,11 +223,11 @@ class PinvSynthesis(Synthesis):
         basis = ops.stop_gradient(ops.cast(decoder.encoder.filterbank.filters(), dtype))
         weights = ops.sum(ops.square(basis), axis=1)  # diag(B B^T), [frame_len]
         key = (id(decoder), keras.backend.standardize_dtype(dtype))
-        known = _concrete(basis)
+        known = value_now(basis)
         made = self._made.get(key)
         if known is not None:  # eager: make it now unless this basis's is already made
             if made is None or not np.array_equal(made[0], known):
-                made = (known, _concrete(self._synthesis(decoder, basis, weights, dtype)))
+                made = (known, value_now(self._synthesis(decoder, basis, weights, dtype)))
                 self._made[key] = made
             return ops.convert_to_tensor(made[1], dtype), weights
         if made is None or keras.backend.backend() == "tensorflow":
@@ -278,14 +278,6 @@ class PinvSynthesis(Synthesis):
 
     def get_config(self) -> dict:
         return {"rcond": self.rcond}
-
-
-def _concrete(x: Any) -> Any:
-    """``x`` as a numpy array where it has a value now (eager), else None (traced)."""
-    try:
-        return ops.convert_to_numpy(x)
-    except (TypeError, ValueError, NotImplementedError, AttributeError):
-        return None
 
 
 _KINDS: dict[str, type[Synthesis]] = {
