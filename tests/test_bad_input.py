@@ -216,3 +216,34 @@ def test_ast_with_target_length_says_that_is_why_it_does_not_stream():
     with pytest.raises(streaming.NotStreamableError, match="target_length=1024 pads or cuts"):
         streaming.Stream(fb.frontends.AST(target_length=1024), sample_rate=16000)
     assert streaming.Stream(fb.frontends.AST(), sample_rate=16000) is not None
+
+
+# ------------------------------------------------------------------ Python lists
+
+
+@pytest.mark.parametrize(
+    "make,expected",
+    [
+        (lambda: fb.frontends.LogMel(16000), r"LogMel takes a waveform \[batch, samples\]"),
+        (lambda: _encoder(), r"Encoder takes a waveform \[batch, samples\]"),
+        (lambda: fb.FrameProjection(4), r"FrameProjection takes frames \[batch, frames, frame_l"),
+    ],
+)
+def test_a_python_list_is_refused_naming_what_was_received(make, expected):
+    # As keras.layers.Dense refuses [[1.0, 2.0]] (a list is not converted), but naming the
+    # list and the tensor expected, where Keras names one of its numbers as an argument.
+    with pytest.raises(TypeError, match=expected + r".*Received: a list of 400 float"):
+        make()([0.0] * 400)
+    with pytest.raises(TypeError, match=r"Received: a list of 1 list"):
+        make()([[0.0] * 400])
+
+
+# ------------------------------------------------------------------ zero frames, post-processing
+
+
+@pytest.mark.parametrize("append", [False, True])
+def test_median_subtraction_of_zero_frames_is_empty_like_the_other_postprocessing(append):
+    x = np.zeros((2, 0, 3), "float32")
+    got = fb.postprocessing.MedianSubtraction(append=append)(x)
+    assert tuple(got.shape) == (2, 0, 6 if append else 3)
+    assert tuple(fb.postprocessing.InstanceNorm()(x).shape) == (2, 0, 3)  # as the others do

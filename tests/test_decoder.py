@@ -381,3 +381,24 @@ def test_pinv_is_made_once_per_basis_and_again_when_the_weights_change(monkeypat
     assert np.abs(want - eager[0]).max() > 1e-2 * np.abs(want).max()  # the basis did change
     assert_close_rel(model.predict(coefficients, verbose=0), want, 1e-5)
     assert_close_rel(decoder(coefficients), want, 1e-5)
+
+
+def test_a_pinv_cache_entry_is_tied_to_its_decoder_and_freed_with_it():
+    """The made pseudo-inverse is keyed by the decoder itself (weakly), not by ``id()``,
+    which a later object can reuse: a freed decoder's entry goes, and a variant shared by
+    two decoders keeps one entry each."""
+    import gc
+
+    from framebank.decoder import PinvSynthesis
+
+    synthesis = PinvSynthesis()
+    coefficients = _coefficients(num_basis=40)
+    first = fb.Decoder(fb.Encoder(40, 32, 16, method="matmul"), kind=synthesis, method="matmul")
+    second = fb.Decoder(fb.Encoder(40, 32, 16, method="matmul"), kind=synthesis, method="matmul")
+    want = [ops.convert_to_numpy(d(coefficients)) for d in (first, second)]
+    assert set(synthesis._made) == {first, second}
+    assert np.abs(want[0] - want[1]).max() > 1e-2 * np.abs(want[1]).max()  # two bases
+    del first
+    gc.collect()
+    assert list(synthesis._made) == [second]
+    assert_close_rel(second(coefficients), want[1], 0.0)  # its own entry, unchanged

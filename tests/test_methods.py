@@ -235,3 +235,40 @@ def test_a_predicate_with_a_value_runs_only_its_branch():
         out = known_cond(ops.convert_to_tensor(predicate), branch("t", 1.0), branch("f", 0.0))
         assert float(ops.convert_to_numpy(out)) == expected
         assert ran == ["t" if predicate else "f"]
+
+
+def test_a_tensor_has_a_value_eagerly_and_none_while_traced():
+    # known_cond and the pinv decoder's cache ask the same question: has this tensor a value
+    # now? Eager tensors do; a KerasTensor, a functional model's trace (a TensorFlow graph
+    # placeholder, a JAX tracer, a torch meta tensor) and a compiled step do not.
+    import keras
+
+    from framebank.methods import value_now
+
+    seen = {}
+
+    class Probe(keras.layers.Layer):
+        def call(self, x):
+            seen.setdefault(self.name, value_now(x))
+            return x
+
+    eager = ops.convert_to_tensor(np.array([[1.5, -2.0]], np.float32))
+    np.testing.assert_array_equal(value_now(eager), [[1.5, -2.0]])
+    assert value_now(keras.KerasTensor((1, 2))) is None
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, Probe(name="probe")(inputs))
+    assert seen.pop("probe") is None  # the functional model's trace
+    model.predict(np.ones((1, 2), np.float32), verbose=0)
+    compiled = keras.backend.backend() in ("tensorflow", "jax")  # torch's predict is eager
+    assert (seen["probe"] is None) == compiled
+
+
+def test_a_real_error_is_not_taken_for_a_traced_tensor():
+    from framebank.methods import value_now
+
+    class Broken:
+        def __array__(self, *args, **kwargs):
+            raise RuntimeError("device lost")
+
+    with pytest.raises(RuntimeError, match="device lost"):
+        value_now(Broken())

@@ -454,3 +454,30 @@ def test_a_users_frame_wise_layer_streams_and_an_undeclared_one_is_refused():
     other = keras.Model(inputs, Undeclared()(encoder(inputs)))
     with pytest.raises(streaming.NotStreamableError):
         streaming.Stream(other)
+
+
+def test_the_functional_graph_is_read_through_one_function_that_fails_loudly():
+    """Keras 3 has no public API for a layer's calls in a functional graph (``input`` and
+    ``output`` give the first call, without keyword arguments); streaming reads the private
+    ``Layer._inbound_nodes`` in one function. This pins what it reads, so a Keras that changes
+    it fails here, and the function's own error says what changed."""
+    from framebank.streaming._plan import symbolic_calls
+
+    encoder = fb.Encoder(8, 16, 4, method="matmul")
+    decoder = fb.Decoder(encoder, kind="pinv")
+    inputs = keras.Input((None,))
+    coefficients = encoder(inputs)
+    keras.Model(inputs, decoder(coefficients))
+    keras.Model(inputs, decoder(coefficients, length=203))  # a second call of the same layer
+    calls = symbolic_calls(decoder)
+    assert [(len(i), len(o), k) for i, o, k in calls] == [
+        (1, 1, {"length": None}),
+        (1, 1, {"length": 203}),
+    ]
+    assert all(i[0] is coefficients for i, _, _ in calls)
+
+    class Renamed:  # a layer as a Keras without _inbound_nodes would make it
+        pass
+
+    with pytest.raises(RuntimeError, match="_inbound_nodes"):
+        symbolic_calls(Renamed())

@@ -31,6 +31,7 @@ basis vectors (``num_basis > frame_len``) make a free basis well conditioned.
 from __future__ import annotations
 
 import warnings
+import weakref
 from typing import Any
 
 import keras
@@ -50,7 +51,7 @@ from framebank._validation import (
 )
 from framebank.filterbanks import FreeFilterbank
 from framebank.layers import Encoder, freeze_sublayer
-from framebank.methods import AUTO, Method, get_method, resolve_method, runnable
+from framebank.methods import AUTO, Method, get_method, resolve_method, runnable, value_now
 from framebank.structures import WindowedDFT, WindowedInverseDFT
 
 __all__ = [
@@ -212,9 +213,12 @@ class PinvSynthesis(Synthesis):
 
     def __init__(self, rcond: float | None = None) -> None:
         self.rcond = None if rcond is None else float(rcond)
-        # (decoder id, dtype) -> (basis, its synthesis basis) as numpy: the SVD of a basis
-        # once, not at every call (seconds a step under JAX on a CPU).
-        self._made: dict[tuple[int, str], tuple[Any, Any]] = {}
+        # decoder -> {dtype: (basis, its synthesis basis) as numpy}: the SVD of a basis once,
+        # not at every call (seconds a step under JAX on a CPU). Weak keys: the entry goes
+        # with its decoder, and a later decoder never finds it (an id() can be reused).
+        self._made: weakref.WeakKeyDictionary[Decoder, dict[str, tuple[Any, Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def basis(self, decoder: Decoder, dtype: Any) -> tuple[Any, Any]:
         # No gradient through the SVD: it is undefined at repeated singular
@@ -222,13 +226,13 @@ class PinvSynthesis(Synthesis):
         # coefficients.
         basis = ops.stop_gradient(ops.cast(decoder.encoder.filterbank.filters(), dtype))
         weights = ops.sum(ops.square(basis), axis=1)  # diag(B B^T), [frame_len]
-        key = (id(decoder), keras.backend.standardize_dtype(dtype))
-        known = _concrete(basis)
-        made = self._made.get(key)
+        key = keras.backend.standardize_dtype(dtype)
+        known = value_now(basis)
+        made = self._made.setdefault(decoder, {}).get(key)
         if known is not None:  # eager: make it now unless this basis's is already made
             if made is None or not np.array_equal(made[0], known):
-                made = (known, _concrete(self._synthesis(decoder, basis, weights, dtype)))
-                self._made[key] = made
+                made = (known, value_now(self._synthesis(decoder, basis, weights, dtype)))
+                self._made[decoder][key] = made
             return ops.convert_to_tensor(made[1], dtype), weights
         if made is None or keras.backend.backend() == "tensorflow":
             # A TensorFlow graph is what SavedModel, TFLite and ONNX export convert, and
@@ -278,14 +282,6 @@ class PinvSynthesis(Synthesis):
 
     def get_config(self) -> dict:
         return {"rcond": self.rcond}
-
-
-def _concrete(x: Any) -> Any:
-    """``x`` as a numpy array where it has a value now (eager), else None (traced)."""
-    try:
-        return ops.convert_to_numpy(x)
-    except (TypeError, ValueError, NotImplementedError, AttributeError):
-        return None
 
 
 _KINDS: dict[str, type[Synthesis]] = {

@@ -226,6 +226,8 @@ class FrameProjection(AudioInput, _BasisLayer):
         (2, 10, 64)
     """
 
+    _expected_input = "frames [batch, frames, frame_len]"
+
     def __init__(
         self,
         num_basis: int,

@@ -597,11 +597,34 @@ def known_cond(predicate: Any, true_fn: Callable[[], Any], false_fn: Callable[[]
     branches afresh at every call (minutes for LEAF's, on every evaluation batch); traced
     or symbolic predicates (``jit``, a TensorFlow graph, a functional model) keep the cond.
     """
-    try:
-        known = bool(ops.convert_to_numpy(predicate))
-    except Exception:  # a traced or symbolic tensor has no value yet: the backend's cond
+    known = value_now(predicate)
+    if known is None:
         return ops.cond(predicate, true_fn, false_fn)
-    return true_fn() if known else false_fn()
+    return true_fn() if bool(known) else false_fn()
+
+
+def value_now(x: Any) -> np.ndarray | None:
+    """``x`` as a numpy array where it has a value now (an eager tensor, a concrete JAX
+    array, numpy, a Python number), else None: a ``KerasTensor``, a TensorFlow graph tensor
+    (``tf.function``, a functional model's trace), a JAX tracer (``jit``, ``grad``,
+    shape inference) or a torch meta tensor (Keras's shape inference under torch)."""
+    if isinstance(x, keras.KerasTensor):
+        return None
+    try:
+        return ops.convert_to_numpy(x)
+    except _no_value_errors():
+        return None
+
+
+def _no_value_errors() -> tuple[type[Exception], ...]:
+    """What converting a tensor without a value raises on the current backend, and only
+    that: anything else (a wrong type, a device error) is a real error and propagates."""
+    if keras.backend.backend() == "jax":
+        import jax  # the backend itself: already imported
+
+        return (jax.errors.TracerArrayConversionError,)
+    # TensorFlow: "Cannot convert a symbolic tf.Tensor"; torch: "Cannot copy out of meta tensor".
+    return (NotImplementedError,)
 
 
 def _at_least_float32(x: Any) -> Any:

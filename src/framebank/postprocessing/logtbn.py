@@ -62,7 +62,8 @@ class MedianSubtraction(Float32Postprocessing):
             of ``x - median``.
 
     Input shape:
-        ``[batch, frames, channels]``, at least one frame.
+        ``[batch, frames, channels]``; 0 frames give 0 frames, where the frame count is
+        known when the layer is traced (eager calls, a fixed-length input).
 
     Output shape:
         ``[batch, frames, channels]``, or ``[batch, frames, 2 channels]`` with
@@ -86,16 +87,20 @@ class MedianSubtraction(Float32Postprocessing):
 
     def call(self, x: Any) -> Any:
         x = ops.cast(x, self.working_dtype)
+        # 0 frames: nothing to subtract from, the empty output (as the other post-processing
+        # layers give); a median of no values would be an error on every backend.
+        filtered = x if x.shape[1] == 0 else x - ops.expand_dims(self._median(x), 1)
+        return ops.concatenate([x, filtered], axis=-1) if self.append else filtered
+
+    def _median(self, x: Any) -> Any:
+        """The lower median over the frames, ``[batch, channels]``."""
         frames = x.shape[1] if x.shape[1] is not None else ops.shape(x)[1]
         lower_middle = (frames - 1) // 2
         float32 = keras.backend.standardize_dtype(x.dtype) == "float32"
         if keras.backend.backend() == "torch" or not float32:
             # torch: a native sort, and each op runs eagerly; the bisection reads float32's bits.
-            median = ops.take(ops.sort(x, axis=1), lower_middle, axis=1)
-        else:
-            median = _lower_median(x, lower_middle + 1)
-        filtered = x - ops.expand_dims(median, 1)
-        return ops.concatenate([x, filtered], axis=-1) if self.append else filtered
+            return ops.take(ops.sort(x, axis=1), lower_middle, axis=1)
+        return _lower_median(x, lower_middle + 1)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         self._check_rank(input_shape)

@@ -116,19 +116,15 @@ def _model_chain(model: keras.Model, call_kwargs: dict) -> list[keras.layers.Lay
         previous = model.inputs[0]
         for layer in layers:
             # The node of this model's graph: a layer may also be called elsewhere.
-            nodes = [
-                node
-                for node in layer._inbound_nodes
-                if len(node.input_tensors) == 1 and node.input_tensors[0] is previous
-            ]
-            if len(nodes) != 1 or len(nodes[0].output_tensors) != 1:
+            calls = [c for c in symbolic_calls(layer) if len(c[0]) == 1 and c[0][0] is previous]
+            if len(calls) != 1 or len(calls[0][1]) != 1:
                 raise NotStreamableError(
                     f"Model {model.name!r} is not a chain: layer {layer.name!r} does not take "
                     "the previous layer's output as its one input; streaming follows one "
                     "chain of layers."
                 )
-            call_kwargs[layer.name] = dict(nodes[0].arguments.kwargs)
-            previous = nodes[0].output_tensors[0]
+            call_kwargs[layer.name] = calls[0][2]
+            previous = calls[0][1][0]
         if previous is not model.outputs[0]:
             raise NotStreamableError(
                 f"Model {model.name!r} is not a chain: its output is not its last layer's."
@@ -138,6 +134,29 @@ def _model_chain(model: keras.Model, call_kwargs: dict) -> list[keras.layers.Lay
         nested = isinstance(layer, (keras.Model, FrontEnd))
         out.extend(flatten(layer, call_kwargs) if nested else [layer])
     return out
+
+
+def symbolic_calls(layer: keras.layers.Layer) -> list[tuple[list, list, dict]]:
+    """Every call of ``layer`` on symbolic tensors (each functional graph it is in), as
+    ``(input tensors, output tensors, keyword arguments)``.
+
+    Why private Keras: Keras 3 has no public API for a layer's calls. ``Operation.input``
+    and ``output`` give its first call only (a layer may be called in several models) and
+    no keyword arguments (a Decoder's ``length``). So ``Layer._inbound_nodes`` is read here
+    and nowhere else; a Keras that changes it fails here, saying so.
+    """
+    try:
+        return [
+            (list(node.input_tensors), list(node.output_tensors), dict(node.arguments.kwargs))
+            for node in layer._inbound_nodes
+        ]
+    except AttributeError as error:
+        raise RuntimeError(
+            "Streaming a functional model reads its graph through Keras's private "
+            "Layer._inbound_nodes (each node's input_tensors, output_tensors and "
+            f"arguments.kwargs), which Keras {keras.__version__} no longer has as expected: "
+            f"{error}"
+        ) from error
 
 
 def model_sample_rate(layer: Any) -> float | None:
