@@ -534,7 +534,6 @@ class Decoder(keras.layers.Layer):
         coefficients = self.variant.undo_bias(self, coefficients, dtype)
         inverse = self._inverse_dft()
         if inverse is not None:
-            self.encoder.filterbank.structure_used(self.method.structure)
             basis = ops.cast(self.encoder.filterbank.filters(), dtype)
             weights = self.variant.frame_weights(self, made_in)
             # The explicit basis (pinv's SVD) is made only in the branch that reads it.

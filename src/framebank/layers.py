@@ -169,7 +169,6 @@ class _BasisLayer(keras.layers.Layer):
         method = runnable(self.method, structure)
         basis = self._basis(x.dtype)
         if method is self.method and structure is not None:
-            self.filterbank.structure_used(method.structure)
             return method.project_structured(x, basis, structure, hop)
         if not method.needs_frames:
             return method.project_signal(x, basis, hop)

@@ -380,9 +380,7 @@ class RFFT(Method):
     layer hands it the basis's description (``structure = "windowed_dft"``), never the
     family. A layer refuses it for a family that never declares that structure (free,
     Gabor, sinc); a basis of a family that does but is not one now (a Fourier basis
-    that trains, or a fixed one whose weight was written with other values: the
-    filterbank decides at every write, not at every call) it runs as ``matmul``, its
-    ``fallback``, as it does inside
+    that trains) it runs as ``matmul``, its ``fallback``, as it does inside
     :func:`portable`: TFLite and ONNX have no general FFT, and the matmul is the same
     numbers from the same weight.
     """
@@ -401,9 +399,13 @@ class RFFT(Method):
         return Matmul().project(frame_valid(signal, basis.shape[0], hop), basis)
 
     def project_structured(self, x: Any, basis: Any, structure: Any, hop: int) -> Any:
-        # The description is the filterbank's promise about its weight, kept at every
-        # write of the weight (a layer hands none for a weight that differs).
-        return self._stft(x, structure, hop)
+        # The description is a promise about the weight: checked at every call, so that
+        # weights loaded or assigned since still give exactly `frames @ basis`.
+        return known_cond(
+            _is_exactly(basis, structure.basis()),
+            lambda: self._stft(x, structure, hop),
+            lambda: self.project_signal(x, basis, hop),
+        )
 
     def synthesize(self, coefficients: Any, synthesis: Any, hop: int) -> Any:
         # A synthesis basis given without a description: the fallback's product.
@@ -413,11 +415,16 @@ class RFFT(Method):
         self, coefficients: Any, synthesis: Any, basis: Any, structure: Any, hop: int
     ) -> Any:
         """The inverse real FFT of each frame's coefficients (``structure``: a
-        :class:`~framebank.structures.WindowedInverseDFT`), windowed, then overlap-added.
-        The layer hands a structure only while the weight it inverts equals its source
-        (the filterbank keeps that at every write), so ``synthesis`` and ``basis`` are
-        not read here; they stay in the signature for methods that need them."""
-        return overlap_add(self._inverse_frames(coefficients, structure), hop)
+        :class:`~framebank.structures.WindowedInverseDFT`), windowed, then overlap-added;
+        checked at every call, as analysis is, against the weight it inverts. ``synthesis``
+        (the fallback's basis) may be a callable that makes it, called only there."""
+        return known_cond(
+            _is_exactly(basis, structure.source.basis()),
+            lambda: overlap_add(self._inverse_frames(coefficients, structure), hop),
+            lambda: Matmul().synthesize(
+                coefficients, synthesis() if callable(synthesis) else synthesis, hop
+            ),
+        )
 
     @staticmethod
     def _inverse_frames(coefficients: Any, structure: Any) -> Any:
@@ -625,6 +632,21 @@ def _no_value_errors() -> tuple[type[Exception], ...]:
         return (jax.errors.TracerArrayConversionError,)
     # TensorFlow: "Cannot convert a symbolic tf.Tensor"; torch: "Cannot copy out of meta tensor".
     return (NotImplementedError,)
+
+
+def _is_exactly(basis: Any, definition: np.ndarray) -> Any:
+    """A scalar boolean tensor: ``basis`` (a weight made from the float64 ``definition``,
+    cast to the compute dtype) still holds the values it was made with, bit for bit.
+
+    Why equality: a weight is made by converting the definition to its own dtype (float32,
+    or float64 under a float64 policy) and cast to the compute dtype, which is repeated here,
+    so an untouched weight is equal; any edit, however small, is not. One comparison and one
+    reduction over ``frame_len * num_basis`` values, no tolerance to argue, on every CPU.
+    """
+    dtype = keras.backend.standardize_dtype(basis.dtype)
+    stored = "float64" if dtype == "float64" else "float32"
+    expected = ops.cast(ops.convert_to_tensor(definition, dtype=stored), dtype)
+    return ops.all(ops.equal(ops.stop_gradient(basis), expected))
 
 
 def _at_least_float32(x: Any) -> Any:

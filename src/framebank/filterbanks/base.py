@@ -249,11 +249,6 @@ class Filterbank(keras.layers.Layer):
         (a fixed Fourier basis), else None: what lets a method run it through the FFT."""
         return None
 
-    def structure_used(self, name: str) -> None:
-        """Hook: a method runs the description ``name`` (``"windowed_dft"``) in place of the
-        weight now. A compiled function keeps that choice, so a family that declares a
-        description may refuse later writes that would make it differ."""
-
     def bind_method(self, method: str) -> None:
         """Hook: the owning layer says which method will execute the basis.
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import keras
 import numpy as np
 
 from framebank._validation import check_positive_int
@@ -41,28 +39,10 @@ def fourier_basis(
     return WindowedDFT(make_window(window, frame_len), fft_length or frame_len).basis()
 
 
-class _WatchedKernel(keras.Variable):
-    """A weight that reports every write to ``on_write`` before it happens.
-
-    Why here: every Keras write (``assign_add``/``assign_sub``, ``set_weights``,
-    ``load_weights``, ``.keras`` loading, the JAX trainer's state sync) goes through
-    ``assign``, so its owner learns at write time, not at every call, whether the
-    weight is still what it was made as."""
-
-    def __init__(self, *args: Any, on_write: Callable[[Any], None], **kwargs: Any) -> None:
-        self._on_write = on_write
-        super().__init__(*args, **kwargs)
-
-    def assign(self, value: Any) -> Any:
-        self._on_write(value)
-        return super().assign(value)
-
-
 class _WindowedDFTBasis(Filterbank):
     """A family whose basis is a windowed DFT made from its options (:meth:`describe`): one
     ``[frame_len, num_basis]`` kernel starts as it and is the basis (so it trains from there),
-    and while the kernel is fixed and still equals it a method may run the description
-    instead (checked at every write of the kernel and when it is frozen, never per call)."""
+    and while the kernel is fixed a method may run the description instead."""
 
     def describe(self) -> WindowedDFT:
         """The basis the family's options make, as a :class:`~framebank.structures.WindowedDFT`."""
@@ -72,84 +52,22 @@ class _WindowedDFTBasis(Filterbank):
         return self.describe().basis()
 
     def make_weights(self) -> None:
-        # Made as add_weight makes it (same name scope, so the same path), but watched.
-        with keras.name_scope(self.name, caller=self):
-            kernel = _WatchedKernel(
-                initializer=self._kernel_initializer(),
-                shape=(self.frame_len, self.num_basis),
-                dtype=self.variable_dtype,
-                name="kernel",
-                on_write=self._kernel_written,
-            )
-        self._is_description = True
-        self._track_variable(kernel)  # as add_weight tracks it (frozen with the layer)
-        self.kernel = kernel
-
-    def _kernel_initializer(self) -> Callable[..., Any]:
-        return constant_initializer(self.initial_basis())
-
-    @property
-    def trainable(self) -> bool:
-        return self._trainable
-
-    @trainable.setter
-    def trainable(self, value: bool) -> None:
-        was = getattr(self, "_trainable", False)
-        Filterbank.trainable.fset(self, value)
-        # An optimizer may have written without `assign` (torch's in-place updates):
-        # a basis frozen again compares its kernel once, now.
-        if was and not self._trainable and getattr(self, "kernel", None) is not None:
-            self._is_description = bool(self._equals_description(self.kernel))
-
-    def _equals_description(self, value: Any) -> bool | None:
-        """Whether ``value`` holds, bit for bit, what the kernel was made as (in the kernel's
-        dtype): False for a traced or symbolic value, None for one of another shape."""
-        try:
-            written = np.asarray(keras.ops.convert_to_numpy(value))
-        except Exception:  # a traced or symbolic value has no value yet
-            return False
-        shape = (self.frame_len, self.num_basis)
-        if written.shape != shape:
-            return None
-        made = self._kernel_initializer()(shape, dtype=self.variable_dtype)
-        made = keras.ops.convert_to_numpy(made)
-        return bool(np.array_equal(written.astype(made.dtype), made))
-
-    def _kernel_written(self, value: Any) -> None:
-        """Called before every write of the kernel: keep or clear "equals its description"."""
-        if self.trainable:
-            self._is_description = False  # compared when frozen, not at every step
-            return
-        equal = self._equals_description(value)
-        if equal is None:
-            return  # another shape: Keras's assign refuses it, naming both shapes
-        if not equal and getattr(self, "_description_ran", False):
-            raise ValueError(
-                f"Layer {self.name!r}: its basis is a fixed windowed DFT that already ran "
-                "through its description (the FFT), which compiled functions keep; writing "
-                "other kernel values now would be ignored by them. Build it learnable "
-                "(trainable=True), set the weights before the first call, or use "
-                'method="matmul".'
-            )
-        self._is_description = equal
-
-    def structure_used(self, name: str) -> None:
-        if name == "windowed_dft":
-            self._description_ran = True
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.frame_len, self.num_basis),
+            initializer=constant_initializer(self.initial_basis()),
+        )
 
     @property
     def windowed_dft(self) -> WindowedDFT | None:
-        """The basis as a :class:`~framebank.structures.WindowedDFT` while it is fixed and its
-        kernel still equals it, else None (a method then runs the kernel itself).
+        """The basis as a :class:`~framebank.structures.WindowedDFT` while it is fixed, else None.
 
-        Whether the kernel equals it is decided at every write (``assign``, loading) and
-        when a trainable basis is frozen, not at every call. A fixed basis whose
-        description already ran refuses a write of other values (ValueError). A basis
-        that trains needs its own gradient, so it declares nothing.
+        What the kernel was made as; a method that runs the description checks, at
+        every call, that the kernel still equals it (weights may have been loaded
+        or assigned) and runs the kernel itself where it does not. A basis that
+        trains needs its own gradient, so it declares nothing.
         """
-        if self.trainable or not getattr(self, "_is_description", True):
-            return None
-        return self.describe()
+        return None if self.trainable else self.describe()
 
     def filters(self) -> Any:
         return self.kernel
