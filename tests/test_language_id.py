@@ -414,15 +414,21 @@ def test_each_run_saves_the_classifier_and_the_front_end_as_keras(tmp_path):
 
 def test_stride1_front_ends_take_the_stride1_method():
     """Which ready-made front ends run their filters at every sample is their own attribute."""
-    config = from_dict(
-        LanguageIdConfig, {"frontends": ["leaf", "pcen_mel"], "stride1_method": "strided_conv"}
-    )
+    config = from_dict(LanguageIdConfig, {"frontends": ["leaf", "pcen_mel"]})
     (leaf,) = language_id.language_id_frontend(config, "leaf")
     (pcen_mel,) = language_id.language_id_frontend(config, "pcen_mel")
     assert leaf.encoder.method.name == config.stride1_method
     assert pcen_mel.encoder.method.name == config.method != config.stride1_method
-    # A named method is LEAF's stride-1 reference; the default, "auto", its band-limited path.
-    assert not leaf.band_limited
-    default = from_dict(LanguageIdConfig, {"frontends": ["leaf"]})
-    assert default.stride1_method == "auto"
-    assert language_id.language_id_frontend(default, "leaf")[0].band_limited
+    # A named stride-1 method is not LEAF's reference here: the recipe's LEAF is LEAF()'s own
+    # band-limited path, unless a variant's options say band_limited: false.
+    assert leaf.band_limited
+    config = from_dict(
+        LanguageIdConfig,
+        {
+            "frontends": ["leaf", "leaf_stride1"],
+            "variants": {"leaf_stride1": {"frontend": "leaf", "options": {"band_limited": False}}},
+        },
+    )
+    (reference,) = language_id.language_id_frontend(config, "leaf_stride1")
+    assert not reference.band_limited
+    assert reference.encoder.method.name == config.stride1_method

@@ -94,6 +94,13 @@ def _ready_made() -> dict:
     }
 
 
+def _takes(cls: type, option: str) -> bool:
+    """Whether front end class ``cls`` has constructor option ``option``."""
+    import inspect
+
+    return option in inspect.signature(cls.__init__).parameters
+
+
 def _families() -> list[str]:
     """The registered filterbank families this recipe builds bare (log compression after):
     those whose basis size it sets from its band count, or whose mel spectrum gives the
@@ -159,7 +166,7 @@ class LanguageIdConfig:
     variants: dict = field(default_factory=dict)
     reference: str | None = None
     method: str = "dense"
-    stride1_method: str = "auto"  # LEAF band-limited; a named method is its stride-1 reference
+    stride1_method: str = "strided_conv"
     frame_len: int = 256
     hop: int = 80
     num_filters: int = 40
@@ -306,6 +313,9 @@ def language_id_frontend(config: LanguageIdConfig, name: str) -> list:
         spec = {
             "frontend": family,
             "method": config.stride1_method if stride1 else config.method,
+            # LEAF's own default path (band-limited); stride1_method runs the filters that
+            # path cannot (and all of them with `options: {band_limited: false}`).
+            **({"band_limited": True} if _takes(ready_made[family], "band_limited") else {}),
             **options,
             "sample_rate": rate,
             "n_filters": config.num_filters,
