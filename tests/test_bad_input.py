@@ -247,3 +247,24 @@ def test_median_subtraction_of_zero_frames_is_empty_like_the_other_postprocessin
     got = fb.postprocessing.MedianSubtraction(append=append)(x)
     assert tuple(got.shape) == (2, 0, 6 if append else 3)
     assert tuple(fb.postprocessing.InstanceNorm()(x).shape) == (2, 0, 3)  # as the others do
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: fb.postprocessing.PowerToDb(),
+        lambda: fb.postprocessing.PowerToDb(ref="max", top_db=80.0),
+        lambda: fb.postprocessing.AmplitudeToDb(top_db=80.0),
+        lambda: fb.postprocessing.WhisperCompression(),
+        lambda: fb.postprocessing.WhisperCompression(max_over="example"),
+        lambda: fb.postprocessing.KerasDecibels(),
+        lambda: fb.postprocessing.KerasDecibels(max_over="example"),
+    ],
+)
+def test_a_maximum_over_zero_frames_gives_the_empty_output(make):
+    """The decibel and Whisper layers floor below a maximum over frames: with 0 frames there is
+    none to take (TensorFlow raised on the empty reduction); the output is empty, as the
+    frame-wise layers give."""
+    got = make()(np.zeros((2, 0, 3), "float32"))
+    assert tuple(got.shape) == (2, 0, 3)
+    assert keras.backend.standardize_dtype(got.dtype) == "float32"

@@ -19,7 +19,13 @@ from framebank._validation import check_floating_policy
 from framebank._weights import constant_initializer
 from framebank.postprocessing.base import Postprocessing
 
-__all__ = ["Clip", "Float32Postprocessing", "working_dtype"]
+__all__ = ["Clip", "Float32Postprocessing", "holds_no_values", "working_dtype"]
+
+
+def holds_no_values(x: Any) -> bool:
+    """Whether a dimension of ``x`` is known to be 0 (0 frames, say): a maximum over it has
+    nothing to take, and a layer whose output is the input's shape returns the empty input."""
+    return any(dim == 0 for dim in x.shape)
 
 
 def working_dtype(compute_dtype: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from keras import ops
 
 from framebank._validation import check_number, check_positive_number
-from framebank.postprocessing._common import Float32Postprocessing
+from framebank.postprocessing._common import Float32Postprocessing, holds_no_values
 from framebank.postprocessing.base import register_postprocessing
 
 __all__ = ["AmplitudeToDb", "PowerToDb", "decibels"]
@@ -48,6 +48,8 @@ def decibels(power: Any, ref: float | str, amin: float, top_db: float | None) ->
     Returns:
         Decibels, the shape of ``power``.
     """
+    if holds_no_values(power):
+        return power  # 0 frames (or examples): no maximum to take, the empty output
     axes = tuple(range(1, len(power.shape)))
     # clip and where, not maximum: Keras's torch maximum returns float64 as float32.
     db = _TEN_OVER_LN10 * ops.log(ops.clip(power, amin, float("inf")))

@@ -11,7 +11,7 @@ import numpy as np
 from keras import ops
 
 from framebank._validation import check_choice, check_number, check_positive_int
-from framebank.postprocessing._common import Float32Postprocessing
+from framebank.postprocessing._common import Float32Postprocessing, holds_no_values
 from framebank.postprocessing.base import register_postprocessing
 from framebank.postprocessing.mel import MelSpectrum
 
@@ -52,6 +52,8 @@ class WhisperCompression(Float32Postprocessing):
 
     def call(self, x: Any) -> Any:
         x = ops.cast(x, self.working_dtype)
+        if holds_no_values(x):
+            return x  # 0 frames: no maximum to take, the empty output
         # log10 as log / log(10): float32 rounding, well inside the reference's own.
         log_spec = ops.log(ops.clip(x, 1e-10, float("inf"))) / ops.log(ops.cast(10.0, x.dtype))
         if self.max_over == "input":
@@ -204,8 +206,8 @@ class KerasDecibels(Float32Postprocessing):
         ten_over_ln10 = 10.0 / math.log(10.0)
         ref = 10.0 * math.log10(max(abs(self.ref_power), self.min_power))
         db = ten_over_ln10 * ops.log(ops.clip(x, self.min_power, float("inf"))) - ref
-        if self.top_db is None:
-            return db
+        if self.top_db is None or holds_no_values(db):
+            return db  # top_db None, or 0 frames: no maximum to take (the empty output)
         if self.max_over == "input":
             top = ops.max(db)
         else:
