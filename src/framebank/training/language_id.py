@@ -83,14 +83,12 @@ RECIPE_FRONTEND_OPTIONS = ("sample_rate", "n_filters", "window_ms", "hop_ms")
 def _ready_made() -> dict:
     """The ready-made front ends this recipe can build: those that take its rate, window,
     hop and band count (the pretrained models' presets fix their own, so are left out)."""
-    import inspect
-
     from framebank.frontends import FRONTENDS
 
     return {
         name: cls
         for name, cls in FRONTENDS.items()
-        if set(RECIPE_FRONTEND_OPTIONS) <= set(inspect.signature(cls.__init__).parameters)
+        if all(_takes(cls, option) for option in RECIPE_FRONTEND_OPTIONS)
     }
 
 
