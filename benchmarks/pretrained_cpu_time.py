@@ -10,8 +10,11 @@ single-threaded step spends moves by a few percent; it measures work, not parall
     KERAS_BACKEND=tensorflow python benchmarks/pretrained_cpu_time.py --repeats 15
     KERAS_BACKEND=jax python benchmarks/pretrained_cpu_time.py --repeats 15
 
-The row ``keras_mel (no weight check)`` runs ``rfft``'s FFT without its per-call check that
-the fixed weight is still the DFT: the difference to ``keras_mel`` is what the check costs.
+The row ``keras.ops.stft log-mel (hand-written)`` is LogMel's parameters written by hand
+with ``keras.ops.stft`` (``benchmarks/frontends.py``'s row): LogMel's target is 1.2x it. The
+row ``keras_mel (no weight check)`` runs ``rfft``'s FFT without its per-call check that the
+fixed weight is still the DFT: the difference to ``keras_mel`` is what the check costs.
+``--rows LogMel,hand`` times only the rows whose name contains one of those parts.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
+HAND_WRITTEN = "keras.ops.stft log-mel (hand-written)"
 PRESETS = ("whisper", "kaldi_fbank", "ast", "beats", "torchaudio_mel", "keras_mel")
 
 
@@ -52,6 +56,7 @@ def _unchecked(layer, methods):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--rows", default="", help="comma-separated parts of row names")
     args = parser.parse_args(argv)
     import keras
 
@@ -71,10 +76,14 @@ def main(argv: list[str] | None = None) -> None:
         layer = frontends.LogMel(16000) if name == "LogMel" else frontends.FRONTENDS[name]()
         layer(x[:1])
         rows[name] = (layer, list(layer.trainable_variables))
+        if name == "LogMel":
+            rows[HAND_WRITTEN] = (bench._stft_log_mel(layer), [])
     rows["keras_mel (no weight check)"] = (_unchecked(rows["keras_mel"][0], methods), [])
+    wanted = [part for part in args.rows.split(",") if part]
     steps = {
         name: worker.make_step(fn, variables, x, "weights+input", "graph")
         for name, (fn, variables) in rows.items()
+        if name == "LogMel" or not wanted or any(part in name for part in wanted)
     }
     laps: dict[str, list[float]] = {name: [] for name in steps}
     for step in steps.values():
@@ -91,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, lap in laps.items():
         median = float(np.median(lap))
         print(f"| {name} | {median * 1e3:.1f} | {median / base:.2f}x |")
+    if HAND_WRITTEN in laps:
+        print(f"LogMel / hand-written: {base / float(np.median(laps[HAND_WRITTEN])):.2f}x")
 
 
 if __name__ == "__main__":
