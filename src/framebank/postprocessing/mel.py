@@ -121,8 +121,9 @@ class MelSpectrum(Float32Postprocessing):
         # In float32 even under mixed_float16: a full-scale tone's power (256**2 for
         # fft_length 1024) is past float16's largest number, 65504.
         coefficients = ops.cast(coefficients, self.working_dtype)
-        real = coefficients[..., : self.n_freq]
-        imag = coefficients[..., self.n_freq :]
+        # One split, not two slices: its gradient is one concatenation, where two slices'
+        # are two zero-padded copies and their sum (benchmarks/README.md, "through the FFT").
+        real, imag = ops.split(coefficients, 2, axis=-1)
         power = ops.square(real) + ops.square(imag)
         if self.power != 2.0:
             # The floor keeps the gradient of |X| finite where X = 0.
