@@ -169,10 +169,9 @@ class KaldiMelSpectrum(Float32Postprocessing):
         # Trained, kept >= 0: a negative weight could floor a band at the log (MelSpectrum).
         self.mel = self.add_array_weight("mel", self._initial, keras.constraints.NonNeg())
 
-    def _log_energy(self, x: Any, power: Any) -> Any:
+    def _log_energy(self, rest: Any, power: Any) -> Any:
         if self.raw_energy:
-            start = 2 * self.n_freq
-            energy = ops.sum(ops.square(x[..., start : start + self.frame_len]), axis=-1)
+            energy = ops.sum(ops.square(rest[..., : self.frame_len]), axis=-1)
         else:
             # Parseval: the windowed frame's energy from the one-sided spectrum.
             weights = np.full(self.n_freq, 2.0 / self.fft_length)
@@ -184,9 +183,20 @@ class KaldiMelSpectrum(Float32Postprocessing):
         # expand_dims, not [..., None]: TFLite's builtin strided slice has no new-axis mask.
         return ops.expand_dims(log_energy, -1)
 
+    def _split(self, x: Any) -> tuple[Any, Any, Any]:
+        """Real parts, imaginary parts and the channels after them (the raw frame, or None).
+        Split, not sliced where the width is known: a split's gradient is one concatenation,
+        two slices' two zero-padded copies and their sum (as in MelSpectrum)."""
+        n = self.n_freq
+        if x.shape[-1] == 2 * n:
+            return (*ops.split(x, 2, axis=-1), None)
+        if x.shape[-1] is not None:
+            return tuple(ops.split(x, [n, 2 * n], axis=-1))
+        return x[..., :n], x[..., n : 2 * n], x[..., 2 * n :]
+
     def call(self, coefficients: Any) -> Any:
         x = ops.cast(coefficients, self.working_dtype)
-        real, imag = x[..., : self.n_freq], x[..., self.n_freq : 2 * self.n_freq]
+        real, imag, rest = self._split(x)
         power = ops.square(real) + ops.square(imag)
         spectrum = power
         if not self.use_power:
@@ -201,7 +211,7 @@ class KaldiMelSpectrum(Float32Postprocessing):
         if self.use_log_fbank:
             features = ops.log(ops.clip(features, FLT_EPSILON, float("inf")))
         if self.use_energy:
-            parts = [features, self._log_energy(x, power)]
+            parts = [features, self._log_energy(rest, power)]
             features = ops.concatenate(parts if self.htk_compat else parts[::-1], axis=-1)
         return features
 
