@@ -14,7 +14,10 @@ The row ``keras.ops.stft log-mel (hand-written)`` is LogMel's parameters written
 with ``keras.ops.stft`` (``benchmarks/frontends.py``'s row): LogMel's target is 1.2x it. The
 row ``keras_mel (no weight check)`` runs ``rfft``'s FFT without its per-call check that the
 fixed weight is still the DFT: the difference to ``keras_mel`` is what the check costs.
-``--rows LogMel,hand`` times only the rows whose name contains one of those parts.
+``LogMel (matmul)`` (its basis as a dense product) and ``PCENMel`` (a learnable PCEN on the
+same mel) are the fixed front ends' other rows. ``--rows hand,PCEN`` times only LogMel and
+the rows whose name contains one of those parts; ``--shape 8000,0.25,32`` another step (the
+language-ID recipe's; the presets, 16 kHz, are left out at another rate).
 """
 
 from __future__ import annotations
@@ -53,10 +56,53 @@ def _unchecked(layer, methods):
     return call
 
 
+def _rows(bench, x, wanted: list[str]) -> dict:
+    """``{row name: (fn, variables)}``: LogMel first, the rows whose name contains a part of
+    ``wanted`` (all if empty); the pretrained presets only at 16 kHz (their rate)."""
+    from framebank import frontends, methods
+
+    def fixed(name):
+        if name == "LogMel":
+            return frontends.LogMel(bench.RATE)
+        if name == "LogMel (matmul)":
+            return frontends.LogMel(bench.RATE, method="matmul")
+        return frontends.PCENMel(bench.RATE) if name == "PCENMel" else frontends.FRONTENDS[name]()
+
+    rows = {}
+    for name in ("LogMel", "LogMel (matmul)", "PCENMel", *(PRESETS if bench.RATE == 16000 else ())):
+        layer = fixed(name)
+        layer(x[:1])
+        rows[name] = (layer, list(layer.trainable_variables))
+        if name == "LogMel":
+            rows[HAND_WRITTEN] = (bench._stft_log_mel(layer), [])
+    if "keras_mel" in rows:
+        rows["keras_mel (no weight check)"] = (_unchecked(rows["keras_mel"][0], methods), [])
+    return {
+        name: row
+        for name, row in rows.items()
+        if name == "LogMel" or not wanted or any(part in name for part in wanted)
+    }
+
+
+def _interleaved(steps: dict, repeats: int) -> dict[str, list[float]]:
+    """CPU seconds of each step, ``repeats`` rounds, each round's order rotated."""
+    laps: dict[str, list[float]] = {name: [] for name in steps}
+    for step in steps.values():
+        step(), step()  # trace or compile, then warm up
+    names = list(steps)
+    for k in range(repeats):
+        for name in names[k % len(names) :] + names[: k % len(names)]:
+            start = time.process_time()
+            steps[name]()
+            laps[name].append(time.process_time() - start)
+    return laps
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--rows", default="", help="comma-separated parts of row names")
+    parser.add_argument("--shape", default="16000,1.0,16", help="rate (Hz),seconds,batch")
     args = parser.parse_args(argv)
     import keras
 
@@ -68,34 +114,20 @@ def main(argv: list[str] | None = None) -> None:
     import frontends as bench
     import worker
 
-    from framebank import frontends, methods
-
+    rate, seconds, batch = args.shape.split(",")
+    bench.RATE, bench.SECONDS, bench.BATCH = int(rate), float(seconds), int(batch)
     x = bench._speech()
-    rows = {}
-    for name in ("LogMel", *PRESETS):
-        layer = frontends.LogMel(16000) if name == "LogMel" else frontends.FRONTENDS[name]()
-        layer(x[:1])
-        rows[name] = (layer, list(layer.trainable_variables))
-        if name == "LogMel":
-            rows[HAND_WRITTEN] = (bench._stft_log_mel(layer), [])
-    rows["keras_mel (no weight check)"] = (_unchecked(rows["keras_mel"][0], methods), [])
-    wanted = [part for part in args.rows.split(",") if part]
+    rows = _rows(bench, x, [part for part in args.rows.split(",") if part])
     steps = {
         name: worker.make_step(fn, variables, x, "weights+input", "graph")
         for name, (fn, variables) in rows.items()
-        if name == "LogMel" or not wanted or any(part in name for part in wanted)
     }
-    laps: dict[str, list[float]] = {name: [] for name in steps}
-    for step in steps.values():
-        step(), step()  # trace or compile, then warm up
-    names = list(steps)
-    for k in range(args.repeats):
-        for name in names[k % len(names) :] + names[: k % len(names)]:
-            start = time.process_time()
-            steps[name]()
-            laps[name].append(time.process_time() - start)
+    laps = _interleaved(steps, args.repeats)
     base = float(np.median(laps["LogMel"]))
-    print(f"{keras.backend.backend()}, one thread, CPU ms per step (median of {args.repeats})")
+    print(
+        f"{keras.backend.backend()}, one thread, {args.shape} (rate, s, batch), "
+        f"CPU ms per step (median of {args.repeats})"
+    )
     print("| front end | CPU ms | x LogMel |\n|---|---|---|")
     for name, lap in laps.items():
         median = float(np.median(lap))
