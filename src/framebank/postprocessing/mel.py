@@ -130,13 +130,15 @@ class BandedProduct:
         self.work = sum((e - a) * (hi - lo) for _, a, e, lo, hi in self.blocks)
         self.used = self.work <= (1.0 - MIN_SAVING) * weights.size
 
-    def __call__(self, x: Any, weight: Any) -> Any:
-        """``x [..., rows] @ weight [rows, cols]`` -> ``[..., cols]``."""
+    def __call__(self, x: Any, weight: Any, dense_gradient: bool = False) -> Any:
+        """``x [..., rows] @ weight [rows, cols]`` -> ``[..., cols]``; with
+        ``dense_gradient`` (a weight that trains), :meth:`banded_dense_gradient`."""
         if not self.used:
             return matmul(x, weight)
+        banded = self.banded_dense_gradient if dense_gradient else self.banded
         return known_cond(
             self.holds_band(weight),
-            lambda: self.banded(x, weight),
+            lambda: banded(x, weight),
             lambda: matmul(x, weight),
         )
 
@@ -157,6 +159,13 @@ class BandedProduct:
             total = part if total is None else total + part
         return total
 
+    def banded_dense_gradient(self, x: Any, weight: Any) -> Any:
+        """:meth:`banded`'s numbers (``b + 0``, exactly, for a finite product) with the dense
+        product's gradients: a weight that trains has a non-zero gradient outside the band
+        too, and starts at the fixed layer's numbers bit for bit."""
+        dense = matmul(x, weight)
+        return ops.stop_gradient(self.banded(x, weight)) + (dense - ops.stop_gradient(dense))
+
 
 @register_postprocessing("mel_spectrum")
 class MelSpectrum(Float32Postprocessing):
@@ -170,6 +179,10 @@ class MelSpectrum(Float32Postprocessing):
             as librosa's ``power``.
         trainable: the mel weights are fixed by default; trained, they are kept >= 0
             after each optimizer step (``keras.constraints.NonNeg``).
+
+    The weights multiply through :class:`BandedProduct` (only the blocks the triangles
+    cover, while every other entry is zero); while they train, with the dense product's
+    gradient, decided when a function is traced.
 
     Input shape:
         ``[batch, frames, 2 * (fft_length // 2 + 1)]``, real parts then
@@ -264,10 +277,7 @@ class MelSpectrum(Float32Postprocessing):
 
 
 def mel_product(layer: Any, spectrum: Any) -> Any:
-    """``spectrum @ layer.mel`` through ``layer.product`` (a :class:`BandedProduct`), or the
-    dense product while the weight trains: its gradient is then non-zero outside the band
-    too, where the banded product's is zero."""
+    """``spectrum @ layer.mel`` through ``layer.product`` (a :class:`BandedProduct`), with
+    the dense product's gradient while the weight trains."""
     mel = ops.cast(layer.mel, spectrum.dtype)
-    if layer.trainable and layer.mel.trainable:
-        return matmul(spectrum, mel)
-    return layer.product(spectrum, mel)
+    return layer.product(spectrum, mel, dense_gradient=layer.trainable and layer.mel.trainable)
