@@ -71,6 +71,11 @@ def _dense_mel(layer):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument(
+        "--dense-rows",
+        default="keras_mel",
+        help="comma-separated front ends also timed with the dense mel product",
+    )
     args = parser.parse_args(argv)
     import keras
 
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         layer(x[:1])
         rows[name] = (layer, list(layer.trainable_variables))
     rows["keras_mel (no weight check)"] = (_unchecked(rows["keras_mel"][0], methods), [])
-    for name in ("LogMel", "keras_mel"):
+    for name in filter(None, args.dense_rows.split(",")):
         rows[f"{name} (dense mel product)"] = (_dense_mel(rows[name][0]), [])
     steps = {
         name: worker.make_step(fn, variables, x, "weights+input", "graph")

@@ -48,14 +48,20 @@ def _power(rows: int, frames: int = 5, seed: int = 0) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", PRESETS)
-def test_every_preset_runs_a_banded_product_of_at_most_half_the_work(name):
+def test_every_presets_band_is_at_most_half_the_product_and_holds_every_non_zero(name):
     layer = _mel_layer(name)
     weights = np.asarray(ops.convert_to_numpy(layer.mel))
     product = layer.product
-    assert product.used and len(product.blocks) >= 2
+    assert len(product.blocks) >= 2
     assert product.work <= 0.5 * weights.size
-    # The blocks hold every non-zero the layer starts with.
     assert not np.any(weights[~product.inside])
+
+
+@pytest.mark.parametrize("name", ("whisper", "torchaudio_mel", "keras_mel", "ast"))
+def test_the_larger_mel_matrices_run_banded(name):
+    # LogMel's 257 x 40 and kaldi_fbank's 257 x 23 stay dense: two blocks save less than
+    # the split costs (benchmarks/README.md).
+    assert _mel_layer(name).product.used
 
 
 @pytest.mark.parametrize("name", PRESETS)

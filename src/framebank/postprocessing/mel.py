@@ -15,12 +15,13 @@ from framebank.postprocessing.base import register_postprocessing
 
 __all__ = ["BandedProduct", "MelSpectrum", "check_mel_options", "mel_weights"]
 
-# A banded product's blocks: at most MAX_BLOCKS, each costed as BLOCK_COST multiply-adds a
-# frame more than its own (the ops it adds: a matmul, a pad, a sum), and used only where it
-# saves at least MIN_SAVING of the dense product's. Measured (benchmarks/README.md).
+# The cost model a banded product is planned by, in multiply-adds a frame: at most MAX_BLOCKS
+# blocks, each BLOCK_COST more than its own (a matmul, a pad and a sum more to run), and
+# ROW_COST a row of the input (its copy in the split, and in the gradient's concatenation).
+# Used only where it costs less than the dense product. Measured (benchmarks/README.md).
 MAX_BLOCKS = 16
 BLOCK_COST = 2048
-MIN_SAVING = 0.5
+ROW_COST = 16
 
 
 def mel_weights(
@@ -128,7 +129,8 @@ class BandedProduct:
                 inside[a:e, lo:hi] = True
         self.inside = inside
         self.work = sum((e - a) * (hi - lo) for _, a, e, lo, hi in self.blocks)
-        self.used = self.work <= (1.0 - MIN_SAVING) * weights.size
+        cost = self.work + BLOCK_COST * (len(self.blocks) - 1) + ROW_COST * weights.shape[0]
+        self.used = len(self.blocks) > 1 and cost < weights.size
 
     def __call__(self, x: Any, weight: Any, dense_gradient: bool = False) -> Any:
         """``x [..., rows] @ weight [rows, cols]`` -> ``[..., cols]``; with
