@@ -18,6 +18,8 @@ fixed weight is still the DFT: the difference to ``keras_mel`` is what the check
 same mel) are the fixed front ends' other rows. ``--rows hand,PCEN`` times only LogMel and
 the rows whose name contains one of those parts; ``--shape 8000,0.25,32`` another step (the
 language-ID recipe's; the presets, 16 kHz, are left out at another rate).
+The rows ``(dense mel product)`` run the mel weighting as one dense product instead of the
+banded one (``BandedProduct``): the difference is what the band saves.
 """
 
 from __future__ import annotations
@@ -98,11 +100,33 @@ def _interleaved(steps: dict, repeats: int) -> dict[str, list[float]]:
     return laps
 
 
+def _dense_mel(layer):
+    """``layer``'s call with its mel weighting traced as the dense product."""
+    products = [sub.product for sub in layer._flatten_layers() if hasattr(sub, "product")]
+
+    def call(x):
+        used = [product.used for product in products]
+        for product in products:
+            product.used = False
+        try:
+            return layer(x)
+        finally:
+            for product, flag in zip(products, used, strict=True):
+                product.used = flag
+
+    return call
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--rows", default="", help="comma-separated parts of row names")
     parser.add_argument("--shape", default="16000,1.0,16", help="rate (Hz),seconds,batch")
+    parser.add_argument(
+        "--dense-rows",
+        default="keras_mel",
+        help="comma-separated front ends also timed with the dense mel product",
+    )
     args = parser.parse_args(argv)
     import keras
 
@@ -118,6 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     bench.RATE, bench.SECONDS, bench.BATCH = int(rate), float(seconds), int(batch)
     x = bench._speech()
     rows = _rows(bench, x, [part for part in args.rows.split(",") if part])
+    for name in filter(None, args.dense_rows.split(",")):
+        if name in rows:  # the presets run at 16 kHz only
+            rows[f"{name} (dense mel product)"] = (_dense_mel(rows[name][0]), [])
     steps = {
         name: worker.make_step(fn, variables, x, "weights+input", "graph")
         for name, (fn, variables) in rows.items()

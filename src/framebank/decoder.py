@@ -40,6 +40,7 @@ from keras import ops
 
 from framebank import framing, initializers, tuning
 from framebank._deprecation import deprecated_names
+from framebank._tensors import value_now
 from framebank._validation import (
     as_real,
     check_bool,
@@ -51,7 +52,7 @@ from framebank._validation import (
 )
 from framebank.filterbanks import FreeFilterbank
 from framebank.layers import Encoder, freeze_sublayer
-from framebank.methods import AUTO, Method, get_method, resolve_method, runnable, value_now
+from framebank.methods import AUTO, Method, get_method, resolve_method, runnable
 from framebank.structures import WindowedDFT, WindowedInverseDFT
 
 __all__ = [

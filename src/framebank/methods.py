@@ -26,13 +26,15 @@ import contextlib
 import contextvars
 import math
 import types
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any, ClassVar
 
 import keras
 import numpy as np
 from keras import ops
 
+# value_now: also asked for here by its callers before it moved to _tensors.
+from framebank._tensors import known_cond, value_now  # noqa: F401
 from framebank.device import current_device
 from framebank.framing import axis_len, frame_valid, num_frames, overlap_add
 from framebank.structures import WindowedDFT
@@ -596,42 +598,6 @@ def runnable(method: Method, structure: Any = None) -> Method:
     if method.fallback and (missing or (_PORTABLE.get() and not method.exportable)):
         return get_method(method.fallback)
     return method
-
-
-def known_cond(predicate: Any, true_fn: Callable[[], Any], false_fn: Callable[[], Any]) -> Any:
-    """``keras.ops.cond``, except that a predicate that already has a value (an eager call)
-    picks its branch in Python. Why: JAX's ``cond`` outside ``jit`` traces and compiles both
-    branches afresh at every call (minutes for LEAF's, on every evaluation batch); traced
-    or symbolic predicates (``jit``, a TensorFlow graph, a functional model) keep the cond.
-    """
-    known = value_now(predicate)
-    if known is None:
-        return ops.cond(predicate, true_fn, false_fn)
-    return true_fn() if bool(known) else false_fn()
-
-
-def value_now(x: Any) -> np.ndarray | None:
-    """``x`` as a numpy array where it has a value now (an eager tensor, a concrete JAX
-    array, numpy, a Python number), else None: a ``KerasTensor``, a TensorFlow graph tensor
-    (``tf.function``, a functional model's trace), a JAX tracer (``jit``, ``grad``,
-    shape inference) or a torch meta tensor (Keras's shape inference under torch)."""
-    if isinstance(x, keras.KerasTensor):
-        return None
-    try:
-        return ops.convert_to_numpy(x)
-    except _no_value_errors():
-        return None
-
-
-def _no_value_errors() -> tuple[type[Exception], ...]:
-    """What converting a tensor without a value raises on the current backend, and only
-    that: anything else (a wrong type, a device error) is a real error and propagates."""
-    if keras.backend.backend() == "jax":
-        import jax  # the backend itself: already imported
-
-        return (jax.errors.TracerArrayConversionError,)
-    # TensorFlow: "Cannot convert a symbolic tf.Tensor"; torch: "Cannot copy out of meta tensor".
-    return (NotImplementedError,)
 
 
 def _is_exactly(basis: Any, definition: np.ndarray) -> Any:

@@ -6,6 +6,7 @@ from typing import Any
 
 import keras
 
+from framebank._tensors import known_cond
 from framebank._validation import as_waveform, check_bool
 from framebank.filterbanks import GaborFilterbank
 from framebank.frontends._band_limited import as_batch_time, plan_for
@@ -16,7 +17,6 @@ from framebank.frontends.base import (
     register_ready_made,
 )
 from framebank.layers import Encoder
-from framebank.methods import known_cond
 from framebank.postprocessing import PCEN, Energy, Floor, GaussianLowpass, InstanceNorm
 
 

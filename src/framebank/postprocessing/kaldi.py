@@ -11,6 +11,7 @@ from keras import ops
 from framebank._validation import check_bool, check_choice, check_number, check_positive_int
 from framebank.postprocessing._common import Float32Postprocessing
 from framebank.postprocessing.base import register_postprocessing
+from framebank.postprocessing.mel import BandedProduct, mel_product
 
 __all__ = ["KaldiMelSpectrum", "kaldi_high_freq", "kaldi_mel_weights"]
 
@@ -168,6 +169,7 @@ class KaldiMelSpectrum(Float32Postprocessing):
             )
         # Trained, kept >= 0: a negative weight could floor a band at the log (MelSpectrum).
         self.mel = self.add_array_weight("mel", self._initial, keras.constraints.NonNeg())
+        self.product = BandedProduct(self._initial)
 
     def _log_energy(self, rest: Any, power: Any) -> Any:
         if self.raw_energy:
@@ -202,12 +204,7 @@ class KaldiMelSpectrum(Float32Postprocessing):
         if not self.use_power:
             # The floor keeps the gradient of |X| finite where X = 0.
             spectrum = ops.sqrt(ops.clip(power, 1e-30, float("inf")))
-        mel = ops.cast(self.mel, spectrum.dtype)
-        if keras.backend.standardize_dtype(spectrum.dtype) == "float64":
-            # Keras's torch matmul returns float64 products as float32; einsum keeps them.
-            features = ops.einsum("...f,fm->...m", spectrum, mel)
-        else:
-            features = ops.matmul(spectrum, mel)
+        features = mel_product(self, spectrum)
         if self.use_log_fbank:
             features = ops.log(ops.clip(features, FLT_EPSILON, float("inf")))
         if self.use_energy:

@@ -8,11 +8,20 @@ import keras
 import numpy as np
 from keras import ops
 
+from framebank._tensors import known_cond
 from framebank._validation import MEL_OPTIONS, check_mel_options, check_positive_int, mel_options
 from framebank.postprocessing._common import Float32Postprocessing
 from framebank.postprocessing.base import register_postprocessing
 
-__all__ = ["MelSpectrum", "check_mel_options", "mel_weights"]
+__all__ = ["BandedProduct", "MelSpectrum", "check_mel_options", "mel_weights"]
+
+# The cost model a banded product is planned by, in multiply-adds a frame: at most MAX_BLOCKS
+# blocks, each BLOCK_COST more than its own (a matmul, a pad and a sum more to run), and
+# ROW_COST a row of the input (its copy in the split, and in the gradient's concatenation).
+# Used only where it costs less than the dense product. Measured (benchmarks/README.md).
+MAX_BLOCKS = 16
+BLOCK_COST = 2048
+ROW_COST = 16
 
 
 def mel_weights(
@@ -39,6 +48,127 @@ def mel_weights(
     ).T
 
 
+def matmul(x: Any, weight: Any) -> Any:
+    """``x @ weight`` over the last axis; float64 through ``einsum`` (Keras's torch matmul
+    returns float64 products as float32)."""
+    if keras.backend.standardize_dtype(x.dtype) == "float64":
+        return ops.einsum("...f,fm->...m", x, weight)
+    return ops.matmul(x, weight)
+
+
+def _row_spans(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's first and one-past-last non-zero column (``[n, 0)`` for a zero row)."""
+    nonzero = weights != 0
+    some = nonzero.any(axis=1)
+    n_cols = weights.shape[1]
+    first = np.where(some, nonzero.argmax(axis=1), n_cols)
+    end = np.where(some, n_cols - nonzero[:, ::-1].argmax(axis=1), 0)
+    return first, end
+
+
+def _segment_costs(weights: np.ndarray) -> np.ndarray:
+    """``cost[a, e]``: the multiply-adds per frame of rows ``a:e`` times the columns their
+    non-zeros span (``inf`` where ``e <= a``)."""
+    first, end = _row_spans(weights)
+    n = len(weights)
+    cost = np.full((n + 1, n + 1), np.inf)
+    for e in range(1, n + 1):
+        lo = np.minimum.accumulate(first[:e][::-1])[::-1]
+        hi = np.maximum.accumulate(end[:e][::-1])[::-1]
+        cost[:e, e] = (e - np.arange(e)) * np.maximum(hi - lo, 0)
+    return cost
+
+
+def _cheapest_cuts(weights: np.ndarray, max_blocks: int) -> list[int]:
+    """The row boundaries ``[0, ..., n]`` of at most ``max_blocks`` contiguous segments whose
+    blocks cost the fewest multiply-adds, :data:`BLOCK_COST` each included (dynamic
+    programming over the end of each)."""
+    cost = _segment_costs(weights) + BLOCK_COST
+    n = len(weights)
+    best, starts = cost[0], []
+    overall = (best[n], 1)
+    for count in range(2, max_blocks + 1):
+        total = best[:, None] + cost
+        starts.append(total.argmin(axis=0))
+        best = total.min(axis=0)
+        overall = min(overall, (best[n], count))
+    cuts = [n]
+    for level in range(overall[1] - 2, -1, -1):
+        cuts.append(int(starts[level][cuts[-1]]))
+    return [0, *cuts[::-1]] if cuts[-1] != 0 else cuts[::-1]
+
+
+class BandedProduct:
+    """``x @ weight`` for a ``[rows, cols]`` weight whose non-zeros lie in a band (a mel
+    matrix: each FFT bin in at most two triangles), reading only the band.
+
+    The rows are cut into at most :data:`MAX_BLOCKS` contiguous segments (one ``split`` of
+    ``x``); each segment is multiplied by the block of columns its non-zeros span, and the
+    blocks' products, padded to ``cols``, are summed. The cuts are chosen from ``weights``
+    (the values the layer starts from) for the fewest multiply-adds. Exact for whatever
+    the weight holds: a per-call check that every entry outside the blocks is zero picks
+    the banded product, and any other weight gets the dense one.
+
+    Args:
+        weights: ``[rows, cols]``, the values the band is read from.
+    """
+
+    def __init__(self, weights: np.ndarray) -> None:
+        weights = np.asarray(weights)
+        self.shape = weights.shape
+        first, end = _row_spans(weights)
+        cuts = _cheapest_cuts(weights, MAX_BLOCKS)
+        self.sizes = [b - a for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+        # (segment index, rows a:e, columns lo:hi) of each block with a non-zero.
+        self.blocks = []
+        inside = np.zeros(weights.shape, bool)
+        for index, (a, e) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+            lo, hi = int(first[a:e].min()), int(end[a:e].max())
+            if hi > lo:
+                self.blocks.append((index, a, e, lo, hi))
+                inside[a:e, lo:hi] = True
+        self.inside = inside
+        self.work = sum((e - a) * (hi - lo) for _, a, e, lo, hi in self.blocks)
+        cost = self.work + BLOCK_COST * (len(self.blocks) - 1) + ROW_COST * weights.shape[0]
+        self.used = len(self.blocks) > 1 and cost < weights.size
+
+    def __call__(self, x: Any, weight: Any, dense_gradient: bool = False) -> Any:
+        """``x [..., rows] @ weight [rows, cols]`` -> ``[..., cols]``; with
+        ``dense_gradient`` (a weight that trains), :meth:`banded_dense_gradient`."""
+        if not self.used:
+            return matmul(x, weight)
+        banded = self.banded_dense_gradient if dense_gradient else self.banded
+        return known_cond(
+            self.holds_band(weight),
+            lambda: banded(x, weight),
+            lambda: matmul(x, weight),
+        )
+
+    def holds_band(self, weight: Any) -> Any:
+        """A scalar boolean tensor: every entry of ``weight`` outside the blocks is zero (a
+        NaN there is not)."""
+        inside = ops.convert_to_tensor(self.inside)
+        return ops.all(ops.logical_or(inside, ops.equal(ops.stop_gradient(weight), 0)))
+
+    def banded(self, x: Any, weight: Any) -> Any:
+        """The blocks' products, summed: equal to ``x @ weight`` when :meth:`holds_band`."""
+        pieces = ops.split(x, np.cumsum(self.sizes)[:-1].tolist(), axis=-1)
+        cols = self.shape[1]
+        total = None
+        for index, a, e, lo, hi in self.blocks:
+            part = matmul(pieces[index], weight[a:e, lo:hi])
+            part = ops.pad(part, [(0, 0)] * (len(x.shape) - 1) + [(lo, cols - hi)])
+            total = part if total is None else total + part
+        return total
+
+    def banded_dense_gradient(self, x: Any, weight: Any) -> Any:
+        """:meth:`banded`'s numbers (``b + 0``, exactly, for a finite product) with the dense
+        product's gradients: a weight that trains has a non-zero gradient outside the band
+        too, and starts at the fixed layer's numbers bit for bit."""
+        dense = matmul(x, weight)
+        return ops.stop_gradient(self.banded(x, weight)) + (dense - ops.stop_gradient(dense))
+
+
 @register_postprocessing("mel_spectrum")
 class MelSpectrum(Float32Postprocessing):
     """Fourier coefficients to a mel spectrogram: ``|X|^power @ mel``.
@@ -51,6 +181,10 @@ class MelSpectrum(Float32Postprocessing):
             as librosa's ``power``.
         trainable: the mel weights are fixed by default; trained, they are kept >= 0
             after each optimizer step (``keras.constraints.NonNeg``).
+
+    The weights multiply through :class:`BandedProduct` (only the blocks the triangles
+    cover, while every other entry is zero); while they train, with the dense product's
+    gradient, decided when a function is traced.
 
     Input shape:
         ``[batch, frames, 2 * (fft_length // 2 + 1)]``, real parts then
@@ -104,6 +238,7 @@ class MelSpectrum(Float32Postprocessing):
         # Trained, a negative weight could make a band's power negative: the log's floor
         # then holds it, a dead band with no gradient. NonNeg keeps the (>= 0) start exact.
         self.mel = self.add_array_weight("mel", weights, keras.constraints.NonNeg())
+        self.product = BandedProduct(weights)
 
     def initial_weights(self) -> np.ndarray:
         """The ``[fft_length // 2 + 1, n_mels]`` float64 weights the layer starts from."""
@@ -129,11 +264,7 @@ class MelSpectrum(Float32Postprocessing):
             # The floor keeps the gradient of |X| finite where X = 0.
             tiny = ops.cast(1e-20 if power.dtype != "float16" else 1e-7, power.dtype)
             power = ops.power(ops.maximum(power, tiny), self.power / 2.0)
-        mel = ops.cast(self.mel, power.dtype)
-        if self.working_dtype == "float64":
-            # Keras's torch matmul returns float64 products as float32; einsum keeps them.
-            return ops.einsum("...f,fm->...m", power, mel)
-        return ops.matmul(power, mel)
+        return mel_product(self, power)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (*input_shape[:-1], self.n_mels)
@@ -146,3 +277,10 @@ class MelSpectrum(Float32Postprocessing):
             **{key: getattr(self, key) for key in MEL_OPTIONS},
         )
         return config
+
+
+def mel_product(layer: Any, spectrum: Any) -> Any:
+    """``spectrum @ layer.mel`` through ``layer.product`` (a :class:`BandedProduct`), with
+    the dense product's gradient while the weight trains."""
+    mel = ops.cast(layer.mel, spectrum.dtype)
+    return layer.product(spectrum, mel, dense_gradient=layer.trainable and layer.mel.trainable)
