@@ -687,3 +687,10 @@ def main(argv: Sequence[str] | None, commands: Commands) -> int:
         message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
         print(f"{where}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        if os.environ.get("FRAMEBANK_TRACEBACK"):
+            raise
+        # Ctrl-C is the user's choice: one line (a recipe's says what --resume keeps), not a
+        # traceback; 130 is the shell's status for a SIGINT.
+        print(f"{PROG}: {str(err) or 'interrupted'}", file=sys.stderr)
+        return 130

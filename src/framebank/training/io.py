@@ -13,6 +13,7 @@ from framebank.files import atomic_write, read_json, write_json, write_text
 
 __all__ = [
     "atomic_write",
+    "Interrupted",
     "RecipeInputError",
     "check_results_folder",
     "read_json",
@@ -35,6 +36,14 @@ class RecipeInputError(ValueError):
     """What the user gave a recipe cannot run: its results folder, its source audio.
 
     Raised before any training; ``framebank``'s command line reports it in one line.
+    """
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a recipe: its message says where it stopped and how to resume.
+
+    A :class:`KeyboardInterrupt`, so code that catches that still does; ``framebank``'s
+    command line prints the message in one line and exits 130 (the SIGINT convention).
     """
 
 

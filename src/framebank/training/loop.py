@@ -18,15 +18,21 @@ logged to TensorBoard, checkpointed, then reported; the trained model is saved a
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from framebank.progress import Progress
 from framebank.training import io
-from framebank.training.checkpoint import load_checkpoint, save_checkpoint, save_trained_models
+from framebank.training.checkpoint import (
+    checkpoint_epochs,
+    load_checkpoint,
+    save_checkpoint,
+    save_trained_models,
+)
 
 __all__ = [
     "RecipeHooks",
@@ -213,6 +219,27 @@ def write_results(
     return summary
 
 
+@contextlib.contextmanager
+def _interruptible(out: Path, run_dir: Path | None) -> Iterator[None]:
+    """Ctrl-C inside becomes :class:`io.Interrupted`, saying what a --resume keeps: the
+    finished runs and ``run_dir``'s last checkpointed epoch (None: after the runs)."""
+    try:
+        yield
+    except io.Interrupted:
+        raise
+    except KeyboardInterrupt:
+        if run_dir is None:
+            where = "after the last run"
+        elif done := checkpoint_epochs(run_dir):
+            where = f"after {run_dir.name} epoch {done}"
+        else:
+            where = f"in {run_dir.name}'s first epoch"
+        raise io.Interrupted(
+            f"interrupted {where}; the finished runs and the last epoch's checkpoint are kept "
+            f"in {out}: resume with the same command and --resume"
+        ) from None
+
+
 def run_recipe(
     recipe: RecipeHooks,
     out: str | Path,
@@ -255,12 +282,14 @@ def run_recipe(
             run_dir = out / "runs" / run.name
             run_dir.mkdir(parents=True, exist_ok=True)
             board = out / "tensorboard" / run.name if tensorboard else None
-            hooks = run.hooks(run_dir)
-            results.append(
-                train_run(hooks, run_dir, progress, epochs, per_epoch, distribution, board)
-            )
+            with _interruptible(out, run_dir):
+                hooks = run.hooks(run_dir)
+                results.append(
+                    train_run(hooks, run_dir, progress, epochs, per_epoch, distribution, board)
+                )
             recipe.after_run(out, record, results)
-        extra = recipe.after_runs(out, progress)
+        with _interruptible(out, None):
+            extra = recipe.after_runs(out, progress)
     summary = {
         "config": record,
         "data": data.summary,
