@@ -274,6 +274,37 @@ def test_out_naming_a_file_is_refused_by_the_recipe_too(tmp_path):
         check_results_folder(existing, {}, resume=False, what="compare")
 
 
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_out_holding_the_other_commands_run_says_which(resume, tmp_path, capsys, no_work):
+    """train into a compare run's folder said "already holds a language-id run" (and with
+    --resume listed every field as differing)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "config.json").write_text('{"recipe": "compare", "epochs": 3, "methods": ["dense"]}')
+    assert cli.main(["train", "--quick", "--out", str(out), *resume]) == 2
+    err = _one_line(capsys, "train", f"{out} holds a compare run")
+    assert "not a language-id one" in err and "fields" not in err
+
+
+def test_resume_on_an_empty_folder_says_it_starts(tmp_path, monkeypatch, capsys):
+    """--resume on a folder with nothing in it started fresh without a word."""
+
+    class Stop(Exception):
+        pass
+
+    def stop(self, data):
+        raise Stop  # after the line under test: no data or training needed
+
+    monkeypatch.setattr(compare._CompareRecipe, "headline", stop)
+    monkeypatch.setattr(compare, "prepare_data", lambda *a, **k: None)
+    monkeypatch.setattr(compare._CompareRecipe, "plan", lambda self, data: ([], 1))
+    out = tmp_path / "empty"
+    out.mkdir()
+    with pytest.raises(Stop):
+        cli.main(["compare", "--quick", "--resume", "--out", str(out)])
+    assert f"nothing to resume in {out}: starting" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("content", ['{"sample_rate": 80', "", "[1, 2]", "\xff\xfe"])
 def test_resume_on_a_damaged_config_json_is_one_line(content, tmp_path, capsys, no_work):
     """A truncated config.json was a JSONDecodeError traceback."""

@@ -462,9 +462,12 @@ def test_resume_refuses_a_folder_started_under_another_backend(tmp_path):
 def test_recipe_input_errors_are_one_line_at_the_command_line(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "config.json").write_text("{}")
+    (out / "config.json").write_text('{"recipe": "compare"}')
     assert cli.main(["compare", "--quick", "--out", str(out)]) == 2
     assert "already holds a compare run" in capsys.readouterr().err
+    (out / "config.json").write_text("{}")  # written before config.json named its recipe
+    assert cli.main(["compare", "--quick", "--out", str(out)]) == 2
+    assert "already holds a run. Pass --resume" in capsys.readouterr().err
     missing = tmp_path / "no_such_folder"
     assert cli.main(["compare", "--quick", "--source", str(missing), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err

@@ -260,8 +260,9 @@ def run_recipe(
     started = time.perf_counter() if started is None else started
     record = recipe.record()
     io.check_results_folder(out, record, resume, recipe.what)
+    nothing = resume and not (out / "config.json").exists()
     data = recipe.prepare()
-    io.write_json(out / "config.json", record)
+    io.write_json(out / "config.json", {io.RECIPE_KEY: recipe.what, **record})
     runs, per_epoch = recipe.plan(data)
     epochs, distribution = recipe.config.epochs, recipe.config.distribution
     progress = Progress(
@@ -270,6 +271,8 @@ def run_recipe(
         jobs=recipe.jobs,
         description=recipe.description,
     )
+    if nothing:
+        progress.log(f"nothing to resume in {out}: starting")
     then = f", then {recipe.jobs} {recipe.jobs_name}" if recipe.jobs_name else ""
     progress.log(
         f"{recipe.headline(data)}; backend {keras.backend.backend()}; {len(runs)} runs of "
