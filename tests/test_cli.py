@@ -274,6 +274,18 @@ def test_out_naming_a_file_is_refused_by_the_recipe_too(tmp_path):
         check_results_folder(existing, {}, resume=False, what="compare")
 
 
+def test_a_misspelt_framebank_auto_stops_every_command_in_one_line(monkeypatch, capsys):
+    """FRAMEBANK_AUTO=bogus was read only where a layer with method="auto" was built: a
+    command building none (explicit methods, a saved model) ignored it without a word."""
+    monkeypatch.setenv("FRAMEBANK_AUTO", "Bogus")
+    monkeypatch.setitem(cli.COMMANDS, "methods", lambda args: pytest.fail("it ran"))
+    assert cli.main(["methods"]) == 2
+    _one_line(capsys, "methods", "FRAMEBANK_AUTO must be 'rule' (the default) or 'measure'")
+    monkeypatch.setenv("FRAMEBANK_AUTO", "Measure")  # case and spaces as the library reads it
+    monkeypatch.setitem(cli.COMMANDS, "methods", lambda args: 0)
+    assert cli.main(["methods"]) == 0
+
+
 @pytest.mark.parametrize("resume", [[], ["--resume"]])
 def test_out_holding_the_other_commands_run_says_which(resume, tmp_path, capsys, no_work):
     """train into a compare run's folder said "already holds a language-id run" (and with
