@@ -274,6 +274,27 @@ def test_out_naming_a_file_is_refused_by_the_recipe_too(tmp_path):
         check_results_folder(existing, {}, resume=False, what="compare")
 
 
+def test_train_frontend_help_names_every_front_end_the_recipe_builds(capsys):
+    """--help (no Keras) lists them by hand: checked here against the registries, so that a
+    shipped family or ready-made front end is never left out (`analytic` was)."""
+    from framebank import _command
+    from framebank.filterbanks import FILTERBANKS
+    from framebank.frontends import FRONTENDS
+    from framebank.training import language_id
+
+    def shipped(names, registry):  # other tests register their own for the session
+        return {n for n in names if registry[n].__module__.startswith("framebank.")}
+
+    listed = dict(_command.TRAIN_FRONTENDS)
+    assert set(listed["ready-made"]) == shipped(language_id._ready_made(), FRONTENDS)
+    assert set(listed["bare families"]) == shipped(language_id._families(), FILTERBANKS)
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in (*listed["ready-made"], *listed["bare families"]):
+        assert f" {name}," in text or f" {name};" in text, name
+
+
 def test_a_misspelt_framebank_auto_stops_every_command_in_one_line(monkeypatch, capsys):
     """FRAMEBANK_AUTO=bogus was read only where a layer with method="auto" was built: a
     command building none (explicit methods, a saved model) ignored it without a word."""
