@@ -274,6 +274,70 @@ def test_out_naming_a_file_is_refused_by_the_recipe_too(tmp_path):
         check_results_folder(existing, {}, resume=False, what="compare")
 
 
+def test_train_frontend_help_names_every_front_end_the_recipe_builds(capsys):
+    """--help (no Keras) lists them by hand: checked here against the registries, so that a
+    shipped family or ready-made front end is never left out (`analytic` was)."""
+    from framebank import _command
+    from framebank.filterbanks import FILTERBANKS
+    from framebank.frontends import FRONTENDS
+    from framebank.training import language_id
+
+    def shipped(names, registry):  # other tests register their own for the session
+        return {n for n in names if registry[n].__module__.startswith("framebank.")}
+
+    listed = dict(_command.TRAIN_FRONTENDS)
+    assert set(listed["ready-made"]) == shipped(language_id._ready_made(), FRONTENDS)
+    assert set(listed["bare families"]) == shipped(language_id._families(), FILTERBANKS)
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in (*listed["ready-made"], *listed["bare families"]):
+        assert f" {name}," in text or f" {name};" in text, name
+
+
+def test_a_misspelt_framebank_auto_stops_every_command_in_one_line(monkeypatch, capsys):
+    """FRAMEBANK_AUTO=bogus was read only where a layer with method="auto" was built: a
+    command building none (explicit methods, a saved model) ignored it without a word."""
+    monkeypatch.setenv("FRAMEBANK_AUTO", "Bogus")
+    monkeypatch.setitem(cli.COMMANDS, "methods", lambda args: pytest.fail("it ran"))
+    assert cli.main(["methods"]) == 2
+    _one_line(capsys, "methods", "FRAMEBANK_AUTO must be 'rule' (the default) or 'measure'")
+    monkeypatch.setenv("FRAMEBANK_AUTO", "Measure")  # case and spaces as the library reads it
+    monkeypatch.setitem(cli.COMMANDS, "methods", lambda args: 0)
+    assert cli.main(["methods"]) == 0
+
+
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_out_holding_the_other_commands_run_says_which(resume, tmp_path, capsys, no_work):
+    """train into a compare run's folder said "already holds a language-id run" (and with
+    --resume listed every field as differing)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "config.json").write_text('{"recipe": "compare", "epochs": 3, "methods": ["dense"]}')
+    assert cli.main(["train", "--quick", "--out", str(out), *resume]) == 2
+    err = _one_line(capsys, "train", f"{out} holds a compare run")
+    assert "not a language-id one" in err and "fields" not in err
+
+
+def test_resume_on_an_empty_folder_says_it_starts(tmp_path, monkeypatch, capsys):
+    """--resume on a folder with nothing in it started fresh without a word."""
+
+    class Stop(Exception):
+        pass
+
+    def stop(self, data):
+        raise Stop  # after the line under test: no data or training needed
+
+    monkeypatch.setattr(compare._CompareRecipe, "headline", stop)
+    monkeypatch.setattr(compare, "prepare_data", lambda *a, **k: None)
+    monkeypatch.setattr(compare._CompareRecipe, "plan", lambda self, data: ([], 1))
+    out = tmp_path / "empty"
+    out.mkdir()
+    with pytest.raises(Stop):
+        cli.main(["compare", "--quick", "--resume", "--out", str(out)])
+    assert f"nothing to resume in {out}: starting" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("content", ['{"sample_rate": 80', "", "[1, 2]", "\xff\xfe"])
 def test_resume_on_a_damaged_config_json_is_one_line(content, tmp_path, capsys, no_work):
     """A truncated config.json was a JSONDecodeError traceback."""

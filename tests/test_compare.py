@@ -242,6 +242,54 @@ def test_memory_records_what_it_depends_on(tmp_path):
     assert f"Measured on {context['cpu']}" in report and context["allocator"] in report
 
 
+def test_ctrl_c_is_one_line_naming_resume_and_exit_130(tmp_path):
+    """SIGINT after the first checkpoint: no traceback, one line that says what is kept."""
+    config_path = _tiny_config(tmp_path, methods=["dense"], epochs=3)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "framebank.cli", "compare", "--config", str(config_path)]
+    command += ["--out", str(out), "--quiet", "--no-tensorboard"]
+    process = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), stderr=subprocess.PIPE)
+    first = out / "runs" / "dense__basis_glorot_uniform__seed0" / "checkpoint.npz"
+    deadline = time.time() + 120
+    while not first.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    err = process.communicate(timeout=120)[1].decode()
+    assert first.exists()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("framebank: interrupted after dense__basis_glorot_uniform__seed0 epoch ")
+    assert "--resume" in last and str(out) in last
+
+
+def test_ctrl_c_names_the_run_and_epoch_kept_and_resume_finishes(tmp_path, monkeypatch, capsys):
+    from framebank.training import loop
+
+    original, saved = loop.save_checkpoint, []
+
+    def interrupt_after_two(run_dir, model, state):
+        original(run_dir, model, state)
+        saved.append(run_dir.name)
+        if len(saved) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "save_checkpoint", interrupt_after_two)
+    out = tmp_path / "out"
+    command = ["compare", "--config", str(_tiny_config(tmp_path, methods=["dense"]))]
+    command += ["--out", str(out), "--quiet", "--no-tensorboard"]
+    assert cli.main(command) == 130
+    err = capsys.readouterr().err
+    assert err == (
+        "framebank: interrupted after dense__basis_glorot_uniform__seed0 epoch 2; the finished "
+        f"runs and the last epoch's checkpoint are kept in {out}: resume with the same command "
+        "and --resume\n"
+    )
+    monkeypatch.setattr(loop, "save_checkpoint", original)
+    assert cli.main([*command, "--resume"]) == 0
+    assert (out / "results.json").exists()
+
+
 def test_resume_refuses_a_changed_config(tmp_path):
     out = tmp_path / "out"
     run_compare(
@@ -414,9 +462,12 @@ def test_resume_refuses_a_folder_started_under_another_backend(tmp_path):
 def test_recipe_input_errors_are_one_line_at_the_command_line(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "config.json").write_text("{}")
+    (out / "config.json").write_text('{"recipe": "compare"}')
     assert cli.main(["compare", "--quick", "--out", str(out)]) == 2
     assert "already holds a compare run" in capsys.readouterr().err
+    (out / "config.json").write_text("{}")  # written before config.json named its recipe
+    assert cli.main(["compare", "--quick", "--out", str(out)]) == 2
+    assert "already holds a run. Pass --resume" in capsys.readouterr().err
     missing = tmp_path / "no_such_folder"
     assert cli.main(["compare", "--quick", "--source", str(missing), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err

@@ -44,6 +44,13 @@ from framebank._resources import (
 __all__ = ["UsageError", "build_parser", "main", "resolve_recipe", "shipped_dir"]
 
 RAW_FORMATS = ("s16le", "f32le")
+# What `train --frontend` takes: the ready-made front ends that take the recipes' rate,
+# window, hop and band count, and the filterbank families they build bare. Written here
+# because --help imports no Keras; tests/test_cli.py checks it against the registries.
+TRAIN_FRONTENDS = (
+    ("ready-made", ("log_mel", "pcen_mel", "leaf", "efficient_leaf", "td_filterbanks", "sincnet")),
+    ("bare families", ("mel", "free", "analytic", "sinc", "gabor")),
+)
 
 
 def _description(path: Path) -> str:
@@ -240,8 +247,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--frontend",
         nargs="+",
         metavar="NAME",
-        help="the front ends to train, instead of the recipe's list (log_mel, pcen_mel, leaf, "
-        "efficient_leaf, td_filterbanks, sincnet, mel, free, sinc, gabor)",
+        help="the front ends to train, instead of the recipe's list ("
+        + "; ".join(f"{kind}: {', '.join(names)}" for kind, names in TRAIN_FRONTENDS)
+        + "; or a name from the config's `variants`)",
     )
 
 
@@ -687,3 +695,10 @@ def main(argv: Sequence[str] | None, commands: Commands) -> int:
         message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
         print(f"{where}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        if os.environ.get("FRAMEBANK_TRACEBACK"):
+            raise
+        # Ctrl-C is the user's choice: one line (a recipe's says what --resume keeps), not a
+        # traceback; 130 is the shell's status for a SIGINT.
+        print(f"{PROG}: {str(err) or 'interrupted'}", file=sys.stderr)
+        return 130

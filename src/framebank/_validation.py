@@ -360,6 +360,8 @@ def accepted_types(hint: Any, default: Any) -> tuple[type, ...] | None:
         return (bool,)
     if isinstance(default, (int, float)):
         return NUMBER if isinstance(default, float) else (int,)
+    if isinstance(default, (list, tuple)):
+        return (list, tuple)  # YAML and JSON have lists only: a tuple default takes one
     return (type(default),)
 
 
@@ -434,3 +436,40 @@ def check_values(
             raise ValueError(
                 f"config `{name}` lists {', '.join(repeated)} more than once. Received: {value!r}"
             )
+
+
+def check_registry_name(function: str, name: Any) -> str:
+    """A registry name: a non-empty str (a TypeError names any other value)."""
+    if not isinstance(name, str):
+        raise TypeError(
+            f"{function} takes a name (str). Received: {name!r} of type {type(name).__name__}"
+        )
+    if not name:
+        raise ValueError(f"{function} takes a non-empty name. Received: {name!r}")
+    return name
+
+
+def register_class(
+    registry: dict, name: str, cls: Any, base: type, function: str, override: bool
+) -> None:
+    """The registries' one rule: ``cls`` must subclass ``base``; a name already held by
+    another class is replaced only with ``override=True`` (a ValueError otherwise, so a
+    shipped entry is never replaced by accident). The same class again, or a class of the
+    same module and name (a script or notebook cell run twice), replaces without a word."""
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(
+            f"{function} expects a {base.__name__} subclass. Received: {cls!r} of type "
+            f"{type(cls).__name__}"
+        )
+    held = registry.get(name)
+    same = held is not None and (held.__module__, held.__qualname__) == (
+        cls.__module__,
+        cls.__qualname__,
+    )
+    if held is not None and not same and not override:
+        raise ValueError(
+            f"{name!r} is already registered, to {held.__module__}.{held.__qualname__}: pass "
+            f"override=True to {function} to replace it with {cls.__qualname__}, or choose "
+            "another name"
+        )
+    registry[name] = cls

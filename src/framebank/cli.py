@@ -460,11 +460,23 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
+    """:data:`COMMANDS`, once ``FRAMEBANK_AUTO`` is checked: a misspelt value stops every
+    command in one line, not only those that build a layer with ``method="auto"``."""
+    from framebank import tuning
+
+    try:
+        tuning.environment_measures()
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return COMMANDS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``framebank`` with ``argv`` (default: the process's); return the exit status."""
     from framebank import _command
 
-    return _command.main(argv, lambda: COMMANDS)
+    return _command.main(argv, _commands)
 
 
 if __name__ == "__main__":

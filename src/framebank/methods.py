@@ -35,6 +35,7 @@ from keras import ops
 
 # value_now: also asked for here by its callers before it moved to _tensors.
 from framebank._tensors import known_cond, value_now  # noqa: F401
+from framebank._validation import register_class
 from framebank.device import current_device
 from framebank.framing import axis_len, frame_valid, num_frames, overlap_add
 from framebank.structures import WindowedDFT
@@ -61,7 +62,7 @@ _REGISTRY: dict[str, type[Method]] = {}
 METHODS: Mapping[str, type[Method]] = types.MappingProxyType(_REGISTRY)
 
 
-def register_method(cls: type[Method]) -> type[Method]:
+def register_method(cls: type[Method] | None = None, *, override: bool = False) -> Any:
     """Class decorator: make a :class:`Method` subclass available by its ``name``.
 
     A framed method implements :meth:`Method.project` only; synthesis then runs
@@ -73,14 +74,18 @@ def register_method(cls: type[Method]) -> type[Method]:
 
             def project(self, frames, basis):
                 return keras.ops.einsum("bfl,ln->bfn", frames, basis)
+
+    A name already registered to another class (``"matmul"``) raises a ``ValueError``
+    unless registered with ``@framebank.register_method(override=True)``.
     """
-    if not (isinstance(cls, type) and issubclass(cls, Method)):
-        raise TypeError(f"register_method expects a Method subclass. Received: {cls!r}")
-    if not getattr(cls, "name", None) or not isinstance(cls.name, str):
-        raise ValueError(f"A method class needs a non-empty `name`. Received: {cls!r}")
-    if cls.name == AUTO:
-        raise ValueError(f"{AUTO!r} is reserved for the measured pick. Received: {cls!r}")
-    _REGISTRY[cls.name] = cls
+    if cls is None:
+        return lambda cls: register_method(cls, override=override)
+    if isinstance(cls, type) and issubclass(cls, Method):
+        if not getattr(cls, "name", None) or not isinstance(cls.name, str):
+            raise ValueError(f"A method class needs a non-empty `name`. Received: {cls!r}")
+        if cls.name == AUTO:
+            raise ValueError(f"{AUTO!r} is reserved for the measured pick. Received: {cls!r}")
+    register_class(_REGISTRY, getattr(cls, "name", None), cls, Method, "register_method", override)
     return cls
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "measuring",
     "set_measuring",
     "measuring_enabled",
+    "environment_measures",
     "candidates",
     "time_methods",
     "measured_pick",
@@ -89,10 +90,18 @@ def measuring_enabled() -> bool:
     """Whether ``"auto"`` measures: :func:`set_measuring`, else ``FRAMEBANK_AUTO=measure``."""
     if _MEASURING[0] is not None:
         return _MEASURING[0]
+    return environment_measures()
+
+
+def environment_measures() -> bool:
+    """Whether ``FRAMEBANK_AUTO`` asks ``"auto"`` to measure (``measure``) or not (``rule``,
+    the default); a ``ValueError`` naming any other value. ``framebank``'s commands check
+    it when they start, so a misspelt value stops them even where no layer reads it."""
     value = os.environ.get("FRAMEBANK_AUTO", "rule").strip().lower()
     if value not in ("rule", "measure", ""):
         raise ValueError(
-            f"FRAMEBANK_AUTO must be 'rule' (the default) or 'measure'. Received: {value!r}"
+            "FRAMEBANK_AUTO must be 'rule' (the default) or 'measure'. Received: "
+            f"{os.environ['FRAMEBANK_AUTO']!r}"
         )
     return value == "measure"
 

@@ -10,7 +10,7 @@ serialisation. It never knows which method executes the basis.
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -19,7 +19,9 @@ import numpy as np
 from framebank._validation import (
     check_number,
     check_positive_int,
+    check_registry_name,
     layer_options,
+    register_class,
 )
 from framebank._weights import constant_initializer
 
@@ -41,7 +43,7 @@ _REGISTRY: dict[str, type[Filterbank]] = {}
 FILTERBANKS: Mapping[str, type[Filterbank]] = types.MappingProxyType(_REGISTRY)
 
 
-def register_filterbank(name: str):
+def register_filterbank(name: str, *, override: bool = False) -> Callable[[type], type]:
     """Class decorator: make a :class:`Filterbank` subclass available as ``name``.
 
     It also registers the class for Keras serialisation, so a model holding
@@ -55,17 +57,14 @@ def register_filterbank(name: str):
     Its constructor's keyword options are then accepted by
     ``Encoder(filterbank="my_family", ...)`` and by ``framebank.build_frontend``
     configs (checked by name and type); :mod:`framebank.config` has a complete,
-    tested example.
+    tested example. A name already registered to another class (``"gabor"``) raises a
+    ``ValueError`` unless ``override=True``.
     """
-
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"A filterbank name must be a non-empty string. Received: {name!r}")
+    check_registry_name("register_filterbank", name)
 
     def decorator(cls: type[Filterbank]) -> type[Filterbank]:
-        if not (isinstance(cls, type) and issubclass(cls, Filterbank)):
-            raise TypeError(f"register_filterbank expects a Filterbank subclass. Received: {cls!r}")
+        register_class(_REGISTRY, name, cls, Filterbank, "register_filterbank", override)
         cls.family = name
-        _REGISTRY[name] = cls
         return keras.saving.register_keras_serializable(package="framebank")(cls)
 
     return decorator

@@ -23,6 +23,8 @@ from framebank._validation import (
     AudioInput,
     check_positive_int,
     check_positive_number,
+    check_registry_name,
+    register_class,
 )
 from framebank.decoder import Decoder
 from framebank.layers import Encoder
@@ -35,14 +37,33 @@ _READY_MADE: dict[str, type] = {}
 FRONTENDS: Mapping[str, type] = types.MappingProxyType(_READY_MADE)
 
 
-def register_ready_made(name: str) -> Any:
-    """Class decorator: a ready-made :class:`FrontEnd` that configs can name with ``frontend``."""
+def register_ready_made(name: str, *, override: bool = False) -> Callable[[type], type]:
+    """Class decorator: a ready-made :class:`FrontEnd` that configs can name with ``frontend``.
+
+    ``build_frontend({"frontend": name, **options})`` then builds it with ``options``
+    (checked against its constructor's). A name already registered to another class
+    (``"leaf"``) raises a ``ValueError`` unless ``override=True``.
+    """
+    check_registry_name("register_ready_made", name)
 
     def decorator(cls: type) -> type:
-        _READY_MADE[name] = cls
+        register_class(_READY_MADE, name, cls, FrontEnd, "register_ready_made", override)
         return cls
 
     return decorator
+
+
+def _postprocessing_step(step: Any, encoder: Encoder) -> Any:
+    """A step as given: a layer, its serialised dict, or a registered name (a config's
+    ``"log"``; defaults taken from the encoder where the layer takes them)."""
+    if isinstance(step, dict):
+        return keras.saving.deserialize_keras_object(step)
+    if isinstance(step, str):
+        from framebank.postprocessing import POSTPROCESSING, get_postprocessing
+
+        make = getattr(POSTPROCESSING.get(step), "for_encoder", None)
+        return make(encoder) if make is not None else get_postprocessing(step)
+    return step
 
 
 @keras.saving.register_keras_serializable(package="framebank")
@@ -98,8 +119,7 @@ class FrontEnd(AudioInput, keras.layers.Layer):
             )
         steps = []
         for step in postprocessing:
-            if isinstance(step, dict):
-                step = keras.saving.deserialize_keras_object(step)
+            step = _postprocessing_step(step, encoder)
             if not isinstance(step, keras.layers.Layer):
                 raise TypeError(
                     "Each post-processing step must be a Keras layer. "

@@ -15,7 +15,13 @@ from typing import Any
 
 import keras
 
-from framebank._validation import as_real, check_floating_policy, layer_options
+from framebank._validation import (
+    as_real,
+    check_floating_policy,
+    check_registry_name,
+    layer_options,
+    register_class,
+)
 
 __all__ = [
     "POSTPROCESSING",
@@ -76,7 +82,7 @@ class Postprocessing(keras.layers.Layer):
             )
 
 
-def register_postprocessing(name: str) -> Callable[[type], type]:
+def register_postprocessing(name: str, *, override: bool = False) -> Callable[[type], type]:
     """Class decorator: make a post-processing layer available by ``name``.
 
     It also registers the class for Keras serialisation. A user's own layer::
@@ -86,18 +92,16 @@ def register_postprocessing(name: str) -> Callable[[type], type]:
             def call(self, x):
                 return keras.ops.sign(x) * keras.ops.abs(x) ** (1 / 3)
 
-    is then accepted in a front-end config's ``postprocessing`` list.
+    is then accepted in a front-end config's ``postprocessing`` list. A name already
+    registered to another class (``"pcen"``) raises a ``ValueError`` unless ``override=True``.
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"A post-processing name must be a non-empty string. Received: {name!r}")
+    check_registry_name("register_postprocessing", name)
 
     def decorator(cls: type) -> type:
-        if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
-            raise TypeError(
-                f"register_postprocessing expects a keras.layers.Layer subclass. Received: {cls!r}"
-            )
+        register_class(
+            _REGISTRY, name, cls, keras.layers.Layer, "register_postprocessing", override
+        )
         cls.kind = name
-        _REGISTRY[name] = cls
         return keras.saving.register_keras_serializable(package="framebank")(cls)
 
     return decorator

@@ -19,6 +19,7 @@ from framebank.training import io
 __all__ = [
     "save_checkpoint",
     "load_checkpoint",
+    "checkpoint_epochs",
     "save_weights",
     "load_weights",
     "save_keras",
@@ -62,6 +63,15 @@ def load_checkpoint(run_dir: Path, model: Any) -> dict | None:
             if f"r{i}" in arrays:  # checkpoints of models without any have none
                 variable.assign(arrays[f"r{i}"])
         return json.loads(str(arrays["state"]))
+
+
+def checkpoint_epochs(run_dir: Path) -> int:
+    """The epochs a run's checkpoint holds (0 without one), read without building the model."""
+    path = run_dir / "checkpoint.npz"
+    if not path.exists():
+        return 0
+    with np.load(path) as arrays:
+        return int(json.loads(str(arrays["state"]))["epochs_done"])
 
 
 def save_weights(path: Path, model: Any) -> None:

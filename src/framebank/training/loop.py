@@ -18,15 +18,21 @@ logged to TensorBoard, checkpointed, then reported; the trained model is saved a
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from framebank.progress import Progress
 from framebank.training import io
-from framebank.training.checkpoint import load_checkpoint, save_checkpoint, save_trained_models
+from framebank.training.checkpoint import (
+    checkpoint_epochs,
+    load_checkpoint,
+    save_checkpoint,
+    save_trained_models,
+)
 
 __all__ = [
     "RecipeHooks",
@@ -213,6 +219,27 @@ def write_results(
     return summary
 
 
+@contextlib.contextmanager
+def _interruptible(out: Path, run_dir: Path | None) -> Iterator[None]:
+    """Ctrl-C inside becomes :class:`io.Interrupted`, saying what a --resume keeps: the
+    finished runs and ``run_dir``'s last checkpointed epoch (None: after the runs)."""
+    try:
+        yield
+    except io.Interrupted:
+        raise
+    except KeyboardInterrupt:
+        if run_dir is None:
+            where = "after the last run"
+        elif done := checkpoint_epochs(run_dir):
+            where = f"after {run_dir.name} epoch {done}"
+        else:
+            where = f"in {run_dir.name}'s first epoch"
+        raise io.Interrupted(
+            f"interrupted {where}; the finished runs and the last epoch's checkpoint are kept "
+            f"in {out}: resume with the same command and --resume"
+        ) from None
+
+
 def run_recipe(
     recipe: RecipeHooks,
     out: str | Path,
@@ -233,8 +260,9 @@ def run_recipe(
     started = time.perf_counter() if started is None else started
     record = recipe.record()
     io.check_results_folder(out, record, resume, recipe.what)
+    nothing = resume and not (out / "config.json").exists()
     data = recipe.prepare()
-    io.write_json(out / "config.json", record)
+    io.write_json(out / "config.json", {io.RECIPE_KEY: recipe.what, **record})
     runs, per_epoch = recipe.plan(data)
     epochs, distribution = recipe.config.epochs, recipe.config.distribution
     progress = Progress(
@@ -243,6 +271,8 @@ def run_recipe(
         jobs=recipe.jobs,
         description=recipe.description,
     )
+    if nothing:
+        progress.log(f"nothing to resume in {out}: starting")
     then = f", then {recipe.jobs} {recipe.jobs_name}" if recipe.jobs_name else ""
     progress.log(
         f"{recipe.headline(data)}; backend {keras.backend.backend()}; {len(runs)} runs of "
@@ -255,12 +285,14 @@ def run_recipe(
             run_dir = out / "runs" / run.name
             run_dir.mkdir(parents=True, exist_ok=True)
             board = out / "tensorboard" / run.name if tensorboard else None
-            hooks = run.hooks(run_dir)
-            results.append(
-                train_run(hooks, run_dir, progress, epochs, per_epoch, distribution, board)
-            )
+            with _interruptible(out, run_dir):
+                hooks = run.hooks(run_dir)
+                results.append(
+                    train_run(hooks, run_dir, progress, epochs, per_epoch, distribution, board)
+                )
             recipe.after_run(out, record, results)
-        extra = recipe.after_runs(out, progress)
+        with _interruptible(out, None):
+            extra = recipe.after_runs(out, progress)
     summary = {
         "config": record,
         "data": data.summary,
