@@ -227,6 +227,10 @@ def test_ast_with_target_length_says_that_is_why_it_does_not_stream():
         (lambda: fb.frontends.LogMel(16000), r"LogMel takes a waveform \[batch, samples\]"),
         (lambda: _encoder(), r"Encoder takes a waveform \[batch, samples\]"),
         (lambda: fb.FrameProjection(4), r"FrameProjection takes frames \[batch, frames, frame_l"),
+        (
+            lambda: fb.Decoder(kind="free", num_basis=16, frame_len=8, hop=4),
+            r"Decoder takes coefficients \[batch, frames, num_basis",
+        ),
     ],
 )
 def test_a_python_list_is_refused_naming_what_was_received(make, expected):

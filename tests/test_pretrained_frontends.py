@@ -697,6 +697,12 @@ def test_tflite_refuses_dither_before_converting(tmp_path):
     with pytest.raises(ValueError, match="dither=1.0 draws random noise.*dither=0"):
         export.export_tflite(frontend, tmp_path / "m.tflite")
     assert not (tmp_path / "m.saved_model").exists()  # refused before any work
+    # A SavedModel folder holds no layer to ask: its graph's random draw is refused instead
+    # of the converter's own failure, which named neither the draw nor dither.
+    saved = export.export_saved_model(frontend, tmp_path / "saved")
+    with pytest.raises(ValueError, match="draws random noise.*dither=0"):
+        export.export_tflite(saved, tmp_path / "m.tflite")
+    assert not (tmp_path / "m.tflite").exists()
 
 
 def test_a_config_names_a_preset():

@@ -208,17 +208,23 @@ class AudioInput:
     _expected_input = "a waveform [batch, samples]"
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(inputs, (list, tuple)):
-            # As Keras layers do, a list is not converted; Keras's own message would name
-            # one of its numbers as a misplaced positional argument.
-            raise TypeError(
-                f"{type(self).__name__} takes {self._expected_input} as a tensor or array, "
-                f"not a Python {type(inputs).__name__}: pass np.asarray(x, 'float32'). "
-                f"Received: {_describe_sequence(inputs)}"
-            )
+        refuse_sequence(type(self).__name__, self._expected_input, inputs)
         if isinstance(inputs, (np.ndarray, np.generic)) and inputs.dtype.kind in "iub":
             pcm_scale(str(inputs.dtype), "waveform")
         return super().__call__(inputs, *args, **kwargs)  # type: ignore[misc]
+
+
+def refuse_sequence(owner: str, expected: str, inputs: Any) -> None:
+    """A ``TypeError`` for a Python list or tuple given as a layer's tensor input.
+
+    As Keras layers do, a list is not converted; Keras's own message would name one of
+    its numbers as a misplaced positional argument."""
+    if isinstance(inputs, (list, tuple)):
+        raise TypeError(
+            f"{owner} takes {expected} as a tensor or array, not a Python "
+            f"{type(inputs).__name__}: pass np.asarray(x, 'float32'). "
+            f"Received: {_describe_sequence(inputs)}"
+        )
 
 
 def _describe_sequence(value: list | tuple) -> str:

@@ -49,6 +49,7 @@ from framebank._validation import (
     check_framing_args,
     check_positive_int,
     is_tensor,
+    refuse_sequence,
 )
 from framebank.filterbanks import FreeFilterbank
 from framebank.layers import Encoder, freeze_sublayer
@@ -519,6 +520,7 @@ class Decoder(keras.layers.Layer):
         return inverse if runnable(self.method, inverse) is self.method else None
 
     def __call__(self, coefficients: Any, length: Any = None, **kwargs: Any) -> Any:
+        refuse_sequence("Decoder", "coefficients [batch, frames, num_basis]", coefficients)
         # Checked here, before Keras builds a symbolic output of that length; a
         # numpy integer (x.shape[1] of an array) would become a tensor inside Keras.
         if length is not None and not is_tensor(length):

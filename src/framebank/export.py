@@ -121,6 +121,22 @@ def _refuse_random(model: Any, what: str) -> None:
             )
 
 
+def _refuse_random_graph(saved: Path) -> None:
+    """The folder's check of :func:`_refuse_random`: a SavedModel holds no layers to ask,
+    so its serving graph (and the functions it calls) is searched for random draws."""
+    import tensorflow as tf
+
+    graph = tf.saved_model.load(str(saved)).signatures["serving_default"].graph.as_graph_def()
+    nodes = [*graph.node, *(n for f in graph.library.function for n in f.node_def)]
+    drawn = sorted({n.op for n in nodes if "Random" in n.op})
+    if drawn:
+        raise ValueError(
+            f"TFLite cannot take the SavedModel {saved}: it draws random noise ({', '.join(drawn)}"
+            "; KaldiFbank's dither does), which has no builtin operator there. Export the "
+            "front end with dither=0 (add the noise before the model if needed)."
+        )
+
+
 def _export_pick(name: str) -> str | None:
     """The method an export runs in place of ``name``: None when ``name`` exports.
 
@@ -303,6 +319,7 @@ def export_tflite(
     path = _writable(path)
     if isinstance(model, (str, os.PathLike)):
         saved = _existing(model, "SavedModel folder")
+        _refuse_random_graph(saved)
     else:
         _refuse_random(model, "TFLite")
         model = exportable_model(model, "TFLite")

@@ -152,7 +152,8 @@ class STFT(_SpectrumLayer):
 
     def call(self, signal: Any) -> Any:
         coefficients = self.encoder(signal)
-        real, imag = coefficients[..., : self.n_freq], coefficients[..., self.n_freq :]
+        # One split, not two slices (under TensorFlow each slice's gradient is a padded copy).
+        real, imag = ops.split(coefficients, [self.n_freq], axis=-1)
         if self.view == "complex":
             return ops.stack([real, imag], axis=-1)
         magnitude = ops.sqrt(ops.square(real) + ops.square(imag))
