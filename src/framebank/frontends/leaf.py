@@ -16,7 +16,7 @@ from framebank.frontends.base import (
     register_ready_made,
 )
 from framebank.layers import Encoder
-from framebank.methods import known_cond
+from framebank.methods import jit_under_jax, known_cond
 from framebank.postprocessing import PCEN, Energy, Floor, GaussianLowpass, InstanceNorm
 
 
@@ -152,13 +152,14 @@ class LEAF(ReadyMade):
         gabor, energy, pool = self.encoder.filterbank, *self.postprocessing[:2]
         if not hasattr(self, "_plan"):
             self._plan = plan_for(gabor, pool.strides)
+            self._pooled_energy = jit_under_jax(self._plan.pooled_energy)
         # Integer PCM scaled as the encoder scales it (int16 / 32768), then [batch, time].
         signal = as_batch_time(as_waveform(waveform, "waveform", "float32"))
         sigma = keras.ops.clip(gabor.sigma, *gabor.sigma_range)
         mu = keras.ops.clip(gabor.centre, *gabor.centre_range)
         x = known_cond(
             self._plan.holds(sigma),
-            lambda: self._plan.pooled_energy(signal, gabor.filters(), pool.window(), mu),
+            lambda: self._pooled_energy(signal, gabor.filters(), pool.window(), mu),
             lambda: pool(energy(self.encoder(waveform))),
         )
         for step in self.postprocessing[2:]:
