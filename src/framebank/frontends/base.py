@@ -200,9 +200,10 @@ class FrontEnd(AudioInput, keras.layers.Layer):
         # stereo or channels-first batch (LEAF's band-limited path dropped a channel) or
         # took one clip for a batch. Static shapes only: nothing runs.
         self._check_audio_value(inputs)
-        if getattr(inputs, "shape", None) is None:
+        try:
+            shape = tuple(inputs.shape)
+        except (AttributeError, TypeError, ValueError):  # no shape, or TensorFlow's unknown rank
             return super().__call__(inputs, *args, **kwargs)
-        shape = tuple(inputs.shape)
         self._check_input_shape(shape)
         if shape[0] == 0 and None not in shape and not isinstance(inputs, keras.KerasTensor):
             return self._empty_batch(shape)
