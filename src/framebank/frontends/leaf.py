@@ -88,6 +88,9 @@ class LEAF(ReadyMade):
             the stride-1 path runs). The stride-1 path runs anyway where a width has left
             the plan made from the initial widths, for an input of unknown length (so in
             export), and in streaming. ``get_config`` stores the resolved ``True``/``False``.
+            Under JAX the band-limited path is one ``jax.jit`` program: a fresh layer's first
+            eager call compiles it (7.7 s of CPU, batch 2 x 1 s at 16 kHz); a jitted training
+            step holds both paths (the plan's ``cond``), about 22 s of CPU to compile.
     """
 
     stride1 = True
