@@ -181,7 +181,7 @@ def test_an_unknown_method_lists_every_accepted_name_auto_included():
     "make, samples, message",
     [
         # An empty clip: one sample is enough, whatever the window ("1 samples" was said).
-        (lambda: fb.frontends.LEAF(sample_rate=16000), 0, r"0 samples: .*at least 1 sample \("),
+        (lambda: fb.frontends.LEAF(sample_rate=16000), 0, r"empty signal .*least 1 sample \("),
         (lambda: fb.frontends.LogMel(16000, center=False), 100, "shorter window_ms"),
         (lambda: fb.frontends.KaldiFbank(), 100, "shorter frame_length, or with snip_edges"),
     ],
@@ -272,3 +272,79 @@ def test_a_maximum_over_zero_frames_gives_the_empty_output(make):
     got = make()(np.zeros((2, 0, 3), "float32"))
     assert tuple(got.shape) == (2, 0, 3)
     assert keras.backend.standardize_dtype(got.dtype) == "float32"
+
+
+# ------------------------------------------------------------------ input shape at every call
+
+_FRONT_ENDS = {
+    "LogMel": lambda: fb.frontends.LogMel(8000),
+    "PCENMel": lambda: fb.frontends.PCENMel(8000),
+    "SincNet": lambda: fb.frontends.SincNet(8000),
+    "TDFilterbanks": lambda: fb.frontends.TDFilterbanks(8000),
+    "LEAF": lambda: fb.frontends.LEAF(sample_rate=8000),  # the band-limited path
+    "LEAF_stride1": lambda: fb.frontends.LEAF(sample_rate=8000, band_limited=False),
+    "EfficientLEAF": lambda: fb.frontends.EfficientLEAF(sample_rate=8000),
+}
+
+
+def _clip(samples=4000):
+    return (0.1 * np.random.default_rng(0).standard_normal((1, samples))).astype("float32")
+
+
+@pytest.mark.parametrize("name", sorted(_FRONT_ENDS))
+def test_a_built_front_end_still_refuses_stereo_channels_first_and_one_clip(name):
+    """The rank and channel checks ran only at build: a built band-limited LEAF dropped the
+    second channel of a stereo batch and gave (3, 1, 40) for a channels-first [3, 1, T];
+    the others took a 1-D clip for a batch of 1. Every call is checked now."""
+    fe = _FRONT_ENDS[name]()
+    clip = _clip()
+    fe(clip)  # builds it
+    with pytest.raises(ValueError, match=r"takes mono audio .* Mix down .*Multichannel"):
+        fe(np.stack([clip, clip], -1))  # [1, T, 2]
+    with pytest.raises(ValueError, match=r"takes mono audio .*\(4000 channels\)"):
+        fe(np.stack([clip, clip, clip]))  # [3, 1, T]
+    with pytest.raises(ValueError, match="add the batch axis"):
+        fe(clip[0])
+
+
+@pytest.mark.parametrize("name", sorted(_FRONT_ENDS))
+def test_a_batch_of_zero_clips_gives_zero_rows_of_features(name):
+    """[0, T] failed deep inside (PCEN's state, an FFT's size, an AddV2 shape); it gives
+    the empty [0, frames, features] that compute_output_shape says, built or not."""
+    for built in (False, True):
+        fe = _FRONT_ENDS[name]()
+        if built:
+            fe(_clip())
+        got = fe(np.zeros((0, 4000), "float32"))
+        assert tuple(got.shape) == tuple(fe.compute_output_shape((0, 4000)))
+        assert tuple(got.shape)[0] == 0 and tuple(got.shape)[1] > 0
+        assert keras.backend.standardize_dtype(got.dtype) == "float32"
+
+
+@pytest.mark.parametrize("name", sorted(_FRONT_ENDS))
+def test_zero_samples_is_the_same_clear_error_for_every_front_end(name):
+    """[1, 0]: LEAF returned (1, 0, 40) silently and EfficientLEAF raised a backend error
+    where the others said the encoder received an empty signal; one message, built or not."""
+    for built in (False, True):
+        fe = _FRONT_ENDS[name]()
+        if built:
+            fe(_clip())
+        with pytest.raises(ValueError, match=r"empty signal \(0 samples\).*Give it at least"):
+            fe(np.zeros((1, 0), "float32"))
+
+
+@pytest.mark.parametrize("chunk", [[[0.0] * 160], ([0.0] * 160,)])
+def test_a_stream_refuses_a_python_list_as_the_layers_do(chunk):
+    """Stream.process read a list as float64 samples where every layer refuses it; the same
+    TypeError now, naming the list, before the stream starts."""
+    fe = fb.frontends.LogMel(16000)
+    fe(np.zeros((1, 1600), "float32"))
+    from framebank import streaming
+
+    stream = streaming.Stream(fe)
+    kind = type(chunk).__name__
+    with pytest.raises(TypeError, match=rf"not a Python {kind}.*Received: a {kind} of 1 list"):
+        stream.process(chunk)
+    assert stream.samples_received == 0
+    with pytest.raises(TypeError, match=rf"not a Python {kind}"):
+        fe(chunk)

@@ -208,10 +208,14 @@ class AudioInput:
     _expected_input = "a waveform [batch, samples]"
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        self._check_audio_value(inputs)
+        return super().__call__(inputs, *args, **kwargs)  # type: ignore[misc]
+
+    def _check_audio_value(self, inputs: Any) -> None:
+        """Refuse a Python list or tuple, and integer samples that are not PCM."""
         refuse_sequence(type(self).__name__, self._expected_input, inputs)
         if isinstance(inputs, (np.ndarray, np.generic)) and inputs.dtype.kind in "iub":
             pcm_scale(str(inputs.dtype), "waveform")
-        return super().__call__(inputs, *args, **kwargs)  # type: ignore[misc]
 
 
 def refuse_sequence(owner: str, expected: str, inputs: Any) -> None:
@@ -223,11 +227,11 @@ def refuse_sequence(owner: str, expected: str, inputs: Any) -> None:
         raise TypeError(
             f"{owner} takes {expected} as a tensor or array, not a Python "
             f"{type(inputs).__name__}: pass np.asarray(x, 'float32'). "
-            f"Received: {_describe_sequence(inputs)}"
+            f"Received: {describe_sequence(inputs)}"
         )
 
 
-def _describe_sequence(value: list | tuple) -> str:
+def describe_sequence(value: list | tuple) -> str:
     """``a list of 16000 float`` (its length, and its first item's type where it has one)."""
     first = f" {type(value[0]).__name__}" if value else ""
     return f"a {type(value).__name__} of {len(value)}{first}"

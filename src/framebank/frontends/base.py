@@ -83,7 +83,9 @@ class FrontEnd(AudioInput, keras.layers.Layer):
         ``[batch, time]`` or ``[batch, time, 1]``: float samples in ``[-1, 1]``, or
         integer PCM (int8, int16, int32, uint8) which is divided by its full scale
         (int16 by 32768) as soundfile and torchaudio read it; every front end applies
-        this one rule (its encoder does).
+        this one rule (its encoder does). The rank and channels are checked at every
+        call. A batch of 0 (known statically) gives ``[0, frames, features]``; 0 samples
+        is a ``ValueError``.
 
     Output shape:
         what the last post-processing layer returns (the coefficients
@@ -158,18 +160,13 @@ class FrontEnd(AudioInput, keras.layers.Layer):
                 "channel through the front end: framebank.Multichannel(frontend) gives "
                 "[batch, channels, frames, features]."
             )
-        if len(shape) in (2, 3) and shape[1] is not None and self._frames(shape[1]) < 1:
-            low, high = shape[1], 2 * shape[1] + 1
-            while (
-                self._frames(high) < 1 and high < 1 << 30
-            ):  # the shortest with a frame: doubling, ...
-                low, high = high, 2 * high
-            while high - low > 1:  # ... then bisection
-                middle = (low + high) // 2
-                low, high = (middle, high) if self._frames(middle) < 1 else (low, middle)
-            raise ValueError(self._too_short_message(what, shape[1], high))
+        if shape[1] == 0:
+            # Every front end, whatever its padding would make of nothing (the encoder's rule).
+            raise ValueError(self._too_short_message(what, 0, self._shortest(0)))
+        if shape[1] is not None and self._frames(shape[1]) < 1:
+            raise ValueError(self._too_short_message(what, shape[1], self._shortest(shape[1])))
         half = self.encoder.frame_len // 2
-        if len(shape) in (2, 3) and shape[1] is not None and self.encoder.center:
+        if shape[1] is not None and self.encoder.center:
             if self.encoder.pad_mode == "reflect" and shape[1] <= half:
                 raise ValueError(
                     f"{what} pads with pad_mode='reflect', mirroring {half} samples, so it "
@@ -177,6 +174,16 @@ class FrontEnd(AudioInput, keras.layers.Layer):
                     f"it at least {half + 1} (keras.Input(({half + 1},)) or (None,)), or build "
                     "it with pad_mode='constant'."
                 )
+
+    def _shortest(self, samples: int) -> int:
+        """The fewest samples, more than ``samples``, that give this front end a frame."""
+        low, high = samples, 2 * samples + 1
+        while self._frames(high) < 1 and high < 1 << 30:  # doubling, ...
+            low, high = high, 2 * high
+        while high - low > 1:  # ... then bisection
+            middle = (low + high) // 2
+            low, high = (middle, high) if self._frames(middle) < 1 else (low, middle)
+        return high
 
     # The constructor option that shortens its frame, named in the too-short message; None
     # where the front end has no such option (a pretrained model's is fixed).
@@ -190,8 +197,11 @@ class FrontEnd(AudioInput, keras.layers.Layer):
             return f"{n} sample" if n == 1 else f"{n} samples"
 
         fix = f", or build it with a shorter {self._window_option}" if self._window_option else ""
+        # 0 samples is refused whatever the padding would make of it (the encoder's rule).
+        empty = "received an empty signal (0 samples)"
+        got = f"gives 0 frames for {count(samples)}" if samples else empty
         return (
-            f"{what} gives 0 frames for {count(samples)}: {self._length_rule()}. Give it at "
+            f"{what} {got}: {self._length_rule()}. Give it at "
             f"least {count(shortest)} (keras.Input(({shortest},)) or longer, or (None,) for any "
             f"length){fix if shortest > 1 else ''}."
         )
@@ -204,6 +214,27 @@ class FrontEnd(AudioInput, keras.layers.Layer):
         """Frames this front end gives for ``samples`` (its output's time axis)."""
         shape = self.compute_output_shape((None, samples))
         return shape[1] if len(shape) == 3 else 1
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        # The shape is checked at every call, not only at build: a built front end ran on a
+        # stereo or channels-first batch (LEAF's band-limited path dropped a channel) or
+        # took one clip for a batch. Static shapes only: nothing runs.
+        self._check_audio_value(inputs)
+        try:
+            shape = tuple(inputs.shape)
+        except (AttributeError, TypeError, ValueError):  # no shape, or TensorFlow's unknown rank
+            return super().__call__(inputs, *args, **kwargs)
+        self._check_input_shape(shape)
+        if shape[0] == 0 and None not in shape and not isinstance(inputs, keras.KerasTensor):
+            return self._empty_batch(shape)
+        return super().__call__(inputs, *args, **kwargs)
+
+    def _empty_batch(self, shape: tuple) -> Any:
+        """A batch of 0 clips gives 0 rows of features, ``compute_output_shape(shape)``
+        (the backends' FFTs, PCEN's state and the grouped paths fail on an empty batch)."""
+        if not self.built:
+            self.build(shape)
+        return keras.ops.zeros(self.compute_output_shape(shape), self.compute_dtype)
 
     def build(self, input_shape: tuple) -> None:
         self._check_input_shape(input_shape)

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from framebank._validation import pcm_scale
+from framebank._validation import describe_sequence, pcm_scale
 from framebank.streaming._plan import Latency, StreamingStep
 from framebank.streaming._stages import EncoderStage
 
@@ -136,6 +136,14 @@ class Stream:
     # ------------------------------------------------------------------ input
 
     def _check_chunk(self, chunk: Any) -> np.ndarray:
+        if isinstance(chunk, (list, tuple)):
+            # As the layers refuse one: a list of floats would be read as float64 samples,
+            # a list of clips of unequal lengths as a ragged object array.
+            raise TypeError(
+                "Stream.process takes a chunk [batch, samples] as a tensor or array, not a "
+                f"Python {type(chunk).__name__}: pass np.asarray(chunk, 'float32'). "
+                f"Received: {describe_sequence(chunk)}"
+            )
         try:
             x = chunk if isinstance(chunk, np.ndarray) else np.asarray(ops.convert_to_numpy(chunk))
         except Exception as err:  # not array-like
