@@ -245,13 +245,15 @@ def test_log_energy_pairs_after_real_filters_is_refused_naming_the_filterbank(fa
     assert tuple(fb.build_frontend(_config(family, 40, False))(x).shape) == (1, 100, 40)
 
 
-@pytest.mark.parametrize("family", ["gabor", "analytic", "fourier"])
+@pytest.mark.parametrize("family", ["gabor", "analytic", "fourier", "free"])
 def test_log_energy_pairs_after_complex_filters_builds(family):
     import framebank as fb
 
     config = _config(family, 80, True)
     if family == "fourier":
         del config["num_basis"]  # fixed by frame_len: 101 bins, real then imaginary
+    if family == "free":
+        config["complex_pairs"] = True  # a free basis that declares its layout
     fe = fb.build_frontend(config)
     assert fe.postprocessing[0].pairs and fe.encoder.filterbank.complex_pairs
 

@@ -45,7 +45,6 @@ def register_ready_made(name: str) -> Any:
     return decorator
 
 
-@keras.saving.register_keras_serializable(package="framebank")
 def _check_complex_pairs(encoder: Encoder, steps: list) -> None:
     """Refuse a first step that reads channel ``c`` and ``c + channels / 2`` as one complex
     number (``energy``, ``modulus``, ``log_energy`` with ``pairs``) after a filterbank of
@@ -61,10 +60,12 @@ def _check_complex_pairs(encoder: Encoder, steps: list) -> None:
         f"imaginary parts of complex filters, but the {family!r} filterbank holds "
         f"{filterbank.num_basis} real filters (it does not declare complex_pairs): drop "
         "pairs (`pairs: false` in a config, pairs=False in Python) to take each filter's own "
-        "energy, or use a complex family ('gabor', 'analytic', 'fourier')."
+        "energy, or use a complex family ('gabor', 'analytic', 'fourier'; 'free' with "
+        "complex_pairs)."
     )
 
 
+@keras.saving.register_keras_serializable(package="framebank")
 class FrontEnd(AudioInput, keras.layers.Layer):
     """A whole front end as one Keras layer: an encoder, then post-processing, in order.
 
