@@ -233,12 +233,29 @@ def test_out_of_range_weights_still_give_valid_filters(family):
     enc.set_weights(bad)
     basis = ops.convert_to_numpy(enc.filterbank.filters())
     assert np.all(np.isfinite(basis))
+    hz = ops.convert_to_numpy(enc.filterbank.centre_hz())
+    assert np.all((hz > 0) & (hz < SR / 2))
     if family == "sinc":
         f1, f2 = (ops.convert_to_numpy(f) for f in enc.filterbank.cutoffs())
         assert np.all((0 < f1) & (f1 < f2) & (f2 <= SR / 2))
-    else:
-        hz = ops.convert_to_numpy(enc.filterbank.centre_hz())
-        assert np.all((hz > 0) & (hz < SR / 2))
+        # The centre is the clipped band's (it read the raw weights: 1e6 of the rate).
+        np.testing.assert_array_equal(hz, (f1 + f2) / 2)
+
+
+def test_sinc_centre_is_the_band_it_passes_when_the_band_ends_past_nyquist():
+    """A low edge and width each in range whose sum passes Nyquist: cutoffs() ends the band
+    at Nyquist, and so does the centre (inspection's centre_hz column reads it)."""
+    fbank = fb.Encoder(2, 101, 50, filterbank="sinc", sample_rate=SR).filterbank
+    fbank.build(101)
+    nyquist = SR / 2
+    low = np.array([100.0, nyquist - 200.0]) / SR
+    band = np.array([300.0, nyquist - 2 * fbank.min_low_hz]) / SR
+    fbank.set_weights([low.astype("float32"), band.astype("float32")])
+    f1, f2 = (ops.convert_to_numpy(f).astype("float64") for f in fbank.cutoffs())
+    hz = ops.convert_to_numpy(fbank.centre_hz()).astype("float64")
+    assert f2[1] == nyquist
+    # float32 Hz: each value rounded by 2**-24 relative (the weights are fractions of SR).
+    np.testing.assert_allclose(hz, [250.0, nyquist - 100.0], rtol=2.0**-22)
 
 
 def test_parametric_families_learn_two_numbers_per_filter():

@@ -394,6 +394,29 @@ def test_exports_to_saved_model_and_tflite_with_the_same_numbers(name, tmp_path)
         assert excess.max() <= 1.0, label
 
 
+def _made(name: str, **kwargs) -> frontends.FrontEnd:
+    cls = frontends.FRONTENDS[name]
+    return cls(**kwargs) if issubclass(cls, frontends.Pretrained) else cls(RATE, **kwargs)
+
+
+@pytest.mark.parametrize("how", ["global", "argument"])
+@pytest.mark.parametrize("name", sorted(frontends.FRONTENDS))
+def test_dtype_rule_every_front_end_returns_float32_under_mixed_float16(name, how):
+    """One rule (README "Stability"): the features are float32 under a 16-bit policy, as
+    framebank's own layers return; SincNet's Keras pooling, layer norm and leaky ReLU
+    returned float16."""
+    x = _speech(0.25, batch=1)
+    if how == "argument":
+        out = _made(name, dtype="mixed_float16")(x)
+    else:
+        keras.config.set_dtype_policy("mixed_float16")
+        try:
+            out = _made(name)(x)
+        finally:
+            keras.config.set_dtype_policy("float32")
+    assert keras.backend.standardize_dtype(out.dtype) == "float32", name
+
+
 def test_a_ready_made_front_ends_dtype_reaches_every_piece():
     frontend = frontends.LogMel(8000, dtype="float64")
     out = frontend(np.zeros((1, 800), "float64"))

@@ -225,6 +225,52 @@ def test_pairs_need_an_even_number_of_channels(cls):
         cls(pairs="yes")
 
 
+def _config(family, num_basis, pairs):
+    return {
+        "filterbank": family, "num_basis": num_basis, "frame_len": 201, "hop": 80,
+        "sample_rate": 8000, "center": True,
+        "postprocessing": [{"log_energy": {"pairs": pairs}}],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("family", ["sinc", "free"])
+def test_log_energy_pairs_after_real_filters_is_refused_naming_the_filterbank(family):
+    """``pairs`` on real filters would add filter c's energy to filter c + 40's (it gave
+    [1, 100, 40] silently): refused, naming the family and saying to drop pairs."""
+    import framebank as fb
+
+    with pytest.raises(ValueError, match=rf"LogEnergy\(pairs=True\).*'{family}'.*drop pairs"):
+        fb.build_frontend(_config(family, 80, True))
+    x = np.random.default_rng(0).standard_normal((1, 8000)).astype("float32")
+    assert tuple(fb.build_frontend(_config(family, 40, False))(x).shape) == (1, 100, 40)
+
+
+@pytest.mark.parametrize("family", ["gabor", "analytic", "fourier", "free"])
+def test_log_energy_pairs_after_complex_filters_builds(family):
+    import framebank as fb
+
+    config = _config(family, 80, True)
+    if family == "fourier":
+        del config["num_basis"]  # fixed by frame_len: 101 bins, real then imaginary
+    if family == "free":
+        config["complex_pairs"] = True  # a free basis that declares its layout
+    fe = fb.build_frontend(config)
+    assert fe.postprocessing[0].pairs and fe.encoder.filterbank.complex_pairs
+
+
+@pytest.mark.parametrize("cls", [pp.Energy, pp.Modulus, pp.LogEnergy])
+def test_energy_pairs_in_a_python_front_end_on_real_filters_is_refused(cls):
+    """The same check in ``FrontEnd`` itself (a config builds one): Energy and Modulus pair by
+    default; pairs=False, or pairs after another step, is left alone."""
+    import framebank as fb
+
+    encoder = fb.Encoder(40, 201, 80, filterbank="sinc", sample_rate=8000)
+    with pytest.raises(ValueError, match=r"'sinc' filterbank holds 40 real filters"):
+        fb.FrontEnd(encoder, [cls(pairs=True)])
+    assert not fb.FrontEnd(encoder, [cls(pairs=False)]).postprocessing[0].pairs
+    fb.FrontEnd(encoder, [pp.Energy(pairs=False), cls(pairs=True)])
+
+
 # ---- pooling --------------------------------------------------------------------------------
 
 

@@ -279,10 +279,11 @@ def build_frontend(config: dict | str | os.PathLike) -> FrontEnd:
         encoder = _build_encoder(raw, family_cls)
         layers = [_make_step(POSTPROCESSING[name], encoder, options) for name, options in steps]
         decoder = None if decoder_raw is None else Decoder(encoder, **decoder_raw)
+        # FrontEnd checks the pieces together (pairs on a filterbank of real filters).
+        return FrontEnd(encoder, layers, decoder, name=f"{encoder.name}_frontend")
     except (TypeError, ValueError) as err:
         # A layer's own validation (values, not types): say it came from the config.
         raise FrontendConfigError(f"Invalid front-end config: {err}") from err
-    return FrontEnd(encoder, layers, decoder, name=f"{encoder.name}_frontend")
 
 
 _KERAS_SHOWN = ("name", "dtype", "trainable")

@@ -408,10 +408,18 @@ class RFFT(Method):
     def project_structured(self, x: Any, basis: Any, structure: Any, hop: int) -> Any:
         # The description is a promise about the weight: checked at every call, so that
         # weights loaded or assigned since still give exactly `frames @ basis`.
-        return known_cond(
-            _is_exactly(basis, structure.basis()),
-            lambda: self._stft(x, structure, hop),
-            lambda: self.project_signal(x, basis, hop),
+        dtype = x.dtype
+        wide, wide_basis = _at_least_float32(x), _at_least_float32(basis)
+        # Both branches in one dtype (float32 under 16-bit policies, as the FFT runs): a
+        # TensorFlow cond whose branches differ (float16 matmul, float32 FFT) prints a type-
+        # inference dump when it is differentiated.
+        return ops.cast(
+            known_cond(
+                _is_exactly(basis, structure.basis()),
+                lambda: self._stft(wide, structure, hop),
+                lambda: self.project_signal(wide, wide_basis, hop),
+            ),
+            dtype,
         )
 
     def synthesize(self, coefficients: Any, synthesis: Any, hop: int) -> Any:

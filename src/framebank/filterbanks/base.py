@@ -205,12 +205,7 @@ class Filterbank(keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         num_basis = check_positive_int("num_basis", num_basis)
-        if self.complex_pairs and num_basis % 2:
-            raise ValueError(
-                f"The {self.family or type(self).__name__!r} filterbank holds complex filters "
-                "as real parts, then imaginary parts, so num_basis must be even. "
-                f"Received: num_basis={num_basis}"
-            )
+        self._check_pairs_count(num_basis)
         if frame_len is not None:
             frame_len = check_positive_int("frame_len", frame_len)
         if sample_rate is not None:
@@ -225,6 +220,14 @@ class Filterbank(keras.layers.Layer):
         self.num_basis = num_basis
         self.frame_len = frame_len
         self.sample_rate = sample_rate
+
+    def _check_pairs_count(self, num_basis: int) -> None:
+        if self.complex_pairs and num_basis % 2:
+            raise ValueError(
+                f"The {self.family or type(self).__name__!r} filterbank holds complex filters "
+                "as real parts, then imaginary parts, so num_basis must be even. "
+                f"Received: num_basis={num_basis}"
+            )
 
     def _require_sample_rate(self) -> float:
         if self.sample_rate is None:

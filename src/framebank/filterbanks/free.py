@@ -7,6 +7,7 @@ from typing import Any
 import keras
 
 from framebank import initializers
+from framebank._validation import check_bool
 from framebank.filterbanks.base import Filterbank, register_filterbank
 
 __all__ = ["FreeFilterbank"]
@@ -24,6 +25,9 @@ class FreeFilterbank(Filterbank):
             every method), ``keras_default`` (each method's own Keras layer's
             draw), or any Keras initializer.
         kernel_regularizer, kernel_constraint: as in Keras layers.
+        complex_pairs: the basis holds complex filters, real parts then imaginary
+            parts (an even ``num_basis``; TD-filterbanks' Gabor initialisation), so
+            ``energy``/``log_energy`` with ``pairs`` may follow it.
 
     Attributes:
         kernel: the ``[frame_len, num_basis]`` weight.
@@ -39,9 +43,14 @@ class FreeFilterbank(Filterbank):
         kernel_initializer: Any = "basis_glorot_uniform",
         kernel_regularizer: Any = None,
         kernel_constraint: Any = None,
+        complex_pairs: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(num_basis, frame_len, sample_rate, **kwargs)
+        # This instance's layout; a subclass that is always complex (analytic) stays so.
+        if check_bool("complex_pairs", complex_pairs) and not self.complex_pairs:
+            self.complex_pairs = True
+            self._check_pairs_count(self.num_basis)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
@@ -71,5 +80,6 @@ class FreeFilterbank(Filterbank):
             kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
             kernel_regularizer=keras.regularizers.serialize(self.kernel_regularizer),
             kernel_constraint=keras.constraints.serialize(self.kernel_constraint),
+            complex_pairs=self.complex_pairs,
         )
         return config

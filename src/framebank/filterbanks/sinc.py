@@ -144,8 +144,11 @@ class SincFilterbank(Filterbank):
         return f1, f2
 
     def centre_hz(self) -> Any:
-        """Each band's centre in Hz, ``[num_basis]``: ``low_hz + band_hz / 2``."""
-        return self.low_hz + self.band_hz / 2
+        """Each band's centre in Hz, ``[num_basis]``: ``(f1 + f2) / 2`` of :meth:`cutoffs`,
+        the band the filters pass (``low_hz + band_hz / 2`` while the weights are in range;
+        a weight past its range, or a band past Nyquist, is clipped as the filters clip it)."""
+        f1, f2 = self.cutoffs()
+        return (f1 + f2) / 2
 
     def load_own_variables(self, store: Any) -> None:
         """Load ``low`` and ``band``; weights saved in Hz are converted to this unit."""

@@ -66,6 +66,26 @@ def _postprocessing_step(step: Any, encoder: Encoder) -> Any:
     return step
 
 
+def _check_complex_pairs(encoder: Encoder, steps: list) -> None:
+    """Refuse a first step that reads channel ``c`` and ``c + channels / 2`` as one complex
+    number (``energy``, ``modulus``, ``log_energy`` with ``pairs``) after a filterbank of
+    real filters: it would add the energies of two unrelated filters, silently."""
+    if not steps or getattr(steps[0], "pairs", False) is not True:
+        return
+    filterbank = encoder.filterbank
+    if filterbank.complex_pairs:
+        return
+    family = filterbank.family or type(filterbank).__name__
+    raise ValueError(
+        f"{type(steps[0]).__name__}(pairs=True) reads the channels as real parts, then "
+        f"imaginary parts of complex filters, but the {family!r} filterbank holds "
+        f"{filterbank.num_basis} real filters (it does not declare complex_pairs): drop "
+        "pairs (`pairs: false` in a config, pairs=False in Python) to take each filter's own "
+        "energy, or use a complex family ('gabor', 'analytic', 'fourier'; 'free' with "
+        "complex_pairs)."
+    )
+
+
 @keras.saving.register_keras_serializable(package="framebank")
 class FrontEnd(AudioInput, keras.layers.Layer):
     """A whole front end as one Keras layer: an encoder, then post-processing, in order.
@@ -136,6 +156,7 @@ class FrontEnd(AudioInput, keras.layers.Layer):
                 "`decoder` must be a framebank.Decoder. "
                 f"Received: decoder={decoder!r} of type {type(decoder).__name__}"
             )
+        _check_complex_pairs(encoder, steps)
         self.encoder = encoder
         self.postprocessing = steps
         self.decoder = decoder

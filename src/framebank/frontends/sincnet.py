@@ -14,6 +14,7 @@ from framebank.frontends.base import (
 )
 from framebank.layers import Encoder
 from framebank.postprocessing import Modulus
+from framebank.postprocessing._common import working_dtype
 
 
 @register_ready_made("sincnet")
@@ -31,6 +32,9 @@ class SincNet(ReadyMade):
         sample_rate, n_filters, window_ms, hop_ms, method, win_length, hop_length: as
             :class:`LEAF`.
         min_low_hz, min_band_hz: the sinc family's limits.
+
+    Output shape:
+        ``[batch, frames, n_filters]``; float32 under 16-bit policies, as every front end.
     """
 
     stride1 = True
@@ -65,3 +69,8 @@ class SincNet(ReadyMade):
             keras.layers.LeakyReLU(negative_slope=0.2, name="leaky_relu"),
         ]
         super().__init__(encoder, steps, options, **kwargs)
+        # Keras's own layers would return float16 under a mixed policy; the front ends return
+        # their working dtype (float32 under 16-bit policies), as framebank's layers do.
+        working = keras.dtype_policies.get(working_dtype(self.compute_dtype))
+        for layer in steps[1:]:
+            layer.dtype_policy = working

@@ -85,6 +85,7 @@ class TDFilterbanks(ReadyMade):
             window,
             sample_rate,
             kernel_initializer=_FixedInitializer(basis),
+            complex_pairs=True,  # Gabor filters: real parts, then imaginary parts
             name="free_gabor",
         )
         encoder = Encoder(
