@@ -39,8 +39,9 @@ class _PairedChannels(Float32Postprocessing):
         x = ops.cast(x, self.working_dtype)
         if not self.pairs:
             return ops.square(x)
-        half = x.shape[-1] // 2
-        return ops.square(x[..., :half]) + ops.square(x[..., half:])
+        # One split, not two slices: under TensorFlow each slice's gradient is a padded copy.
+        real, imag = ops.split(x, 2, axis=-1)
+        return ops.square(real) + ops.square(imag)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         last = input_shape[-1]
@@ -160,8 +161,8 @@ class LogEnergy(_PairedChannels):
         x = ops.cast(x, self.working_dtype)
         power = ops.square(x) if self.square else x
         if self.pairs:
-            half = x.shape[-1] // 2
-            power = power[..., :half] + power[..., half:]
+            real, imag = ops.split(power, 2, axis=-1)  # one split: see Energy
+            power = real + imag
         return ops.log(power + self.eps)
 
     def get_config(self) -> dict:
