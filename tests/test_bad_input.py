@@ -321,6 +321,20 @@ def test_a_batch_of_zero_clips_gives_zero_rows_of_features(name):
         assert keras.backend.standardize_dtype(got.dtype) == "float32"
 
 
+@pytest.mark.parametrize("name", ["LogMel", "LEAF", "SincNet"])
+def test_a_batch_of_zero_clips_has_the_dtype_of_a_clips_features_under_mixed_float16(name):
+    # The empty output was made in the compute dtype (float16) where a clip's features
+    # are float32 under 16-bit policies.
+    fe = {
+        "LogMel": lambda: fb.frontends.LogMel(8000, dtype="mixed_float16"),
+        "LEAF": lambda: fb.frontends.LEAF(sample_rate=8000, dtype="mixed_float16"),
+        "SincNet": lambda: fb.frontends.SincNet(8000, dtype="mixed_float16"),
+    }[name]()
+    want = keras.backend.standardize_dtype(fe(_clip()).dtype)
+    got = fe(np.zeros((0, 4000), "float32"))
+    assert keras.backend.standardize_dtype(got.dtype) == want
+
+
 @pytest.mark.parametrize("name", sorted(_FRONT_ENDS))
 def test_zero_samples_is_the_same_clear_error_for_every_front_end(name):
     """[1, 0]: LEAF returned (1, 0, 40) silently and EfficientLEAF raised a backend error

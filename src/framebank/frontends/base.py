@@ -255,7 +255,11 @@ class FrontEnd(AudioInput, keras.layers.Layer):
         (the backends' FFTs, PCEN's state and the grouped paths fail on an empty batch)."""
         if not self.built:
             self.build(shape)
-        return keras.ops.zeros(self.compute_output_shape(shape), self.compute_dtype)
+        # The dtype a clip's features have (float32 under 16-bit policies for most front
+        # ends), read from a symbolic call on one clip.
+        one = keras.KerasTensor((1, *shape[1:]), dtype="float32")
+        dtype = keras.Operation.compute_output_spec(self, one).dtype  # traces call
+        return keras.ops.zeros(self.compute_output_shape(shape), dtype)
 
     def build(self, input_shape: tuple) -> None:
         self._check_input_shape(input_shape)
