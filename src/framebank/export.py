@@ -126,9 +126,16 @@ def _refuse_random_graph(saved: Path) -> None:
     so its serving graph (and the functions it calls) is searched for random draws."""
     import tensorflow as tf
 
-    graph = tf.saved_model.load(str(saved)).signatures["serving_default"].graph.as_graph_def()
+    serving = tf.saved_model.load(str(saved)).signatures.get("serving_default")
+    if serving is None:
+        raise ValueError(
+            f"TFLite export reads the SavedModel's serving_default signature; {saved} has "
+            "none (write it with framebank.export.export_saved_model)."
+        )
+    graph = serving.graph.as_graph_def()
     nodes = [*graph.node, *(n for f in graph.library.function for n in f.node_def)]
-    drawn = sorted({n.op for n in nodes if "Random" in n.op})
+    # Stateless draws (Kaldi's seeded dither) have no TFLite builtin; stateful ones do.
+    drawn = sorted({n.op for n in nodes if n.op.startswith("StatelessRandom")})
     if drawn:
         raise ValueError(
             f"TFLite cannot take the SavedModel {saved}: it draws random noise ({', '.join(drawn)}"
