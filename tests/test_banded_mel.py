@@ -162,3 +162,24 @@ def test_mixed_float16_and_zero_frames():
     )
     empty = reference(np.zeros((2, 0, 2 * reference.n_freq), "float32"))
     assert tuple(empty.shape) == (2, 0, reference.n_mels)
+
+
+def test_a_long_fft_is_planned_on_a_coarse_grid_and_still_holds_every_non_zero(monkeypatch):
+    # The plan's table is quadratic in the rows: 8193 bins planned row by row took 1.5 GB
+    # at every build. Cuts now fall on every k-th row, and the band still holds the matrix.
+    from framebank.postprocessing import mel
+
+    seen = []
+    costs = mel._segment_costs
+    monkeypatch.setattr(mel, "_segment_costs", lambda w: seen.append(len(w)) or costs(w))
+    weights = mel.mel_weights(48000, 16384, 128)
+    product = mel.BandedProduct(weights)
+    assert seen and max(seen) <= mel.PLANNED_ROWS
+    assert sum(product.sizes) == weights.shape[0]
+    assert not np.any(weights[~product.inside])
+    assert product.work <= 0.5 * weights.size
+    power = _power(weights.shape[0], frames=2)
+    banded = ops.convert_to_numpy(product.banded(power, weights.astype("float32")))
+    exact = power.astype("float64") @ weights.astype("float64")
+    k = int((weights != 0).sum(axis=0).max()) + len(product.blocks)
+    np.testing.assert_array_less(np.abs(banded - exact), _gamma(k) * exact + 1e-38)
