@@ -271,6 +271,38 @@ def test_energy_pairs_in_a_python_front_end_on_real_filters_is_refused(cls):
     fb.FrontEnd(encoder, [pp.Energy(pairs=False), cls(pairs=True)])
 
 
+def test_a_saved_front_end_from_before_complex_pairs_still_loads_with_a_warning(tmp_path):
+    """A free basis started from Gabor filters, pairs after it, saved before ``complex_pairs``
+    existed (its config has no such key): refusing it at load would lose its weights."""
+    import framebank as fb
+
+    encoder = fb.Encoder(40, 201, 80, filterbank=fb.FreeFilterbank(40, 201, complex_pairs=True))
+    frontend = fb.FrontEnd(encoder, [pp.Energy(pairs=True)])
+    x = np.random.default_rng(0).standard_normal((1, 2000)).astype("float32")
+    want = ops.convert_to_numpy(frontend(x))
+    model = keras.Sequential([keras.Input((2000,)), frontend])
+    path = tmp_path / "old.keras"
+    model.save(path)
+    # The file as an older framebank wrote it: no complex_pairs in the filterbank's config.
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        files = {name: z.read(name) for name in z.namelist()}
+    text = files["config.json"].decode()
+    assert '"complex_pairs": true' in text
+    files["config.json"] = text.replace('"complex_pairs": true', '"complex_pairs": false').encode()
+    json.loads(files["config.json"])
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    with pytest.warns(UserWarning, match="loaded as saved, but check it"):
+        loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(ops.convert_to_numpy(loaded(x)), want)
+    with pytest.raises(ValueError, match="real filters"):  # building one anew still refuses
+        fb.FrontEnd(fb.Encoder(40, 201, 80, filterbank="free"), [pp.Energy(pairs=True)])
+
+
 # ---- pooling --------------------------------------------------------------------------------
 
 

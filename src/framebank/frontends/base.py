@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -66,23 +67,33 @@ def _postprocessing_step(step: Any, encoder: Encoder) -> Any:
     return step
 
 
-def _check_complex_pairs(encoder: Encoder, steps: list) -> None:
+def _check_complex_pairs(encoder: Encoder, steps: list, loading: bool = False) -> None:
     """Refuse a first step that reads channel ``c`` and ``c + channels / 2`` as one complex
     number (``energy``, ``modulus``, ``log_energy`` with ``pairs``) after a filterbank of
-    real filters: it would add the energies of two unrelated filters, silently."""
+    real filters: it would add the energies of two unrelated filters, silently. A saved
+    front end (``loading``) only warns: files written before ``complex_pairs`` existed
+    (a free basis started from Gabor filters) must still load, weights and all."""
     if not steps or getattr(steps[0], "pairs", False) is not True:
         return
     filterbank = encoder.filterbank
     if filterbank.complex_pairs:
         return
     family = filterbank.family or type(filterbank).__name__
-    raise ValueError(
+    message = (
         f"{type(steps[0]).__name__}(pairs=True) reads the channels as real parts, then "
         f"imaginary parts of complex filters, but the {family!r} filterbank holds "
         f"{filterbank.num_basis} real filters (it does not declare complex_pairs): drop "
         "pairs (`pairs: false` in a config, pairs=False in Python) to take each filter's own "
         "energy, or use a complex family ('gabor', 'analytic', 'fourier'; 'free' with "
         "complex_pairs)."
+    )
+    if not loading:
+        raise ValueError(message)
+    warnings.warn(
+        f"loaded as saved, but check it: {message} (A free basis whose channels are complex "
+        "pairs: set complex_pairs=True on its filterbank and save again.)",
+        UserWarning,
+        stacklevel=3,
     )
 
 
@@ -156,7 +167,7 @@ class FrontEnd(AudioInput, keras.layers.Layer):
                 "`decoder` must be a framebank.Decoder. "
                 f"Received: decoder={decoder!r} of type {type(decoder).__name__}"
             )
-        _check_complex_pairs(encoder, steps)
+        _check_complex_pairs(encoder, steps, loading=FrontEnd._loading)
         self.encoder = encoder
         self.postprocessing = steps
         self.decoder = decoder
@@ -284,6 +295,17 @@ class FrontEnd(AudioInput, keras.layers.Layer):
         for step in self.postprocessing:
             shape = step.compute_output_shape(shape)
         return shape
+
+    # True while from_config rebuilds a saved front end (see _check_complex_pairs).
+    _loading = False
+
+    @classmethod
+    def from_config(cls, config: dict) -> FrontEnd:
+        previous, FrontEnd._loading = FrontEnd._loading, True
+        try:
+            return super().from_config(config)
+        finally:
+            FrontEnd._loading = previous
 
     def get_config(self) -> dict:
         config = super().get_config()
