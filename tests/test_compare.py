@@ -282,12 +282,28 @@ def test_ctrl_c_names_the_run_and_epoch_kept_and_resume_finishes(tmp_path, monke
     err = capsys.readouterr().err
     assert err == (
         "framebank: interrupted after dense__basis_glorot_uniform__seed0 epoch 2; the finished "
-        f"runs and the last epoch's checkpoint are kept in {out}: resume with the same command "
+        f"runs and that epoch's checkpoint are kept in {out}: resume with the same command "
         "and --resume\n"
     )
     monkeypatch.setattr(loop, "save_checkpoint", original)
     assert cli.main([*command, "--resume"]) == 0
     assert (out / "results.json").exists()
+
+
+def test_ctrl_c_in_a_first_epoch_says_that_run_starts_again(tmp_path, monkeypatch, capsys):
+    # No checkpoint exists yet: the message said "the last epoch's checkpoint is kept".
+    from framebank.training import loop
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "train_run", interrupted)
+    out = tmp_path / "out"
+    command = ["compare", "--config", str(_tiny_config(tmp_path, methods=["dense"]))]
+    assert cli.main([*command, "--out", str(out), "--quiet", "--no-tensorboard"]) == 130
+    err = capsys.readouterr().err
+    assert "first epoch; the finished runs are kept (this run starts again)" in err
+    assert "checkpoint" not in err
 
 
 def test_resume_refuses_a_changed_config(tmp_path):

@@ -229,14 +229,15 @@ def _interruptible(out: Path, run_dir: Path | None) -> Iterator[None]:
         raise
     except KeyboardInterrupt:
         if run_dir is None:
-            where = "after the last run"
+            where, kept = "after the last run", "the finished runs are kept"
         elif done := checkpoint_epochs(run_dir):
             where = f"after {run_dir.name} epoch {done}"
+            kept = "the finished runs and that epoch's checkpoint are kept"
         else:
             where = f"in {run_dir.name}'s first epoch"
+            kept = "the finished runs are kept (this run starts again)"
         raise io.Interrupted(
-            f"interrupted {where}; the finished runs and the last epoch's checkpoint are kept "
-            f"in {out}: resume with the same command and --resume"
+            f"interrupted {where}; {kept} in {out}: resume with the same command and --resume"
         ) from None
 
 
@@ -290,7 +291,7 @@ def run_recipe(
                 results.append(
                     train_run(hooks, run_dir, progress, epochs, per_epoch, distribution, board)
                 )
-            recipe.after_run(out, record, results)
+                recipe.after_run(out, record, results)
         with _interruptible(out, None):
             extra = recipe.after_runs(out, progress)
     summary = {
