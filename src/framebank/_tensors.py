@@ -52,8 +52,8 @@ def _no_value_errors() -> tuple[type[Exception], ...]:
 def jit_under_jax(fn: Callable) -> Callable:
     """``jax.jit(fn)`` on the JAX backend, ``fn`` itself on the others. Why: eager JAX
     compiles every op on its first call, so a path of a few hundred small ops (LEAF's
-    band-limited one: 8 groups of filters) cost 20 s of CPU on a layer's first call and
-    0.12 s on each later one; as one program, 8.3 s and 0.036 s. Inside ``jit`` or ``grad``
+    band-limited one) costs far more as ops than as one program (benchmarks/README.md,
+    "LEAF's eager calls under JAX"). Inside ``jit`` or ``grad``
     the nested ``jit`` is traced into the outer program. ``fn`` takes and returns arrays;
     keep the returned function (each new one compiles again)."""
     if keras.backend.backend() != "jax":

@@ -89,8 +89,8 @@ class LEAF(ReadyMade):
             the plan made from the initial widths, for an input of unknown length (so in
             export), and in streaming. ``get_config`` stores the resolved ``True``/``False``.
             Under JAX the band-limited path is one ``jax.jit`` program: a fresh layer's first
-            eager call compiles it (7.7 s of CPU, batch 2 x 1 s at 16 kHz); a jitted training
-            step holds both paths (the plan's ``cond``), about 22 s of CPU to compile.
+            eager call compiles it, and a jitted training step holds both paths (the plan's
+            ``cond``): seconds of CPU each (benchmarks/README.md).
     """
 
     stride1 = True
