@@ -409,13 +409,19 @@ class RFFT(Method):
         # The description is a promise about the weight: checked at every call, so that
         # weights loaded or assigned since still give exactly `frames @ basis`.
         dtype = x.dtype
+        exact = _is_exactly(basis, structure.basis())
+        known = value_now(exact)
+        if known is not None:  # an eager call: one branch, in the layer's own dtype
+            return (
+                self._stft(x, structure, hop) if bool(known) else self.project_signal(x, basis, hop)
+            )
         wide, wide_basis = _at_least_float32(x), _at_least_float32(basis)
         # Both branches in one dtype (float32 under 16-bit policies, as the FFT runs): a
         # TensorFlow cond whose branches differ (float16 matmul, float32 FFT) prints a type-
         # inference dump when it is differentiated.
         return ops.cast(
-            known_cond(
-                _is_exactly(basis, structure.basis()),
+            ops.cond(
+                exact,
                 lambda: self._stft(wide, structure, hop),
                 lambda: self.project_signal(wide, wide_basis, hop),
             ),
