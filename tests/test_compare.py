@@ -250,7 +250,15 @@ def test_ctrl_c_is_one_line_naming_resume_and_exit_130(tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "framebank.cli", "compare", "--config", str(config_path)]
     command += ["--out", str(out), "--quiet", "--no-tensorboard"]
-    process = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ), stderr=subprocess.PIPE)
+    # SIGINT restored in the child: a shell starts background jobs (CI's, `cmd &`) with it
+    # ignored, which the child inherits, and Python then never raises KeyboardInterrupt.
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=dict(os.environ),
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     first = out / "runs" / "dense__basis_glorot_uniform__seed0" / "checkpoint.npz"
     deadline = time.time() + 120
     while not first.exists() and process.poll() is None and time.time() < deadline:
