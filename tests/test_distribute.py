@@ -26,7 +26,13 @@ from framebank import distribute
 
 HERE = Path(__file__).resolve().parent
 GLOBAL_BATCH, SAMPLES, EPOCHS = 8, 32, 2  # 4 steps an epoch, 8 steps in all
-RTOL = 1e-5
+# Two replicas sum each gradient in another order than one: float32 rounding of a sum whose
+# terms cancel (a bias's gradient, +- terms over the batch) is eps32 = 6e-8 of the terms'
+# magnitudes, not of the sum, and momentum 0.9 carries each step's error into the next ~10.
+# Measured up to 1.2e-5 of a weight's largest value (CI, AMD EPYC, two loopback workers): 1e-5
+# was too tight. A replica that saw the wrong data or summed instead of averaging is off by
+# a sizable fraction of the update, far above this.
+RTOL = 1e-4
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:
