@@ -274,18 +274,27 @@ def test_ctrl_c_is_one_line_naming_resume_and_exit_130(tmp_path):
     assert "--resume" in last and str(out) in last
 
 
-def test_ctrl_c_names_the_run_and_epoch_kept_and_resume_finishes(tmp_path, monkeypatch, capsys):
+def _interrupt_after_checkpoints(monkeypatch, count: int):
+    """Ctrl-C (a KeyboardInterrupt) right after the ``count``-th checkpoint is written;
+    returns the real ``save_checkpoint`` to put back and the runs of the checkpoints written."""
     from framebank.training import loop
 
     original, saved = loop.save_checkpoint, []
 
-    def interrupt_after_two(run_dir, model, state):
+    def save_then_interrupt(run_dir, model, state):
         original(run_dir, model, state)
         saved.append(run_dir.name)
-        if len(saved) == 2:
+        if len(saved) == count:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(loop, "save_checkpoint", interrupt_after_two)
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_interrupt)
+    return original, saved
+
+
+def test_ctrl_c_names_the_run_and_epoch_kept_and_resume_finishes(tmp_path, monkeypatch, capsys):
+    from framebank.training import loop
+
+    original, _ = _interrupt_after_checkpoints(monkeypatch, 2)
     out = tmp_path / "out"
     command = ["compare", "--config", str(_tiny_config(tmp_path, methods=["dense"]))]
     command += ["--out", str(out), "--quiet", "--no-tensorboard"]
@@ -673,18 +682,9 @@ def test_family_study_reports_and_resumes_to_the_same_numbers(tmp_path, monkeypa
     assert 0.0 < analytic["encoder_basis_change"] < 1.0
 
     # Stopped after the third checkpoint: free (both epochs), then analytic's first epoch.
-    saved = []
     from framebank.training import loop
 
-    original = loop.save_checkpoint
-
-    def stop_after_three(run_dir, model, state):
-        original(run_dir, model, state)
-        saved.append(run_dir.name)
-        if len(saved) == 3:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop, "save_checkpoint", stop_after_three)
+    original, saved = _interrupt_after_checkpoints(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         run_compare(config, tmp_path / "stopped", quiet=True, tensorboard=False)
     monkeypatch.setattr(loop, "save_checkpoint", original)
