@@ -362,6 +362,9 @@ FFT_CASES = [
     {"frame_shift": 7.0},  # 25 blocks a frame: the sums' and first samples' gather
     {"frame_length": 25.0625, "frame_shift": 6.25, "snip_edges": False},  # 401, odd
     {"sample_rate": 44100, "frame_shift": 7.0, "window_type": "rectangular"},  # 1102, 308
+    # A window that does not start at 0: the first sample's term (povey's and hanning's is 0).
+    {"window_type": "hamming"},
+    {"preemphasis_coefficient": 1.0},  # (1 - c) = 0: no mean term, the mean still removed
 ]
 
 
@@ -426,6 +429,27 @@ def test_an_offset_far_above_the_signal_costs_only_its_float32_rounding(options,
         assert np.all(np.abs(got - want) <= bound)
     if offset == "constant":
         assert _relative(_numpy(fast.encoder(fast.prepare(x))), want) <= 1e-5
+
+
+def _float64_available() -> bool:
+    if keras.backend.backend() != "jax":
+        return True
+    import jax
+
+    return bool(jax.config.jax_enable_x64)
+
+
+@pytest.mark.skipif(not _float64_available(), reason="JAX without jax_enable_x64 has no float64")
+def test_kaldis_fft_path_keeps_float64():
+    """Under a float64 policy the rank-one terms' product stays float64 (Keras's torch
+    matmul returns float64 products as float32): the FFT path is then within float64's
+    rounding of the float64 product, far below float32's 6e-8."""
+    x = _speech(samples=4000, batch=1).astype("float64") + 0.3
+    fast = frontends.KaldiFbank(window_type="rectangular", dtype="float64")
+    frames, basis = _float64_frames_and_basis(fast, x)
+    got = _numpy(fast.encoder(fast.prepare(x)))
+    assert got.dtype == np.float64
+    assert _relative(got, frames @ basis) <= 1e-12
 
 
 def test_kaldis_fft_path_keeps_to_the_weight_and_to_the_dense_path_where_it_trains():

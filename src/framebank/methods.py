@@ -510,34 +510,42 @@ def _processed_stft(signal: Any, structure: Any, hop: int) -> Any:
     out = _windowed_stft(emphasised, scale * structure.window, structure.fft_length, hop)
     rows = WindowedDFT(structure.window, structure.fft_length).basis()
     # TensorFlow's graph runs a gather's gradient as a scatter and fuses nothing: there the
-    # per-frame numbers are strided slices and the two terms one [frames, 2] product; XLA
-    # (JAX) fuses the gathers and broadcasts, which measured faster there than the slices
-    # (benchmarks/README.md, "Front ends of pretrained models").
+    # per-frame numbers are strided slices; XLA (JAX) fuses the gathers, which measured
+    # faster there than the slices (benchmarks/README.md, "Front ends of pretrained models").
     sliced = keras.backend.backend() == "tensorflow"
-    count = num_frames(axis_len(signal, 1), length, hop)
     mean = None
     if structure.remove_mean:
         mean = (_sliced_frame_sums if sliced else _frame_sums)(signal, length, hop) / length
-    terms, directions = [], []
-    if c:
+    terms = []
+    # A window that starts at 0 (povey, hanning, blackman) zeroes the first sample's term.
+    if c and rows[0].any():
         step = previous - signal
+        count = num_frames(axis_len(signal, 1), length, hop)
         first = step[:, ::hop][:, :count] if sliced else _frame_starts(step, length, hop)
-        terms.append(first)  # each frame's first sample
-        directions.append(scale * c * rows[0])
-    if mean is not None:
-        terms.append(mean)
-        directions.append(-scale * (1.0 - c) * rows.sum(axis=0))
-    if terms and sliced:
-        directions = ops.convert_to_tensor(np.stack(directions), out.dtype)
-        out = out + ops.matmul(ops.stack(terms, axis=-1), directions)
-    elif terms:
-        for term, direction in zip(terms, directions, strict=True):
-            out = out + term[..., None] * ops.convert_to_tensor(direction, out.dtype)
+        terms.append((first, scale * c * rows[0]))  # each frame's first sample
+    if mean is not None and c != 1.0:
+        terms.append((mean, -scale * (1.0 - c) * rows.sum(axis=0)))
+    out = _plus_rank_one(out, terms)
     if structure.raw_frames:
         frames = frame_valid(signal, length, hop)
         raw = scale * (frames - mean[..., None]) if mean is not None else scale * frames
         out = ops.concatenate([out, raw], axis=-1)
     return out
+
+
+def _plus_rank_one(out: Any, terms: list) -> Any:
+    """``out [batch, frames, coefficients]`` plus each ``(term [batch, frames], direction
+    [coefficients])``'s outer product, as one ``[frames, terms] @ [terms, coefficients]``
+    product: its gradient is a product too, where a broadcast's is a reduction over the
+    coefficients, which cost XLA (JAX) a pass of its own (benchmarks/README.md)."""
+    if not terms:
+        return out
+    directions = ops.convert_to_tensor(np.stack([d for _, d in terms]), out.dtype)
+    stacked = ops.stack([t for t, _ in terms], axis=-1)
+    if keras.backend.standardize_dtype(out.dtype) == "float64":
+        # Keras's torch matmul returns float64 products as float32; einsum keeps them.
+        return out + ops.einsum("...k,kc->...c", stacked, directions)
+    return out + ops.matmul(stacked, directions)
 
 
 def _without_offset(signal: Any, hop: int) -> Any:
