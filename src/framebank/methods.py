@@ -35,7 +35,7 @@ from keras import ops
 
 # value_now: also asked for here by its callers before it moved to _tensors.
 from framebank._tensors import known_cond, value_now  # noqa: F401
-from framebank._validation import register_class
+from framebank._validation import check_registry_name, register_class
 from framebank.device import current_device
 from framebank.framing import axis_len, frame_valid, num_frames, overlap_add
 from framebank.structures import WindowedDFT
@@ -81,7 +81,9 @@ def register_method(cls: type[Method] | None = None, *, override: bool = False) 
     if cls is None:
         return lambda cls: register_method(cls, override=override)
     if isinstance(cls, type) and issubclass(cls, Method):
-        if not getattr(cls, "name", None) or not isinstance(cls.name, str):
+        if not isinstance(cls.name, str):  # the rule of every registry's names
+            check_registry_name("register_method", cls.name)
+        if not cls.name:
             raise ValueError(f"A method class needs a non-empty `name`. Received: {cls!r}")
         if cls.name == AUTO:
             raise ValueError(f"{AUTO!r} is reserved for the measured pick. Received: {cls!r}")
