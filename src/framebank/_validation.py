@@ -209,6 +209,11 @@ class AudioInput:
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         self._check_audio_value(inputs)
+        return self._call_checked(inputs, *args, **kwargs)
+
+    def _call_checked(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        """The call once the value is checked: a subclass adds its own checks here, so the
+        value is checked once per call."""
         return super().__call__(inputs, *args, **kwargs)  # type: ignore[misc]
 
     def _check_audio_value(self, inputs: Any) -> None:
