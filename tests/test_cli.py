@@ -307,6 +307,16 @@ def test_a_misspelt_framebank_auto_stops_every_command_in_one_line(monkeypatch, 
     assert cli.main(["methods"]) == 0
 
 
+def test_a_misspelt_framebank_auto_stops_recipes_too(monkeypatch, capsys):
+    """`recipes` runs without Keras and skipped the check every other command makes."""
+    monkeypatch.setenv("FRAMEBANK_AUTO", "mesure")
+    assert cli.main(["recipes"]) == 2
+    _one_line(capsys, "recipes", "FRAMEBANK_AUTO must be 'rule' (the default) or 'measure'")
+    monkeypatch.setenv("FRAMEBANK_AUTO", " ")  # empty: the default, as the library reads it
+    assert cli.main(["recipes"]) == 0
+    assert "language_id" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("resume", [[], ["--resume"]])
 def test_out_holding_the_other_commands_run_says_which(resume, tmp_path, capsys, no_work):
     """train into a compare run's folder said "already holds a language-id run" (and with

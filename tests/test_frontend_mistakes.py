@@ -276,3 +276,24 @@ def test_pooled_front_ends_give_ceil_time_over_hop_frames_as_documented(name):
     hop = round(RATE * 10 / 1000)  # the 10 ms default
     for time in (hop // 2, 10 * hop, 10 * hop + 1, 11 * hop - 1):
         assert frontend.compute_output_shape((None, time))[1] == -(-time // hop), time
+
+
+def test_a_front_end_checks_its_input_value_once_per_call(monkeypatch):
+    """FrontEnd.__call__ checked the value, then AudioInput.__call__ (its super) again."""
+    from framebank._validation import AudioInput
+
+    fe = build_frontend({"filterbank": "fourier", "frame_len": 32, "hop": 16})
+    seen = []
+    check = AudioInput._check_audio_value
+    monkeypatch.setattr(
+        AudioInput, "_check_audio_value", lambda self, x: (seen.append(self), check(self, x))
+    )
+    out = fe(np.zeros((2, 160), "float32"))
+    assert tuple(out.shape) == (2, 9, 34)  # 17 bins, real parts then imaginary
+    assert sum(layer is fe for layer in seen) == 1
+    with pytest.raises(TypeError, match="not a Python list"):  # still checked, before any work
+        fe([0.0] * 160)
+    with pytest.raises(TypeError, match="int64"):
+        fe(np.zeros((2, 160), "int64"))
+    with pytest.raises(TypeError, match="int64"):  # an empty batch too, which skips the call
+        fe(np.zeros((0, 160), "int64"))

@@ -272,3 +272,43 @@ def test_a_real_error_is_not_taken_for_a_traced_tensor():
 
     with pytest.raises(RuntimeError, match="device lost"):
         value_now(Broken())
+
+
+def _fourier_case(frame_len: int, hop: int) -> tuple:
+    """A fixed Fourier basis (one every method runs, ``rfft`` through its structure)."""
+    encoder = fb.Encoder(filterbank="fourier", frame_len=frame_len, hop=hop, trainable=False)
+    encoder.build((2, 4 * frame_len))
+    structure = encoder.filterbank.windowed_dft
+    return ops.convert_to_tensor(structure.basis(), "float32"), structure
+
+
+@pytest.mark.parametrize("method", sorted(fb.METHODS))
+@pytest.mark.parametrize("time", [0, 1, 7])
+def test_no_frame_gives_batch_by_0_by_num_basis_from_every_method(method, time):
+    """A framed method's [batch, 0, frame_len], a frame-free one's signal shorter than one
+    frame (its structured path too) give [batch, 0, num_basis]: strided_conv returned its
+    input under TensorFlow and raised under JAX and torch, rfft's FFT raised under JAX and
+    torch, and a static frame count of 0 sliced samples it did not use."""
+    frame_len, hop = 8, 3
+    basis, structure = _fourier_case(frame_len, hop)
+    chosen = fb.METHODS[method]()
+    want = (2, 0, basis.shape[1])
+    signal = ops.convert_to_tensor(np.ones((2, time), "float32"))
+    if chosen.needs_frames:
+        outs = [chosen.project(ops.zeros((2, 0, frame_len)), basis)]
+    else:
+        outs = [chosen.project_signal(signal, basis, hop)]
+    if chosen.structure:
+        outs.append(chosen.project_structured(signal, basis, structure, hop))
+    for out in outs:
+        assert tuple(out.shape) == want and ops.convert_to_numpy(out).dtype == np.float32
+
+
+@pytest.mark.filterwarnings("ignore:method='reshape_conv'")
+@pytest.mark.parametrize("method", sorted(fb.METHODS))
+@pytest.mark.parametrize("time", [0, 7])
+def test_an_encoder_refuses_a_signal_shorter_than_one_frame_whatever_its_method(method, time):
+    """The layer's one rule, before any method runs: a ValueError saying why."""
+    encoder = fb.Encoder(filterbank="fourier", frame_len=8, hop=3, trainable=False, method=method)
+    with pytest.raises(ValueError, match="shorter than one frame|empty signal"):
+        encoder(np.ones((2, time), "float32"))

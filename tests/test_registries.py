@@ -1,7 +1,8 @@
 """The four registries (methods, filterbanks, post-processing, ready-made front ends) follow
 one rule: a name is a str, a class is the registry's base's subclass (a TypeError names the
-value otherwise), and a name already held by another class is replaced only with
-``override=True``."""
+value otherwise), a name already held by another class is replaced only with
+``override=True``, the same class again under its name is a no-op (as Keras's
+``register_keras_serializable``), and a class has one name."""
 
 from __future__ import annotations
 
@@ -92,6 +93,61 @@ def test_a_name_that_is_not_a_str_is_a_type_error_naming_it(kind):
     _, register, _, cls = REGISTRIES[kind]
     with pytest.raises(TypeError, match=r"takes a name \(str\). Received: 3 of type int"):
         register(3, cls)
+
+
+def test_a_method_whose_name_is_not_a_str_is_a_type_error_naming_it():
+    """A method's name is its class attribute: ``name = 3`` was a ValueError, where the
+    other registries' non-str names are a TypeError."""
+
+    class Numbered(fb.Method):
+        name = 3
+
+    before = dict(methods._REGISTRY)
+    with pytest.raises(TypeError, match=r"register_method takes a name \(str\). Received: 3"):
+        fb.register_method(Numbered)
+    assert methods._REGISTRY == before
+
+
+def _subclass(kind: str, name: str) -> type:
+    """A fresh class of the registry's kind, named ``name`` for the method registry."""
+    cls = type(f"_Test{kind.title()}", (REGISTRIES[kind][3],), {})
+    if kind == "method":
+        cls.name = name
+    return cls
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRIES))
+def test_the_same_class_again_under_its_name_changes_nothing(kind):
+    registry, register, _, _ = REGISTRIES[kind]
+    cls = _subclass(kind, "test_again")
+    register("test_again", cls)
+    try:
+        register("test_again", cls)  # a script run twice: no error, as Keras's own registry
+        assert registry["test_again"] is cls
+        assert [name for name, held in registry.items() if held is cls] == ["test_again"]
+    finally:
+        registry.pop("test_again")
+
+
+@pytest.mark.parametrize("kind", ["filterbank", "postprocessing", "frontend"])
+@pytest.mark.parametrize("override", [False, True])
+def test_a_class_under_a_second_name_is_refused_naming_the_first(kind, override):
+    """A class registered as 'a' then 'b' was held by both, and its ``family`` (``kind``)
+    read 'b' where a config had built it as 'a'."""
+    registry, register, _, _ = REGISTRIES[kind]
+    cls = _subclass(kind, "test_first")
+    register("test_first", cls)
+    try:
+        with pytest.raises(ValueError, match="already registered as 'test_first'.*subclass"):
+            register("test_second", cls, override=override)
+        assert "test_second" not in registry and registry["test_first"] is cls
+        assert getattr(cls, "family", getattr(cls, "kind", "test_first")) == "test_first"
+        alias = type("_Alias", (cls,), {})
+        register("test_second", alias)  # the way to a second name
+        assert registry["test_second"] is alias
+    finally:
+        registry.pop("test_first")
+        registry.pop("test_second", None)
 
 
 @pytest.mark.parametrize("kind", sorted(REGISTRIES))

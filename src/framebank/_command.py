@@ -33,6 +33,7 @@ from framebank._resources import (
     PROG,
     RECIPES,
     UsageError,
+    auto_mode,
     find_shipped,
     ready_made_names,
     resolve_recipe,
@@ -663,6 +664,12 @@ Commands = Callable[[], "dict[str, Callable[[argparse.Namespace], int]]"]
 
 
 def _run(args: argparse.Namespace, commands: Commands) -> int:
+    try:
+        # Every command, `recipes` included: a misspelt value stops them all in one line,
+        # not only those that build a layer with method="auto".
+        auto_mode()
+    except ValueError as err:
+        raise UsageError(str(err)) from None
     check = CHECKS.get(args.command)
     if check is not None:
         check(args)

@@ -1,4 +1,5 @@
-"""Files that travel with framebank (recipes, the corpus), found without importing Keras.
+"""Files that travel with framebank (recipes, the corpus), found without importing Keras,
+and the one environment variable the command checks before Keras (``FRAMEBANK_AUTO``).
 
 The recipes and the corpus are shipped inside the package as
 ``framebank/_shipped/{recipes,data}`` (copied there from the repository's top-level folders when
@@ -12,10 +13,12 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import os
 import warnings
 from pathlib import Path
 
 __all__ = [
+    "AUTO_MODES",
     "DEFAULT_OUT",
     "FOLDER_OUT",
     "FOLDER_RECIPE",
@@ -24,6 +27,7 @@ __all__ = [
     "shadowing_ready_made",
     "RECIPES",
     "UsageError",
+    "auto_mode",
     "resolve_recipe",
     "shipped_dir",
     "shipped_recipes",
@@ -36,6 +40,24 @@ DEFAULT_OUT = {"compare": "runs/compare", "train": "runs/language_id"}
 # `train`'s recipe for a folder of classes (or --labels), and where it writes.
 FOLDER_RECIPE = "classify_folder"
 FOLDER_OUT = "runs/classify_folder"
+
+
+# What FRAMEBANK_AUTO takes: "auto" follows the measured rule, or measures where it runs.
+AUTO_MODES = ("rule", "measure")
+
+
+def auto_mode() -> str:
+    """``FRAMEBANK_AUTO`` as framebank reads it: ``"rule"`` (the default, also when empty) or
+    ``"measure"``, case and spaces ignored; a ``ValueError`` naming any other value. Here,
+    with the standard library only, so that every ``framebank`` command checks it when it
+    starts, before Keras, whether or not it builds a layer."""
+    value = os.environ.get("FRAMEBANK_AUTO", "").strip().lower() or "rule"
+    if value not in AUTO_MODES:
+        raise ValueError(
+            "FRAMEBANK_AUTO must be 'rule' (the default) or 'measure'. Received: "
+            f"{os.environ['FRAMEBANK_AUTO']!r}"
+        )
+    return value
 
 
 @functools.cache

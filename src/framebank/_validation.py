@@ -209,6 +209,11 @@ class AudioInput:
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         self._check_audio_value(inputs)
+        return self._call_checked(inputs, *args, **kwargs)
+
+    def _call_checked(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        """The call once the value is checked: a subclass adds its own checks here, so the
+        value is checked once per call."""
         return super().__call__(inputs, *args, **kwargs)  # type: ignore[misc]
 
     def _check_audio_value(self, inputs: Any) -> None:
@@ -464,12 +469,23 @@ def register_class(
 ) -> None:
     """The registries' one rule: ``cls`` must subclass ``base``; a name already held by
     another class is replaced only with ``override=True`` (a ValueError otherwise, so a
-    shipped entry is never replaced by accident). The same class again, or a class of the
-    same module and name (a script or notebook cell run twice), replaces without a word."""
+    shipped entry is never replaced by accident). The same class again under the same name,
+    or a class of the same module and name (a script or notebook cell run twice), replaces
+    without a word, as ``keras.saving.register_keras_serializable`` does. A class already
+    registered under another name is a ValueError, ``override`` or not: a class has one
+    name (written on it, as a filterbank's ``family``), so a second would rename it under
+    the first; an alias is a subclass."""
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise TypeError(
             f"{function} expects a {base.__name__} subclass. Received: {cls!r} of type "
             f"{type(cls).__name__}"
+        )
+    first = next((held for held, entry in registry.items() if entry is cls), name)
+    if first != name:
+        raise ValueError(
+            f"{cls.__qualname__} is already registered as {first!r}, so {function} cannot "
+            f"register it as {name!r} too: a class has one name. For a second name, register "
+            f"a subclass (class Alias({cls.__qualname__}): pass)"
         )
     held = registry.get(name)
     same = held is not None and (held.__module__, held.__qualname__) == (

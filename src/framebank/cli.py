@@ -461,14 +461,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 
 def _commands() -> dict[str, Callable[[argparse.Namespace], int]]:
-    """:data:`COMMANDS`, once ``FRAMEBANK_AUTO`` is checked: a misspelt value stops every
-    command in one line, not only those that build a layer with ``method="auto"``."""
-    from framebank import tuning
-
-    try:
-        tuning.environment_measures()
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    """:data:`COMMANDS` (``FRAMEBANK_AUTO`` is checked before, by :mod:`framebank._command`)."""
     return COMMANDS
 
 

@@ -294,6 +294,16 @@ def frame_valid(x: Any, frame_len: int, hop: int) -> Any:
     return frames_of(x)
 
 
+def samples_used(n: Any, frame_len: int, hop: int) -> Any:
+    """How many samples ``n`` frames span: ``(n - 1) * hop + frame_len``, and 0 for zero
+    frames (a signal shorter than one frame), where that formula could exceed the signal
+    or be negative. ``n`` is an int or a scalar tensor."""
+    used = (n - 1) * hop + frame_len
+    if isinstance(n, int):
+        return used if n > 0 else 0
+    return ops.where(n > 0, used, 0)
+
+
 def _gather_frames(x: Any, n: Any, frame_len: int, hop: int) -> Any:
     """``n`` frames of ``x`` (``[batch, time]``) by one gather of whole sub-frames.
 
@@ -303,11 +313,7 @@ def _gather_frames(x: Any, n: Any, frame_len: int, hop: int) -> Any:
     (indices ``frames x frame_len/g``, ``g`` times fewer than gathering samples)
     builds all frames. ``tf.signal.frame`` does the same.
     """
-    used = (n - 1) * hop + frame_len
-    if not isinstance(n, int):
-        # Zero frames (a run-time length shorter than one frame) use no samples:
-        # (n - 1) * hop + frame_len could exceed the signal, or be negative.
-        used = ops.where(n > 0, used, 0)
+    used = samples_used(n, frame_len, hop)
     batch = _batch_len(x)
     g = math.gcd(frame_len, hop)
     sub_per_frame, sub_per_hop = frame_len // g, hop // g

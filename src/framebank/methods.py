@@ -35,9 +35,9 @@ from keras import ops
 
 # value_now: also asked for here by its callers before it moved to _tensors.
 from framebank._tensors import known_cond, value_now  # noqa: F401
-from framebank._validation import register_class
+from framebank._validation import check_registry_name, register_class
 from framebank.device import current_device
-from framebank.framing import axis_len, frame_valid, num_frames, overlap_add
+from framebank.framing import axis_len, frame_valid, num_frames, overlap_add, samples_used
 from framebank.structures import WindowedDFT
 
 __all__ = [
@@ -81,7 +81,9 @@ def register_method(cls: type[Method] | None = None, *, override: bool = False) 
     if cls is None:
         return lambda cls: register_method(cls, override=override)
     if isinstance(cls, type) and issubclass(cls, Method):
-        if not getattr(cls, "name", None) or not isinstance(cls.name, str):
+        if not isinstance(cls.name, str):  # the rule of every registry's names
+            check_registry_name("register_method", cls.name)
+        if not cls.name:
             raise ValueError(f"A method class needs a non-empty `name`. Received: {cls!r}")
         if cls.name == AUTO:
             raise ValueError(f"{AUTO!r} is reserved for the measured pick. Received: {cls!r}")
@@ -130,6 +132,9 @@ class Method:
     A framed method implements :meth:`project`; synthesis reuses it (the
     product ``coefficients @ synthesis`` has the same form) and overlap-adds.
     A frame-free method implements :meth:`project_signal` and :meth:`synthesize`.
+    No frame gives ``[batch, 0, num_basis]`` from every method: frames
+    ``[batch, 0, frame_len]``, or a signal shorter than one frame (layers refuse such a
+    signal before, with a ``ValueError``).
 
     Attributes:
         name: the registry name.
@@ -282,13 +287,15 @@ class StridedConv(Method):
         frame_len, num_basis = basis.shape
         kernel = ops.reshape(basis, (frame_len, 1, num_basis))
         count = None
-        if signal.shape[1] is None:
-            # A length known only at run time may be shorter than the kernel, and
-            # TensorFlow's conv then returns its input instead of zero windows:
-            # pad to one frame, then keep the frames the signal really has.
-            time = ops.shape(signal)[1]
+        if signal.shape[1] is None or signal.shape[1] < frame_len:
+            # A signal shorter than the kernel: TensorFlow's conv returns its input
+            # instead of zero windows, JAX's and torch's raise. Pad to one frame, then
+            # keep the frames the signal really has (none).
+            time = axis_len(signal, 1)
             count = num_frames(time, frame_len, hop)
-            signal = ops.pad(signal, [[0, 0], [0, ops.maximum(0, frame_len - time)]])
+            short = frame_len - time
+            short = max(0, short) if isinstance(short, int) else ops.maximum(0, short)
+            signal = ops.pad(signal, [[0, 0], [0, short]])
         x = ops.expand_dims(signal, -1)  # [batch, time, 1]
         y = ops.conv(x, kernel, strides=hop, padding="valid")
         return y if count is None else y[:, :count]
@@ -408,6 +415,10 @@ class RFFT(Method):
     def project_structured(self, x: Any, basis: Any, structure: Any, hop: int) -> Any:
         # The description is a promise about the weight: checked at every call, so that
         # weights loaded or assigned since still give exactly `frames @ basis`.
+        count = num_frames(axis_len(x, 1), basis.shape[0], hop)
+        if isinstance(count, int) and count == 0:
+            # Shorter than a frame: the fallback's zero frames (JAX's and torch's STFT raise).
+            return self.project_signal(x, basis, hop)
         dtype = x.dtype
         exact = _is_exactly(basis, structure.basis())
         known = value_now(exact)
@@ -563,10 +574,7 @@ def _blocks(x: Any, frame_len: int, hop: int) -> tuple[Any, int]:
     """``x``'s samples that frames use, as ``[batch, blocks, g]`` blocks of ``g = gcd(frame_len,
     hop)`` samples (a frame is ``frame_len // g`` whole blocks), and ``g``."""
     g = math.gcd(frame_len, hop)
-    count = num_frames(axis_len(x, 1), frame_len, hop)
-    used = (count - 1) * hop + frame_len
-    if not isinstance(count, int):
-        used = ops.where(count > 0, used, 0)
+    used = samples_used(num_frames(axis_len(x, 1), frame_len, hop), frame_len, hop)
     return ops.reshape(x[:, :used], (ops.shape(x)[0], -1, g)), g
 
 

@@ -38,6 +38,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from framebank._resources import auto_mode
 from framebank.device import device_description
 from framebank.methods import AUTO, METHODS, get_method, resolve_method, runnable
 
@@ -97,13 +98,7 @@ def environment_measures() -> bool:
     """Whether ``FRAMEBANK_AUTO`` asks ``"auto"`` to measure (``measure``) or not (``rule``,
     the default); a ``ValueError`` naming any other value. ``framebank``'s commands check
     it when they start, so a misspelt value stops them even where no layer reads it."""
-    value = os.environ.get("FRAMEBANK_AUTO", "rule").strip().lower()
-    if value not in ("rule", "measure", ""):
-        raise ValueError(
-            "FRAMEBANK_AUTO must be 'rule' (the default) or 'measure'. Received: "
-            f"{os.environ['FRAMEBANK_AUTO']!r}"
-        )
-    return value == "measure"
+    return auto_mode() == "measure"
 
 
 def cache_dir() -> Path:

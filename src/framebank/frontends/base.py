@@ -247,19 +247,19 @@ class FrontEnd(AudioInput, keras.layers.Layer):
         shape = self.compute_output_shape((None, samples))
         return shape[1] if len(shape) == 3 else 1
 
-    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+    def _call_checked(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         # The shape is checked at every call, not only at build: a built front end ran on a
         # stereo or channels-first batch (LEAF's band-limited path dropped a channel) or
-        # took one clip for a batch. Static shapes only: nothing runs.
-        self._check_audio_value(inputs)
+        # took one clip for a batch. Static shapes only: nothing runs. (AudioInput.__call__
+        # has checked the value: a list, a non-PCM integer dtype.)
         try:
             shape = tuple(inputs.shape)
         except (AttributeError, TypeError, ValueError):  # no shape, or TensorFlow's unknown rank
-            return super().__call__(inputs, *args, **kwargs)
+            return super()._call_checked(inputs, *args, **kwargs)
         self._check_input_shape(shape)
         if shape[0] == 0 and None not in shape and not isinstance(inputs, keras.KerasTensor):
             return self._empty_batch(shape)
-        return super().__call__(inputs, *args, **kwargs)
+        return super()._call_checked(inputs, *args, **kwargs)
 
     def _empty_batch(self, shape: tuple) -> Any:
         """A batch of 0 clips gives 0 rows of features, ``compute_output_shape(shape)``
