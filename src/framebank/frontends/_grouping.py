@@ -132,19 +132,39 @@ def _shared_runs(groups: list[Group]) -> list[list[Group]]:
     return runs
 
 
-def _run_kernel(gabor: Any, run: list[Group], dtype: Any) -> Any:
-    """``[taps, 2 filters]`` of a run's groups, each at its own length, zero-padded to the
-    longest (odd lengths, so each stays centred), real parts then imaginary parts."""
-    taps = max(group.kernel_size for group in run)
-    real, imag = [], []
-    for group in run:
-        members = np.arange(group.start, group.stop)
-        kernel = ops.cast(gabor.impulse_responses(group.kernel_size, members), dtype)
-        side = (taps - group.kernel_size) // 2
-        kernel = ops.pad(kernel, [[side, side], [0, 0]])
-        real.append(kernel[:, : len(members)])
-        imag.append(kernel[:, len(members) :])
-    return ops.concatenate(real + imag, axis=1)
+def _run_kernels(gabor: Any, runs: list[list[Group]], dtype: Any) -> list:
+    """Each run's ``[taps, 2 filters]`` kernel (real parts, then imaginary parts), each group
+    at its own length, zero-padded to the run's longest (odd lengths, so each stays centred).
+
+    Why one Gabor evaluation for all runs: a filter's value at an offset from the centre
+    does not depend on the length it is cut to, so every run's kernel is a centred slice of
+    the longest one (the same numbers), with the taps beyond each group's own length zeroed:
+    a few ops in place of a Gabor evaluation, pad and concatenation per group."""
+    longest = max(group.kernel_size for run in runs for group in run)
+    first, stop = runs[0][0].start, runs[-1][-1].stop
+    full = gabor.impulse_responses(longest, np.arange(first, stop))  # [taps, 2 (stop - first)]
+    # Columns reordered so that each run's real parts, then its imaginary parts, are adjacent.
+    spans = [np.arange(run[0].start, run[-1].stop) - first for run in runs]
+    order = np.concatenate([np.r_[span, span + stop - first] for span in spans])
+    full = ops.take(ops.cast(full, dtype), order, axis=1)
+    ends = list(np.cumsum([2 * len(span) for span in spans])[:-1])
+    kernels = []
+    split = ops.split(full, ends, axis=1) if ends else [full]
+    for run, kernel in zip(runs, split, strict=True):
+        taps = max(group.kernel_size for group in run)
+        side = (longest - taps) // 2
+        kernel = kernel[side : side + taps]
+        lengths = [group.kernel_size for group in run for _ in range(group.stop - group.start)]
+        if min(lengths) < taps:  # zero the taps beyond each group's own length
+            kernel = kernel * ops.cast(_length_mask(taps, lengths * 2), dtype)
+        kernels.append(kernel)
+    return kernels
+
+
+def _length_mask(taps: int, lengths: list[int]) -> np.ndarray:
+    """``[taps, columns]``: 1 on the central ``lengths[c]`` taps of column ``c``, else 0."""
+    offset = np.abs(np.arange(taps) - (taps - 1) // 2)[:, None]
+    return (offset <= (np.asarray(lengths) - 1) // 2).astype("float32")
 
 
 def grouped_pooled_energy(
@@ -155,10 +175,10 @@ def grouped_pooled_energy(
     pooling widths ``pool_sigma`` ``[filters]`` (clipped, as LEAF's, in units of half the
     pooling size), group by group (adjacent groups at one stride together)."""
     parts = []
-    for run in _shared_runs(groups):
+    runs = _shared_runs(groups)
+    for run, kernel in zip(runs, _run_kernels(gabor, runs, signal.dtype), strict=True):
         members = np.arange(run[0].start, run[-1].stop)
         count, stride = len(members), run[0].stride
-        kernel = _run_kernel(gabor, run, signal.dtype)
         half = kernel.shape[0] // 2
         padded = ops.pad(signal, [[0, 0], [half, half]])
         if padded.shape[1] is not None:
