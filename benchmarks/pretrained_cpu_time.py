@@ -18,6 +18,12 @@ fixed weight is still the DFT: the difference to ``keras_mel`` is what the check
 same mel) are the fixed front ends' other rows. ``--rows hand,PCEN`` times only LogMel and
 the rows whose name contains one of those parts; ``--shape 8000,0.25,32`` another step (the
 language-ID recipe's; the presets, 16 kHz, are left out at another rate).
+The learnable front ends ``EfficientLEAF``, ``LEAF`` (band-limited, the default) and
+``LEAF (stride-1)`` (``band_limited=False``, the definition) are timed only when ``--rows``
+names them exactly (``--rows "EfficientLEAF,LEAF,LEAF (stride-1)"``; LEAF's compilation
+takes minutes, and a LEAF step's memory traffic slows the cheap rows it is interleaved with:
+time those apart), at the step's
+rate with their default 25 ms window and 10 ms hop; EfficientLEAF's LogTBN in training mode.
 The rows ``(dense mel product)`` run the mel weighting as one dense product instead of the
 banded one (``BandedProduct``): the difference is what the band saves.
 """
@@ -83,7 +89,27 @@ def _rows(bench, x, wanted: list[str]) -> dict:
         name: row
         for name, row in rows.items()
         if name == "LogMel" or not wanted or any(part in name for part in wanted)
+    } | _learnable(bench.RATE, x, wanted)
+
+
+def _learnable(rate: int, x, wanted: list[str]) -> dict:
+    """The learnable rows that ``wanted`` names exactly (none when it is empty: they are
+    slow to build and compile)."""
+    from framebank import frontends
+
+    makers = {
+        "EfficientLEAF": lambda: frontends.EfficientLEAF(rate),
+        "LEAF": lambda: frontends.LEAF(rate),
+        "LEAF (stride-1)": lambda: frontends.LEAF(rate, band_limited=False),
     }
+    rows = {}
+    for name, make in makers.items():
+        if name in wanted:
+            layer = make()
+            layer(x[:1])
+            call = (lambda s, layer=layer: layer(s, training=True)) if "Eff" in name else layer
+            rows[name] = (call, list(layer.trainable_variables))
+    return rows
 
 
 def _interleaved(steps: dict, repeats: int) -> dict[str, list[float]]:

@@ -240,10 +240,10 @@ def test_an_input_of_unknown_length_gives_the_same_features(speech):
     assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
 
 
-@pytest.mark.parametrize("frames", [1, 2, 37, 100])
+@pytest.mark.parametrize("frames", [1, 2, 25, 32, 33, 37, 100])
 def test_median_is_the_lower_middle_of_the_sorted_frames_exactly(frames):
-    """Signs, ties, zeros of both signs, a narrow spread and a wide one: the bisection over
-    the floats' bits finds the same element a sort does."""
+    """Signs, ties, zeros of both signs, a narrow spread and a wide one: the count (up to 32
+    frames) and the bisection over the floats' bits find the same element a sort does."""
     rng = np.random.default_rng(frames)
     x = (rng.standard_normal((4, frames, 6)) * 10.0 ** rng.integers(-8, 8, 6)).astype("float32")
     x[0, : frames // 2, 0] = 0.0
@@ -255,11 +255,12 @@ def test_median_is_the_lower_middle_of_the_sorted_frames_exactly(frames):
     np.testing.assert_array_equal(got, want)
 
 
-def test_a_nan_of_either_sign_ranks_last_as_in_a_sort():
+@pytest.mark.parametrize("copies", [1, 8])  # 5 frames (the count), 40 (the bisection)
+def test_a_nan_of_either_sign_ranks_last_as_in_a_sort(copies):
     """NaNs made by arithmetic (log of a negative, 0 / 0) carry the sign bit: they rank above
     +inf, as numpy's and the torch branch's sort put them, so the median stays finite."""
     x = np.array([1.0, np.nan, 3.0, 2.0, 5.0], "float32")[None, :, None]
     for nan in (np.float32(np.nan), -np.float32(np.nan)):
         x[0, 1, 0] = nan
-        got = ops.convert_to_numpy(fb.MedianSubtraction()(x))
+        got = ops.convert_to_numpy(fb.MedianSubtraction()(np.tile(x, (1, copies, 1))))
         np.testing.assert_array_equal(got[0, [0, 2, 3, 4], 0], [-2.0, 0.0, -1.0, 2.0])

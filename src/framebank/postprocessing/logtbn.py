@@ -18,6 +18,37 @@ from framebank.postprocessing.base import register_postprocessing
 
 __all__ = ["MedianSubtraction", "TemporalBatchNorm"]
 
+# Up to this many frames the median is found by counting (frames**2 comparisons), above
+# by bisection: measured crossing between 25 and 50 frames under JAX and TensorFlow.
+_FEW_FRAMES = 32
+
+
+def _order_keys(x: Any) -> Any:
+    """int32 keys of float32 ``x`` in the floats' order (NaN above +inf, as a sort)."""
+    bits = ops.view(x, "int32")
+    # Negative floats order backwards in their bits: reflect them below the positives,
+    # ``-(bits + 2**31) - 1``, in steps that stay inside int32 (and without bitwise
+    # operations, which TFLite lacks).
+    keys = ops.where(bits < 0, (-2147483647 - bits) - 2, bits)
+    # A NaN of either sign ranks above +inf, where a sort puts it (and where ``torch``'s
+    # branch of this layer finds it): the sign bit would put a negative NaN below -inf.
+    return ops.where(ops.not_equal(x, x), 2147483647, keys)  # x != x: NaN (no isnan in TFLite)
+
+
+def _lower_median_by_count(x: Any, rank: int) -> Any:
+    """:func:`_lower_median`'s result by counting, for each frame, the frames below it and
+    at or below it: the wanted value is the one with fewer than ``rank`` below and
+    ``rank`` or more at or below (every copy of it; the gradient is a maximum's, shared).
+
+    Why: for a few frames (``frames**2`` comparisons a channel) this is one pass, where
+    the bisection's 32 dependent steps cost XLA 5-10x more (``benchmarks/README.md``)."""
+    keys = _order_keys(x)
+    mine, other = ops.expand_dims(keys, 2), ops.expand_dims(keys, 1)  # frames i, j
+    below = ops.sum(ops.cast(other < mine, "int32"), axis=2)
+    at_or_below = ops.sum(ops.cast(other <= mine, "int32"), axis=2)
+    wanted = ops.logical_and(below < rank, at_or_below >= rank)
+    return ops.max(ops.where(wanted, x, float("-inf")), axis=1)
+
 
 def _lower_median(x: Any, rank: Any) -> Any:
     """The ``rank``-th smallest of ``x`` ``[batch, frames, channels]`` over the frames,
@@ -29,14 +60,7 @@ def _lower_median(x: Any, rank: Any) -> Any:
     keys at or below it is the wanted value's, found in 32 halvings of the int32 range;
     the value itself is then the largest of ``x`` at or below that key, so the gradient
     flows as a maximum's."""
-    bits = ops.view(x, "int32")
-    # Negative floats order backwards in their bits: reflect them below the positives,
-    # ``-(bits + 2**31) - 1``, in steps that stay inside int32 (and without bitwise
-    # operations, which TFLite lacks).
-    keys = ops.where(bits < 0, (-2147483647 - bits) - 2, bits)
-    # A NaN of either sign ranks above +inf, where a sort puts it (and where ``torch``'s
-    # branch of this layer finds it): the sign bit would put a negative NaN below -inf.
-    keys = ops.where(ops.not_equal(x, x), 2147483647, keys)  # x != x: NaN (TFLite has no isnan)
+    keys = _order_keys(x)
     low = ops.min(keys, axis=1, keepdims=True) - 1  # fewer than `rank` at or below
     high = ops.max(keys, axis=1, keepdims=True)  # `rank` or more at or below
     for _ in range(32):
@@ -100,6 +124,8 @@ class MedianSubtraction(Float32Postprocessing):
         if keras.backend.backend() == "torch" or not float32:
             # torch: a native sort, and each op runs eagerly; the bisection reads float32's bits.
             return ops.take(ops.sort(x, axis=1), lower_middle, axis=1)
+        if isinstance(frames, int) and frames <= _FEW_FRAMES:
+            return _lower_median_by_count(x, lower_middle + 1)
         return _lower_median(x, lower_middle + 1)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
