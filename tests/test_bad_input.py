@@ -218,6 +218,36 @@ def test_ast_with_target_length_says_that_is_why_it_does_not_stream():
     assert streaming.Stream(fb.frontends.AST(), sample_rate=16000) is not None
 
 
+@pytest.mark.parametrize(
+    "value,error",
+    [(0, ValueError), (-3, ValueError), (2.5, TypeError), ("1024", TypeError)],
+)
+def test_ast_names_target_length_not_its_fit_frames_step(value, error):
+    # It said "`frames` must be a positive integer", an option AST does not have.
+    with pytest.raises(error, match=f"`target_length`.*Received: target_length={value!r}"):
+        fb.frontends.AST(target_length=value)
+
+
+@pytest.mark.parametrize(
+    "make,model",
+    [
+        (fb.frontends.AST, "AST"),
+        (fb.frontends.BEATs, "BEATs"),
+        (fb.frontends.WhisperLogMel, "Whisper"),
+    ],
+)
+@pytest.mark.parametrize("rate", [8000, 22050, 44100])
+def test_pretrained_presets_refuse_a_rate_they_are_not_defined_at(make, model, rate):
+    # AST and BEATs built silently at any rate, features their models never saw.
+    with pytest.raises(ValueError, match=f"{model}'s front end is defined at 16000 Hz.*={rate}"):
+        make(sample_rate=rate)
+    assert make(sample_rate=16000).get_config()["sample_rate"] == 16000
+
+
+def test_kaldi_fbank_itself_takes_any_rate():
+    assert fb.frontends.KaldiFbank(sample_rate=8000).get_config()["sample_rate"] == 8000
+
+
 # ------------------------------------------------------------------ Python lists
 
 
