@@ -714,7 +714,7 @@ def test_fine_tuning_in_front_of_a_frozen_encoder():
     """README's example: the front end's mel weights learn, the frozen encoder does not."""
     keras.utils.set_random_seed(0)
     x = _speech(samples=4000, batch=4)
-    frontend = frontends.WhisperLogMel(learnable="mel")
+    frontend = frontends.WhisperLogMel(learnable="mel", max_over="example")
     encoder = keras.Sequential([keras.layers.Conv1D(8, 3), keras.layers.GlobalAveragePooling1D()])
     encoder.trainable = False
     waveform = keras.Input((x.shape[1],))
