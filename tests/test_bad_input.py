@@ -244,6 +244,21 @@ def test_pretrained_presets_refuse_a_rate_they_are_not_defined_at(make, model, r
     assert make(sample_rate=16000).get_config()["sample_rate"] == 16000
 
 
+def test_an_empty_mel_band_is_one_warning_of_framebanks_naming_the_sizes():
+    # TorchaudioMel's defaults leave a band empty: librosa's warning, from deep inside
+    # framebank, named neither n_mels nor n_fft.
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fb.frontends.TorchaudioMel()(np.zeros((1, 4000), "float32"))
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert not any("Empty filters" in m for m in messages), messages
+    ours = [m for m in messages if "mel bands hold no FFT bin" in m]
+    assert len(ours) == 1 and "n_mels=128" in ours[0] and "n_fft=400" in ours[0], messages
+    assert "\n" not in ours[0]
+
+
 def test_kaldi_fbank_itself_takes_any_rate():
     assert fb.frontends.KaldiFbank(sample_rate=8000).get_config()["sample_rate"] == 8000
 
