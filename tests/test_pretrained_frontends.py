@@ -684,8 +684,8 @@ def test_exports_to_tflite_with_the_same_numbers(name, options, tmp_path):
     want = _numpy(frontend(x))
     saved = export.export_saved_model(frontend, tmp_path / "saved")
     tflite = export.export_tflite(saved, tmp_path / "m.tflite")
-    got = export.run_tflite(tflite, x)
-    assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
+    for got in (export.run_tflite(tflite, x), export.load_saved_model(saved)(x)):
+        assert np.abs(got - want).max() <= 1e-4 * max(1.0, np.abs(want).max())
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow export")
