@@ -43,11 +43,10 @@ def check_learnable(learnable: Any) -> tuple[bool, bool]:
 
 def check_defined_rate(model: str, sample_rate: Any, rate: int = 16000) -> None:
     """Refuse a ``sample_rate`` other than the one ``model``'s features are defined at: the
-    pretrained model saw features at that rate only (resample the audio instead)."""
+    pretrained model saw features at that rate only (resample the audio to it instead)."""
     if sample_rate != rate:
         raise ValueError(
-            f"{model}'s front end is defined at {rate} Hz (resample the audio to it). "
-            f"Received: sample_rate={sample_rate!r}"
+            f"{model}'s front end is defined at {rate} Hz. Received: sample_rate={sample_rate!r}"
         )
 
 
