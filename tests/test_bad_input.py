@@ -218,6 +218,51 @@ def test_ast_with_target_length_says_that_is_why_it_does_not_stream():
     assert streaming.Stream(fb.frontends.AST(), sample_rate=16000) is not None
 
 
+@pytest.mark.parametrize(
+    "value,error",
+    [(0, ValueError), (-3, ValueError), (2.5, TypeError), ("1024", TypeError)],
+)
+def test_ast_names_target_length_not_its_fit_frames_step(value, error):
+    # It said "`frames` must be a positive integer", an option AST does not have.
+    with pytest.raises(error, match=f"`target_length`.*Received: target_length={value!r}"):
+        fb.frontends.AST(target_length=value)
+
+
+@pytest.mark.parametrize(
+    "make,model",
+    [
+        (fb.frontends.AST, "AST"),
+        (fb.frontends.BEATs, "BEATs"),
+        (fb.frontends.WhisperLogMel, "Whisper"),
+    ],
+)
+@pytest.mark.parametrize("rate", [8000, 22050, 44100])
+def test_pretrained_presets_refuse_a_rate_they_are_not_defined_at(make, model, rate):
+    # AST and BEATs built silently at any rate, features their models never saw.
+    with pytest.raises(ValueError, match=f"{model}'s front end is defined at 16000 Hz.*={rate}"):
+        make(sample_rate=rate)
+    assert make(sample_rate=16000).get_config()["sample_rate"] == 16000
+
+
+def test_an_empty_mel_band_is_one_warning_of_framebanks_naming_the_sizes():
+    # TorchaudioMel's defaults leave a band empty: librosa's warning, from deep inside
+    # framebank, named neither n_mels nor n_fft.
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fb.frontends.TorchaudioMel()(np.zeros((1, 4000), "float32"))
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert not any("Empty filters" in m for m in messages), messages
+    ours = [m for m in messages if "mel bands hold no FFT bin" in m]
+    assert len(ours) == 1 and "n_mels=128" in ours[0] and "n_fft=400" in ours[0], messages
+    assert "\n" not in ours[0]
+
+
+def test_kaldi_fbank_itself_takes_any_rate():
+    assert fb.frontends.KaldiFbank(sample_rate=8000).get_config()["sample_rate"] == 8000
+
+
 # ------------------------------------------------------------------ Python lists
 
 

@@ -203,7 +203,7 @@ def _one_line(capsys, command: str, message: str) -> str:
         (["data", "fetch", "--languages", "en", "xx"], "data fetch", "unknown xx. Accepted"),
         (["recipes", "nope"], "recipes", "no shipped recipe nope"),
         (["tune", "--shapes", "log_mel,nope"], "tune", "--shapes: unknown nope. Accepted: log_mel"),
-        (["tune", "--hop", "4"], "tune", "--hop describe a shape of your own: give --frame-len"),
+        (["tune", "--hop", "4"], "tune", "--hop describes a shape of your own: give --frame-len"),
         (
             ["tune", "--frame-len", "64", "--hop", "16", "--fft-length", "32"],
             "tune",
@@ -228,6 +228,8 @@ def test_an_unknown_command_is_one_line(capsys):
         ("train", "", "is empty"),
         ("compare", "frame_len: [1, 2\n", "is not valid YAML"),
         ("compare", "frame_len: 80\nnope: 1\n", "unknown field(s) nope"),
+        # It trained matmul, then failed at run 2 with a traceback and a half-written --out.
+        ("compare", "methods: [matmul, rfft]\n", "'rfft' cannot run the method study's free"),
     ],
 )
 def test_config_mistakes_are_one_line_not_a_traceback(

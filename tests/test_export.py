@@ -367,6 +367,36 @@ def test_default_front_ends_export_to_saved_model_and_onnx(name, tmp_path):
         assert np.abs(values - want).max() <= 1e-4 * np.abs(want).max(), what
 
 
+# The pretrained presets through tf2onnx at their defaults: the Kaldi ones convert; the
+# centred STFTs (reflect padding) come out wrong at a dynamic length, and are refused.
+ONNX_PRESETS = {"kaldi_fbank": True, "ast": True, "beats": True}
+ONNX_PRESETS.update(whisper=False, whisper_v3=False, torchaudio_mel=False, keras_mel=False)
+
+
+@TF_ONLY
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("tf2onnx") is None or importlib.util.find_spec("onnxruntime") is None,
+    reason="ONNX export needs the 'export' extra (tf2onnx, onnx, onnxruntime); CI installs it",
+)
+@pytest.mark.parametrize("name", sorted(ONNX_PRESETS))
+def test_pretrained_presets_to_onnx_convert_or_are_refused(name, tmp_path):
+    # docs/DEPLOY.md and the README's front-end table say which; this holds them to it.
+    frontend = fb.frontends.FRONTENDS[name]()
+    rng = np.random.default_rng(4)
+    x = (0.1 * rng.standard_normal((2, 8192))).astype("float32")
+    want = ops.convert_to_numpy(frontend(x))
+    path = tmp_path / "preset.onnx"
+    if not ONNX_PRESETS[name]:
+        with pytest.raises(ValueError, match="export to TFLite or a SavedModel instead"):
+            export.export_onnx(frontend, path)
+        assert not path.exists()
+        return
+    got = export.run_onnx(export.export_onnx(frontend, path), x)
+    # float32 rounding through another method and converter: far below 1e-4 of the largest.
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
 @TF_ONLY
 def test_a_multichannel_front_end_exports_with_its_channels(tmp_path):
     # The exported input is [batch, time, channels], the layer's own, length still dynamic.

@@ -147,6 +147,13 @@ def test_log_power_pairs():
         ({"distribution": "no_such"}, ValueError, "no_such"),
         ({"frontends": ["log_mel"], "reference": "leaf"}, ValueError, "`reference` must be"),
         ({"frontends": ["x"], "variants": {"x": {"frontend": "cqt"}}}, ValueError, "cqt"),
+        # The pretrained presets were refused as unknown, beside a list that left them out.
+        ({"frontends": ["whisper"]}, ValueError, "whisper: the pretrained models' presets are"),
+        (
+            {"frontends": ["x"], "variants": {"x": {"frontend": "kaldi_fbank"}}},
+            ValueError,
+            "kaldi_fbank: the pretrained .* fixes its own sample rate",
+        ),
         ({"frontends": ["x"], "variants": {"x": {"base": "leaf"}}}, ValueError, "`frontend:`"),
         (
             {"frontends": ["x"], "variants": {"x": {"frontend": "leaf", "lr": 3}}},

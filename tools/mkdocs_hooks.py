@@ -3,7 +3,8 @@
 - ``reference/<module>.md`` for every public module of ``src/`` (``::: framebank.framing``
   and so on; names and modules starting with ``_`` are private), so a new module or a new
   public name appears in the reference without an edit anywhere;
-- ``index.md``: the README, its links into ``docs/`` made relative to it;
+- ``index.md``: the README, its links into ``docs/`` made relative to it (and the guide
+  pages' links to the README and ``benchmarks/`` made the site's);
 - the Markdown files of ``benchmarks/`` and ``data/``, at the same paths (so the README's
   links to them hold).
 
@@ -59,6 +60,20 @@ def public_modules() -> list[str]:
 def _relink(text: str) -> str:
     """The README's links into ``docs/``, made relative to the site's root."""
     return re.sub(r"(\]\s*)\(docs/([^)\s]+)\)", r"\1(\2)", text)
+
+
+def _guide_links(text: str) -> str:
+    """A guide page's links to the README and to ``benchmarks/``, ``data/`` (their paths in
+    the repository, which GitHub follows) made the site's: the README is ``index.md`` there,
+    and those folders sit at the site's root."""
+    text = re.sub(r"(\]\s*)\(\.\./\.\./README\.md", r"\1(../index.md", text)
+    return re.sub(r"(\]\s*)\(\.\./\.\./(benchmarks|data)/", r"\1(../\2/", text)
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    if page.file.src_uri.startswith("guide/"):
+        return _guide_links(markdown)
+    return markdown
 
 
 def on_files(files: Files, config) -> Files:

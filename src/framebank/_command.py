@@ -427,7 +427,8 @@ def _check_tune_args(args: argparse.Namespace) -> None:
         own = [o for o in ("hop", "num_basis", "fft_length") if getattr(args, o) is not None]
         if own:
             flags = ", ".join("--" + o.replace("_", "-") for o in own)
-            raise UsageError(f"{flags} describe a shape of your own: give --frame-len too")
+            verb = "describes" if len(own) == 1 else "describe"
+            raise UsageError(f"{flags} {verb} a shape of your own: give --frame-len too")
         args.tune_shapes = _named_tune_shapes(args)
         return
     if args.shapes is not None:

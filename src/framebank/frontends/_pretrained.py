@@ -18,7 +18,14 @@ from framebank import framing
 from framebank.frontends.base import ReadyMade
 from framebank.layers import Encoder
 
-__all__ = ["LEARNABLE", "Pretrained", "check_learnable", "mel_encoder", "reflect_pad"]
+__all__ = [
+    "LEARNABLE",
+    "Pretrained",
+    "check_defined_rate",
+    "check_learnable",
+    "mel_encoder",
+    "reflect_pad",
+]
 
 # learnable=: what trains from the reference's numbers.
 LEARNABLE = (False, True, "mel", "basis")
@@ -32,6 +39,15 @@ def check_learnable(learnable: Any) -> tuple[bool, bool]:
             f"train), 'mel' or 'basis'. Received: learnable={learnable!r}"
         )
     return learnable in (True, "basis"), learnable in (True, "mel")
+
+
+def check_defined_rate(model: str, sample_rate: Any, rate: int = 16000) -> None:
+    """Refuse a ``sample_rate`` other than the one ``model``'s features are defined at: the
+    pretrained model saw features at that rate only (resample the audio to it instead)."""
+    if sample_rate != rate:
+        raise ValueError(
+            f"{model}'s front end is defined at {rate} Hz. Received: sample_rate={sample_rate!r}"
+        )
 
 
 def mel_encoder(

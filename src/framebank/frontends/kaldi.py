@@ -12,9 +12,15 @@ from framebank._validation import (
     check_bool,
     check_non_negative_int,
     check_number,
+    check_positive_int,
     check_positive_number,
 )
-from framebank.frontends._pretrained import Pretrained, check_learnable, reflect_pad
+from framebank.frontends._pretrained import (
+    Pretrained,
+    check_defined_rate,
+    check_learnable,
+    reflect_pad,
+)
 from framebank.frontends.base import _arguments, register_ready_made
 from framebank.layers import Encoder
 from framebank.postprocessing import FitFrames, KaldiMelSpectrum, Standardize
@@ -289,6 +295,9 @@ class AST(KaldiFbank):
         empty_bins: str = "allow",
         **kwargs: Any,
     ) -> None:
+        check_defined_rate("AST", kwargs.get("sample_rate", 16000))
+        if target_length is not None:
+            target_length = check_positive_int("target_length", target_length)
         super().__init__(
             num_mel_bins=num_mel_bins,
             window_type=window_type,
@@ -339,5 +348,6 @@ class BEATs(KaldiFbank):
         empty_bins: str = "allow",
         **kwargs: Any,
     ) -> None:
+        check_defined_rate("BEATs", kwargs.get("sample_rate", 16000))
         super().__init__(num_mel_bins=num_mel_bins, scale=scale, empty_bins=empty_bins, **kwargs)
         self._append([Standardize(mean, std, name="standardize")], dict(mean=mean, std=std))

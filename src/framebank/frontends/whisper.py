@@ -10,6 +10,7 @@ from keras import ops
 from framebank._validation import check_bool, check_choice, check_positive_int
 from framebank.frontends._pretrained import (
     Pretrained,
+    check_defined_rate,
     check_learnable,
     mel_encoder,
     reflect_pad,
@@ -74,10 +75,7 @@ class WhisperLogMel(Pretrained):
         **kwargs: Any,
     ) -> None:
         options = _arguments(locals())
-        if sample_rate != RATE:
-            raise ValueError(
-                f"Whisper's front end is defined at 16000 Hz. Received: sample_rate={sample_rate!r}"
-            )
+        check_defined_rate("Whisper", sample_rate, RATE)
         train_basis, train_mel = check_learnable(learnable)
         pad_or_trim = check_bool("pad_or_trim", pad_or_trim)
         n_mels = check_positive_int("n_mels", n_mels)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import keras
@@ -36,19 +37,34 @@ def mel_weights(
     htk: bool = False,
     norm: str | None = "slaney",
 ) -> np.ndarray:
-    """librosa's mel filterbank, transposed: ``[fft_length // 2 + 1, n_mels]`` float64."""
+    """librosa's mel filterbank, transposed: ``[fft_length // 2 + 1, n_mels]`` float64.
+
+    A band too narrow to hold an FFT bin is all zeros: one warning of framebank's own says
+    which sizes cause it (librosa's, which names neither, is silenced)."""
     import librosa
 
-    return librosa.filters.mel(
-        sr=sample_rate,
-        n_fft=fft_length,
-        n_mels=n_mels,
-        fmin=fmin,
-        fmax=fmax,
-        htk=htk,
-        norm=norm,
-        dtype=np.float64,
-    ).T
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Empty filters detected", UserWarning)
+        weights = librosa.filters.mel(
+            sr=sample_rate,
+            n_fft=fft_length,
+            n_mels=n_mels,
+            fmin=fmin,
+            fmax=fmax,
+            htk=htk,
+            norm=norm,
+            dtype=np.float64,
+        ).T
+    empty = int(np.sum(~weights.any(axis=0)))
+    if empty:
+        warnings.warn(
+            f"{empty} of the n_mels={n_mels} mel bands hold no FFT bin at n_fft={fft_length}, "
+            f"sample_rate={sample_rate}: those channels are zero for every input (as in "
+            "librosa and torchaudio); fewer n_mels or a larger n_fft fills them",
+            UserWarning,
+            stacklevel=2,
+        )
+    return weights
 
 
 def matmul(x: Any, weight: Any) -> Any:

@@ -147,6 +147,22 @@ class CompareConfig:
             )
         if self.families:
             self._check_family_study()
+        else:
+            self._check_methods()
+
+    def _check_methods(self) -> None:
+        """The method study's encoder made once a method, now: a method that needs a
+        structure the free basis lacks (``rfft``) stops the config, not run 2."""
+        from framebank.layers import Encoder
+
+        for method in self.methods:
+            try:
+                Encoder(self.num_basis, self.frame_len, self.hop, method=method)
+            except (TypeError, ValueError) as err:
+                raise ValueError(
+                    f"config `methods`: {method!r} cannot run the method study's free encoder: "
+                    f"{err}"
+                ) from None
 
     def _check_family_study(self) -> None:
         """The family study fixes everything but the family: one method, one

@@ -92,6 +92,22 @@ def _ready_made() -> dict:
     }
 
 
+def _presets_note(names: list) -> str:
+    """Why ``names`` that are pretrained models' presets (``whisper``, ``ast``) are refused,
+    as a sentence to append to "unknown ..." (empty when none is)."""
+    from framebank.frontends import FRONTENDS
+
+    presets = [n for n in names if isinstance(n, str) and n in FRONTENDS and n not in _ready_made()]
+    if not presets:
+        return ""
+    return (
+        f". {', '.join(presets)}: the pretrained models' presets are not recipe front ends: "
+        "each fixes its own sample rate, window, hop and band count, which this recipe sets "
+        "for every front end (build one with framebank.build_frontend and train it in your "
+        "own model)"
+    )
+
+
 def _takes(cls: type, option: str) -> bool:
     """Whether front end class ``cls`` has constructor option ``option``."""
     import inspect
@@ -130,7 +146,7 @@ def _check_variant(name: Any, variant: Any) -> None:
     if variant["frontend"] not in (*_families(), *_ready_made()):
         raise ValueError(
             f"{where}.frontend: unknown {variant['frontend']!r}. Accepted: "
-            f"{', '.join([*_families(), *_ready_made()])}"
+            f"{', '.join([*_families(), *_ready_made()])}{_presets_note([variant['frontend']])}"
         )
     options = check_options(variant.get("options", {}), f"config `variants.{name}.options`")
     owned = sorted(set(options) & set(RECIPE_OPTIONS))
@@ -236,6 +252,7 @@ class LanguageIdConfig:
             raise ValueError(
                 f"config `frontends`: unknown {bad or 'empty list'}. Accepted: "
                 f"{', '.join(known)} (bare families, ready-made front ends, your `variants`)"
+                + _presets_note(bad)
             )
         if self.reference is not None and self.reference not in self.frontends:
             raise ValueError(
