@@ -140,3 +140,37 @@ def test_peak_centres_are_read_on_a_grid_of_at_most_1_hz(tmp_path):
     assert entry["centres"] == "peak" and entry["grid_hz"] <= 1.0
     got = np.array([row["centre_hz"] for row in filter_table(fe.encoder)])
     assert np.abs(got - 40.0 * np.arange(len(got))).max() <= entry["grid_hz"] / 2
+
+
+def _mel_table(frontend, tmp_path):
+    inputs = keras.Input((16000,))
+    model = keras.Model(inputs, frontend(inputs))
+    written = inspect_frontend(model, tmp_path)
+    for name in written["parameters"]:
+        with open(tmp_path / written["parameters"][name]) as handle:
+            rows = list(csv.DictReader(handle))
+        if "changed" in rows[0]:  # the mel layer's table
+            return rows
+    return None
+
+
+@pytest.mark.parametrize("preset", ["whisper", "kaldi_fbank"])
+def test_a_learned_mel_matrix_is_tabulated_per_band(preset, tmp_path):
+    cls = fb.frontends.FRONTENDS[preset]
+    frontend = cls(learnable="mel")
+    assert _mel_table(cls(), tmp_path / "fixed") is None  # a fixed matrix learned nothing
+    rows = _mel_table(frontend, tmp_path / "start")
+    assert rows and all(float(r["changed"]) == 0 for r in rows)
+    assert all(float(r["centre_hz"]) == float(r["initial_centre_hz"]) for r in rows)
+    (mel,) = [w for w in frontend.trainable_weights if "mel" in w.path]
+    weights = ops.convert_to_numpy(mel)
+    band = weights.shape[1] // 2
+    moved = weights.copy()
+    moved[:, band] = np.roll(weights[:, band], 3)  # band `band` three bins up, same shape
+    mel.assign(moved)
+    rows = _mel_table(frontend, tmp_path / "moved")
+    assert [float(r["changed"]) > 0 for r in rows] == [i == band for i in range(len(rows))]
+    bin_hz = 16000 / frontend.encoder.filterbank.fft_length
+    shift = float(rows[band]["centre_hz"]) - float(rows[band]["initial_centre_hz"])
+    # The centroid of weights moved three bins moves by three bins (csv keeps 6 digits).
+    assert shift == pytest.approx(3 * bin_hz, rel=1e-4)

@@ -11,7 +11,7 @@ from keras import ops
 from framebank._validation import check_bool, check_choice, check_number, check_positive_int
 from framebank.postprocessing._common import Float32Postprocessing
 from framebank.postprocessing.base import register_postprocessing
-from framebank.postprocessing.mel import BandedProduct, mel_product
+from framebank.postprocessing.mel import BandedProduct, mel_band_values, mel_product
 
 __all__ = ["KaldiMelSpectrum", "kaldi_high_freq", "kaldi_mel_weights"]
 
@@ -170,6 +170,11 @@ class KaldiMelSpectrum(Float32Postprocessing):
         # Trained, kept >= 0: a negative weight could floor a band at the log (MelSpectrum).
         self.mel = self.add_array_weight("mel", self._initial, keras.constraints.NonNeg())
         self.product = BandedProduct(self._initial)
+
+    def parameter_values(self) -> dict[str, np.ndarray]:
+        """Per mel band, while the weights train (``framebank inspect``'s table): as
+        :meth:`MelSpectrum.parameter_values`."""
+        return mel_band_values(self, self._initial)
 
     def _log_energy(self, rest: Any, power: Any) -> Any:
         if self.raw_energy:

@@ -276,6 +276,10 @@ class MelSpectrum(Float32Postprocessing):
             self.norm,
         )
 
+    def parameter_values(self) -> dict[str, np.ndarray]:
+        """Per band, while the weights train: :func:`mel_band_values`."""
+        return mel_band_values(self, self.initial_weights())
+
     def call(self, coefficients: Any) -> Any:
         # In float32 even under mixed_float16: a full-scale tone's power (256**2 for
         # fft_length 1024) is past float16's largest number, 65504.
@@ -301,6 +305,33 @@ class MelSpectrum(Float32Postprocessing):
             **{key: getattr(self, key) for key in MEL_OPTIONS},
         )
         return config
+
+
+def mel_band_values(layer: Any, initial: np.ndarray) -> dict[str, np.ndarray]:
+    """Per band of a mel layer whose weights train, what ``framebank inspect`` tabulates:
+    ``centre_hz`` (the band's weighted mean frequency over the FFT bins), the same from
+    ``initial`` (``[n_freq, bands]``, the weights it started from), ``weight_sum`` and
+    ``changed`` (the band's largest change over its largest initial weight). ``{}`` for a
+    fixed layer (its weights are its definition, nothing was learned)."""
+    if not (layer.trainable and getattr(layer, "mel", None) is not None and layer.mel.trainable):
+        return {}
+    learned = np.asarray(ops.convert_to_numpy(layer.mel))
+    # Rounded as the weight stores it: an untrained band reads `changed` 0 exactly.
+    initial = np.asarray(initial).astype(learned.dtype).astype(np.float64)
+    learned = learned.astype(np.float64)
+    hz = np.arange(learned.shape[0]) * layer.sample_rate / layer.fft_length
+
+    def centres(weights: np.ndarray) -> np.ndarray:
+        total = weights.sum(axis=0)
+        return (hz @ weights) / np.where(total > 0, total, 1.0)
+
+    scale = np.abs(initial).max(axis=0)
+    return {
+        "centre_hz": centres(learned),
+        "initial_centre_hz": centres(initial),
+        "weight_sum": learned.sum(axis=0),
+        "changed": np.abs(learned - initial).max(axis=0) / np.where(scale > 0, scale, 1.0),
+    }
 
 
 def mel_product(layer: Any, spectrum: Any) -> Any:
