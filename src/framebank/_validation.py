@@ -466,27 +466,24 @@ def check_registry_name(function: str, name: Any) -> str:
 
 def register_class(
     registry: dict, name: str, cls: Any, base: type, function: str, override: bool
-) -> None:
+) -> str:
     """The registries' one rule: ``cls`` must subclass ``base``; a name already held by
     another class is replaced only with ``override=True`` (a ValueError otherwise, so a
     shipped entry is never replaced by accident). The same class again under the same name,
     or a class of the same module and name (a script or notebook cell run twice), replaces
     without a word, as ``keras.saving.register_keras_serializable`` does. A class already
-    registered under another name is a ValueError, ``override`` or not: a class has one
-    name (written on it, as a filterbank's ``family``), so a second would rename it under
-    the first; an alias is a subclass."""
+    registered under another name gets this one as an alias (an old name kept for saved
+    configs): it keeps its first name, which the caller writes on it (a filterbank's
+    ``family``), so that a config saved from it names what it was first built as.
+
+    Returns:
+        The class's name: the first it was registered under (``name`` for a new class)."""
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise TypeError(
             f"{function} expects a {base.__name__} subclass. Received: {cls!r} of type "
             f"{type(cls).__name__}"
         )
     first = next((held for held, entry in registry.items() if entry is cls), name)
-    if first != name:
-        raise ValueError(
-            f"{cls.__qualname__} is already registered as {first!r}, so {function} cannot "
-            f"register it as {name!r} too: a class has one name. For a second name, register "
-            f"a subclass (class Alias({cls.__qualname__}): pass)"
-        )
     held = registry.get(name)
     same = held is not None and (held.__module__, held.__qualname__) == (
         cls.__module__,
@@ -499,3 +496,4 @@ def register_class(
             "another name"
         )
     registry[name] = cls
+    return first

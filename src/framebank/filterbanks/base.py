@@ -63,8 +63,10 @@ def register_filterbank(name: str, *, override: bool = False) -> Callable[[type]
     check_registry_name("register_filterbank", name)
 
     def decorator(cls: type[Filterbank]) -> type[Filterbank]:
-        register_class(_REGISTRY, name, cls, Filterbank, "register_filterbank", override)
-        cls.family = name
+        # A second name is an alias: the class keeps its first as its family.
+        cls.family = register_class(
+            _REGISTRY, name, cls, Filterbank, "register_filterbank", override
+        )
         return keras.saving.register_keras_serializable(package="framebank")(cls)
 
     return decorator

@@ -98,10 +98,10 @@ def register_postprocessing(name: str, *, override: bool = False) -> Callable[[t
     check_registry_name("register_postprocessing", name)
 
     def decorator(cls: type) -> type:
-        register_class(
+        # A second name is an alias: the class keeps its first as its kind.
+        cls.kind = register_class(
             _REGISTRY, name, cls, keras.layers.Layer, "register_postprocessing", override
         )
-        cls.kind = name
         return keras.saving.register_keras_serializable(package="framebank")(cls)
 
     return decorator
