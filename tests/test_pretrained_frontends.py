@@ -855,15 +855,3 @@ def test_fine_tuning_in_front_of_a_frozen_encoder():
     for before, after in zip(frozen, encoder.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
     assert np.abs(_numpy(frontend.postprocessing[0].mel) - mel).max() > 0
-
-
-@pytest.mark.parametrize("name", ["kaldi_fbank", "beats"])
-def test_a_kaldi_front_end_rebuilt_from_its_config_by_its_constructor_gives_the_same_numbers(name):
-    # `cls(**layer.get_config())`, the pattern Keras's default from_config uses, takes the
-    # config's `kernel_unit` (the layout of the kernel) as it takes every other key.
-    cls = frontends.FRONTENDS[name]
-    layer = cls(scale=32768.0) if name == "kaldi_fbank" else cls()
-    rebuilt = cls(**layer.get_config())
-    x = np.random.default_rng(0).uniform(-0.5, 0.5, (1, 4000)).astype("float32")
-    rebuilt.set_weights(layer.get_weights())
-    np.testing.assert_array_equal(ops.convert_to_numpy(rebuilt(x)), ops.convert_to_numpy(layer(x)))

@@ -175,8 +175,6 @@ class KaldiFilterbank(_WindowedDFTBasis):
                 f"frame_columns={frame_columns} has {expected} basis vectors. "
                 f"Received: num_basis={num_basis!r}"
             )
-        # A saved config's unit (see from_config): `cls(**get_config())` round-trips too.
-        saved_unit = kwargs.pop("kernel_unit", None)
         super().__init__(expected, frame_len, sample_rate, trainable=trainable, **kwargs)
         self.fft_length = fft_length
         self.window_type = check_choice("window_type", window_type, KALDI_WINDOWS)
@@ -192,8 +190,6 @@ class KaldiFilterbank(_WindowedDFTBasis):
         self.scale = check_number("scale", scale)
         self.kernel_unit = _kernel_unit(self.scale)
         self._saved_unit = self.kernel_unit
-        if saved_unit is not None:
-            self.weights_saved_in(check_positive_number("kernel_unit", saved_unit))
 
     def describe(self) -> WindowedDFT:
         # One description for the layer's life (its options are fixed): one basis computed.
@@ -229,8 +225,12 @@ class KaldiFilterbank(_WindowedDFTBasis):
 
     @classmethod
     def from_config(cls, config: dict) -> KaldiFilterbank:
+        config = dict(config)
         # A config without it was saved when the kernel held the whole basis (unit 1).
-        return cls(**{"kernel_unit": 1.0, **config})
+        unit = check_positive_number("kernel_unit", config.pop("kernel_unit", 1.0))
+        layer = cls(**config)
+        layer.weights_saved_in(unit)
+        return layer
 
     def weights_saved_in(self, unit: float) -> None:
         """Say that the kernel about to be loaded holds the basis divided by ``unit`` (1 in a

@@ -188,13 +188,8 @@ class KaldiFbank(Pretrained):
         **kwargs: Any,
     ) -> None:
         options = _arguments(locals())
-        # A saved config's unit (see from_config): `cls(**get_config())` round-trips too.
-        saved_unit = kwargs.pop("kernel_unit", None)
         train_basis, train_mel = check_learnable(learnable)
         encoder, fbank = _pieces(options, train_basis, train_mel)
-        if saved_unit is not None:
-            unit = check_positive_number("kernel_unit", saved_unit)
-            encoder.filterbank.weights_saved_in(unit)
         dither = check_number("dither", dither)
         if dither < 0:
             raise ValueError(f"`dither` must be >= 0. Received: dither={dither!r}")
@@ -210,8 +205,12 @@ class KaldiFbank(Pretrained):
 
     @classmethod
     def from_config(cls, config: dict) -> KaldiFbank:
+        config = dict(config)
         # Absent in a config saved when the kernel held the whole basis, scale included.
-        return cls(**{"kernel_unit": 1.0, **config})
+        unit = check_positive_number("kernel_unit", config.pop("kernel_unit", 1.0))
+        layer = cls(**config)
+        layer.encoder.filterbank.weights_saved_in(unit)
+        return layer
 
     def _append(self, steps: list, options: dict) -> None:
         """A model's own steps after the fbank, and their options in the config."""
