@@ -18,7 +18,6 @@ from keras import ops
 import framebank as fb
 from framebank import frontends, streaming
 from framebank.audio import load_audio, read_manifest
-from framebank.filterbanks.kaldi import kaldi_basis
 
 RATE = 16000
 
@@ -644,109 +643,6 @@ def test_learnable_starts_at_the_fixed_numbers(name, learnable):
     assert not fixed.trainable_weights
     expected = {True: 2, "mel": 1, "basis": 1}[learnable]
     assert len(learning.trainable_weights) == expected
-
-
-@pytest.mark.parametrize("scale", [1.0, 2.0**15, 3.0, 1000.0])
-def test_the_kaldi_kernel_is_stored_near_unit_scale_and_times_its_unit_is_the_basis(scale):
-    # The unit is a power of two, so kernel * unit rounds nothing: the float32 basis, bit
-    # for bit, whatever the scale; the kernel is within a factor sqrt(2) of scale 1's.
-    encoder = fb.Encoder(
-        frame_len=400, hop=160, filterbank="kaldi", sample_rate=RATE, fft_length=512, scale=scale
-    )
-    encoder.build((None, 1600))
-    bank = encoder.filterbank
-    want = kaldi_basis(400, 512, scale=scale).astype("float32")
-    np.testing.assert_array_equal(_numpy(bank.filters()), want)
-    unit_scale = np.abs(kaldi_basis(400, 512)).max()
-    largest = np.abs(_numpy(bank.kernel)).max()
-    assert unit_scale / np.sqrt(2) <= largest * (1 + 1e-6) and largest <= unit_scale * np.sqrt(2)
-
-
-_INT16_SCALE = [
-    ("beats", lambda **kw: frontends.BEATs(**kw)),
-    ("kaldi_fbank", lambda **kw: frontends.KaldiFbank(scale=2.0**15, use_energy=True, **kw)),
-]
-
-
-@pytest.mark.parametrize("make", [m for _, m in _INT16_SCALE], ids=[n for n, _ in _INT16_SCALE])
-def test_a_learnable_kaldi_basis_at_int16_scale_trains(make):
-    """Adam moves a weight by about its learning rate each step, whatever its gradient's size,
-    so 20 steps at 1e-3 move the largest entries by up to about 2e-2: about 1e-2 of a kernel
-    whose largest entry is about 2 (the basis at scale 1: AST's kernel moves 1.03e-2 here).
-    A kernel holding the 2^15 scale (largest 6.5e4, gradients below Adam's epsilon) moved
-    6e-7 of it. The bound 1e-3 leaves a factor 10 for entries whose gradient changes sign."""
-    keras.utils.set_random_seed(0)
-    x = _speech(samples=16000, batch=4)
-    frontend = make(learnable="basis")
-    inputs = keras.Input((x.shape[1],))
-    pooled = keras.layers.GlobalAveragePooling1D()(frontend(inputs))
-    # A linear head and a squared error: a softmax of unnormalised log fbanks (about 20 at
-    # this scale) can saturate at its first step, where no gradient is left to follow.
-    model = keras.Model(inputs, keras.layers.Dense(2)(pooled))
-    model.compile(keras.optimizers.Adam(1e-3), "mse")
-    targets = np.random.default_rng(0).standard_normal((len(x), 2)).astype("float32")
-    kernel = frontend.encoder.filterbank.kernel
-    start = _numpy(kernel).copy()
-    model.fit(x, targets, epochs=20, batch_size=len(x), verbose=0)
-    assert np.abs(_numpy(kernel) - start).max() / np.abs(start).max() > 1e-3
-
-
-def _saved_as_before(model, layer_class, tmp_path, monkeypatch):
-    """``model`` saved as before the kernel was divided (no ``kernel_unit`` in
-    ``layer_class``'s config), then loaded by today's code."""
-    new_style = layer_class.get_config
-    monkeypatch.setattr(
-        layer_class,
-        "get_config",
-        lambda self: {k: v for k, v in new_style(self).items() if k != "kernel_unit"},
-    )
-    model.save(tmp_path / "old.keras")
-    monkeypatch.undo()
-    return keras.models.load_model(tmp_path / "old.keras")
-
-
-def _hold_the_scale(bank) -> None:
-    """The earlier layout: the whole basis, 2^15 included, in the kernel (exact: a power of 2)."""
-    bank.kernel.assign(bank.kernel * bank.kernel_unit)
-    bank.kernel_unit = 1.0
-
-
-@pytest.mark.parametrize("make", [m for _, m in _INT16_SCALE], ids=[n for n, _ in _INT16_SCALE])
-def test_a_file_whose_kaldi_kernel_holds_the_int16_scale_loads_the_same(
-    make, tmp_path, monkeypatch
-):
-    """A file saved when the kernel held the whole basis, 2^15 included, has no
-    ``kernel_unit`` in its config: it loads to the same numbers (the kernel divided by a
-    power of two, multiplied back: exact, so equal) in the layout that trains."""
-    x = _speech(samples=4000, batch=1)
-    frontend = make(learnable=True)
-    inputs = keras.Input((x.shape[1],))
-    model = keras.Model(inputs, frontend(inputs))
-    model.set_weights([w * 1.01 for w in model.get_weights()])  # "trained"
-    want = _numpy(model(x))
-    _hold_the_scale(frontend.encoder.filterbank)
-    np.testing.assert_array_equal(_numpy(model(x)), want)
-    loaded = _saved_as_before(model, frontends.KaldiFbank, tmp_path, monkeypatch)
-    np.testing.assert_array_equal(_numpy(loaded(x)), want)
-    bank = loaded.layers[-1].encoder.filterbank
-    assert bank.kernel_unit == 2.0**15
-    assert np.abs(_numpy(bank.kernel)).max() < 4.0  # about 2: the unit scale
-
-
-def test_an_encoder_whose_kaldi_kernel_holds_the_scale_loads_the_same(tmp_path, monkeypatch):
-    # The family's own config, as an Encoder saves it: the same rule as the presets'.
-    x = _speech(samples=4000, batch=1)
-    encoder = fb.Encoder(
-        frame_len=400, hop=160, filterbank="kaldi", sample_rate=RATE, fft_length=512, scale=2.0**15
-    )
-    inputs = keras.Input((x.shape[1],))
-    model = keras.Model(inputs, encoder(inputs))
-    want = _numpy(model(x))
-    _hold_the_scale(encoder.filterbank)
-    bank_class = type(encoder.filterbank)
-    loaded = _saved_as_before(model, bank_class, tmp_path, monkeypatch)
-    np.testing.assert_array_equal(_numpy(loaded(x)), want)
-    assert loaded.layers[-1].filterbank.kernel_unit == 2.0**15
 
 
 @pytest.mark.parametrize("name", [*PRESETS, "log_mel"])

@@ -10,12 +10,6 @@ the ``rfft`` method runs through the FFT. The coefficients
 are the ``fourier`` family's (real parts, then imaginary parts), optionally followed by the
 frame after scaling and DC removal (``frame_columns``), whose energy is Kaldi's
 ``raw_energy``.
-
-The trainable kernel holds that basis divided by ``kernel_unit`` (the power of two
-nearest ``scale``) and the basis is the kernel times it: at ``scale=32768`` a kernel holding
-the scale would be about 6e4 at its largest, where one optimizer step (about the learning
-rate, for Adam) moves nothing; divided, it is about 2, as at ``scale=1``. A power of two
-changes only the exponent, so both products are exact in floating point.
 """
 
 from __future__ import annotations
@@ -23,15 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from keras import ops
 
-from framebank._validation import (
-    check_bool,
-    check_choice,
-    check_number,
-    check_positive_int,
-    check_positive_number,
-)
+from framebank._validation import check_bool, check_choice, check_number, check_positive_int
 from framebank.filterbanks.base import register_filterbank
 from framebank.filterbanks.fourier import _WindowedDFTBasis
 from framebank.structures import WindowedDFT
@@ -61,14 +48,6 @@ def kaldi_window(window_type: str, frame_len: int, blackman_coeff: float = 0.42)
     if window_type == "blackman":
         return blackman_coeff - 0.5 * cosine + (0.5 - blackman_coeff) * np.cos(2 * a * n)
     return np.ones(frame_len)
-
-
-def _kernel_unit(scale: float) -> float:
-    """The unit :class:`KaldiFilterbank` stores its kernel in: the power of two nearest
-    ``|scale|`` in log scale (1 for ``scale=0``), so that the kernel is about as large as at
-    ``scale=1`` and ``kernel * unit`` is the basis exactly."""
-    magnitude = abs(float(scale))
-    return 2.0 ** round(np.log2(magnitude)) if magnitude else 1.0
 
 
 def kaldi_basis(
@@ -134,12 +113,6 @@ class KaldiFilterbank(_WindowedDFTBasis):
         frame_columns: append the scaled, DC-removed frame (for Kaldi's ``raw_energy``).
         trainable: False by default.
 
-    Attributes:
-        kernel: the ``[frame_len, num_basis]`` weight, the basis divided by ``kernel_unit``.
-        kernel_unit: the power of two nearest ``scale``. A file saved before the kernel was
-            divided (its config has no ``kernel_unit``, its kernel holds the scale) loads into
-            this layout, the same basis.
-
     References:
         Kaldi ``feature-window.cc`` (``ProcessWindow``); kaldi-native-fbank.
     """
@@ -188,8 +161,6 @@ class KaldiFilterbank(_WindowedDFTBasis):
             )
         self.preemphasis_coefficient = c
         self.scale = check_number("scale", scale)
-        self.kernel_unit = _kernel_unit(self.scale)
-        self._saved_unit = self.kernel_unit
 
     def describe(self) -> WindowedDFT:
         # One description for the layer's life (its options are fixed): one basis computed.
@@ -201,14 +172,6 @@ class KaldiFilterbank(_WindowedDFTBasis):
             )  # fmt: skip
         return self._dft
 
-    def initial_basis(self) -> np.ndarray:
-        return self.describe().basis() / self.kernel_unit
-
-    def filters(self) -> Any:
-        if self.kernel_unit == 1.0:
-            return self.kernel
-        return ops.multiply(self.kernel, ops.cast(self.kernel_unit, self.kernel.dtype))
-
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
@@ -219,27 +182,5 @@ class KaldiFilterbank(_WindowedDFTBasis):
             preemphasis_coefficient=self.preemphasis_coefficient,
             scale=self.scale,
             frame_columns=self.frame_columns,
-            kernel_unit=self.kernel_unit,
         )
         return config
-
-    @classmethod
-    def from_config(cls, config: dict) -> KaldiFilterbank:
-        config = dict(config)
-        # A config without it was saved when the kernel held the whole basis (unit 1).
-        unit = check_positive_number("kernel_unit", config.pop("kernel_unit", 1.0))
-        layer = cls(**config)
-        layer.weights_saved_in(unit)
-        return layer
-
-    def weights_saved_in(self, unit: float) -> None:
-        """Say that the kernel about to be loaded holds the basis divided by ``unit`` (1 in a
-        file saved before the kernel was divided): loading converts it to ``kernel_unit``."""
-        self._saved_unit = unit
-
-    def load_own_variables(self, store: Any) -> None:
-        super().load_own_variables(store)
-        saved, self._saved_unit = self._saved_unit, self.kernel_unit
-        if saved != self.kernel_unit:
-            # Both units are powers of two: the conversion changes exponents only, exactly.
-            self.kernel.assign(self.kernel * (saved / self.kernel_unit))

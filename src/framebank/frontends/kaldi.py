@@ -199,19 +199,6 @@ class KaldiFbank(Pretrained):
         self.seed = None if seed is None else check_non_negative_int("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed) if dither else None
 
-    def get_config(self) -> dict:
-        # The unit its kernel is stored in (see the ``kaldi`` family), for from_config.
-        return {**super().get_config(), "kernel_unit": self.encoder.filterbank.kernel_unit}
-
-    @classmethod
-    def from_config(cls, config: dict) -> KaldiFbank:
-        config = dict(config)
-        # Absent in a config saved when the kernel held the whole basis, scale included.
-        unit = check_positive_number("kernel_unit", config.pop("kernel_unit", 1.0))
-        layer = cls(**config)
-        layer.encoder.filterbank.weights_saved_in(unit)
-        return layer
-
     def _append(self, steps: list, options: dict) -> None:
         """A model's own steps after the fbank, and their options in the config."""
         for step in steps:
