@@ -8,6 +8,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from helpers import value_and_grads
 from keras import ops
 from test_frontends import _speech
 
@@ -264,3 +265,20 @@ def test_a_nan_of_either_sign_ranks_last_as_in_a_sort(copies):
         x[0, 1, 0] = nan
         got = ops.convert_to_numpy(fb.MedianSubtraction()(np.tile(x, (1, copies, 1))))
         np.testing.assert_array_equal(got[0, [0, 2, 3, 4], 0], [-2.0, 0.0, -1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    "frames", [[-0.0, 0.0, 5.0], [-0.0, 0.0, 0.0, -0.0, 3.0], [2.0, -1.0, 2.0, 7.0]]
+)
+def test_the_count_and_the_bisection_give_a_tie_the_same_gradient(frames):
+    """Equal values with other bits (-0.0, +0.0) share the median's gradient on both paths,
+    as copies of one value do (the count once gave it all to +0.0)."""
+    from framebank.postprocessing.logtbn import _lower_median, _lower_median_by_count
+
+    x = np.array(frames, "float32")[None, :, None]
+    rank = (len(frames) + 1) // 2
+    grads = [
+        value_and_grads(lambda t, find=find: ops.sum(find(t, rank)), [x])[1][0]
+        for find in (_lower_median_by_count, _lower_median)
+    ]
+    np.testing.assert_array_equal(grads[0], grads[1])

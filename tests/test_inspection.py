@@ -174,3 +174,5 @@ def test_a_learned_mel_matrix_is_tabulated_per_band(preset, tmp_path):
     shift = float(rows[band]["centre_hz"]) - float(rows[band]["initial_centre_hz"])
     # The centroid of weights moved three bins moves by three bins (csv keeps 6 digits).
     assert shift == pytest.approx(3 * bin_hz, rel=1e-4)
+    frontend.trainable = False  # frozen after fine-tuning: what it learned is still shown
+    assert _mel_table(frontend, tmp_path / "frozen") == rows

@@ -47,7 +47,10 @@ def _lower_median_by_count(x: Any, rank: int) -> Any:
     below = ops.sum(ops.cast(other < mine, "int32"), axis=2)
     at_or_below = ops.sum(ops.cast(other <= mine, "int32"), axis=2)
     wanted = ops.logical_and(below < rank, at_or_below >= rank)
-    return ops.max(ops.where(wanted, x, float("-inf")), axis=1)
+    # The wanted key, then the largest of x at or below it, as the bisection takes it: -0.0
+    # and +0.0 (other keys, equal values) then share the gradient there as well.
+    key = ops.max(ops.where(wanted, keys, -2147483647 - 1), axis=1, keepdims=True)
+    return ops.max(ops.where(keys <= key, x, float("-inf")), axis=1)
 
 
 def _lower_median(x: Any, rank: Any) -> Any:

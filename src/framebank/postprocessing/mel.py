@@ -308,17 +308,21 @@ class MelSpectrum(Float32Postprocessing):
 
 
 def mel_band_values(layer: Any, initial: np.ndarray) -> dict[str, np.ndarray]:
-    """Per band of a mel layer whose weights train, what ``framebank inspect`` tabulates:
-    ``centre_hz`` (the band's weighted mean frequency over the FFT bins), the same from
-    ``initial`` (``[n_freq, bands]``, the weights it started from), ``weight_sum`` and
-    ``changed`` (the band's largest change over its largest initial weight). ``{}`` for a
-    fixed layer (its weights are its definition, nothing was learned)."""
-    if not (layer.trainable and getattr(layer, "mel", None) is not None and layer.mel.trainable):
+    """Per band of a mel layer whose weights train or were trained, what ``framebank
+    inspect`` tabulates: ``centre_hz`` (the band's weighted mean frequency over the FFT
+    bins), the same from ``initial`` (``[n_freq, bands]``, the weights it started from),
+    ``weight_sum`` and ``changed`` (the band's largest change over its largest initial
+    weight). ``{}`` for a fixed layer still at its definition (nothing was learned); a layer
+    frozen after fine-tuning (``trainable=False``) is tabulated as its weights differ."""
+    if getattr(layer, "mel", None) is None:
         return {}
-    learned = np.asarray(ops.convert_to_numpy(layer.mel))
+    learned = np.array(ops.convert_to_numpy(layer.mel))
     # Rounded as the weight stores it: an untrained band reads `changed` 0 exactly.
-    initial = np.asarray(initial).astype(learned.dtype).astype(np.float64)
-    learned = learned.astype(np.float64)
+    initial = np.asarray(initial).astype(learned.dtype)
+    training = layer.trainable and layer.mel.trainable
+    if not training and np.array_equal(learned, initial):
+        return {}
+    learned, initial = learned.astype(np.float64), initial.astype(np.float64)
     hz = np.arange(learned.shape[0]) * layer.sample_rate / layer.fft_length
 
     def centres(weights: np.ndarray) -> np.ndarray:
