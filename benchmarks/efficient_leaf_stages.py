@@ -84,21 +84,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shape", default="16000,1.0,16", help="rate (Hz),seconds,batch")
     args = parser.parse_args(argv)
     import keras
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    import frontends as bench
-    import worker
-    from pretrained_cpu_time import _interleaved
+    from pretrained_cpu_time import _interleaved, single_thread_speech
 
     from framebank import frontends
 
-    rate, seconds, batch = args.shape.split(",")
-    bench.RATE, bench.SECONDS, bench.BATCH = int(rate), float(seconds), int(batch)
-    x = bench._speech()
+    bench, worker, x = single_thread_speech(args.shape)
     logmel, efficient = frontends.LogMel(bench.RATE), frontends.EfficientLEAF(bench.RATE)
     logmel(x[:1]), efficient(x[:1])
     rows = {"LogMel": logmel, **_stages(efficient)}

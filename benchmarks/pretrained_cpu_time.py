@@ -143,6 +143,25 @@ def _dense_mel(layer):
     return call
 
 
+def single_thread_speech(shape: str) -> tuple:
+    """One thread for the backend (TensorFlow's pools set here; JAX by the caller's
+    XLA_FLAGS), ``frontends.py``'s shape set from ``shape`` ("rate,seconds,batch"), and its
+    speech batch: ``(the frontends module, the worker module, x)``."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    import frontends as bench
+    import worker
+
+    rate, seconds, batch = shape.split(",")
+    bench.RATE, bench.SECONDS, bench.BATCH = int(rate), float(seconds), int(batch)
+    return bench, worker, bench._speech()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=15)
@@ -156,17 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     import keras
 
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    import frontends as bench
-    import worker
-
-    rate, seconds, batch = args.shape.split(",")
-    bench.RATE, bench.SECONDS, bench.BATCH = int(rate), float(seconds), int(batch)
-    x = bench._speech()
+    bench, worker, x = single_thread_speech(args.shape)
     rows = _rows(bench, x, [part for part in args.rows.split(",") if part])
     for name in filter(None, args.dense_rows.split(",")):
         if name in rows:  # the presets run at 16 kHz only
