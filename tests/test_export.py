@@ -103,6 +103,21 @@ def test_onnx_through_tf2onnx_matches_keras(family, method, tmp_path):
     _check(family, method, enc, {"ONNX": lambda x: export.run_onnx(onnx_file, x)})
 
 
+@TF_ONLY
+@NEEDS_ONNX
+@pytest.mark.parametrize("method", EXPORTABLE)
+@pytest.mark.parametrize("center", [False, True])
+def test_onnx_of_an_end_padded_encoder_matches_keras(method, center, tmp_path):
+    """``pad_end=True`` at a length known only at run time: ``ceil(time / hop)`` frames.
+    (tf2onnx exports an integer floor division as ONNX's truncating Div, so the count was once
+    computed as ``-(-time // hop)`` and came out one frame short in the file.)"""
+    enc = fb.Encoder(16, FRAME_LEN, HOP, method=method, pad_end=True, center=center)
+    enc.build((None, None))
+    enc.set_weights(perturbed_weights(enc.get_weights()))
+    onnx_file = export.export_onnx(enc, tmp_path / "model.onnx")
+    _check("free", method, enc, {"ONNX": lambda x: export.run_onnx(onnx_file, x)})
+
+
 def _decoder_cases() -> list:
     try:
         from framebank.decoder import DECODER_KINDS

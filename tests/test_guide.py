@@ -168,3 +168,53 @@ def test_the_page_runs_as_written(page, tmp_path):
         f"{page.name} failed (exit {done.returncode}); the last block started is the last "
         f"'---' line:\n{done.stderr[-6000:]}\n{done.stdout[-2000:]}"
     )
+
+
+# What the README's and DEPLOY.md's later blocks leave to the reader (they are snippets in a
+# running session): real speech from the corpus, in the shapes and dtypes their comments say.
+GIVEN = {
+    "README.md": """
+import numpy as np, keras, framebank
+from framebank import audio
+_speech = np.stack([s[:16000] for _, s in audio.load_clips(audio.read_manifest()[:2], 16000)])
+signal = _speech.astype("float32")                              # [batch, time] in [-1, 1]
+waveform = signal
+w = framebank.filterbanks.make_window("hann", 400).astype("float32")
+pcm_int16 = np.round(signal * 32767).astype("int16")
+chunks = [signal[:, i : i + 1000] for i in range(0, 16000, 1000)]
+""",
+    "DEPLOY.md": """
+import numpy as np, keras, framebank
+from framebank import audio
+_speech = np.stack([s[:16000] for _, s in audio.load_clips(audio.read_manifest()[:2], 16000)])
+waveform = x = _speech.astype("float32")
+y = np.array([0, 1])
+optimizer, loss = "adam", "sparse_categorical_crossentropy"
+def build_model():
+    inputs = keras.Input((16000,))
+    features = framebank.frontends.LogMel(sample_rate=16000)(inputs)
+    pooled = keras.layers.GlobalAveragePooling1D()(features)
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(pooled))
+encoder = framebank.Encoder(64, 80, 40, method="matmul", pad_end=True)
+encoder(waveform)
+""",
+}
+
+
+@pytest.mark.parametrize("page", [ROOT / "README.md", ROOT / "docs" / "DEPLOY.md"], ids=str)
+def test_the_readme_and_deploy_snippets_run_given_their_inputs(page, tmp_path):
+    """Every ```python block of README.md (past the first screen, run above) and DEPLOY.md
+    runs in order, given only the inputs the text leaves to the reader (``GIVEN``)."""
+    found = [block for block in blocks(page) if block.runs and block.language == "python"]
+    if page.name == "README.md":
+        found = found[1:]
+    assert found, page
+    given = tmp_path / "given.md"
+    given.write_text(
+        f"```python\n{GIVEN[page.name]}```\n"
+        + "".join(f"```python\n{block.code}```\n" for block in found)
+    )
+    # The README's config paths are relative to a checkout.
+    (tmp_path / "recipes").symlink_to(ROOT / "recipes")
+    done = _run(given, tmp_path)
+    assert done.returncode == 0, done.stderr[-6000:]

@@ -67,11 +67,13 @@ def num_frames(time: Any, frame_len: int, hop: int, pad_end: bool = False) -> An
     pad_end = check_bool("pad_end", pad_end)
     if not is_tensor(time):
         time = check_non_negative_int("time", time)
+    # Non-negative numerators only: tf2onnx turns an integer floor division into ONNX's
+    # Div, which truncates toward zero, so a negative one exported one frame wrong.
     if pad_end:
-        return -(-time // hop)
+        return (time + hop - 1) // hop
     if isinstance(time, int):
-        return max(0, 1 + (time - frame_len) // hop)
-    return ops.maximum(0, 1 + (time - frame_len) // hop)
+        return max(0, time - frame_len + hop) // hop
+    return ops.maximum(0, time - frame_len + hop) // hop
 
 
 def as_batch_time(signal: Any, name: str = "signal", dtype: str | None = None) -> tuple[Any, int]:
