@@ -127,9 +127,11 @@ def _one_weight_layout(monkeypatch) -> None:
 def _store_shapes(h5: h5py.File) -> dict:
     shapes = {}
     h5.visititems(
-        lambda name, o: shapes.update({name: o.shape})
-        if isinstance(o, h5py.Dataset) and "encoder/filterbank" in name
-        else None
+        lambda name, o: (
+            shapes.update({name: o.shape})
+            if isinstance(o, h5py.Dataset) and "encoder/filterbank" in name
+            else None
+        )
     )
     return shapes
 
@@ -196,7 +198,7 @@ def test_a_file_of_the_new_layout_loads_as_it_is(tmp_path):
     model.save_weights(tmp_path / "new.weights.h5")
     again = _model(frontends.KaldiFbank(scale=INT16, learnable=True, name="f"))
     again.load_weights(tmp_path / "new.weights.h5")
-    for mine, theirs in zip(again.get_weights(), model.get_weights()):
+    for mine, theirs in zip(again.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(mine, theirs)
 
 
