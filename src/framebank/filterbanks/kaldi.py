@@ -202,9 +202,6 @@ class KaldiFilterbank(_WindowedDFTBasis):
             )  # fmt: skip
         return self._dft
 
-    def initial_basis(self) -> np.ndarray:
-        return self.describe().basis() / self._unit
-
     def make_weights(self) -> None:
         if self._unit == 1.0:
             super().make_weights()
@@ -214,7 +211,7 @@ class KaldiFilterbank(_WindowedDFTBasis):
         self.kernel = self.add_weight(
             name="kernel",
             shape=(self.frame_len, self.num_basis),
-            initializer=constant_initializer(self.initial_basis()),
+            initializer=constant_initializer(self.initial_basis() / self._unit),
             autocast=False,
         )
         self.unit = self.add_weight(
