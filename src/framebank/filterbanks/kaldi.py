@@ -10,6 +10,16 @@ the ``rfft`` method runs through the FFT. The coefficients
 are the ``fourier`` family's (real parts, then imaginary parts), optionally followed by the
 frame after scaling and DC removal (``frame_columns``), whose energy is Kaldi's
 ``raw_energy``.
+
+Where ``scale`` is far from 1 (32768 for BEATs' int16 scale) the family holds two weights:
+``kernel``, the basis divided by ``unit`` (the power of two nearest ``|scale|``), and
+``unit`` itself, a non-trainable scalar; the basis is their product. A kernel holding the
+scale would be about 6e4 at its largest, where an optimizer step (about the learning rate,
+for Adam) moves nothing; divided, it is about 2, as at ``scale=1``. A power of two changes
+exponents only, so the division and the product are exact: a fixed basis is still, bit for
+bit, the description's. The count tells the layouts apart: a file saved when the kernel held
+the whole basis has one entry and loads into this layout (:meth:`KaldiFilterbank.
+load_own_variables`); an old weight list is one entry short, which ``set_weights`` refuses.
 """
 
 from __future__ import annotations
@@ -17,8 +27,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from keras import ops
 
 from framebank._validation import check_bool, check_choice, check_number, check_positive_int
+from framebank._weights import constant_initializer
 from framebank.filterbanks.base import register_filterbank
 from framebank.filterbanks.fourier import _WindowedDFTBasis
 from framebank.structures import WindowedDFT
@@ -48,6 +60,15 @@ def kaldi_window(window_type: str, frame_len: int, blackman_coeff: float = 0.42)
     if window_type == "blackman":
         return blackman_coeff - 0.5 * cosine + (0.5 - blackman_coeff) * np.cos(2 * a * n)
     return np.ones(frame_len)
+
+
+def _kernel_unit(scale: float) -> float:
+    """The power of two nearest ``|scale|`` (in log scale; 1 for ``scale=0``), its exponent
+    kept in float32's normal range so that the unit and the division by it stay exact."""
+    magnitude = abs(scale)
+    if magnitude == 0.0:
+        return 1.0
+    return 2.0 ** int(np.clip(round(np.log2(magnitude)), -126, 127))
 
 
 def kaldi_basis(
@@ -113,6 +134,11 @@ class KaldiFilterbank(_WindowedDFTBasis):
         frame_columns: append the scaled, DC-removed frame (for Kaldi's ``raw_energy``).
         trainable: False by default.
 
+    Attributes:
+        kernel: the ``[frame_len, num_basis]`` weight: the basis divided by ``unit``.
+        unit: None where ``scale`` is near 1 (the kernel is the basis), else a
+            non-trainable scalar weight, the power of two nearest ``|scale|``.
+
     References:
         Kaldi ``feature-window.cc`` (``ProcessWindow``); kaldi-native-fbank.
     """
@@ -161,6 +187,10 @@ class KaldiFilterbank(_WindowedDFTBasis):
             )
         self.preemphasis_coefficient = c
         self.scale = check_number("scale", scale)
+        if not np.isfinite(self.scale):
+            raise ValueError(f"`scale` must be a finite number. Received: scale={scale!r}")
+        self._unit = _kernel_unit(self.scale)
+        self.unit = None
 
     def describe(self) -> WindowedDFT:
         # One description for the layer's life (its options are fixed): one basis computed.
@@ -171,6 +201,39 @@ class KaldiFilterbank(_WindowedDFTBasis):
                 self.frame_columns,
             )  # fmt: skip
         return self._dft
+
+    def make_weights(self) -> None:
+        if self._unit == 1.0:
+            super().make_weights()
+            return
+        # Never autocast: kernel * unit is exact in the weights' own dtype, cast after (as a
+        # kernel holding the basis is), so the fixed basis equals the description's.
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(self.frame_len, self.num_basis),
+            initializer=constant_initializer(self.initial_basis() / self._unit),
+            autocast=False,
+        )
+        self.unit = self.add_weight(
+            name="unit",
+            shape=(),
+            initializer=constant_initializer(np.asarray(self._unit)),
+            trainable=False,
+            autocast=False,
+        )
+
+    def filters(self) -> Any:
+        return self.kernel if self.unit is None else ops.multiply(self.kernel, self.unit)
+
+    def load_own_variables(self, store: Any) -> None:
+        """Keras's loading (``.keras`` and ``.weights.h5``), plus the earlier layout: one
+        entry, the kernel holding the whole basis, where this layout has two."""
+        if self.unit is None or len(store.keys()) != 1:
+            super().load_own_variables(store)  # any other count: Keras's own error
+            return
+        # Divided by a power of two: exponents change only, so this is the same basis.
+        self.kernel.assign(np.asarray(store["0"]) / self._unit)
+        self.unit.assign(self._unit)
 
     def get_config(self) -> dict:
         config = super().get_config()

@@ -55,7 +55,7 @@ def load_checkpoint(run_dir: Path, model: Any) -> dict | None:
     if not path.exists():
         return None
     with np.load(path) as arrays:
-        model.set_weights([arrays[f"w{i}"] for i in range(len(model.get_weights()))])
+        model.set_weights(_saved_weights(path, arrays, model))
         model.optimizer.build(model.trainable_variables)
         for i, variable in enumerate(model.optimizer.variables):
             variable.assign(arrays[f"o{i}"])
@@ -82,7 +82,22 @@ def save_weights(path: Path, model: Any) -> None:
 def load_weights(path: Path, model: Any) -> None:
     """Weights written by :func:`save_weights` into the same model."""
     with np.load(path) as arrays:
-        model.set_weights([arrays[f"w{i}"] for i in range(len(model.get_weights()))])
+        model.set_weights(_saved_weights(path, arrays, model))
+
+
+def _saved_weights(path: Path, arrays: Any, model: Any) -> list:
+    """The weight list ``path`` holds, refused unless it has as many as ``model``: a file
+    written for another layout (a kaldi basis saved before it held its unit) never loads
+    shifted by one."""
+    saved = sum(1 for key in arrays.files if key.startswith("w") and key[1:].isdigit())
+    expected = len(model.weights)
+    if saved != expected:
+        raise ValueError(
+            f"{path} holds {saved} weights but the model has {expected}: it was written for "
+            "another model or another weight layout (a 'kaldi' basis with |scale| far from 1 "
+            "holds two weights since framebank's kernel-unit change); train it again."
+        )
+    return [arrays[f"w{i}"] for i in range(saved)]
 
 
 def save_keras(path: Path, model: Any) -> None:
