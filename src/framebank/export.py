@@ -306,7 +306,8 @@ def export_saved_model(model: keras.Layer | keras.Model, path: str | os.PathLike
 
     Uses ``model.export(format="tf_saved_model")`` (Keras's ``ExportArchive``):
     the endpoint ``serve`` (also the ``serving_default`` signature) takes
-    ``waveform`` float32 ``[None, None]``.
+    ``waveform [None, None]`` in the model's input dtype: float32, or the integer dtype of
+    a model on ``keras.Input((None,), dtype="int16")`` (its layers scale the PCM).
 
     Returns:
         The SavedModel folder.
@@ -337,8 +338,9 @@ def export_tflite(
         path: the ``.tflite`` file to write.
 
     Returns:
-        The ``.tflite`` file. Run it with :func:`run_tflite` (or any TFLite
-        interpreter: resize the input to ``[batch, time]`` before allocating).
+        The ``.tflite`` file, whose input dtype is the SavedModel's (int16 for an int16
+        Input). Run it with :func:`run_tflite` (or any TFLite interpreter: resize the
+        input to ``[batch, time]`` before allocating).
 
     Raises:
         ValueError: a layer draws random noise (``KaldiFbank(dither > 0)``), before any work.
@@ -365,8 +367,9 @@ def export_onnx(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Pa
     """Write an ONNX file through ``model.export(format="onnx")``.
 
     Under TensorFlow (``tf2onnx``) batch and time stay dynamic for every family
-    and method. Under torch (``torch.onnx``) only encoders with
-    ``method="strided_conv"`` and ``center=True`` (no ``pad_end``) export; others
+    and method, and the input keeps the model's dtype (int16 for an int16 Input).
+    Under torch (``torch.onnx``) only encoders with ``method="strided_conv"`` and
+    ``center=True`` (no ``pad_end``) export; others
     are refused with a ValueError that says so. JAX needs the ``jax2onnx``
     package, which framebank does not install.
     """
