@@ -369,9 +369,8 @@ def export_onnx(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Pa
     Under TensorFlow (``tf2onnx``) batch and time stay dynamic for every family
     and method, and the input keeps the model's dtype (int16 for an int16 Input).
     Under torch (``torch.onnx``) only encoders with ``method="strided_conv"`` and
-    ``center=True`` (no ``pad_end``) export; others
-    are refused with a ValueError that says so. JAX needs the ``jax2onnx``
-    package, which framebank does not install.
+    ``center=True`` (no ``pad_end``) export; others are refused with a ValueError that
+    says so. JAX needs the ``jax2onnx`` package, which framebank does not install.
     """
     _require_backend(("tensorflow", "torch"), "ONNX export")
     path = _writable(path)
