@@ -478,10 +478,11 @@ def _integer_array(waveform: Any, dtype: np.dtype) -> np.ndarray:
     info = np.iinfo(dtype)
     offset, full_scale = PCM_FULL_SCALE.get(dtype.name, (0, 2 ** (info.bits - 1)))
     if array.dtype.kind not in "iu":
+        shift = f" + {offset}" if offset else ""
         raise TypeError(
             f"This exported file takes `waveform` as {dtype.name} PCM (the model's Input dtype; "
             f"it scales the integers itself). Received: waveform.dtype={array.dtype}. Convert "
-            f"float audio in [-1, 1) with np.clip(np.round(x * {full_scale}) + {offset}, "
+            f"float audio in [-1, 1) with np.clip(np.round(x * {full_scale}){shift}, "
             f"{info.min}, {info.max}).astype('{dtype.name}'), or export a model whose Input "
             "is float32 to feed floats."
         )
