@@ -12,6 +12,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import keras
@@ -253,6 +254,62 @@ def test_the_runners_read_integer_audio_as_pcm(tmp_path):
     for run in runners.values():
         with pytest.raises(TypeError, match="full scale.*dtype=int64"):
             run(np.zeros((1, 1600), "int64"))
+
+
+def _int16_model(kind: str) -> keras.Model:
+    """A model on ``keras.Input((None,), dtype="int16")``: its layers scale the PCM."""
+    inputs = keras.Input((None,), dtype="int16", name="waveform")
+    if kind == "log_mel":
+        return keras.Model(inputs, fb.frontends.LogMel(sample_rate=16000)(inputs))
+    return keras.Model(inputs, _trained_encoder("free", "strided_conv")(inputs))
+
+
+@TF_ONLY
+@NEEDS_ONNX
+@pytest.mark.parametrize("kind", ["log_mel", "encoder"])
+def test_an_int16_input_model_exports_files_that_take_int16(kind, tmp_path):
+    """The signature is the Input's int16, so each file scales the PCM once, as Keras does
+    (a float32 signature cast before the layers, which then saw 32768x louder floats)."""
+    import tensorflow as tf
+
+    model = _int16_model(kind)
+    assert export.serving_model(model) is model
+    saved = export.export_saved_model(model, tmp_path / "saved")
+    tflite = export.export_tflite(saved, tmp_path / "model.tflite")
+    with warnings.catch_warnings():  # LogMel's rfft runs as strided_conv there: said, checked
+        warnings.simplefilter("ignore", UserWarning)
+        onnx_file = export.export_onnx(model, tmp_path / "model.onnx")
+    runners = {
+        "SavedModel": export.load_saved_model(saved),
+        "TFLite": lambda w: export.run_tflite(tflite, w),
+        "ONNX": lambda w: export.run_onnx(onnx_file, w),
+    }
+    for x in _signals():
+        pcm = np.round(np.clip(x / 4, -1, 1) * 32767).astype("int16")
+        want = ops.convert_to_numpy(model(pcm))
+        for what, run in runners.items():
+            assert_close_rel(run(pcm), want, RTOL, f"int16 {kind} {what} {pcm.shape}")
+            # Another integer width converts where every value fits, as Keras casts it.
+            assert_close_rel(run(pcm.astype("int32")), want, RTOL, f"int32 {kind} {what}")
+            with pytest.raises(TypeError, match="int16 PCM.*float32.*astype\\('int16'\\)"):
+                run((pcm / 32768).astype("float32"))
+            with pytest.raises(TypeError, match="outside int16"):
+                run(np.full((1, 400), 2**15, "int32"))
+    details = tf.lite.Interpreter(str(tflite)).get_signature_runner().get_input_details()
+    assert details["waveform"]["dtype"] == np.int16
+
+
+@TF_ONLY
+def test_a_float_input_model_still_exports_a_float32_signature(tmp_path):
+    import tensorflow as tf
+
+    inputs = keras.Input((None,), name="waveform")
+    model = keras.Model(inputs, fb.frontends.LogMel(sample_rate=16000)(inputs))
+    tflite = export.export_tflite(model, tmp_path / "model.tflite")
+    details = tf.lite.Interpreter(str(tflite)).get_signature_runner().get_input_details()
+    assert details["waveform"]["dtype"] == np.float32
+    x = _signals()[0] / 4
+    assert_close_rel(export.run_tflite(tflite, x), ops.convert_to_numpy(model(x)), RTOL, "float")
 
 
 def test_export_errors_are_clear():

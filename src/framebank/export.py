@@ -3,9 +3,11 @@
 Every path rides on an existing engine: Keras 3's ``model.export`` (its
 ``ExportArchive``) writes the SavedModel and the ONNX file, TensorFlow's
 ``TFLiteConverter`` turns the SavedModel into a ``.tflite`` flat buffer. The
-exported signature takes a waveform ``[batch, time]`` float32 with both batch
-and time dynamic and returns what the model returns (``[batch, frames,
-num_basis]`` for an :class:`~framebank.Encoder`).
+exported signature takes a waveform ``[batch, time]`` with both batch and time
+dynamic, in the model's own input dtype (``int16`` for a model built on
+``keras.Input((None,), dtype="int16")``, whose layers scale the PCM themselves;
+float32 for a float Input or a bare layer), and returns what the model returns
+(``[batch, frames, num_basis]`` for an :class:`~framebank.Encoder`).
 
 What each path supports (see docs/DEPLOY.md; each line is tested in
 tests/test_export.py):
@@ -38,7 +40,7 @@ import keras
 import numpy as np
 
 from framebank._onnx import register_onnx_handlers
-from framebank._validation import as_waveform
+from framebank._validation import PCM_FULL_SCALE, as_waveform, pcm_scale
 from framebank.methods import portable
 
 __all__ = [
@@ -173,7 +175,8 @@ def _replace_methods(config: Any) -> Any:
 
 def _probe(model: Any) -> np.ndarray:
     """A noise waveform ``[2, time]`` (``[2, time, channels]`` for several channels) long
-    enough for every frame of ``model``'s layers."""
+    enough for every frame of ``model``'s layers, in the dtype the export takes
+    (:func:`_signature_dtype`): integer PCM at an eighth of full scale for an integer Input."""
     length = None
     if isinstance(model, keras.Model) and len(model.inputs) == 1:
         length = model.inputs[0].shape[1]
@@ -181,7 +184,14 @@ def _probe(model: Any) -> np.ndarray:
         frames = [getattr(layer, "frame_len", 0) for layer in _sublayers(model)]
         length = max(4 * max(f for f in frames if isinstance(f, int)), 4000)
     shape = (2, length, *_waveform_shape(model)[1:])
-    return np.random.default_rng(0).standard_normal(shape).astype("float32")
+    noise = np.random.default_rng(0).standard_normal(shape)
+    dtype = _signature_dtype(model)
+    if dtype == "float32":
+        return noise.astype("float32")
+    # Integer noise truncated from float noise would be nearly all zeros: scale it first.
+    offset, full_scale = PCM_FULL_SCALE[dtype]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(noise * full_scale / 8) + offset, info.min, info.max).astype(dtype)
 
 
 # How far the replaced method's output may lie from the original's, as a fraction of the
@@ -242,9 +252,21 @@ def exportable_model(model: keras.Layer | keras.Model, what: str = "TFLite") -> 
     return copy
 
 
+def _signature_dtype(model: keras.Layer | keras.Model) -> str:
+    """The exported input's dtype: a one-input model's own integer dtype (its layers divide
+    the PCM by its full scale, so a float signature would cast before they see the
+    integers), else float32. An integer dtype that is not PCM is refused (TypeError)."""
+    if isinstance(model, keras.Model) and len(model.inputs) == 1:
+        dtype = keras.backend.standardize_dtype(model.inputs[0].dtype)
+        if dtype.startswith(("int", "uint")):
+            pcm_scale(dtype, "waveform")
+            return dtype
+    return "float32"
+
+
 def _input_signature(model: keras.Model) -> list[keras.InputSpec]:
     shape = (None, *_waveform_shape(model))
-    return [keras.InputSpec(shape=shape, dtype="float32", name=INPUT_NAME)]
+    return [keras.InputSpec(shape=shape, dtype=_signature_dtype(model), name=INPUT_NAME)]
 
 
 def _require_backend(allowed: tuple[str, ...], what: str) -> None:
@@ -284,7 +306,8 @@ def export_saved_model(model: keras.Layer | keras.Model, path: str | os.PathLike
 
     Uses ``model.export(format="tf_saved_model")`` (Keras's ``ExportArchive``):
     the endpoint ``serve`` (also the ``serving_default`` signature) takes
-    ``waveform`` float32 ``[None, None]``.
+    ``waveform [None, None]`` in the model's input dtype: float32, or the integer dtype of
+    a model on ``keras.Input((None,), dtype="int16")`` (its layers scale the PCM).
 
     Returns:
         The SavedModel folder.
@@ -315,8 +338,9 @@ def export_tflite(
         path: the ``.tflite`` file to write.
 
     Returns:
-        The ``.tflite`` file. Run it with :func:`run_tflite` (or any TFLite
-        interpreter: resize the input to ``[batch, time]`` before allocating).
+        The ``.tflite`` file, whose input dtype is the SavedModel's (int16 for an int16
+        Input). Run it with :func:`run_tflite` (or any TFLite interpreter: resize the
+        input to ``[batch, time]`` before allocating).
 
     Raises:
         ValueError: a layer draws random noise (``KaldiFbank(dither > 0)``), before any work.
@@ -343,10 +367,10 @@ def export_onnx(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Pa
     """Write an ONNX file through ``model.export(format="onnx")``.
 
     Under TensorFlow (``tf2onnx``) batch and time stay dynamic for every family
-    and method. Under torch (``torch.onnx``) only encoders with
-    ``method="strided_conv"`` and ``center=True`` (no ``pad_end``) export; others
-    are refused with a ValueError that says so. JAX needs the ``jax2onnx``
-    package, which framebank does not install.
+    and method, and the input keeps the model's dtype (int16 for an int16 Input).
+    Under torch (``torch.onnx``) only encoders with ``method="strided_conv"`` and
+    ``center=True`` (no ``pad_end``) export; others are refused with a ValueError that
+    says so. JAX needs the ``jax2onnx`` package, which framebank does not install.
     """
     _require_backend(("tensorflow", "torch"), "ONNX export")
     path = _writable(path)
@@ -428,7 +452,7 @@ def _check_torch_onnx(model: keras.Model) -> None:
 
 
 def _waveform_array(waveform: Any) -> np.ndarray:
-    """``waveform`` as the float32 array the exported signature takes.
+    """``waveform`` as the float32 array a float signature takes.
 
     Integer audio is PCM by the layers' own rule (:func:`as_waveform`: int16 divided by
     32768, uint8 centred on 128, other integers refused), so an exported model gives the
@@ -443,18 +467,61 @@ def _waveform_array(waveform: Any) -> np.ndarray:
     )
 
 
+def _integer_array(waveform: Any, dtype: np.dtype) -> np.ndarray:
+    """``waveform`` as the integer array a file whose input is ``dtype`` takes: unchanged
+    in that dtype, converted from another integer dtype only where every value fits (as
+    Keras casts it to the Input's dtype), refused (TypeError) otherwise. The file scales
+    the PCM itself, so floats are refused rather than guessed at."""
+    array = np.asarray(waveform)
+    if array.dtype == dtype:
+        return array
+    info = np.iinfo(dtype)
+    offset, full_scale = PCM_FULL_SCALE.get(dtype.name, (0, 2 ** (info.bits - 1)))
+    if array.dtype.kind not in "iu":
+        shift = f" + {offset}" if offset else ""
+        raise TypeError(
+            f"This exported file takes `waveform` as {dtype.name} PCM (the model's Input dtype; "
+            f"it scales the integers itself). Received: waveform.dtype={array.dtype}. Convert "
+            f"float audio in [-1, 1) with np.clip(np.round(x * {full_scale}){shift}, "
+            f"{info.min}, {info.max}).astype('{dtype.name}'), or export a model whose Input "
+            "is float32 to feed floats."
+        )
+    low, high = (array.min(), array.max()) if array.size else (0, 0)
+    if low < info.min or high > info.max:
+        raise TypeError(
+            f"This exported file takes `waveform` as {dtype.name} PCM, and "
+            f"waveform.dtype={array.dtype} holds values in [{low}, {high}], outside "
+            f"{dtype.name}'s [{info.min}, {info.max}]: it cannot be converted exactly. "
+            f"Rescale it to {dtype.name} yourself."
+        )
+    return array.astype(dtype)
+
+
+def _feed(waveform: Any, dtype: Any) -> np.ndarray:
+    """``waveform [batch, time]`` as the array an exported file whose input is ``dtype``
+    takes: an integer array as is for an integer file, float32 for a float one."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        return _integer_array(waveform, dtype)
+    return _waveform_array(waveform)
+
+
 def load_saved_model(path: str | os.PathLike) -> Any:
     """Load an exported SavedModel; returns a callable ``waveform -> numpy array``.
 
-    The callable takes ``waveform [batch, time]`` float, or integer PCM scaled as the
-    layers scale it (int16 divided by 32768).
+    The callable feeds the folder's input dtype (the exported model's Input dtype). A float
+    folder takes ``waveform [batch, time]`` float, or integer PCM scaled as the layers
+    scale it (int16 divided by 32768). An integer (say int16) folder takes the integers
+    unchanged; an integer array of another dtype only where every value fits, and a float
+    array is refused (TypeError) with the conversion to make.
     """
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(_existing(path, "SavedModel folder")))
+    (spec,) = loaded.serve.input_signature
 
     def serve(waveform: Any) -> np.ndarray:
-        return np.asarray(loaded.serve(tf.constant(_waveform_array(waveform))))
+        return np.asarray(loaded.serve(tf.constant(_feed(waveform, spec.dtype.as_numpy_dtype))))
 
     serve.loaded = loaded  # keep the trackable alive with the function
     return serve
@@ -463,26 +530,35 @@ def load_saved_model(path: str | os.PathLike) -> Any:
 def run_tflite(path: str | os.PathLike, waveform: Any) -> np.ndarray:
     """Run a ``.tflite`` file from :func:`export_tflite` on ``waveform [batch, time]``.
 
-    ``waveform`` is float, or integer PCM scaled as the layers scale it (int16 / 32768).
+    Fed in the file's input dtype, as :func:`load_saved_model`'s callable is: a float file
+    takes float, or integer PCM scaled as the layers scale it (int16 / 32768); an integer
+    file takes its own integers unchanged, and refuses floats (TypeError).
     """
     import tensorflow as tf
 
     interpreter = tf.lite.Interpreter(model_path=str(_existing(path, ".tflite file")))
     runner = interpreter.get_signature_runner()  # the one (serving_default) signature
-    outputs = runner(**{INPUT_NAME: _waveform_array(waveform)})
+    dtype = runner.get_input_details()[INPUT_NAME]["dtype"]
+    outputs = runner(**{INPUT_NAME: _feed(waveform, dtype)})
     (result,) = outputs.values()
     return np.asarray(result)
+
+
+# onnxruntime's names of the input types an exported file may take.
+_ONNX_TYPES = {"tensor(float)": "float32", "tensor(double)": "float64"}
 
 
 def run_onnx(path: str | os.PathLike, waveform: Any) -> np.ndarray:
     """Run an ONNX file from :func:`export_onnx` with ``onnxruntime``.
 
-    ``waveform [batch, time]`` is float, or integer PCM scaled as the layers scale it
-    (int16 / 32768).
+    Fed in the file's input dtype, as :func:`load_saved_model`'s callable is: a float file
+    takes ``waveform [batch, time]`` float, or integer PCM scaled as the layers scale it
+    (int16 / 32768); an integer file takes its own integers unchanged, and refuses floats.
     """
     import onnxruntime
 
     path = _existing(path, "ONNX file")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (name,) = [i.name for i in session.get_inputs()]
-    return np.asarray(session.run(None, {name: _waveform_array(waveform)})[0])
+    (spec,) = session.get_inputs()
+    dtype = _ONNX_TYPES.get(spec.type, spec.type.removeprefix("tensor(").removesuffix(")"))
+    return np.asarray(session.run(None, {spec.name: _feed(waveform, dtype)})[0])
