@@ -255,15 +255,20 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     import keras
 
-    from framebank.inspection import encoders_in, inspect_frontend
+    from framebank.inspection import encoders_in, inspect_frontend, sample_rates
 
     try:
         model = keras.models.load_model(Path(args.model).expanduser())
     except (ValueError, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UsageError(f"{args.model}: cannot load it as a Keras model ({first})") from err
-    if not encoders_in(model):
+    encoders = encoders_in(model)
+    if not encoders:
         raise UsageError(f"{args.model} holds no framebank Encoder or front end to inspect")
+    try:
+        sample_rates(encoders, args.sample_rate)  # refused before --out is made
+    except ValueError as err:
+        raise UsageError(f"{args.model}: {err}") from err
     written = inspect_frontend(model, Path(args.out).expanduser(), sample_rate=args.sample_rate)
     for name, entry in written["encoders"].items():
         moved = entry["moved_hz"]
