@@ -519,3 +519,20 @@ def test_the_leaf_export_warning_gives_the_exported_files_real_difference(tmp_pa
     assert 0 < printed[0] <= export.EXPORT_TOLERANCE
     assert abs(printed[0] - measured) <= 0.1 * measured, (printed[0], measured)
     assert frontend.band_limited, "the original keeps its own path"
+
+
+@TF_ONLY
+def test_onnx_without_the_export_extra_names_the_install_command(tmp_path, monkeypatch):
+    """Without tf2onnx the export failed with a raw ModuleNotFoundError from deep inside."""
+    from framebank import _onnx
+
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # what an absent package imports as
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    monkeypatch.setattr(_onnx, "_HANDLERS", [])  # registered by an earlier test, maybe
+    frontend = fb.frontends.LogMel(sample_rate=8000)
+    with pytest.raises(ImportError, match=r"'tf2onnx'.*pip install \"framebank\[export\]\""):
+        export.export_onnx(frontend, tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
+    (tmp_path / "y.onnx").write_bytes(b"")
+    with pytest.raises(ImportError, match=r"'onnxruntime'.*pip install \"framebank\[export\]\""):
+        export.run_onnx(tmp_path / "y.onnx", np.zeros((1, 800), "float32"))

@@ -39,7 +39,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from framebank._onnx import register_onnx_handlers
+from framebank._onnx import export_module, register_onnx_handlers
 from framebank._validation import PCM_FULL_SCALE, as_waveform, pcm_scale
 from framebank.methods import portable
 
@@ -388,9 +388,10 @@ def export_onnx(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Pa
     says so. JAX needs the ``jax2onnx`` package, which framebank does not install.
     """
     _require_backend(("tensorflow", "torch"), "ONNX export")
+    if keras.backend.backend() == "tensorflow":
+        register_onnx_handlers()  # PCEN's Log1p and Expm1; refuses before work without tf2onnx
     path = _writable(path)
     model = serving_model(exportable_model(model, "ONNX"))
-    register_onnx_handlers()  # PCEN's Log1p and Expm1
     if keras.backend.backend() == "torch":
         _check_torch_onnx(model)
     with portable():
@@ -570,8 +571,7 @@ def run_onnx(path: str | os.PathLike, waveform: Any) -> np.ndarray:
     takes ``waveform [batch, time]`` float, or integer PCM scaled as the layers scale it
     (int16 / 32768); an integer file takes its own integers unchanged, and refuses floats.
     """
-    import onnxruntime
-
+    onnxruntime = export_module("onnxruntime")
     path = _existing(path, "ONNX file")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (spec,) = session.get_inputs()
