@@ -82,6 +82,10 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0 if agree else 1
 
 
+# Fewer timed steps than this and one disturbed step moves the median a pick is read from.
+TUNE_MIN_REPEATS = 5
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     import keras
 
@@ -90,6 +94,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from framebank.layers import Encoder
     from framebank.methods import METHODS
 
+    if args.repeats < TUNE_MIN_REPEATS:
+        print(
+            f"framebank tune: --repeats {args.repeats} is below {TUNE_MIN_REPEATS}: the median "
+            "of so few steps moves with the machine's load, so a pick may be timing noise "
+            "(and is cached)",
+            file=sys.stderr,
+        )
     # framebank._command resolved the shapes: name -> sizes (fft_length: a fixed DFT).
     rows = []
     for name, shape in args.tune_shapes.items():
