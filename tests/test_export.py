@@ -522,6 +522,16 @@ def test_the_leaf_export_warning_gives_the_exported_files_real_difference(tmp_pa
 
 
 @TF_ONLY
+def test_a_band_limited_leaf_of_an_exportable_method_is_checked_and_an_unbuilt_one_copied():
+    """Its method exports, yet the export runs the definition: it was returned unchecked.
+    An unbuilt layer failed ("a weight list of length 0"): the copy took no weights."""
+    frontend = fb.frontends.LEAF(sample_rate=8000, method="strided_conv", band_limited=True)
+    with pytest.warns(UserWarning, match=f"'{frontend.name}' runs 'the stride-1 definition'"):
+        copy = export.exportable_model(frontend)
+    assert copy is not frontend and not copy.band_limited and frontend.band_limited
+
+
+@TF_ONLY
 def test_onnx_without_the_export_extra_names_the_install_command(tmp_path, monkeypatch):
     """Without tf2onnx the export failed with a raw ModuleNotFoundError from deep inside."""
     from framebank import _onnx

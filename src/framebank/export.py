@@ -234,11 +234,13 @@ def exportable_model(model: keras.Layer | keras.Model, what: str = "TFLite") -> 
     changed = _export_changes(model)
     if not changed:
         return model
+    probe = _probe(model)
+    # Run first: it builds an unbuilt layer, whose weights the copy takes.
+    want = keras.ops.convert_to_numpy(model(probe))
     try:
         copy = keras.saving.deserialize_keras_object(
             _replace_methods(keras.saving.serialize_keras_object(model))
         )
-        probe = _probe(model)
         copy(probe)  # builds a layer; a functional model is built already
         copy.set_weights(model.get_weights())
     except (TypeError, ValueError, NotImplementedError) as err:  # what Keras raises
@@ -248,7 +250,6 @@ def exportable_model(model: keras.Layer | keras.Model, what: str = "TFLite") -> 
             f"rebuilt with another ({err}). The method changes no weight: build the same "
             "model with method='strided_conv', load the weights and export that."
         ) from err
-    want = keras.ops.convert_to_numpy(model(probe))
     got = keras.ops.convert_to_numpy(copy(probe))
     error = float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-30))
     if not error <= EXPORT_TOLERANCE:
