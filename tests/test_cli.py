@@ -552,6 +552,21 @@ def test_tune_applies_batch_and_frames_to_named_shapes(monkeypatch, capsys):
     assert set(sizes) == {(256, 32, 7), (400, 16, 7)}
 
 
+def test_tune_warns_that_few_repeats_may_pick_timing_noise(monkeypatch, capsys):
+    """At 2 repeats a pick (reshape_conv 1.70 ms, matmul 3.96 ms) came with no warning."""
+    from framebank import tuning
+
+    def fake_tune(frame_len, hop, num_basis, batch, frames, **kwargs):
+        return {"key": "", "ms": {"matmul": 1.0}, "pick": "matmul", "rule": "matmul"}
+
+    monkeypatch.setattr(tuning, "tune", fake_tune)
+    assert cli.main(["tune", "--shapes", "log_mel", "--repeats", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "--repeats 2 is below 5" in err and "timing noise" in err
+    assert cli.main(["tune", "--shapes", "log_mel", "--repeats", "5"]) == 0
+    assert "timing noise" not in capsys.readouterr().err
+
+
 def test_tune_times_the_methods_prints_the_table_and_fills_the_cache(tmp_path, monkeypatch, capsys):
     from framebank import tuning
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -497,3 +498,51 @@ def test_a_refused_onnx_file_offers_streaming_only_where_the_model_streams(tmp_p
     with pytest.raises(ValueError, match="export to TFLite or a SavedModel instead") as refused:
         export.export_onnx(frontend, tmp_path / "mel.onnx")
     assert "export_step_onnx" not in str(refused.value)
+
+
+@TF_ONLY
+def test_the_leaf_export_warning_gives_the_exported_files_real_difference(tmp_path):
+    """The check ran the copy band-limited, as Keras ran the original, and printed 0.0e+00
+    while the file (a dynamic length: the stride-1 definition) was 2e-5 off Keras."""
+    frontend = fb.frontends.LEAF(sample_rate=8000)
+    probe = export._probe(frontend)
+    want = ops.convert_to_numpy(frontend(probe))
+    with pytest.warns(UserWarning, match="stride-1 definition") as said:
+        tflite = export.export_tflite(frontend, tmp_path / "leaf.tflite")
+    printed = [re.search(r"outputs equal to (\S+) of", str(w.message)) for w in said]
+    printed = [float(m.group(1)) for m in printed if m]
+    assert len(printed) == 1, [str(w.message) for w in said]
+    measured = np.abs(export.run_tflite(tflite, probe) - want).max() / np.abs(want).max()
+    # The band-limited path and the definition differ by ~4e-6 of the largest value here
+    # (different float32 sums); TFLite and Keras round the same definition ~3e-7 apart and
+    # the printed number has two digits (~1%): it is the file's difference to 10%.
+    assert 0 < printed[0] <= export.EXPORT_TOLERANCE
+    assert abs(printed[0] - measured) <= 0.1 * measured, (printed[0], measured)
+    assert frontend.band_limited, "the original keeps its own path"
+
+
+@TF_ONLY
+def test_a_band_limited_leaf_of_an_exportable_method_is_checked_and_an_unbuilt_one_copied():
+    """Its method exports, yet the export runs the definition: it was returned unchecked.
+    An unbuilt layer failed ("a weight list of length 0"): the copy took no weights."""
+    frontend = fb.frontends.LEAF(sample_rate=8000, method="strided_conv", band_limited=True)
+    with pytest.warns(UserWarning, match=f"'{frontend.name}' runs 'the stride-1 definition'"):
+        copy = export.exportable_model(frontend)
+    assert copy is not frontend and not copy.band_limited and frontend.band_limited
+
+
+@TF_ONLY
+def test_onnx_without_the_export_extra_names_the_install_command(tmp_path, monkeypatch):
+    """Without tf2onnx the export failed with a raw ModuleNotFoundError from deep inside."""
+    from framebank import _onnx
+
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # what an absent package imports as
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    monkeypatch.setattr(_onnx, "_HANDLERS", [])  # registered by an earlier test, maybe
+    frontend = fb.frontends.LogMel(sample_rate=8000)
+    with pytest.raises(ImportError, match=r"'tf2onnx'.*pip install \"framebank\[export\]\""):
+        export.export_onnx(frontend, tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
+    (tmp_path / "y.onnx").write_bytes(b"")
+    with pytest.raises(ImportError, match=r"'onnxruntime'.*pip install \"framebank\[export\]\""):
+        export.run_onnx(tmp_path / "y.onnx", np.zeros((1, 800), "float32"))

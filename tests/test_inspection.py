@@ -176,3 +176,37 @@ def test_a_learned_mel_matrix_is_tabulated_per_band(preset, tmp_path):
     assert shift == pytest.approx(3 * bin_hz, rel=1e-4)
     frontend.trainable = False  # frozen after fine-tuning: what it learned is still shown
     assert _mel_table(frontend, tmp_path / "frozen") == rows
+
+
+@pytest.mark.parametrize("family", ["free", "analytic"])
+def test_inspect_without_a_sample_rate_is_refused_in_one_line_before_any_work(
+    family, tmp_path, capsys
+):
+    """A family that records no sample rate: a 22-line traceback, exit 1 and an empty --out
+    folder before; one line, exit 2 and nothing made now (the README's promise)."""
+    from framebank_cli import main
+
+    inputs = keras.Input((None,))
+    encoder = fb.Encoder(filterbank=family, num_basis=8, frame_len=16, hop=8)
+    keras.Model(inputs, encoder(inputs)).save(tmp_path / "m.keras")
+    out = tmp_path / "out"
+    assert main(["inspect", str(tmp_path / "m.keras"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pass --sample-rate" in err and len(err.splitlines()) == 1, err
+    assert "Traceback" not in err and not out.exists()
+    assert (
+        main(["inspect", str(tmp_path / "m.keras"), "--out", str(out)] + ["--sample-rate", "8000"])
+        == 0
+    )
+    assert (out / "inspection.json").is_file()
+
+
+def test_inspect_says_a_keras_file_that_is_not_a_zip_is_not_a_keras_file(tmp_path, capsys):
+    """Keras's own message for it was a misleading "File not found"."""
+    from framebank_cli import main
+
+    (tmp_path / "notkeras.keras").write_text("not a zip archive\n")
+    assert main(["inspect", str(tmp_path / "notkeras.keras"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "not a Keras file" in err and "zip" in err and "File not found" not in err
+    assert not (tmp_path / "o").exists()

@@ -312,3 +312,47 @@ def test_an_encoder_refuses_a_signal_shorter_than_one_frame_whatever_its_method(
     encoder = fb.Encoder(filterbank="fourier", frame_len=8, hop=3, trainable=False, method=method)
     with pytest.raises(ValueError, match="shorter than one frame|empty signal"):
         encoder(np.ones((2, time), "float32"))
+
+
+def _encoder_of(method, **kwargs):
+    """An encoder that takes ``method``: a Fourier basis for a method that needs its structure."""
+    if fb.METHODS[method].structure is not None:
+        return fb.Encoder(filterbank="fourier", num_basis=10, frame_len=8, hop=3, method=method)
+    return fb.Encoder(filterbank="free", num_basis=10, frame_len=8, hop=3, method=method)
+
+
+@pytest.mark.filterwarnings("ignore:method='reshape_conv'")
+@pytest.mark.parametrize("method", sorted(fb.METHODS))
+def test_a_length_unknown_at_trace_time_keeps_the_static_batch_and_num_basis(method):
+    """fft_conv's slices lost the channel count under a TensorFlow trace of unknown length
+    ([None, None, None]), so a LayerNormalization after it failed in predict and fit."""
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("only TensorFlow traces a time axis of unknown length")
+    import tensorflow as tf
+
+    encoder = _encoder_of(method)
+    for spec in ([None, None], [3, None]):
+        traced = tf.function(encoder, input_signature=[tf.TensorSpec(spec, "float32")])
+        shape = traced.get_concrete_function().structured_outputs.shape
+        assert tuple(shape) == (spec[0], None, 10), (spec, shape)
+    # A model built on an unknown length, fed two lengths (a new one retraces).
+    inputs = keras.Input((None,))
+    model = keras.Model(inputs, keras.layers.LayerNormalization()(_encoder_of(method)(inputs)))
+    for time in (40, 57):
+        x = np.random.default_rng(time).standard_normal((2, time)).astype("float32")
+        assert model.predict(x, verbose=0).shape == (2, 1 + (time - 8) // 3, 10)
+
+
+def test_sincnet_in_a_model_of_unknown_length_predicts_at_two_lengths():
+    """SincNet runs fft_conv: its LayerNormalization needs the static channel count."""
+    keras = pytest.importorskip("keras")
+    inputs = keras.Input((None,))
+    frontend = fb.frontends.SincNet(sample_rate=8000)
+    pooled = keras.layers.GlobalAveragePooling1D()(frontend(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3)(pooled))
+    rng = np.random.default_rng(0)
+    for time in (4000, 1234):
+        x = rng.uniform(-0.3, 0.3, (2, time)).astype("float32")
+        out = model.predict(x, verbose=0)
+        assert out.shape == (2, 3) and np.all(np.isfinite(out))

@@ -23,6 +23,7 @@ import os
 import re
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -552,8 +553,12 @@ def _check_fetch_args(args: argparse.Namespace) -> None:
 
 
 def _check_inspect_args(args: argparse.Namespace) -> None:
-    if not Path(args.model).expanduser().is_file():
+    model = Path(args.model).expanduser()
+    if not model.is_file():
         raise UsageError(f"no model file at {args.model} (a .keras file)")
+    if model.suffix == ".keras" and not zipfile.is_zipfile(model):
+        # Keras itself says "File not found" of an existing file that is not a zip.
+        raise UsageError(f"{args.model} is not a Keras file (a .keras file is a zip archive)")
     _check_folder_target("--out", args.out)
 
 

@@ -7,6 +7,7 @@ exact to float32 rounding of ``1 + x``.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import numpy as np
@@ -14,10 +15,27 @@ import numpy as np
 _HANDLERS: list = []
 
 
+def export_module(name: str) -> Any:
+    """The module ``name`` (``tf2onnx``, ``onnxruntime``) of the ``export`` extra.
+
+    Raises:
+        ImportError: it is not installed, naming the install command (a raw
+            ``ModuleNotFoundError`` from deep inside an export named none).
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        raise ImportError(
+            f"ONNX needs the {name!r} package, from the 'export' extra: "
+            'pip install "framebank[export]"'
+        ) from err
+
+
 def register_onnx_handlers() -> None:
     """tf2onnx handlers for ``Log1p`` and ``Expm1``, registered once."""
     if _HANDLERS:
         return
+    export_module("tf2onnx")
     from tf2onnx import utils
     from tf2onnx.handler import tf_op
 

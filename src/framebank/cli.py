@@ -82,6 +82,10 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0 if agree else 1
 
 
+# Fewer timed steps than this and one disturbed step moves the median a pick is read from.
+TUNE_MIN_REPEATS = 5
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     import keras
 
@@ -90,6 +94,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from framebank.layers import Encoder
     from framebank.methods import METHODS
 
+    if args.repeats < TUNE_MIN_REPEATS:
+        print(
+            f"framebank tune: --repeats {args.repeats} is below {TUNE_MIN_REPEATS}: the median "
+            "of so few steps moves with the machine's load, so a pick may be timing noise "
+            "(and is cached)",
+            file=sys.stderr,
+        )
     # framebank._command resolved the shapes: name -> sizes (fft_length: a fixed DFT).
     rows = []
     for name, shape in args.tune_shapes.items():
@@ -255,15 +266,20 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     import keras
 
-    from framebank.inspection import encoders_in, inspect_frontend
+    from framebank.inspection import encoders_in, inspect_frontend, sample_rates
 
     try:
         model = keras.models.load_model(Path(args.model).expanduser())
     except (ValueError, OSError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UsageError(f"{args.model}: cannot load it as a Keras model ({first})") from err
-    if not encoders_in(model):
+    encoders = encoders_in(model)
+    if not encoders:
         raise UsageError(f"{args.model} holds no framebank Encoder or front end to inspect")
+    try:
+        sample_rates(encoders, args.sample_rate)  # refused before --out is made
+    except ValueError as err:
+        raise UsageError(f"{args.model}: {err}") from err
     written = inspect_frontend(model, Path(args.out).expanduser(), sample_rate=args.sample_rate)
     for name, entry in written["encoders"].items():
         moved = entry["moved_hz"]

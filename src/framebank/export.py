@@ -39,7 +39,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from framebank._onnx import register_onnx_handlers
+from framebank._onnx import export_module, register_onnx_handlers
 from framebank._validation import PCM_FULL_SCALE, as_waveform, pcm_scale
 from framebank.methods import portable
 
@@ -170,6 +170,10 @@ def _replace_methods(config: Any) -> Any:
     method = out.get("method")
     if isinstance(method, str) and _export_pick(method):
         out["method"] = _export_pick(method)
+    if out.get("band_limited") is True:
+        # The export's length is dynamic, where LEAF runs its stride-1 definition: the copy
+        # runs it too, so the check measures what the exported file computes.
+        out["band_limited"] = False
     return out
 
 
@@ -200,6 +204,21 @@ def _probe(model: Any) -> np.ndarray:
 EXPORT_TOLERANCE = 1e-4
 
 
+def _export_changes(model: Any) -> dict[str, tuple[str, str]]:
+    """``{layer name: (what Keras runs, what the export runs)}`` for every layer whose
+    computation the export changes: a method without an operator, and LEAF's band-limited
+    path (taken at a known length only; the exported length is dynamic)."""
+    changed = {}
+    for layer in _sublayers(model):
+        method = getattr(layer, "method", None)
+        pick = _export_pick(getattr(method, "name", ""))
+        if pick:
+            changed[layer.name] = (method.name, pick)
+        if getattr(layer, "band_limited", False) is True:
+            changed[layer.name] = ("band_limited=True", "the stride-1 definition")
+    return changed
+
+
 def exportable_model(model: keras.Layer | keras.Model, what: str = "TFLite") -> Any:
     """``model``, or a copy in which every method without an operator in ``what`` is
     replaced by one that has (``fft_conv`` by ``strided_conv``): same weights, outputs
@@ -212,19 +231,16 @@ def exportable_model(model: keras.Layer | keras.Model, what: str = "TFLite") -> 
         ValueError: the copy cannot be made (a layer that is not serialisable) or its
             output differs from the original's.
     """
-    changed = {}
-    for layer in _sublayers(model):
-        method = getattr(layer, "method", None)
-        pick = _export_pick(getattr(method, "name", ""))
-        if pick:
-            changed[layer.name] = (method.name, pick)
+    changed = _export_changes(model)
     if not changed:
         return model
+    probe = _probe(model)
+    # Run first: it builds an unbuilt layer, whose weights the copy takes.
+    want = keras.ops.convert_to_numpy(model(probe))
     try:
         copy = keras.saving.deserialize_keras_object(
             _replace_methods(keras.saving.serialize_keras_object(model))
         )
-        probe = _probe(model)
         copy(probe)  # builds a layer; a functional model is built already
         copy.set_weights(model.get_weights())
     except (TypeError, ValueError, NotImplementedError) as err:  # what Keras raises
@@ -234,7 +250,6 @@ def exportable_model(model: keras.Layer | keras.Model, what: str = "TFLite") -> 
             f"rebuilt with another ({err}). The method changes no weight: build the same "
             "model with method='strided_conv', load the weights and export that."
         ) from err
-    want = keras.ops.convert_to_numpy(model(probe))
     got = keras.ops.convert_to_numpy(copy(probe))
     error = float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-30))
     if not error <= EXPORT_TOLERANCE:
@@ -244,8 +259,9 @@ def exportable_model(model: keras.Layer | keras.Model, what: str = "TFLite") -> 
         )
     names = ", ".join(f"{n!r} runs {new!r} (not {old!r})" for n, (old, new) in changed.items())
     warnings.warn(
-        f"{what} has no operator for some methods, so the export runs the same weights with "
-        f"another: {names}; outputs equal to {error:.1e} of the largest value.",
+        f"{what} has no operator for some methods (or runs a dynamic length), so the export "
+        f"runs the same weights another way: {names}; outputs equal to {error:.1e} of the "
+        "largest value.",
         UserWarning,
         stacklevel=3,
     )
@@ -373,9 +389,10 @@ def export_onnx(model: keras.Layer | keras.Model, path: str | os.PathLike) -> Pa
     says so. JAX needs the ``jax2onnx`` package, which framebank does not install.
     """
     _require_backend(("tensorflow", "torch"), "ONNX export")
+    if keras.backend.backend() == "tensorflow":
+        register_onnx_handlers()  # PCEN's Log1p and Expm1; refuses before work without tf2onnx
     path = _writable(path)
     model = serving_model(exportable_model(model, "ONNX"))
-    register_onnx_handlers()  # PCEN's Log1p and Expm1
     if keras.backend.backend() == "torch":
         _check_torch_onnx(model)
     with portable():
@@ -555,8 +572,7 @@ def run_onnx(path: str | os.PathLike, waveform: Any) -> np.ndarray:
     takes ``waveform [batch, time]`` float, or integer PCM scaled as the layers scale it
     (int16 / 32768); an integer file takes its own integers unchanged, and refuses floats.
     """
-    import onnxruntime
-
+    onnxruntime = export_module("onnxruntime")
     path = _existing(path, "ONNX file")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (spec,) = session.get_inputs()

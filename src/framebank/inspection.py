@@ -32,6 +32,7 @@ __all__ = [
     "initial_filterbank",
     "inspect_frontend",
     "parameter_tables",
+    "sample_rates",
 ]
 
 _FFT = 2048
@@ -237,6 +238,25 @@ def _plot(encoder: Encoder, rate: float, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def sample_rates(encoders: list[Encoder], sample_rate: float | None = None) -> dict[str, float]:
+    """``{encoder name: Hz}``: ``sample_rate`` where given, else each filterbank's own.
+
+    Raises:
+        ValueError: an encoder's family records no sample rate (``free``, ``analytic``) and
+            ``sample_rate`` is None.
+    """
+    rates = {}
+    for encoder in encoders:
+        rate = sample_rate or encoder.filterbank.sample_rate
+        if rate is None:
+            raise ValueError(
+                f"The {encoder.filterbank.family!r} filterbank of {encoder.name!r} has no "
+                "sample_rate: pass --sample-rate (Hz)."
+            )
+        rates[encoder.name] = rate
+    return rates
+
+
 def inspect_frontend(
     model: Any, out: str | os.PathLike, sample_rate: float | None = None
 ) -> dict[str, Any]:
@@ -269,16 +289,12 @@ def inspect_frontend(
         raise ValueError(
             f"{getattr(model, 'name', model)!r} holds no framebank Encoder to inspect."
         )
+    rates = sample_rates(encoders, sample_rate)  # before any work: nothing written on refusal
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Any] = {"encoders": {}, "parameters": {}}
     for encoder in encoders:
-        rate = sample_rate or encoder.filterbank.sample_rate
-        if rate is None:
-            raise ValueError(
-                f"The {encoder.filterbank.family!r} filterbank of {encoder.name!r} has no "
-                "sample_rate: pass --sample-rate (Hz)."
-            )
+        rate = rates[encoder.name]
         table = filter_table(encoder, rate)
         write_text(out / f"{encoder.name}_filters.csv", _csv_text(table))
         _plot(encoder, rate, out / f"{encoder.name}_filters.png")

@@ -26,7 +26,15 @@ from framebank._validation import (
     check_positive_int,
 )
 from framebank.filterbanks import FILTERBANKS, Filterbank, family_options, get_filterbank
-from framebank.methods import AUTO, METHODS, Method, get_method, resolve_method, runnable
+from framebank.methods import (
+    AUTO,
+    METHODS,
+    Method,
+    get_method,
+    resolve_method,
+    runnable,
+    with_static_channels,
+)
 
 __all__ = ["FrameProjection", "Encoder"]
 
@@ -165,6 +173,10 @@ class _BasisLayer(keras.layers.Layer):
     def _project(self, x: Any, hop: int | None = None) -> Any:
         """Coefficients by this layer's method, or its fallback where it cannot run: ``x``
         is frames (``hop=None``) or a padded waveform framed every ``hop`` samples."""
+        # Any method (a user's too) keeps the static batch and num_basis of an unknown length.
+        return with_static_channels(self._run_method(x, hop), x.shape[0], self.num_basis)
+
+    def _run_method(self, x: Any, hop: int | None) -> Any:
         structure = self._structure(self.method.structure)
         method = runnable(self.method, structure)
         basis = self._basis(x.dtype)

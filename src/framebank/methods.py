@@ -126,6 +126,18 @@ def _leading_shape(x: Any) -> tuple:
     return tuple(s if s is not None else dynamic[i] for i, s in enumerate(x.shape[:-1]))
 
 
+def with_static_channels(y: Any, batch: int | None, num_basis: int) -> Any:
+    """``y`` ``[batch, frames, num_basis]`` with its static batch (where known) and
+    ``num_basis``: a TensorFlow trace of an unknown length loses them through some ops (the
+    FFT's slices), and a layer after (``LayerNormalization``) needs the channel count.
+    Returns ``y`` itself, no op added, when its static shape already says so."""
+    if y.shape[-1] == num_basis and (batch is None or y.shape[0] == batch):
+        return y
+    dynamic = ops.shape(y)
+    frames = y.shape[1] if y.shape[1] is not None else dynamic[1]
+    return ops.reshape(y, (batch if batch is not None else dynamic[0], frames, num_basis))
+
+
 class Method:
     """Base class of execution methods.
 
@@ -360,7 +372,8 @@ class FFTConv(Method):
         real = signal_real[:, None] * basis_real[None] + signal_imag[:, None] * basis_imag[None]
         imag = signal_imag[:, None] * basis_real[None] - signal_real[:, None] * basis_imag[None]
         full = ops.irfft((real, imag), length)  # [batch, num_basis, length]
-        return ops.cast(ops.transpose(full[:, :, ::hop][:, :, :count], (0, 2, 1)), dtype)
+        y = ops.cast(ops.transpose(full[:, :, ::hop][:, :, :count], (0, 2, 1)), dtype)
+        return with_static_channels(y, signal.shape[0], num_basis)
 
     def synthesize(self, coefficients: Any, synthesis: Any, hop: int) -> Any:
         num_basis, frame_len = synthesis.shape

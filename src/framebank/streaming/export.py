@@ -24,7 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from framebank._onnx import register_onnx_handlers
+from framebank._onnx import export_module, register_onnx_handlers
 from framebank.methods import portable
 from framebank.streaming._plan import StreamingStep
 
@@ -154,8 +154,7 @@ def export_step_onnx(layer: Any, path: str | os.PathLike, opset: int = 17) -> Pa
     ONNX has no ``log1p`` or ``expm1`` (PCEN's log-space root uses both): they are
     written as ``log(1 + x)`` and ``exp(x) - 1``, exact to float32 rounding of ``1 + x``.
     """
-    import tf2onnx
-
+    tf2onnx = export_module("tf2onnx")
     register_onnx_handlers()
     path = _writable(path)
     function, _ = step_tf_function(_exportable_step(layer, "ONNX"))
@@ -214,8 +213,7 @@ def _probe(runner: Any, interpreter: Any) -> None:
 
 def onnx_step_runner(path: str | os.PathLike, threads: int | None = None) -> Any:
     """``run(block, state) -> (output, new_state)`` (numpy) over an ONNX step."""
-    import onnxruntime
-
+    onnxruntime = export_module("onnxruntime")
     options = onnxruntime.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
