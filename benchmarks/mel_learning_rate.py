@@ -3,7 +3,9 @@
 Adam moves every weight by about the learning rate a step, whatever the weight's size, so the
 unit a weight is stored in sets how fast it learns. Slaney-normalised mel bands (``LogMel``,
 ``WhisperLogMel``, librosa's default) peak at 1.7e-3 to 2.6e-2; HTK-style bands (the Kaldi
-presets, ``torchaudio_mel``, ``keras_mel``) at 1. This trains each front end's mel weights
+presets, ``keras_mel``) at 1. Each band is stored divided by a power of two near its peak
+(``framebank.postprocessing.mel.band_units``), so that Adam moves it relative to its size. This
+trains each front end's mel weights
 (``learnable="mel"``) through a pooled linear head on speech from ``data/`` against a fixed
 random target (mean squared error) and prints, every 10 steps, the median over bands of each
 band's largest change divided by its initial peak, and the bands whose weights are all zero.
@@ -20,6 +22,7 @@ import numpy as np
 
 import framebank as fb
 from framebank import audio
+from framebank.postprocessing.mel import mel_matrix
 
 CASES = (
     ("LogMel(16000, learnable='mel')", lambda: fb.frontends.LogMel(16000, learnable="mel"), 1e-3),
@@ -33,9 +36,10 @@ CASES = (
 )
 
 
-def mel_weight(frontend: keras.Layer) -> keras.Variable:
-    (weight,) = [w for w in frontend.weights if w.path.endswith("/mel")]
-    return weight
+def mel_now(frontend: keras.Layer) -> np.ndarray:
+    """The mel weights the front end multiplies by now (``mel * mel_unit`` where it has units)."""
+    (layer,) = [step for step in frontend.postprocessing if hasattr(step, "mel")]
+    return np.array(keras.ops.convert_to_numpy(mel_matrix(layer)), dtype=np.float64)
 
 
 def run(name: str, frontend: keras.Layer, rate: float, speech: np.ndarray, steps: int) -> None:
@@ -44,12 +48,11 @@ def run(name: str, frontend: keras.Layer, rate: float, speech: np.ndarray, steps
     model = keras.Model(inputs, keras.layers.Dense(4)(pooled))
     model.compile(keras.optimizers.Adam(rate), "mse")
     target = np.random.default_rng(0).standard_normal((len(speech), 4)).astype("float32")
-    weight = mel_weight(frontend)
-    initial = np.array(weight.numpy(), dtype=np.float64)
+    initial = mel_now(frontend)
     peaks = initial.max(axis=0)
     for done in range(10, steps + 1, 10):
         model.fit(speech, target, epochs=10, batch_size=len(speech), verbose=0)
-        now = np.array(weight.numpy(), dtype=np.float64)
+        now = mel_now(frontend)
         change = np.median(np.abs(now - initial).max(axis=0) / peaks)
         dead = int((now.max(axis=0) == 0).sum())
         print(

@@ -343,7 +343,7 @@ def _pcen_mel_error_bound(frontend64, x: np.ndarray) -> tuple[np.ndarray, np.nda
     power = coefficients[..., :half] ** 2 + coefficients[..., half:] ** 2
     high = (np.abs(coefficients) + slack) ** 2
     power_high = (high[..., :half] + high[..., half:]) * (1 + _gamma(2))
-    mel_matrix = ops.convert_to_numpy(mel_layer.mel).astype("float64")
+    mel_matrix = ops.convert_to_numpy(mel_layer.mel_matrix()).astype("float64")
     mel = power @ mel_matrix
     mel_slack = (power_high - power) @ mel_matrix + _gamma(half + 1) * (power_high @ mel_matrix)
     mel_low, mel_high = np.maximum(mel - mel_slack, 0.0), mel + mel_slack

@@ -11,10 +11,11 @@ from keras import ops
 
 from framebank._tensors import known_cond
 from framebank._validation import MEL_OPTIONS, check_mel_options, check_positive_int, mel_options
+from framebank._weights import constant_initializer
 from framebank.postprocessing._common import Float32Postprocessing
 from framebank.postprocessing.base import register_postprocessing
 
-__all__ = ["BandedProduct", "MelSpectrum", "check_mel_options", "mel_weights"]
+__all__ = ["BandedProduct", "MelSpectrum", "band_units", "check_mel_options", "mel_weights"]
 
 # The cost model a banded product is planned by, in multiply-adds a frame: at most MAX_BLOCKS
 # blocks, each BLOCK_COST more than its own (a matmul, a pad and a sum more to run), and
@@ -206,6 +207,13 @@ class MelSpectrum(Float32Postprocessing):
         trainable: the mel weights are fixed by default; trained, they are kept >= 0
             after each optimizer step (``keras.constraints.NonNeg``).
 
+    Attributes:
+        mel: the ``[fft_length // 2 + 1, n_mels]`` weight, each band divided by its unit.
+        mel_unit: None where every band peaks near 1 (HTK-style), else a non-trainable
+            ``[n_mels]`` weight, each band's unit (:func:`band_units`); the weights the layer
+            multiplies by are ``mel * mel_unit`` (:meth:`mel_matrix`). Files saved when
+            ``mel`` held the weights themselves (one entry) load into this layout.
+
     The weights multiply through :class:`BandedProduct` (only the blocks the triangles
     cover, while every other entry is zero); while they train, with the dense product's
     gradient, decided when a function is traced.
@@ -259,10 +267,35 @@ class MelSpectrum(Float32Postprocessing):
                 f"coefficients (real then imaginary). Received: input_shape={tuple(input_shape)}"
             )
         weights = self.initial_weights()
+        self._units = band_units(weights)
         # Trained, a negative weight could make a band's power negative: the log's floor
         # then holds it, a dead band with no gradient. NonNeg keeps the (>= 0) start exact.
-        self.mel = self.add_array_weight("mel", weights, keras.constraints.NonNeg())
+        self.mel = self.add_array_weight("mel", weights / self._units, keras.constraints.NonNeg())
+        self.mel_unit = None
+        if np.any(self._units != 1.0):
+            self.mel_unit = self.add_weight(
+                name="mel_unit",
+                shape=self._units.shape,
+                initializer=constant_initializer(self._units),
+                trainable=False,
+                dtype=self.working_dtype,
+                autocast=False,
+            )
         self.product = BandedProduct(weights)
+
+    def load_own_variables(self, store: Any) -> None:
+        """Keras's loading (``.keras`` and ``.weights.h5``), plus the earlier layout: one
+        entry, the mel weights themselves, where a layer with band units has two."""
+        if self.mel_unit is None or len(store.keys()) != 1:
+            super().load_own_variables(store)  # any other count: Keras's own error
+            return
+        # Divided by powers of two: exponents change only, so these are the same weights.
+        self.mel.assign(np.asarray(store["0"]) / self._units)
+        self.mel_unit.assign(self._units)
+
+    def mel_matrix(self) -> Any:
+        """The ``[fft_length // 2 + 1, n_mels]`` weights the layer multiplies by now."""
+        return mel_matrix(self)
 
     def initial_weights(self) -> np.ndarray:
         """The ``[fft_length // 2 + 1, n_mels]`` float64 weights the layer starts from."""
@@ -307,6 +340,28 @@ class MelSpectrum(Float32Postprocessing):
         return config
 
 
+def band_units(weights: np.ndarray) -> np.ndarray:
+    """Per band of ``weights [n_freq, n_mels]``, the power of two nearest its peak, or 1 where
+    that is within a factor 4 of 1 (an HTK-style band, peak 1 between bins) or the band is
+    empty: ``[n_mels]`` float64.
+
+    Why: Adam moves every weight by about the learning rate a step, whatever its size, and a
+    Slaney-normalised band peaks at 2e-3 to 3e-2 (``benchmarks/mel_learning_rate.py``: at
+    1e-3 the median band moved 48% of its peak in 10 steps). Stored divided by its unit, such a
+    band peaks between 0.7 and 1.4, near an HTK-style band's 1; a power of two changes
+    exponents only, so the division and the product back are exact."""
+    peaks = np.abs(np.asarray(weights, np.float64)).max(axis=0)
+    exponents = np.round(np.log2(np.where(peaks > 0, peaks, 1.0)))
+    exponents[np.abs(exponents) <= 2] = 0.0
+    return 2.0 ** np.clip(exponents, -126, 127)
+
+
+def mel_matrix(layer: Any) -> Any:
+    """A mel layer's weights now: its ``mel`` weight times its band units where it has them."""
+    unit = getattr(layer, "mel_unit", None)
+    return layer.mel if unit is None else ops.multiply(layer.mel, unit)
+
+
 def mel_band_values(layer: Any, initial: np.ndarray) -> dict[str, np.ndarray]:
     """Per band of a mel layer whose weights train or were trained, what ``framebank
     inspect`` tabulates: ``centre_hz`` (the band's weighted mean frequency over the FFT
@@ -316,7 +371,7 @@ def mel_band_values(layer: Any, initial: np.ndarray) -> dict[str, np.ndarray]:
     frozen after fine-tuning (``trainable=False``) is tabulated as its weights differ."""
     if getattr(layer, "mel", None) is None:
         return {}
-    learned = np.array(ops.convert_to_numpy(layer.mel))
+    learned = np.array(ops.convert_to_numpy(mel_matrix(layer)))
     # Rounded as the weight stores it: an untrained band reads `changed` 0 exactly.
     initial = np.asarray(initial).astype(learned.dtype)
     training = layer.trainable and layer.mel.trainable
@@ -339,7 +394,7 @@ def mel_band_values(layer: Any, initial: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def mel_product(layer: Any, spectrum: Any) -> Any:
-    """``spectrum @ layer.mel`` through ``layer.product`` (a :class:`BandedProduct`), with
+    """``spectrum @ mel_matrix(layer)`` through ``layer.product`` (a :class:`BandedProduct`), with
     the dense product's gradient while the weight trains."""
-    mel = ops.cast(layer.mel, spectrum.dtype)
+    mel = ops.cast(mel_matrix(layer), spectrum.dtype)
     return layer.product(spectrum, mel, dense_gradient=layer.trainable and layer.mel.trainable)
