@@ -94,8 +94,8 @@ def _saved_weights(path: Path, arrays: Any, model: Any) -> list:
     if saved != expected:
         raise ValueError(
             f"{path} holds {saved} weights but the model has {expected}: it was written for "
-            "another model or another weight layout (a 'kaldi' basis with |scale| far from 1 "
-            "holds two weights since framebank's kernel-unit change); train it again."
+            "another model or another weight layout (a 'kaldi' basis with |scale| far from 1, "
+            "and a Slaney mel, hold two weights since framebank's unit changes); train it again."
         )
     return [arrays[f"w{i}"] for i in range(saved)]
 
