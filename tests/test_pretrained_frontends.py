@@ -393,9 +393,10 @@ def test_kaldis_processing_runs_through_the_fft_with_the_dense_numbers(options):
 def test_kaldis_fft_path_at_lengths_that_are_no_whole_number_of_blocks(options, samples):
     """The frame sums read the signal in blocks of gcd(frame_len, hop) samples, the last one
     zero-padded, and the STFT's padding holds the last sample shifted in by pre-emphasis:
-    neither reaches a frame, so the dense numbers hold at lengths off the blocks' grid (the
-    same 1e-5 of the largest coefficient as above)."""
-    x = _speech(samples=samples, batch=2) + np.linspace(0.2, 0.5, samples, dtype="float32")
+    neither reaches a frame, so the dense numbers hold at lengths off the blocks' grid: the
+    input above (one clip, the same ramp) a sample shorter or longer, the same 1e-5 of the
+    largest coefficient."""
+    x = _speech(samples=samples, batch=1) + np.linspace(0.2, 0.5, samples, dtype="float32")
     fast, dense = (frontends.KaldiFbank(method=m, **options) for m in ("auto", "matmul"))
     assert fast.encoder.method.name == "rfft"
     values, grads = [], []
