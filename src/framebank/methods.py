@@ -37,7 +37,7 @@ from keras import ops
 from framebank._tensors import known_cond, value_now  # noqa: F401
 from framebank._validation import check_registry_name, register_class
 from framebank.device import current_device
-from framebank.framing import axis_len, frame_valid, num_frames, overlap_add, samples_used
+from framebank.framing import axis_len, frame_valid, num_frames, overlap_add
 from framebank.structures import WindowedDFT
 
 __all__ = [
@@ -509,9 +509,15 @@ def _windowed_stft(signal: Any, window: np.ndarray, fft_length: int, hop: int) -
     extra = fft_length - window.shape[0]
     if extra:
         signal = ops.pad(signal, [[0, 0], [0, extra]])
-    window = ops.convert_to_tensor(np.pad(window, (0, extra)), dtype=signal.dtype)
-    real, imag = ops.stft(signal, fft_length, hop, fft_length, window=window, center=False)
-    return ops.concatenate([real, imag], axis=-1)
+    return ops.concatenate(_stft_parts(signal, window, fft_length, hop), axis=-1)
+
+
+def _stft_parts(padded: Any, window: np.ndarray, fft_length: int, hop: int) -> tuple:
+    """``(real, imag)`` of :func:`_windowed_stft` from a signal already ``fft_length -
+    len(window)`` samples longer (what those samples hold meets only the window's zeros)."""
+    extra = fft_length - window.shape[0]
+    window = ops.convert_to_tensor(np.pad(window, (0, extra)), dtype=padded.dtype)
+    return ops.stft(padded, fft_length, hop, fft_length, window=window, center=False)
 
 
 def _processed_stft(signal: Any, structure: Any, hop: int) -> Any:
@@ -529,10 +535,9 @@ def _processed_stft(signal: Any, structure: Any, hop: int) -> Any:
     length, c, scale = structure.frame_len, structure.preemphasis, structure.scale
     if structure.remove_mean:
         signal = _without_offset(signal, hop)
-    previous = ops.pad(signal[:, :-1], [[0, 0], [1, 0]])  # x[t - 1]; before the start: 0
-    emphasised = signal - c * previous if c else signal
-    out = _windowed_stft(emphasised, scale * structure.window, structure.fft_length, hop)
-    rows = WindowedDFT(structure.window, structure.fft_length).basis()
+    padded, previous = _with_previous(signal, structure.fft_length - length)
+    emphasised = padded - c * previous if c else padded
+    real, imag = _stft_parts(emphasised, scale * structure.window, structure.fft_length, hop)
     # TensorFlow's graph runs a gather's gradient as a scatter and fuses nothing: there the
     # per-frame numbers are strided slices; XLA (JAX) fuses the gathers, which measured
     # faster there than the slices (benchmarks/README.md, "Front ends of pretrained models").
@@ -540,21 +545,56 @@ def _processed_stft(signal: Any, structure: Any, hop: int) -> Any:
     mean = None
     if structure.remove_mean:
         mean = (_sliced_frame_sums if sliced else _frame_sums)(signal, length, hop) / length
-    terms = []
-    # A window that starts at 0 (povey, hanning, blackman) zeroes the first sample's term.
-    if c and rows[0].any():
-        step = previous - signal
-        count = num_frames(axis_len(signal, 1), length, hop)
-        first = step[:, ::hop][:, :count] if sliced else _frame_starts(step, length, hop)
-        terms.append((first, scale * c * rows[0]))  # each frame's first sample
-    if mean is not None and c != 1.0:
-        terms.append((mean, -scale * (1.0 - c) * rows.sum(axis=0)))
-    out = _plus_rank_one(out, terms)
+    terms = _rank_one_terms(structure, signal, previous - padded if c else None, mean, hop)
+    out = _joined_plus_rank_one(real, imag, terms)
     if structure.raw_frames:
         frames = frame_valid(signal, length, hop)
         raw = scale * (frames - mean[..., None]) if mean is not None else scale * frames
         out = ops.concatenate([out, raw], axis=-1)
     return out
+
+
+def _with_previous(signal: Any, extra: int) -> tuple[Any, Any]:
+    """``(x[t], x[t - 1])`` (0 before the start) of ``signal [batch, time]``, each ``extra``
+    samples longer, the STFT's zero padding: one pad each, where a slice then a pad cost
+    TensorFlow a pass more each way. Past the end ``x[t - 1]`` holds the last sample, which
+    meets only the window's zeros, as every sample there does."""
+    if not extra:
+        return signal, ops.pad(signal[:, :-1], [[0, 0], [1, 0]])
+    return ops.pad(signal, [[0, 0], [0, extra]]), ops.pad(signal, [[0, 0], [1, extra - 1]])
+
+
+def _rank_one_terms(structure: Any, signal: Any, step: Any, mean: Any, hop: int) -> list:
+    """``[(term [batch, frames], direction [coefficients])]`` that :func:`_processed_stft`
+    adds: each frame's first sample's (``step``: ``x[t - 1] - x[t]``, or None without
+    pre-emphasis) and its mean's (``mean``, or None)."""
+    length, c, scale = structure.frame_len, structure.preemphasis, structure.scale
+    rows = WindowedDFT(structure.window, structure.fft_length).basis()
+    terms = []
+    # A window that starts at 0 (povey, hanning, blackman) zeroes the first sample's term.
+    if step is not None and rows[0].any():
+        count = num_frames(axis_len(signal, 1), length, hop)
+        if keras.backend.backend() == "tensorflow":
+            first = step[:, ::hop][:, :count]
+        else:
+            first = _frame_starts(step, length, hop)[:, :count]
+        terms.append((first, scale * c * rows[0]))  # each frame's first sample
+    if mean is not None and c != 1.0:
+        terms.append((mean, -scale * (1.0 - c) * rows.sum(axis=0)))
+    return terms
+
+
+def _joined_plus_rank_one(real: Any, imag: Any, terms: list) -> Any:
+    """``concatenate([real, imag])`` plus ``terms`` (:func:`_plus_rank_one`). Under JAX each
+    part gets its share before the join: XLA then reads each part's gradient where it
+    would otherwise build the joined one for the terms' product (measured faster there,
+    slower under TensorFlow, whose one product then becomes two)."""
+    if keras.backend.backend() != "jax" or not terms:
+        return _plus_rank_one(ops.concatenate([real, imag], axis=-1), terms)
+    n = real.shape[-1]
+    real = _plus_rank_one(real, [(t, d[:n]) for t, d in terms])
+    imag = _plus_rank_one(imag, [(t, d[n:]) for t, d in terms])
+    return ops.concatenate([real, imag], axis=-1)
 
 
 def _plus_rank_one(out: Any, terms: list) -> Any:
@@ -584,17 +624,23 @@ def _without_offset(signal: Any, hop: int) -> Any:
 
 
 def _blocks(x: Any, frame_len: int, hop: int) -> tuple[Any, int]:
-    """``x``'s samples that frames use, as ``[batch, blocks, g]`` blocks of ``g = gcd(frame_len,
-    hop)`` samples (a frame is ``frame_len // g`` whole blocks), and ``g``."""
+    """``x``'s samples as ``[batch, blocks, g]`` blocks of ``g = gcd(frame_len, hop)`` samples
+    (a frame is ``frame_len // g`` whole blocks; the last block zero-padded), and ``g``.
+    The whole signal, not the samples frames use: a frame past those is cut by the caller,
+    and cutting the signal instead cost TensorFlow a strided slice's gradient, a full pass
+    that measured about a tenth of LogMel's step (benchmarks/README.md)."""
     g = math.gcd(frame_len, hop)
-    used = samples_used(num_frames(axis_len(x, 1), frame_len, hop), frame_len, hop)
-    return ops.reshape(x[:, :used], (ops.shape(x)[0], -1, g)), g
+    short = -axis_len(x, 1) % g
+    if not isinstance(short, int) or short:
+        x = ops.pad(x, [[0, 0], [0, short]])
+    return ops.reshape(x, (ops.shape(x)[0], -1, g)), g
 
 
 def _frame_sums(x: Any, frame_len: int, hop: int) -> Any:
     """``[batch, frames]``: each frame's sum, from sums of blocks (never the frames)."""
     blocks, g = _blocks(x, frame_len, hop)
-    return ops.sum(frame_valid(ops.sum(blocks, axis=-1), frame_len // g, hop // g), axis=-1)
+    sums = frame_valid(ops.sum(blocks, axis=-1), frame_len // g, hop // g)
+    return ops.sum(sums, axis=-1)[:, : num_frames(axis_len(x, 1), frame_len, hop)]
 
 
 # Up to this many blocks per frame, _sliced_frame_sums adds that many strided slices.
@@ -619,7 +665,8 @@ def _sliced_frame_sums(x: Any, frame_len: int, hop: int) -> Any:
 def _frame_starts(x: Any, frame_len: int, hop: int) -> Any:
     """``[batch, frames]``: each frame's first sample."""
     blocks, g = _blocks(x, frame_len, hop)
-    return frame_valid(blocks[..., 0], frame_len // g, hop // g)[..., 0]
+    starts = frame_valid(blocks[..., 0], frame_len // g, hop // g)[..., 0]
+    return starts[:, : num_frames(axis_len(x, 1), frame_len, hop)]
 
 
 _PORTABLE = contextvars.ContextVar("framebank_portable", default=False)
