@@ -532,6 +532,35 @@ def test_a_band_limited_leaf_of_an_exportable_method_is_checked_and_an_unbuilt_o
 
 
 @TF_ONLY
+def test_a_band_limited_leaf_that_cannot_be_copied_still_exports(tmp_path):
+    """Only LEAF's path changes (its method exports) and a Lambda stops the copy: the file is
+    right as it is (a dynamic length runs the definition), so it is written, with a warning,
+    where the copy's failure was once a refusal that named a method to change."""
+    inputs = keras.Input((None,))
+    leaf = fb.frontends.LEAF(sample_rate=8000, method="strided_conv", band_limited=True)
+    model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2.0)(leaf(inputs)))
+    probe = export._probe(model)
+    with pytest.warns(UserWarning, match="could not be copied to measure it"):
+        saved = export.export_saved_model(model, tmp_path / "saved")
+    got = export.load_saved_model(saved)(probe)
+    reference = ops.convert_to_numpy(model(probe))
+    # The band-limited path is within 1e-4 of the definition the file runs.
+    assert np.abs(got - reference).max() <= 1e-4 * np.abs(reference).max()
+
+
+def test_a_streaming_step_of_a_band_limited_leaf_is_not_copied():
+    """A step runs the encoder and the steps, never LEAF's call: nothing to replace."""
+    from framebank.streaming.export import _exportable_step
+
+    frontend = fb.frontends.LEAF(sample_rate=8000, method="strided_conv", band_limited=True)
+    frontend(np.zeros((1, 800), "float32"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        step = _exportable_step(frontend, "TFLite")
+    assert step.layer is frontend
+
+
+@TF_ONLY
 def test_onnx_without_the_export_extra_names_the_install_command(tmp_path, monkeypatch):
     """Without tf2onnx the export failed with a raw ModuleNotFoundError from deep inside."""
     from framebank import _onnx

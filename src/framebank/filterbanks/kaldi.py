@@ -16,10 +16,12 @@ Where ``scale`` is far from 1 (32768 for BEATs' int16 scale) the family holds tw
 ``unit`` itself, a non-trainable scalar; the basis is their product. A kernel holding the
 scale would be about 6e4 at its largest, where an optimizer step (about the learning rate,
 for Adam) moves nothing; divided, it is about 2, as at ``scale=1``. A power of two changes
-exponents only, so the division and the product are exact: a fixed basis is still, bit for
-bit, the description's. The count tells the layouts apart: a file saved when the kernel held
-the whole basis has one entry and loads into this layout (:meth:`KaldiFilterbank.
-load_own_variables`); an old weight list is one entry short, which ``set_weights`` refuses.
+exponents only, so the division and the product are exact (for float32 and wider weights;
+a float16 kernel loses the subnormal entries' low bits): a fixed basis is still, bit for bit,
+the description's. Assigning the kernel directly takes the basis divided by the unit. The
+count tells the layouts apart: a file saved when the kernel held the whole basis has one
+entry and loads into this layout (:meth:`KaldiFilterbank.load_own_variables`); an old weight
+list is one entry short, which ``set_weights`` refuses.
 """
 
 from __future__ import annotations

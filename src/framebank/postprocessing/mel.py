@@ -208,7 +208,8 @@ class MelSpectrum(Float32Postprocessing):
             after each optimizer step (``keras.constraints.NonNeg``).
 
     Attributes:
-        mel: the ``[fft_length // 2 + 1, n_mels]`` weight, each band divided by its unit.
+        mel: the ``[fft_length // 2 + 1, n_mels]`` weight, each band divided by its unit
+            (assign it the weights divided by ``mel_unit``).
         mel_unit: None where every band peaks near 1 (HTK-style), else a non-trainable
             ``[n_mels]`` weight, each band's unit (:func:`band_units`); the weights the layer
             multiplies by are ``mel * mel_unit`` (:meth:`mel_matrix`). Files saved when
@@ -342,8 +343,8 @@ class MelSpectrum(Float32Postprocessing):
 
 def band_units(weights: np.ndarray) -> np.ndarray:
     """Per band of ``weights [n_freq, n_mels]``, the power of two nearest its peak, or 1 where
-    that is within a factor 4 of 1 (an HTK-style band, peak 1 between bins) or the band is
-    empty: ``[n_mels]`` float64.
+    that power is 2^-2 to 2^2 (a peak between 2^-2.5 and 2^2.5: an HTK-style band, peak 1
+    between bins) or the band is empty: ``[n_mels]`` float64.
 
     Why: Adam moves every weight by about the learning rate a step, whatever its size, and a
     Slaney-normalised band peaks at 2e-3 to 3e-2 (``benchmarks/mel_learning_rate.py``: at

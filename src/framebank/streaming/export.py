@@ -44,11 +44,13 @@ def _as_step(layer: Any) -> StreamingStep:
 
 def _exportable_step(layer: Any, what: str) -> StreamingStep:
     """The step of ``layer`` with every method exportable (a step given is used as it is)."""
-    from framebank.export import exportable_model
+    from framebank.export import _exportable
 
     if isinstance(layer, StreamingStep):
         return layer
-    return StreamingStep(exportable_model(layer, what))
+    # A step runs the encoder and the steps, never LEAF's own call: its band-limited path
+    # plays no part, so only methods are replaced.
+    return StreamingStep(_exportable(layer, what, paths=False))
 
 
 def _check(step: StreamingStep, what: str) -> None:
