@@ -532,20 +532,24 @@ def test_a_band_limited_leaf_of_an_exportable_method_is_checked_and_an_unbuilt_o
 
 
 @TF_ONLY
-def test_a_band_limited_leaf_that_cannot_be_copied_still_exports(tmp_path):
-    """Only LEAF's path changes (its method exports) and a Lambda stops the copy: the file is
-    right as it is (a dynamic length runs the definition), so it is written, with a warning,
-    where the copy's failure was once a refusal that named a method to change."""
+def test_a_band_limited_leaf_that_cannot_be_copied_exports_to_saved_model_only(tmp_path):
+    """Only LEAF's path changes (its method exports) and a Lambda stops the copy: a SavedModel
+    runs either path, so it is written, with a warning (it was refused with a message naming
+    a method to change); TFLite, whose converter may take neither path's FFT, is refused
+    with the way out (LEAF(band_limited=False)), before any file."""
     inputs = keras.Input((None,))
     leaf = fb.frontends.LEAF(sample_rate=8000, method="strided_conv", band_limited=True)
     model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2.0)(leaf(inputs)))
     probe = export._probe(model)
-    with pytest.warns(UserWarning, match="could not be copied to measure it"):
+    with pytest.warns(UserWarning, match="exported as it is"):
         saved = export.export_saved_model(model, tmp_path / "saved")
     got = export.load_saved_model(saved)(probe)
     reference = ops.convert_to_numpy(model(probe))
     # The band-limited path is within 1e-4 of the definition the file runs.
     assert np.abs(got - reference).max() <= 1e-4 * np.abs(reference).max()
+    with pytest.raises(ValueError, match=r"LEAF\(band_limited=False\)"):
+        export.export_tflite(model, tmp_path / "leaf.tflite")
+    assert not (tmp_path / "leaf.tflite").exists()
 
 
 def test_a_streaming_step_of_a_band_limited_leaf_is_not_copied():

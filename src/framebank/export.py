@@ -217,7 +217,8 @@ def _export_changes(model: Any, paths: bool = True) -> dict[str, tuple[str, str]
         pick = _export_pick(getattr(method, "name", ""))
         if pick:
             changed[layer.name] = (method.name, pick)
-        if paths and getattr(layer, "band_limited", False) is True:
+        # A method entry is kept: it decides whether a failed copy is refused.
+        if paths and getattr(layer, "band_limited", False) is True and layer.name not in changed:
             changed[layer.name] = _BAND_LIMITED
     return changed
 
@@ -231,7 +232,8 @@ def exportable_model(model: keras.Layer | keras.Model, what: str = "TFLite") -> 
     A ``UserWarning`` names each layer whose method changed and the error measured. A
     ``LEAF(band_limited=True)`` is copied with its stride-1 definition, what it runs at the
     exported (dynamic) length, so the number is the file's; where only such layers change and
-    the model cannot be copied (a ``Lambda``), it is returned as it is, with a warning.
+    the model cannot be copied (a ``Lambda``), a SavedModel takes it as it is (a warning;
+    it runs either path), TFLite and ONNX refuse it with the way out.
 
     Raises:
         ValueError: the copy cannot be made (a layer that is not serialisable) or its
@@ -256,25 +258,7 @@ def _exportable(model: Any, what: str, paths: bool) -> Any:
         copy(probe)  # builds a layer; a functional model is built already
         copy.set_weights(model.get_weights())
     except (TypeError, ValueError, NotImplementedError) as err:  # what Keras raises
-        methods = [name for name, change in changed.items() if change != _BAND_LIMITED]
-        if not methods:
-            # The file is right as it is (the original runs the stride-1 definition at the
-            # dynamic length too): only the measurement is lost.
-            warnings.warn(
-                f"{what}: {', '.join(map(repr, changed))} run the stride-1 definition at the "
-                "exported (dynamic) length, not the band-limited path (within 1e-4 of the "
-                f"largest value, tests/test_leaf_band_limited.py); the model could not be "
-                f"copied to measure it here ({err}).",
-                UserWarning,
-                stacklevel=3,
-            )
-            return model
-        layers = ", ".join(map(repr, methods))
-        raise ValueError(
-            f"{what} has no operator for the method of {layers}, and the model could not be "
-            f"rebuilt with another ({err}). The method changes no weight: build the same "
-            "model with method='strided_conv', load the weights and export that."
-        ) from err
+        return _uncopyable(model, what, changed, err)
     got = keras.ops.convert_to_numpy(copy(probe))
     error = float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-30))
     if not error <= EXPORT_TOLERANCE:
@@ -291,6 +275,37 @@ def _exportable(model: Any, what: str, paths: bool) -> Any:
         stacklevel=3,
     )
     return copy
+
+
+def _uncopyable(model: Any, what: str, changed: dict, err: Exception) -> Any:
+    """What :func:`exportable_model` does when ``model`` cannot be copied: refuse (a method
+    without an operator; a band-limited LEAF for TFLite and ONNX, whose converters may take
+    neither path's FFTs); a SavedModel, which runs either path, gets ``model`` with a warning."""
+    methods = [name for name, change in changed.items() if change != _BAND_LIMITED]
+    leaves = ", ".join(repr(name) for name in changed if name not in methods)
+    if not methods and what == "SavedModel":
+        warnings.warn(
+            f"SavedModel: the model could not be copied ({err}) to run the stride-1 "
+            f"definition of LEAF layer(s) {leaves}, so it is exported as it is: they run "
+            "their band-limited path where the traced length is known, the definition where "
+            "it is not (within 1e-4 of the largest value, tests/test_leaf_band_limited.py).",
+            UserWarning,
+            stacklevel=4,
+        )
+        return model
+    if not methods:
+        raise ValueError(
+            f"{what}: the model could not be copied ({err}) to run the stride-1 definition of "
+            f"LEAF layer(s) {leaves} (its band-limited path's FFTs may not convert). It changes "
+            "no weight: build the same model with LEAF(band_limited=False), load the weights "
+            "and export that, or export a SavedModel."
+        ) from err
+    raise ValueError(
+        f"{what} has no operator for the method of {', '.join(map(repr, methods))}, and the "
+        f"model could not be rebuilt with another ({err}). The method changes no weight: "
+        "build the same model with method='strided_conv' (or 'matmul' for 'rfft'), load the "
+        "weights and export that."
+    ) from err
 
 
 def _signature_dtype(model: keras.Layer | keras.Model) -> str:
